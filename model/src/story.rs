@@ -1,0 +1,216 @@
+//! Plain-language descriptions of steps: what each action changed (seqnos, tables, disk,
+//! streams). `warmcheck check` prints counterexamples with these, and Explorer shows them.
+
+use crate::{Action, Down, Node, Op, Queued, State, Stream};
+use std::fmt::Write;
+
+/// One sentence (or a few, joined by "; ") saying what `action` changed from `last` to `next`.
+pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    match *action {
+        Action::ClientSets { vb, .. }
+        | Action::ClientDeletes { vb, .. }
+        | Action::ItemExpires { vb, .. } => {
+            let a = next.vbs[vb as usize].active.as_ref().expect("active vb");
+            let m = a.history.back().expect("a new mutation");
+            let _ = write!(w, "vb {vb}: seqno {} = {m:?}", a.high_seqno());
+            if let Op::Expire { in_warmup: true } = m.op {
+                w.push_str(" (during warmup)");
+            }
+            let _ = write!(w, ", queued under {:?}", a.failover.newest());
+            if !a.in_map {
+                w.push_str("; the flusher is not notified (vb not in the map)");
+            }
+        }
+        Action::ClockAdvances => {
+            let _ = write!(w, "clock {} -> {}", last.clock, next.clock);
+        }
+        Action::FlusherCommits { vb } => describe_commit(w, last, next, vb),
+        Action::StatsSnapshotRewritesStatsJson => {
+            w.push_str("stats.json rewritten without ep_force_shutdown: a crash now is unclean")
+        }
+        Action::ActiveCrashes => {
+            let _ = write!(w, "the active crashes");
+            if let Node::Warming(p) = last.node {
+                let _ = write!(w, " during warmup (after {})", p.name());
+            }
+            for (i, (l, n)) in last.vbs.iter().zip(next.vbs.iter()).enumerate() {
+                if let Some(a) = &l.active {
+                    let lost = a.high_seqno().saturating_sub(n.disk.persisted_seqno());
+                    if lost > 0 {
+                        let _ = write!(
+                            w,
+                            "; vb {i}: seqnos {}..={} lost",
+                            n.disk.persisted_seqno() + 1,
+                            a.high_seqno()
+                        );
+                    }
+                    if a.queue.iter().any(|q| matches!(q, Queued::SetVbState(_))) {
+                        let _ = write!(w, "; vb {i}: queued set_vbucket_state lost");
+                    }
+                }
+            }
+            let _ = write!(
+                w,
+                "; stats.json says {}",
+                if next.clean_flag {
+                    "clean"
+                } else {
+                    "not clean"
+                }
+            );
+        }
+        Action::ShutdownBegins => {
+            w.push_str("clean shutdown begins: traffic, expiry and DCP stop; streams drop")
+        }
+        Action::ShutdownWritesCleanFlag => {
+            w.push_str("stats.json: ep_force_shutdown=false (clean)");
+            describe_down(w, next);
+        }
+        Action::ShutdownStopsFlusher => {
+            w.push_str("the flusher stops");
+            describe_down(w, next);
+        }
+        Action::WarmupInitializes => {
+            let _ = write!(
+                w,
+                "warmup reads stats.json: previous shutdown {}",
+                if next.read_clean == Some(true) {
+                    "clean"
+                } else {
+                    "unclean"
+                }
+            );
+            if last.clean_flag && !next.clean_flag {
+                w.push_str("; ep_force_shutdown=true written");
+            }
+        }
+        Action::WarmupCreatesVBuckets => {
+            for (i, vb) in next.vbs.iter().enumerate() {
+                let a = vb.active.as_ref().expect("created");
+                let _ = write!(w, "vb {i}: high seqno {}", a.high_seqno());
+                if a.new_entry {
+                    let _ = write!(w, ", createEntry -> {:?}", a.failover);
+                    if !a.queue.is_empty() {
+                        w.push_str(", set_vbucket_state queued (flusher not notified)");
+                    } else {
+                        w.push_str(" (in memory only)");
+                    }
+                } else {
+                    let _ = write!(w, ", table {:?}", a.failover);
+                }
+                w.push_str("; ");
+            }
+            out.truncate(out.trim_end_matches("; ").len());
+        }
+        Action::WarmupPopulatesVBucketMap => {
+            for (i, (l, n)) in last.vbs.iter().zip(next.vbs.iter()).enumerate() {
+                if l.disk.failover != n.disk.failover {
+                    let _ = write!(
+                        w,
+                        "vb {i}: set_vbucket_state flushed synchronously, disk table {:?}; ",
+                        n.disk.failover
+                    );
+                }
+                let a = n.active.as_ref().expect("created");
+                if a.notified {
+                    let _ = write!(w, "vb {i}: set_vbucket_state queued, flusher notified; ");
+                }
+            }
+            w.push_str("vbs enter the vb map: DCP and expiry are live");
+        }
+        Action::WarmupLoadsData => w.push_str("warmup loads the values"),
+        Action::WarmupReachesDone => w.push_str("warmup reaches Done"),
+        Action::WarmupCompletes => {
+            w.push_str("warmupCompleted(): traffic enabled");
+            if next.vbs.iter().any(|vb| {
+                vb.active
+                    .as_ref()
+                    .is_some_and(|a| a.queue.iter().any(|q| matches!(q, Queued::SetVbState(_))))
+            }) && !last.vbs.iter().any(|vb| {
+                vb.active
+                    .as_ref()
+                    .is_some_and(|a| a.queue.iter().any(|q| matches!(q, Queued::SetVbState(_))))
+            }) {
+                w.push_str("; set_vbucket_state queued for every vb");
+            }
+        }
+        Action::ReplicaRequestsStream { replica, vb } => {
+            let l = &last.vbs[vb as usize].replicas[replica as usize];
+            let n = &next.vbs[vb as usize].replicas[replica as usize];
+            let a = last.vbs[vb as usize].active.as_ref().expect("producer");
+            let _ = write!(
+                w,
+                "r{} vb {vb} asks start={} uuid=U{} snap=[{},{}]; producer high {} table {:?}: ",
+                replica + 1,
+                l.high_seqno(),
+                l.failover.newest().uuid,
+                l.snap_start,
+                l.snap_end,
+                a.high_seqno(),
+                a.failover
+            );
+            match n.stream {
+                Stream::Accepted => {
+                    let _ = write!(w, "accepted, replica adopts {:?}", n.failover);
+                }
+                Stream::RolledBack(0) if n.high_seqno() == l.high_seqno() && l.high_seqno() > 0 => {
+                    let _ = write!(
+                        w,
+                        "rollback to 0; replica drops its newest entry, now {:?}",
+                        n.failover
+                    );
+                }
+                Stream::RolledBack(rb) => {
+                    let _ = write!(
+                        w,
+                        "rollback to {rb}; replica rewinds to seqno {} and prunes to {:?}",
+                        n.high_seqno(),
+                        n.failover
+                    );
+                }
+                Stream::None => unreachable!("a request is answered"),
+            }
+        }
+        Action::ReplicaReceives { replica, vb, seqno } => {
+            let n = &next.vbs[vb as usize];
+            let m = n.replicas[replica as usize].history[seqno as usize - 1];
+            let _ = write!(w, "r{} vb {vb} receives seqno {seqno} = {m:?}", replica + 1);
+            if seqno > n.disk.persisted_seqno() {
+                w.push_str(" (not yet persisted on the active)");
+            }
+        }
+    }
+    out
+}
+
+fn describe_commit(w: &mut String, last: &State, next: &State, vb: u8) {
+    let l = &last.vbs[vb as usize];
+    let n = &next.vbs[vb as usize];
+    let (from, to) = (l.disk.persisted_seqno(), n.disk.persisted_seqno());
+    let _ = write!(w, "vb {vb}: flusher commits ");
+    if to > from {
+        let _ = write!(w, "seqnos {}..={}", from + 1, to);
+    } else {
+        w.push_str("no mutations");
+    }
+    if l.disk.failover != n.disk.failover {
+        let _ = write!(w, " with new table {:?}", n.disk.failover);
+    } else {
+        let _ = write!(w, " with the cached table {:?}", n.disk.failover);
+        let mem = &n.active.as_ref().expect("active").failover;
+        if *mem != n.disk.failover {
+            let _ = write!(w, " (memory has {mem:?})");
+        }
+    }
+}
+
+fn describe_down(w: &mut String, next: &State) {
+    if let Node::Down(Down::ShutDown { lost_queued }) = next.node {
+        w.push_str("; the node is down (clean shutdown)");
+        if lost_queued {
+            w.push_str("; items queued for vbs the flusher was never notified about are lost");
+        }
+    }
+}
