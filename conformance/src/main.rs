@@ -1,1 +1,228 @@
-fn main() {}
+//! `warmcheck`: model-check kv_engine's warmup designs, run the reference implementation, and
+//! relate the two. `warmcheck --help` lists the subcommands; each has its own `--help`.
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use warmcheck_conformance::check::Strategy;
+use warmcheck_conformance::cli;
+use warmcheck_model::{Bounds, PersistEntry, ShutdownFlag, Variant};
+
+#[derive(Parser)]
+#[command(
+    name = "warmcheck",
+    version,
+    about = "Model-check kv_engine's warmup designs (the MB-41942 bug family), run the reference \
+             implementation on real files, and check that the two agree.",
+    after_help = "Exit codes: 0 success; 1 a property failed, a mismatch or a divergence was \
+                  found; 2 usage or input error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Check(CheckArgs),
+    Explore(ExploreArgs),
+    Simulate(SimulateArgs),
+}
+
+/// Which design to study: a preset, optionally with one knob overridden.
+#[derive(Args, Clone, Debug)]
+pub struct DesignArgs {
+    /// The design: v6.5.1, mb41942, mb43744, mb41257 or current.
+    #[arg(long, default_value = "current", value_parser = parse_variant)]
+    variant: Variant,
+    /// Where the vbstate carrying a new failover entry is persisted (overrides the preset):
+    /// at-complete, queue-at-create, queue-at-populate or sync-flush.
+    #[arg(long, value_parser = |s: &str| s.parse::<PersistEntry>())]
+    persist_entry: Option<PersistEntry>,
+    /// When the clean-shutdown flag is written (overrides the preset): before-flush or
+    /// after-flush.
+    #[arg(long, value_parser = |s: &str| s.parse::<ShutdownFlag>())]
+    shutdown_flag: Option<ShutdownFlag>,
+}
+
+fn parse_variant(s: &str) -> Result<Variant, String> {
+    s.parse()
+}
+
+impl DesignArgs {
+    fn design(&self) -> Variant {
+        let mut v = self.variant;
+        if let Some(p) = self.persist_entry {
+            v.persist_entry = p;
+        }
+        if let Some(f) = self.shutdown_flag {
+            v.shutdown_flag = f;
+        }
+        v
+    }
+}
+
+/// The bounds of the model.
+#[derive(Args, Clone, Debug)]
+pub struct BoundsArgs {
+    /// Vbuckets on the active node.
+    #[arg(long, default_value_t = Bounds::default().vbuckets, value_parser = clap::value_parser!(u8).range(1..=8))]
+    vbuckets: u8,
+    /// Replica nodes.
+    #[arg(long, default_value_t = Bounds::default().replicas, value_parser = clap::value_parser!(u8).range(0..=8))]
+    replicas: u8,
+    /// Distinct keys clients write.
+    #[arg(long, default_value_t = Bounds::default().keys, value_parser = clap::value_parser!(u8).range(1..=8))]
+    keys: u8,
+    /// Client writes (sets and deletes) in a whole behaviour.
+    #[arg(long, default_value_t = Bounds::default().writes, value_parser = clap::value_parser!(u8).range(0..=60))]
+    writes: u8,
+    /// Crashes of the active node.
+    #[arg(long, default_value_t = Bounds::default().crashes, value_parser = clap::value_parser!(u8).range(0..=20))]
+    crashes: u8,
+    /// Clean shutdowns of the active node.
+    #[arg(long, default_value_t = Bounds::default().shutdowns, value_parser = clap::value_parser!(u8).range(0..=20))]
+    shutdowns: u8,
+}
+
+impl BoundsArgs {
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            vbuckets: self.vbuckets,
+            replicas: self.replicas,
+            keys: self.keys,
+            writes: self.writes,
+            crashes: self.crashes,
+            shutdowns: self.shutdowns,
+        }
+    }
+}
+
+/// Check every behaviour of a design within bounds and report each property.
+///
+/// Prints one sentence saying what is checked, then for each property holds / violated /
+/// reached / unreached, then the state counts and the time. A violation is printed as a
+/// numbered story and saved as a trace file (see --trace-dir) that `replay` and
+/// `explore --trace` load.
+///
+/// Exit codes: 0 every `always` holds and every `sometimes` is reached; 1 otherwise (or the run
+/// was interrupted with Ctrl-C); 2 usage error.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct CheckArgs {
+    #[command(flatten)]
+    design: DesignArgs,
+    /// Check all five presets and print a table design x property.
+    #[arg(long, conflicts_with_all = ["variant", "persist_entry", "shutdown_flag"])]
+    all_variants: bool,
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// Breadth-first finds the shortest counterexamples; depth-first uses less memory.
+    #[arg(long, value_enum, default_value = "bfs")]
+    strategy: Strategy,
+    /// Checker threads (default: the number of cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Reduce states that differ only by a permutation of replicas or vbuckets.
+    #[arg(long)]
+    symmetry: bool,
+    /// Write a JSON report (schema: docs/reports.md).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report: each property a test case.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Where counterexample traces are written.
+    #[arg(long, value_name = "DIR", default_value = "warmcheck-traces")]
+    trace_dir: PathBuf,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Serve stateright's Explorer on the model, to browse behaviours step by step in a browser.
+///
+/// Each step shows what it changed, and a timeline picture of the path (one lane per node and
+/// one for the active's disk). With --trace, prints the address that opens Explorer at the end
+/// of a saved counterexample.
+///
+/// Runs until interrupted. Exit codes: 2 usage error or the address is taken.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct ExploreArgs {
+    #[command(flatten)]
+    design: DesignArgs,
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+    /// A trace file (or `check --json` report) to open; its design and bounds are used.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+}
+
+/// Seeded random walks through the model, checking every property on the way.
+///
+/// Prints the seed first; ends with PASSED, or the failing walk as a story and
+/// "reproduce with --seed S". Useful at bounds too large to check exhaustively.
+///
+/// Exit codes: 0 no `always` violated; 1 one was; 2 usage error.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct SimulateArgs {
+    #[command(flatten)]
+    design: DesignArgs,
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// The seed (default: random, printed first).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of walks.
+    #[arg(long, default_value_t = 1000)]
+    runs: u64,
+    /// Maximum steps per walk.
+    #[arg(long, default_value_t = 60)]
+    depth: usize,
+}
+
+fn main() -> ExitCode {
+    env_logger::init();
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check(a) => {
+            let threads = a
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let opts = cli::check::Options {
+                check: warmcheck_conformance::check::CheckOptions {
+                    strategy: a.strategy,
+                    threads,
+                    symmetry: a.symmetry,
+                    quiet: a.quiet,
+                },
+                json: a.json,
+                junit: a.junit,
+                trace_dir: a.trace_dir,
+            };
+            if a.all_variants {
+                cli::check::all_variants(a.bounds.bounds(), &opts)
+            } else {
+                cli::check::one(a.bounds.bounds().into_model(a.design.design()), &opts)
+            }
+        }
+        Command::Explore(a) => {
+            cli::explore::run(a.design.design(), a.bounds.bounds(), &a.addr, a.trace)
+        }
+        Command::Simulate(a) => cli::simulate::run(
+            a.bounds.bounds().into_model(a.design.design()),
+            a.seed,
+            a.runs,
+            a.depth,
+        ),
+    };
+    ExitCode::from(code)
+}

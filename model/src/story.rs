@@ -214,3 +214,71 @@ fn describe_down(w: &mut String, next: &State) {
         }
     }
 }
+
+/// Why `state` violates the `always` property `name`, in a sentence; `None` if it does not.
+pub fn explain(model: &crate::Warmup, name: &str, s: &State) -> Option<String> {
+    let p = model.property_named(name)?;
+    if (p.condition)(model, s) {
+        return None;
+    }
+    Some(match name {
+        "no replica diverges" => {
+            let mut why = String::new();
+            for (i, vb) in s.vbs.iter().enumerate() {
+                let Some(a) = &vb.active else { continue };
+                for (r, rep) in vb.replicas.iter().enumerate() {
+                    if rep.stream != Stream::Accepted {
+                        continue;
+                    }
+                    for (seq, (x, y)) in rep.history.iter().zip(a.history.iter()).enumerate() {
+                        if !x.same_content(y) {
+                            let _ = write!(
+                                why,
+                                "r{} holds vb {i} seqno {} = {x:?}, the active holds {y:?}, and the \
+                                 active accepted r{}'s stream (both tables name {:?}); ",
+                                r + 1,
+                                seq + 1,
+                                r + 1,
+                                rep.failover
+                            );
+                            break;
+                        }
+                    }
+                    if rep.high_seqno() > a.high_seqno() {
+                        let _ = write!(
+                            why,
+                            "r{} is at seqno {} beyond the active's {} on an accepted stream; ",
+                            r + 1,
+                            rep.high_seqno(),
+                            a.high_seqno()
+                        );
+                    }
+                }
+            }
+            why.trim_end_matches("; ").to_string()
+        }
+        "every mutation on disk is on a branch the disk's failover table names" => {
+            let mut why = String::new();
+            for (i, vb) in s.vbs.iter().enumerate() {
+                for (seq, m) in vb.disk.history.iter().enumerate() {
+                    if !vb.disk.failover.contains_uuid(m.branch) {
+                        let _ = write!(
+                            why,
+                            "vb {i} seqno {} = {m:?} was made under U{} but the table on disk is {:?}; ",
+                            seq + 1,
+                            m.branch,
+                            vb.disk.failover
+                        );
+                    }
+                }
+            }
+            why.trim_end_matches("; ").to_string()
+        }
+        "stats.json says clean only when nothing queued was lost" => {
+            "the node is down and stats.json says the shutdown was clean, but items queued for \
+             the flusher were lost; the next warmup will create no failover entry"
+                .to_string()
+        }
+        _ => format!("the state breaks \"{name}\""),
+    })
+}

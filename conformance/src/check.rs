@@ -1,0 +1,165 @@
+//! Running the model checker: the shared engine behind `check`, with progress, Ctrl-C and the
+//! results in a form the reports and the story printer use.
+
+use crate::progress::{self, Progress};
+use crate::trace::Trace;
+use serde::Serialize;
+use stateright::{Checker, Expectation, Model};
+use std::time::Duration;
+use warmcheck_model::Warmup;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    Bfs,
+    Dfs,
+}
+
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    pub strategy: Strategy,
+    pub threads: usize,
+    pub symmetry: bool,
+    pub quiet: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PropertyResult {
+    pub name: String,
+    /// `always` or `sometimes`.
+    pub expectation: String,
+    /// `holds`, `violated`, `reached`, `unreached`, or `unknown` (the run was interrupted).
+    pub status: String,
+    /// Steps of the trace, if one was found.
+    pub steps: Option<usize>,
+    pub trace: Option<Trace>,
+}
+
+impl PropertyResult {
+    /// Whether this result lets the check pass.
+    pub fn ok(&self) -> bool {
+        matches!(self.status.as_str(), "holds" | "reached")
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckOutcome {
+    pub properties: Vec<PropertyResult>,
+    pub states: usize,
+    pub unique_states: usize,
+    pub max_depth: usize,
+    pub seconds: f64,
+    /// False when interrupted: the verdicts of unfinished properties are `unknown`.
+    pub complete: bool,
+}
+
+impl CheckOutcome {
+    pub fn passed(&self) -> bool {
+        self.complete && self.properties.iter().all(PropertyResult::ok)
+    }
+
+    pub fn unique_states_per_second(&self) -> f64 {
+        self.unique_states as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Check `model` exhaustively with the given strategy.
+pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
+    let props = model.properties();
+    let mut builder = model.clone().checker().threads(opts.threads.max(1));
+    if opts.symmetry {
+        builder = builder.symmetry();
+    }
+    let mut progress = Progress::new(opts.quiet);
+    let checker: Box<dyn CheckerLike> = match opts.strategy {
+        Strategy::Bfs => Box::new(builder.spawn_bfs()),
+        Strategy::Dfs => Box::new(builder.spawn_dfs()),
+    };
+    let mut interrupted = false;
+    while !checker.done() {
+        std::thread::sleep(Duration::from_millis(20));
+        if progress::interrupted() {
+            interrupted = true;
+            break;
+        }
+        progress.tick(|elapsed| {
+            let unique = checker.unique();
+            format!(
+                "checking: {} states, {} unique, depth {}, {:.0} unique/s, {:.1}s",
+                checker.states(),
+                unique,
+                checker.depth(),
+                unique as f64 / elapsed.as_secs_f64(),
+                elapsed.as_secs_f64()
+            )
+        });
+    }
+    progress.finish();
+    let seconds = progress.elapsed().as_secs_f64();
+    let discoveries = checker.discoveries();
+    let properties = props
+        .iter()
+        .map(|p| {
+            let found = discoveries.get(p.name);
+            let (expectation, status) = match (&p.expectation, found.is_some()) {
+                (Expectation::Always, true) => ("always", "violated"),
+                (Expectation::Always, false) => ("always", "holds"),
+                (Expectation::Sometimes, true) => ("sometimes", "reached"),
+                (Expectation::Sometimes, false) => ("sometimes", "unreached"),
+                (Expectation::Eventually, true) => ("eventually", "violated"),
+                (Expectation::Eventually, false) => ("eventually", "holds"),
+            };
+            let status = if interrupted && found.is_none() {
+                "unknown"
+            } else {
+                status
+            };
+            let trace = found.map(|actions| Trace::new(model, Some(p.name), actions.clone()));
+            PropertyResult {
+                name: p.name.to_string(),
+                expectation: expectation.to_string(),
+                status: status.to_string(),
+                steps: trace.as_ref().map(|t| t.actions.len()),
+                trace,
+            }
+        })
+        .collect();
+    CheckOutcome {
+        properties,
+        states: checker.states(),
+        unique_states: checker.unique(),
+        max_depth: checker.depth(),
+        seconds,
+        complete: !interrupted,
+    }
+}
+
+/// The two checker types behind one object-safe face.
+trait CheckerLike {
+    fn done(&self) -> bool;
+    fn states(&self) -> usize;
+    fn unique(&self) -> usize;
+    fn depth(&self) -> usize;
+    fn discoveries(&self) -> std::collections::HashMap<&'static str, Vec<warmcheck_model::Action>>;
+}
+
+impl<C: Checker<Warmup>> CheckerLike for C {
+    fn done(&self) -> bool {
+        self.is_done()
+    }
+    fn states(&self) -> usize {
+        self.state_count()
+    }
+    fn unique(&self) -> usize {
+        self.unique_state_count()
+    }
+    fn depth(&self) -> usize {
+        self.max_depth()
+    }
+    fn discoveries(&self) -> std::collections::HashMap<&'static str, Vec<warmcheck_model::Action>> {
+        Checker::discoveries(self)
+            .into_iter()
+            .map(|(k, p)| (k, p.into_actions()))
+            .collect()
+    }
+}

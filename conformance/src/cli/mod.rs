@@ -1,0 +1,5 @@
+//! The subcommands' bodies. Each returns the process exit code.
+
+pub mod check;
+pub mod explore;
+pub mod simulate;

@@ -1,0 +1,9 @@
+//! warmcheck-conformance: the only crate that sees both the model and the implementation. It
+//! runs the model checker, relates implementation states to model states, and hosts the
+//! `warmcheck` binary's subcommands.
+
+pub mod check;
+pub mod cli;
+pub mod progress;
+pub mod report;
+pub mod trace;
