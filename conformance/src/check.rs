@@ -4,7 +4,9 @@
 use crate::progress::{self, Progress};
 use crate::trace::Trace;
 use serde::Serialize;
-use stateright::{Checker, Expectation, Model};
+use stateright::{Checker, Expectation, Model, Property};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::time::Duration;
 use warmcheck_model::Warmup;
 
@@ -96,7 +98,24 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
     }
     progress.finish();
     let seconds = progress.elapsed().as_secs_f64();
-    let discoveries = checker.discoveries();
+    let mut discoveries = checker.discoveries();
+    if opts.strategy == Strategy::Bfs && !interrupted {
+        // stateright 0.31's BFS overwrites a property's discovery with every later state that
+        // also violates it, so what it returns is the last counterexample found, not the
+        // shortest. Search again, breadth-first, for the first one.
+        let violated: Vec<&Property<Warmup>> = props
+            .iter()
+            .filter(|p| p.expectation == Expectation::Always && discoveries.contains_key(p.name))
+            .collect();
+        let depth = violated
+            .iter()
+            .map(|p| discoveries[p.name].len())
+            .max()
+            .unwrap_or(0);
+        for (name, path) in shortest_violations(model, &violated, depth) {
+            discoveries.insert(name, path);
+        }
+    }
     let properties = props
         .iter()
         .map(|p| {
@@ -162,4 +181,71 @@ impl<C: Checker<Warmup>> CheckerLike for C {
             .map(|(k, p)| (k, p.into_actions()))
             .collect()
     }
+}
+
+/// Breadth-first search for the shortest path to a state violating each of `targets` (all
+/// `always` properties), exploring at most `max_depth` steps. Single-threaded and exact: levels
+/// are explored in order, so the first violation found for a property is a shortest one.
+pub fn shortest_violations(
+    model: &Warmup,
+    targets: &[&Property<Warmup>],
+    max_depth: usize,
+) -> HashMap<&'static str, Vec<warmcheck_model::Action>> {
+    let hasher = std::collections::hash_map::RandomState::new();
+    let fp = |s: &warmcheck_model::State| {
+        let mut h = hasher.build_hasher();
+        s.hash(&mut h);
+        h.finish()
+    };
+    let mut found: HashMap<&'static str, Vec<warmcheck_model::Action>> = HashMap::new();
+    let mut parents: HashMap<u64, Option<(u64, warmcheck_model::Action)>> = HashMap::new();
+    let path_to = |parents: &HashMap<u64, Option<(u64, warmcheck_model::Action)>>, mut f: u64| {
+        let mut actions = Vec::new();
+        while let Some(Some((parent, action))) = parents.get(&f) {
+            actions.push(action.clone());
+            f = *parent;
+        }
+        actions.reverse();
+        actions
+    };
+    let mut frontier: Vec<(warmcheck_model::State, u64)> = model
+        .init_states()
+        .into_iter()
+        .map(|s| {
+            let f = fp(&s);
+            parents.insert(f, None);
+            (s, f)
+        })
+        .collect();
+    let mut actions = Vec::new();
+    for depth in 0..=max_depth {
+        let mut next = Vec::new();
+        for (state, f) in &frontier {
+            for p in targets {
+                if !found.contains_key(p.name) && !(p.condition)(model, state) {
+                    found.insert(p.name, path_to(&parents, *f));
+                }
+            }
+            if found.len() == targets.len() {
+                return found;
+            }
+            if depth == max_depth {
+                continue;
+            }
+            actions.clear();
+            model.actions(state, &mut actions);
+            for a in actions.drain(..) {
+                let Some(n) = model.next_state(state, a.clone()) else {
+                    continue;
+                };
+                let nf = fp(&n);
+                if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(nf) {
+                    e.insert(Some((*f, a)));
+                    next.push((n, nf));
+                }
+            }
+        }
+        frontier = next;
+    }
+    found
 }

@@ -214,7 +214,7 @@ pub struct ActiveVb {
     pub history: Vector<Mutation>,
     pub failover: Table,
     /// The checkpoint queue: what the flusher has not persisted yet.
-    pub queue: Vector<Queued>,
+    pub queue: Vec<Queued>,
     /// The flusher was notified about this vb.
     pub notified: bool,
     /// CreateVBuckets created a failover entry in this warmup.
@@ -281,7 +281,7 @@ impl ReplicaVb {
 pub struct Vb {
     pub active: Option<ActiveVb>,
     pub disk: DiskVb,
-    pub replicas: Vector<ReplicaVb>,
+    pub replicas: Vec<ReplicaVb>,
 }
 
 /// The warmup phases, in order. A node in `Warming(p)` has completed phase `p`.
@@ -334,7 +334,7 @@ pub struct State {
     pub read_clean: Option<bool>,
     /// Ticks passed.
     pub clock: u8,
-    pub vbs: Vector<Vb>,
+    pub vbs: Vec<Vb>,
     /// The next uuid `createEntry` hands out (ghost of the random generator).
     pub next_uuid: Uuid,
     pub writes: u8,
@@ -407,7 +407,7 @@ impl State {
         let branch = a.failover.newest().uuid;
         a.history.push_back(Mutation { key, op, branch });
         let seqno = a.high_seqno();
-        a.queue.push_back(Queued::Mutation(seqno));
+        a.queue.push(Queued::Mutation(seqno));
         if a.in_map {
             a.notified = true;
         }
@@ -415,7 +415,8 @@ impl State {
 
     fn queue_set_vbstate(&mut self, vb: u8) {
         let a = self.active_mut(vb);
-        a.queue.push_back(Queued::SetVbState(a.failover.clone()));
+        let table = a.failover.clone();
+        a.queue.push(Queued::SetVbState(table));
         if a.in_map {
             a.notified = true;
         }
@@ -502,7 +503,7 @@ impl Model for Warmup {
                         in_map: true,
                         history: Vector::new(),
                         failover: table.clone(),
-                        queue: Vector::new(),
+                        queue: Vec::new(),
                         notified: false,
                         new_entry: false,
                     }),
@@ -708,7 +709,7 @@ impl Model for Warmup {
                         in_map: false,
                         history: disk.history,
                         failover: disk.failover,
-                        queue: Vector::new(),
+                        queue: Vec::new(),
                         notified: false,
                         new_entry: false,
                     };

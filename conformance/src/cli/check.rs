@@ -50,7 +50,7 @@ pub fn one(model: Warmup, opts: &Options) -> u8 {
     };
     for p in &outcome.properties {
         let mut line = format!("  {:<10} {:<10} {}", p.status, p.expectation, p.name);
-        if let Some(steps) = p.steps {
+        if let (Some(steps), "violated") = (p.steps, p.status.as_str()) {
             line += &format!(" ({steps} steps");
             if let Some(path) = paths.iter().find(|(n, _)| *n == p.name).map(|(_, p)| p) {
                 line += &format!("; trace {}", path.display());
