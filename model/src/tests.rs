@@ -1,5 +1,5 @@
 use super::*;
-use stateright::Model;
+use stateright::{Checker, Model};
 use Action::*;
 
 fn design(persist_entry: PersistEntry, shutdown_flag: ShutdownFlag) -> Variant {
@@ -68,24 +68,314 @@ fn brief_story() -> Vec<Action> {
     ]
 }
 
-#[test]
-fn brief_story_diverges_in_v651() {
-    let model = Bounds::default().into_model(Variant::preset("v6.5.1").unwrap());
-    let s = run(&model, &brief_story());
-    println!("{s:#?}");
-    assert!(!properties::no_replica_diverges(&s));
+/// The MB-45756 story: the clean-shutdown flag is written, the node is killed before the final
+/// flush, and warmup believes the shutdown clean. The shortest divergence of every design that
+/// writes the flag before the final flush.
+fn mb45756_story() -> Vec<Action> {
+    vec![
+        ClientSets {
+            vb: 0,
+            key: E,
+            ttl: false,
+        },
+        ReplicaRequestsStream { replica: 0, vb: 0 },
+        ReplicaReceives {
+            replica: 0,
+            vb: 0,
+            seqno: 1,
+        },
+        ShutdownBegins,
+        ShutdownWritesCleanFlag,
+        ActiveCrashes,
+        WarmupInitializes,
+        WarmupCreatesVBuckets,
+        WarmupPopulatesVBucketMap,
+        WarmupLoadsData,
+        WarmupReachesDone,
+        WarmupCompletes,
+        ClientSets {
+            vb: 0,
+            key: E,
+            ttl: false,
+        },
+        ReplicaRequestsStream { replica: 0, vb: 0 },
+    ]
+}
+
+/// The MB-43744 story: the entry queued at CreateVBuckets never wakes the flusher, a clean
+/// shutdown drops it, and the next (clean) warmup has no record of the branch.
+fn mb43744_story() -> Vec<Action> {
+    vec![
+        ClientSets {
+            vb: 0,
+            key: E,
+            ttl: false,
+        },
+        ReplicaRequestsStream { replica: 0, vb: 0 },
+        ReplicaReceives {
+            replica: 0,
+            vb: 0,
+            seqno: 1,
+        },
+        ActiveCrashes,
+        WarmupInitializes,
+        WarmupCreatesVBuckets,
+        WarmupPopulatesVBucketMap,
+        WarmupLoadsData,
+        WarmupReachesDone,
+        WarmupCompletes,
+        ShutdownBegins,
+        ShutdownStopsFlusher,
+        ShutdownWritesCleanFlag,
+        WarmupInitializes,
+        WarmupCreatesVBuckets,
+        WarmupPopulatesVBucketMap,
+        WarmupLoadsData,
+        WarmupReachesDone,
+        WarmupCompletes,
+        ClientSets {
+            vb: 0,
+            key: E,
+            ttl: false,
+        },
+        ReplicaRequestsStream { replica: 0, vb: 0 },
+    ]
+}
+
+fn bfs(model: Warmup) -> impl Checker<Warmup> {
+    model.checker().threads(2).spawn_bfs().join()
 }
 
 #[test]
-fn sizes() {
-    println!(
-        "State {} Vb {} ActiveVb {} DiskVb {} ReplicaVb {} Table {} Vector<Mutation> {}",
-        std::mem::size_of::<State>(),
-        std::mem::size_of::<Vb>(),
-        std::mem::size_of::<ActiveVb>(),
-        std::mem::size_of::<DiskVb>(),
-        std::mem::size_of::<ReplicaVb>(),
-        std::mem::size_of::<failover::Table>(),
-        std::mem::size_of::<Vector<Mutation>>()
+fn v651_replica_diverges_when_the_clean_flag_is_written_before_the_final_flush() {
+    let model = Bounds::default().into_model(Variant::preset("v6.5.1").unwrap());
+    let c = bfs(model);
+    c.assert_discovery("no replica diverges", mb45756_story());
+    c.assert_discovery(
+        "stats.json says clean only when nothing queued was lost",
+        vec![
+            ClientSets {
+                vb: 0,
+                key: E,
+                ttl: false,
+            },
+            ShutdownBegins,
+            ShutdownWritesCleanFlag,
+            ActiveCrashes,
+        ],
     );
+}
+
+#[test]
+fn v651_replica_diverges_in_the_briefs_mb41942_story() {
+    let model = Bounds::default().into_model(Variant::preset("v6.5.1").unwrap());
+    let s = run(&model, &brief_story());
+    assert!(!properties::no_replica_diverges(&s));
+    // The expiry reached disk under the stale table: the branch it belongs to is not named.
+    let s_after_flush = run(&model, &brief_story()[..13]);
+    assert!(!properties::disk_branches_named(&s_after_flush));
+}
+
+#[test]
+fn the_mb41942_window_alone_diverges_with_the_briefs_story() {
+    // at-complete with the MB-45756 fix: only the MB-41942 window is left open.
+    let model =
+        Bounds::default().into_model(design(PersistEntry::AtComplete, ShutdownFlag::AfterFlush));
+    let c = bfs(model);
+    c.assert_discovery("no replica diverges", brief_story());
+    c.assert_discovery(
+        "every mutation on disk is on a branch the disk's failover table names",
+        brief_story()[..13].to_vec(),
+    );
+    c.assert_no_discovery("stats.json says clean only when nothing queued was lost");
+}
+
+#[test]
+fn the_briefs_story_is_rolled_back_in_every_fixed_design() {
+    // The brief's story needs no clean shutdown, so the MB-41942 fix alone closes it.
+    for name in ["mb41942", "mb43744", "mb41257", "current"] {
+        let model = Bounds::default().into_model(Variant::preset(name).unwrap());
+        let s = run(&model, &brief_story());
+        let r = &s.vbs[0].replicas[0];
+        assert_eq!(
+            r.stream,
+            Stream::RolledBack(1),
+            "{name}: the replica is told to roll back to 1"
+        );
+        assert_eq!(r.high_seqno(), 1, "{name}");
+        assert!(properties::no_replica_diverges(&s), "{name}");
+    }
+}
+
+#[test]
+fn mb41942_loses_the_entry_queued_at_create_on_a_clean_shutdown() {
+    let model = Bounds::default().into_model(design(
+        PersistEntry::QueueAtCreate,
+        ShutdownFlag::AfterFlush,
+    ));
+    let c = bfs(model);
+    c.assert_discovery("no replica diverges", mb43744_story());
+    c.assert_discovery(
+        "stats.json says clean only when nothing queued was lost",
+        mb43744_story()[..13].to_vec(),
+    );
+    // Queuing at PopulateVBucketMap (MB-43744's fix) notifies the flusher, and the shutdown
+    // flushes the entry: the same steps leave no divergence.
+    let fixed = Bounds::default().into_model(design(
+        PersistEntry::QueueAtPopulate,
+        ShutdownFlag::AfterFlush,
+    ));
+    let mut enabled = Vec::new();
+    let s = run(&fixed, &mb43744_story()[..11]);
+    fixed.actions(&s, &mut enabled);
+    assert!(
+        !enabled.contains(&ShutdownStopsFlusher),
+        "the notified vb must be flushed first"
+    );
+}
+
+#[test]
+fn every_design_that_writes_the_flag_before_the_final_flush_diverges() {
+    for name in ["v6.5.1", "mb41942", "mb43744", "mb41257"] {
+        let model = Bounds::default().into_model(Variant::preset(name).unwrap());
+        let s = run(&model, &mb45756_story());
+        assert!(!properties::no_replica_diverges(&s), "{name}");
+    }
+}
+
+#[test]
+fn current_holds_every_property_and_reaches_every_sometimes() {
+    let c = bfs(Bounds::default().into_model(Variant::current()));
+    c.assert_properties();
+}
+
+#[test]
+fn every_sometimes_property_is_reached_in_every_design() {
+    for name in Variant::PRESETS {
+        let model = Bounds::default().into_model(Variant::preset(name).unwrap());
+        let c = bfs(model.clone());
+        for p in model.properties() {
+            if p.expectation == stateright::Expectation::Sometimes {
+                assert!(
+                    c.discovery(p.name).is_some(),
+                    "{name}: \"{}\" never reached",
+                    p.name
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn unique_state_counts_are_pinned() {
+    // Any change to the model's semantics changes these; update them in review, knowingly.
+    let small = Bounds {
+        vbuckets: 1,
+        replicas: 1,
+        keys: 1,
+        writes: 1,
+        crashes: 1,
+        shutdowns: 1,
+    };
+    let c = bfs(small.into_model(Variant::current()));
+    assert_eq!(c.unique_state_count(), PINNED_SMALL_CURRENT);
+    let c = bfs(Bounds::default().into_model(Variant::current()));
+    assert_eq!(c.unique_state_count(), 727_778);
+}
+
+const PINNED_SMALL_CURRENT: usize = 1619;
+
+#[test]
+fn symmetry_reduces_replicas_without_changing_verdicts() {
+    let b = Bounds {
+        replicas: 2,
+        keys: 1,
+        writes: 1,
+        crashes: 2,
+        shutdowns: 1,
+        ..Bounds::default()
+    };
+    let plain = bfs(b.into_model(Variant::current()));
+    let sym = b
+        .into_model(Variant::current())
+        .checker()
+        .symmetry()
+        .spawn_dfs()
+        .join();
+    plain.assert_properties();
+    assert!(sym.unique_state_count() < plain.unique_state_count());
+    for p in b.into_model(Variant::current()).properties() {
+        assert_eq!(
+            plain.discovery(p.name).is_some(),
+            sym.discovery(p.name).is_some(),
+            "{}",
+            p.name
+        );
+    }
+}
+
+#[test]
+fn needs_rollback_follows_kv_engine() {
+    use failover::{Entry, StreamRequest};
+    let t = failover::Table(
+        [Entry { uuid: 3, seqno: 2 }, Entry { uuid: 1, seqno: 0 }]
+            .into_iter()
+            .collect(),
+    );
+    let req = |start, uuid, snap_start, snap_end| StreamRequest {
+        start,
+        uuid,
+        snap_start,
+        snap_end,
+        strict: false,
+    };
+    // The brief's step 7: U1's upper is the next newer entry's seqno, 2: no rollback.
+    assert_eq!(t.needs_rollback(req(2, 1, 2, 2), 2, 0), None);
+    // With the MB-41942 fix the table names (U2,1): U1's upper is 1, roll back to 1.
+    let fixed = failover::Table(
+        [
+            Entry { uuid: 3, seqno: 2 },
+            Entry { uuid: 2, seqno: 1 },
+            Entry { uuid: 1, seqno: 0 },
+        ]
+        .into_iter()
+        .collect(),
+    );
+    assert_eq!(fixed.needs_rollback(req(2, 1, 2, 2), 2, 0), Some(1));
+    // Unknown uuid: no common history.
+    assert_eq!(t.needs_rollback(req(2, 9, 2, 2), 2, 0), Some(0));
+    // Starting from 0 never rolls back unless strict.
+    assert_eq!(t.needs_rollback(req(0, 9, 0, 0), 2, 0), None);
+    assert_eq!(
+        t.needs_rollback(
+            StreamRequest {
+                strict: true,
+                ..req(0, 9, 0, 0)
+            },
+            2,
+            0
+        ),
+        Some(0)
+    );
+    // Purged past the consumer's start.
+    assert_eq!(t.needs_rollback(req(1, 1, 1, 1), 2, 2), Some(0));
+    // Newest entry: upper is the producer's high seqno; a consumer ahead of it rolls back
+    // to its snapshot start, or to upper if that is lower.
+    assert_eq!(t.needs_rollback(req(4, 3, 4, 4), 3, 0), Some(3));
+    assert_eq!(t.needs_rollback(req(4, 3, 3, 5), 3, 0), Some(3));
+    assert_eq!(t.needs_rollback(req(4, 3, 2, 5), 3, 0), Some(2));
+}
+
+#[test]
+fn create_entry_prunes_above_high_and_caps_at_25() {
+    let mut t = failover::Table::new(1);
+    t.create_entry(2, 5);
+    t.create_entry(3, 3); // (2,5) is above 3: dropped
+    assert_eq!(format!("{t:?}"), "[(U3,3),(U1,0)]");
+    for u in 4..40 {
+        t.create_entry(u, 3);
+    }
+    assert_eq!(t.len(), failover::MAX_ENTRIES);
+    assert!(t.is_well_formed());
+    assert_eq!(t.newest().uuid, 39);
 }
