@@ -1,7 +1,337 @@
-//! The Explorer picture of a path (to be written).
+//! The Explorer picture of a path: a timeline with one lane per node (the active's memory, the
+//! active's disk, each replica), one column per step. Mutations are boxes labelled with seqno
+//! and key; failover entries are markers where they are created, persisted and adopted; crashes
+//! are red bands, warmup is a shaded band; a divergence is highlighted in red.
 
-use crate::{Action, State, Warmup};
+use crate::{Action, Mutation, Node, Op, State, Stream, Warmup};
+use std::fmt::Write;
 
-pub fn timeline(_model: &Warmup, _path: &[(State, Option<Action>)]) -> String {
-    String::from("<svg xmlns='http://www.w3.org/2000/svg'></svg>")
+const COL: usize = 96;
+const LANE: usize = 54;
+const LEFT: usize = 112;
+const TOP: usize = 34;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn label(m: &Mutation) -> String {
+    match m.op {
+        Op::Set { value, expiry } => {
+            format!(
+                "set {} v{value}{}",
+                m.key,
+                if expiry.is_some() { "*" } else { "" }
+            )
+        }
+        Op::Delete => format!("del {}", m.key),
+        Op::Expire { .. } => format!("exp {}", m.key),
+    }
+}
+
+fn color(m: &Mutation) -> &'static str {
+    match m.op {
+        Op::Set { .. } => "#dbeafe",
+        Op::Delete => "#e5e7eb",
+        Op::Expire { .. } => "#fef3c7",
+    }
+}
+
+struct Canvas {
+    body: String,
+}
+
+impl Canvas {
+    fn rect(
+        &mut self,
+        x: usize,
+        y: usize,
+        w: usize,
+        h: usize,
+        fill: &str,
+        stroke: &str,
+        class: &str,
+    ) {
+        let _ = writeln!(
+            self.body,
+            r#"<rect class="{class}" x="{x}" y="{y}" width="{w}" height="{h}" rx="3" fill="{fill}" stroke="{stroke}"/>"#
+        );
+    }
+    fn text(&mut self, x: usize, y: usize, size: usize, fill: &str, s: &str) {
+        let _ = writeln!(
+            self.body,
+            r#"<text x="{x}" y="{y}" font-size="{size}" fill="{fill}">{}</text>"#,
+            esc(s)
+        );
+    }
+    fn mutation(
+        &mut self,
+        col: usize,
+        lane: usize,
+        seqno: usize,
+        m: &Mutation,
+        class: &str,
+        stroke: &str,
+    ) {
+        let (x, y) = (LEFT + col * COL + 4, TOP + lane * LANE + 6);
+        self.rect(x, y, COL - 8, 22, color(m), stroke, class);
+        self.text(x + 4, y + 15, 11, "#111", &format!("{seqno}: {}", label(m)));
+    }
+    fn marker(&mut self, col: usize, lane: usize, text: &str, fill: &str, class: &str) {
+        let (x, y) = (LEFT + col * COL + 4, TOP + lane * LANE + 32);
+        let _ = writeln!(
+            self.body,
+            r#"<polygon class="{class}" points="{},{} {},{} {},{} {},{}" fill="{fill}"/>"#,
+            x + 5,
+            y,
+            x + 10,
+            y + 5,
+            x + 5,
+            y + 10,
+            x,
+            y + 5
+        );
+        self.text(x + 13, y + 9, 10, "#333", text);
+    }
+}
+
+/// The timeline of `path` (the states and the actions taken from them), for vb 0.
+pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
+    let replicas = model.bounds.replicas as usize;
+    let lanes = 2 + replicas;
+    let steps = path.len().saturating_sub(1);
+    let width = LEFT + steps.max(1) * COL + 20;
+    let height = TOP + lanes * LANE + 46;
+    let mut c = Canvas {
+        body: String::new(),
+    };
+
+    // Bands first, so they sit behind the boxes: warmup (shaded) and crashes (red).
+    for (i, (before, action)) in path.iter().enumerate() {
+        let Some(action) = action else { continue };
+        let after = &path[i + 1].0;
+        let x = LEFT + i * COL;
+        if matches!(after.node, Node::Warming(_))
+            || matches!(before.node, Node::Warming(_)) && matches!(action, Action::WarmupCompletes)
+        {
+            c.rect(x, TOP - 4, COL, 2 * LANE, "#f3e8ff", "none", "warmup-band");
+        }
+        if matches!(
+            after.node,
+            Node::ShuttingDown { .. } | Node::Down(crate::Down::ShutDown { .. })
+        ) && !matches!(before.node, Node::Down(_))
+        {
+            c.rect(
+                x,
+                TOP - 4,
+                COL,
+                2 * LANE,
+                "#ecfccb",
+                "none",
+                "shutdown-band",
+            );
+        }
+        if *action == Action::ActiveCrashes {
+            c.rect(
+                x + COL / 2 - 3,
+                TOP - 8,
+                6,
+                lanes * LANE + 8,
+                "#dc2626",
+                "none",
+                "crash-band",
+            );
+            c.text(
+                x + COL / 2 + 6,
+                TOP + lanes * LANE + 12,
+                11,
+                "#dc2626",
+                "crash",
+            );
+        }
+    }
+
+    // Lane labels and rules.
+    let mut names = vec!["active".to_string(), "active disk".to_string()];
+    names.extend((1..=replicas).map(|r| format!("replica r{r}")));
+    for (lane, name) in names.iter().enumerate() {
+        let y = TOP + lane * LANE;
+        let _ = writeln!(
+            c.body,
+            r##"<line x1="{LEFT}" y1="{}" x2="{}" y2="{}" stroke="#d1d5db"/>"##,
+            y + LANE,
+            width - 10,
+            y + LANE
+        );
+        c.text(6, y + 22, 12, "#111", name);
+    }
+
+    for (i, (before, action)) in path.iter().enumerate() {
+        let Some(action) = action else { continue };
+        let after = &path[i + 1].0;
+        let x = LEFT + i * COL;
+        c.text(x + 4, TOP - 12, 10, "#6b7280", &format!("{}", i + 1));
+        let (Some(b), Some(a)) = (before.vbs.first(), after.vbs.first()) else {
+            continue;
+        };
+        match action {
+            Action::ClientSets { vb: 0, .. }
+            | Action::ClientDeletes { vb: 0, .. }
+            | Action::ItemExpires { vb: 0, .. } => {
+                let act = a.active.as_ref().expect("active");
+                let m = act.history.back().expect("new mutation");
+                c.mutation(i, 0, act.history.len(), m, "mutation", "#60a5fa");
+            }
+            Action::FlusherCommits { vb: 0 } | Action::WarmupPopulatesVBucketMap => {
+                let from = b.disk.history.len();
+                for (k, m) in a.disk.history.iter().enumerate().skip(from) {
+                    let lane_col = i;
+                    if k == from {
+                        c.mutation(lane_col, 1, k + 1, m, "commit", "#059669");
+                    } else {
+                        c.text(
+                            x + 6,
+                            TOP + LANE + 40 + 0 * k,
+                            10,
+                            "#065f46",
+                            &format!("+{}: {}", k + 1, label(m)),
+                        );
+                    }
+                }
+                if b.disk.failover != a.disk.failover {
+                    let n = a.disk.failover.newest();
+                    c.marker(
+                        i,
+                        1,
+                        &format!("U{}@{} persisted", n.uuid, n.seqno),
+                        "#059669",
+                        "entry-persisted",
+                    );
+                } else if let Some(act) = &a.active {
+                    if a.disk.history.len() > from && act.failover != a.disk.failover {
+                        c.marker(i, 1, "stale table", "#f97316", "stale-table");
+                    }
+                }
+            }
+            Action::WarmupCreatesVBuckets => {
+                let act = a.active.as_ref().expect("active");
+                if act.new_entry {
+                    let n = act.failover.newest();
+                    c.marker(
+                        i,
+                        0,
+                        &format!("U{}@{} created", n.uuid, n.seqno),
+                        "#7c3aed",
+                        "entry-created",
+                    );
+                }
+            }
+            Action::ReplicaRequestsStream { replica, vb: 0 } => {
+                let r = &a.replicas[*replica as usize];
+                let lane = 2 + *replica as usize;
+                match r.stream {
+                    Stream::Accepted => {
+                        let n = r.failover.newest();
+                        c.marker(
+                            i,
+                            lane,
+                            &format!("adopts U{}@{}", n.uuid, n.seqno),
+                            "#2563eb",
+                            "entry-adopted",
+                        );
+                    }
+                    Stream::RolledBack(rb) => {
+                        c.marker(i, lane, &format!("rollback to {rb}"), "#ea580c", "rollback");
+                    }
+                    Stream::None => {}
+                }
+            }
+            Action::ReplicaReceives {
+                replica,
+                vb: 0,
+                seqno,
+            } => {
+                let r = &a.replicas[*replica as usize];
+                let m = &r.history[*seqno as usize - 1];
+                c.mutation(
+                    i,
+                    2 + *replica as usize,
+                    *seqno as usize,
+                    m,
+                    "received",
+                    "#60a5fa",
+                );
+            }
+            _ => {}
+        }
+        // Warmup phase names under the active lane.
+        if let (Node::Warming(p), true) = (
+            after.node,
+            matches!(
+                action,
+                Action::WarmupInitializes
+                    | Action::WarmupCreatesVBuckets
+                    | Action::WarmupPopulatesVBucketMap
+                    | Action::WarmupLoadsData
+                    | Action::WarmupReachesDone
+            ),
+        ) {
+            c.text(x + 4, TOP + 2 * LANE - 6, 9, "#6d28d9", p.name());
+        }
+        if *action == Action::WarmupCompletes {
+            c.text(x + 4, TOP + 2 * LANE - 6, 9, "#6d28d9", "complete");
+        }
+    }
+
+    // Divergence: the first seqno at which an accepted replica differs from the active.
+    let last = &path.last().expect("a path has a state").0;
+    let mut verdict = String::new();
+    if let Some(vb) = last.vbs.first() {
+        if let Some(act) = &vb.active {
+            for (r, rep) in vb.replicas.iter().enumerate() {
+                if rep.stream != Stream::Accepted {
+                    continue;
+                }
+                if let Some(seq) = rep
+                    .history
+                    .iter()
+                    .zip(act.history.iter())
+                    .position(|(x, y)| !x.same_content(y))
+                {
+                    let y = TOP + (2 + r) * LANE + 2;
+                    c.rect(
+                        LEFT - 4,
+                        y,
+                        width - LEFT - 10,
+                        LANE - 4,
+                        "none",
+                        "#dc2626",
+                        "divergence",
+                    );
+                    let _ = write!(
+                        verdict,
+                        "DIVERGED: r{} holds seqno {} = {}, the active holds {}",
+                        r + 1,
+                        seq + 1,
+                        label(&rep.history[seq]),
+                        label(&act.history[seq])
+                    );
+                }
+            }
+        }
+    }
+    if !verdict.is_empty() {
+        c.text(LEFT, height - 10, 13, "#dc2626", &verdict);
+    }
+
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="warmcheck-timeline" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">
+<text x="6" y="14" font-size="12" fill="#111">{} — vb 0, one column per step (* = has a TTL)</text>
+{}</svg>"##,
+        esc(&format!("design {}", model.variant)),
+        c.body
+    )
 }

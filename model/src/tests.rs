@@ -379,3 +379,40 @@ fn create_entry_prunes_above_high_and_caps_at_25() {
     assert!(t.is_well_formed());
     assert_eq!(t.newest().uuid, 39);
 }
+
+#[test]
+fn the_timeline_marks_the_divergence_of_the_briefs_story() {
+    let model = Bounds::default().into_model(Variant::preset("v6.5.1").unwrap());
+    let mut path = Vec::new();
+    let mut s = model.init_states().remove(0);
+    for a in brief_story() {
+        let n = model.next_state(&s, a.clone()).unwrap();
+        path.push((s, Some(a)));
+        s = n;
+    }
+    path.push((s, None));
+    let svg = svg::timeline(&model, &path);
+    if let Ok(out) = std::env::var("WARMCHECK_SVG_OUT") {
+        std::fs::write(out, &svg).unwrap();
+    }
+    assert!(svg.contains("class=\"divergence\""));
+    assert!(svg.contains("DIVERGED: r1 holds seqno 2 = set k1 v2, the active holds exp k0"));
+    assert_eq!(svg.matches("class=\"crash-band\"").count(), 2);
+    assert!(svg.contains("U2@1 created"));
+    assert!(svg.contains("stale table"));
+    assert!(svg.contains("adopts U3@2"));
+    // The same steps in `current` roll the replica back: nothing is marked.
+    let fixed = Bounds::default().into_model(Variant::current());
+    let mut path = Vec::new();
+    let mut s = fixed.init_states().remove(0);
+    for a in brief_story() {
+        let n = fixed.next_state(&s, a.clone()).unwrap();
+        path.push((s, Some(a)));
+        s = n;
+    }
+    path.push((s, None));
+    let svg = svg::timeline(&fixed, &path);
+    assert!(!svg.contains("class=\"divergence\""));
+    assert!(svg.contains("rollback to 1"));
+    assert!(svg.contains("U2@1 persisted"));
+}
