@@ -1,1 +1,170 @@
-//! (to be written)
+//! `warmcheck failover-decide`: kv_engine 6.5's rollback decision as a JSON-lines filter.
+//!
+//! Each input line is one stream request against one producer table:
+//!
+//! ```text
+//! {"table":[{"id":3,"seq":2},{"id":1,"seq":0}],"start":2,"cur":2,"uuid":1,"snap_start":2,"snap_end":2}
+//! ```
+//!
+//! (`table` newest first; `purge` defaults to 0, `strict` to false). Each output line is
+//! `{"rollback":false}` or `{"rollback":true,"seqno":N,"reason":"..."}`. Blank lines are
+//! skipped. The table is used as given (not sanitized), so a malformed table is judged the way
+//! kv_engine would judge it in memory.
+
+use crate::failover::{Entry, FailoverTable, StreamRequest};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, Write};
+
+/// One input line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecideRequest {
+    /// The producer's failover table, newest first. Must not be empty.
+    pub table: Vec<Entry>,
+    /// The consumer's start seqno (its high seqno).
+    pub start: u64,
+    /// The producer's high seqno.
+    pub cur: u64,
+    /// The consumer's newest uuid.
+    pub uuid: u64,
+    pub snap_start: u64,
+    pub snap_end: u64,
+    /// The producer's purge seqno.
+    #[serde(default)]
+    pub purge: u64,
+    #[serde(default)]
+    pub strict: bool,
+}
+
+/// One output line.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct DecideAnswer {
+    pub rollback: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seqno: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// A line is not a request: not JSON, a missing or mistyped field, an empty table.
+    #[error("line {line}: {what}")]
+    BadLine { line: usize, what: String },
+    /// Reading the input or writing the output failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Decide one request.
+pub fn decide(req: &DecideRequest) -> DecideAnswer {
+    let table = FailoverTable::from_entries(req.table.clone());
+    let stream = StreamRequest {
+        start: req.start,
+        uuid: req.uuid,
+        snap_start: req.snap_start,
+        snap_end: req.snap_end,
+        strict: req.strict,
+    };
+    match table.decide(stream, req.cur, req.purge, false) {
+        None => DecideAnswer {
+            rollback: false,
+            seqno: None,
+            reason: None,
+        },
+        Some((seqno, reason)) => DecideAnswer {
+            rollback: true,
+            seqno: Some(seqno),
+            reason: Some(reason),
+        },
+    }
+}
+
+/// Parse one line (1-based `line` for messages).
+pub fn parse_line(text: &str, line: usize) -> Result<DecideRequest, DecideError> {
+    let req: DecideRequest = serde_json::from_str(text).map_err(|e| DecideError::BadLine {
+        line,
+        what: format!("not a stream request ({e})"),
+    })?;
+    if req.table.is_empty() {
+        return Err(DecideError::BadLine {
+            line,
+            what: "\"table\" is empty: a failover table has at least one entry".into(),
+        });
+    }
+    Ok(req)
+}
+
+/// Answer every request of `input`, one JSON line each, on `output`. Stops at the first bad line.
+pub fn decide_lines(input: impl BufRead, mut output: impl Write) -> Result<(), DecideError> {
+    for (i, text) in input.lines().enumerate() {
+        let text = text?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let req = parse_line(&text, i + 1)?;
+        let answer = decide(&req);
+        serde_json::to_writer(&mut output, &answer).map_err(std::io::Error::other)?;
+        output.write_all(b"\n")?;
+    }
+    output.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(input: &str) -> Result<String, DecideError> {
+        let mut out = Vec::new();
+        decide_lines(input.as_bytes(), &mut out)?;
+        Ok(String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn the_mb41942_table_accepts_the_diverged_replica_and_the_fixed_one_rolls_it_back() {
+        let input = r#"{"table":[{"id":3,"seq":2},{"id":1,"seq":0}],"start":2,"cur":2,"uuid":1,"snap_start":2,"snap_end":2}
+
+{"table":[{"id":3,"seq":2},{"id":2,"seq":1},{"id":1,"seq":0}],"start":2,"cur":2,"uuid":1,"snap_start":2,"snap_end":2,"purge":0,"strict":false}
+"#;
+        let out = run(input).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], r#"{"rollback":false}"#);
+        assert!(lines[1].starts_with(r#"{"rollback":true,"seqno":1,"reason":"consumer ahead"#));
+        assert_eq!(lines.len(), 2);
+    }
+
+    #[test]
+    fn an_unknown_uuid_rolls_back_to_zero() {
+        let out = run(r#"{"table":[{"id":1,"seq":0}],"start":4,"cur":9,"uuid":5,"snap_start":4,"snap_end":4}"#)
+            .unwrap();
+        assert!(out.starts_with(r#"{"rollback":true,"seqno":0,"reason":"vBucket UUID not found"#));
+    }
+
+    #[test]
+    fn a_bad_line_is_named_by_number_with_serdes_column() {
+        let input = "{\"table\":[{\"id\":1,\"seq\":0}],\"start\":0,\"cur\":0,\"uuid\":1,\"snap_start\":0,\"snap_end\":0}\n{\"table\":[],\"start\":\"x\"}\n";
+        let err = run(input).unwrap_err().to_string();
+        assert!(err.starts_with("line 2: "), "{err}");
+        assert!(err.contains("column"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_table_is_refused() {
+        let err = run(r#"{"table":[],"start":0,"cur":0,"uuid":1,"snap_start":0,"snap_end":0}"#)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "line 1: \"table\" is empty: a failover table has at least one entry"
+        );
+    }
+
+    #[test]
+    fn a_missing_field_is_refused() {
+        let err = run(r#"{"table":[{"id":1,"seq":0}],"start":0}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `cur`"), "{err}");
+    }
+}

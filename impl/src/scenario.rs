@@ -1,1 +1,1099 @@
-//! (to be written)
+//! The scenario runner behind `warmcheck scenario`: a script of directives, one a line, run
+//! against a [`Cluster`], each directive's output printed under it (etcd-raft's datadriven
+//! style). The output of a script is itself a valid scenario data file:
+//!
+//! ```text
+//! # what this guards
+//! set e ttl=1
+//! ----
+//! vb 0 seqno 1: set e=e@1 ttl=1 (expires at 1)
+//!
+//! flush
+//! ----
+//! vb 0: commit seqno 1; disk high 1, failover [(U1,0)]
+//! ```
+//!
+//! `#` lines and blank lines are kept as they are. A directive's expected block (`----` and the
+//! lines up to the next blank line) is skipped on input and regenerated on output, so a data
+//! file can be run as a script. In `impl/testdata/`, a block whose output differs between the
+//! variants named in the file's `# variants:` line holds one group per variant, each opened by
+//! a `[variant]` line.
+//!
+//! Directives (`vb=N` defaults to 0; REPLICA is `r1`, `r2`, ...):
+//!
+//! | directive | engine call(s) |
+//! |---|---|
+//! | `set KEY [ttl=SECONDS] [vb=N] [value=V]` | `set` (default value `KEY@n`, n a runner-wide write counter) |
+//! | `delete KEY [vb=N]` | `delete` |
+//! | `get KEY [vb=N]` | `get` (expires an expired item) |
+//! | `advance-clock SECONDS` | `advance_clock` |
+//! | `compact [vb=N]` | `compact` |
+//! | `expiry-pager` | `run_expiry_pager` |
+//! | `flush [vb=N]` | `flush` (every notified vb if no vb is given) |
+//! | `crash` | `crash` |
+//! | `shutdown` | the variant's whole clean shutdown, step by step |
+//! | `shutdown-begin`, `shutdown-write-flag`, `shutdown-stop-flusher` | one shutdown step |
+//! | `warmup [until=PHASE]` | `warmup_step` until PHASE (default `complete`) |
+//! | `stats-snapshot` | `stats_snapshot` |
+//! | `connect REPLICA [vb=N]` | `stream_request` until accepted, one line per round trip |
+//! | `stream REPLICA [vb=N]` | `stream_deliver` until up to date |
+//! | `disk [vb=N]` | (none) what the active's data file holds |
+//! | `show` | (none) the projected view, one line of JSON |
+//! | `check-divergence` | (none) replicas holding other mutations than the active at a seqno |
+//!
+//! A directive the engine refuses prints `error: ...` and the script goes on; an unknown
+//! directive, a bad argument, or a storage error stops the script with a [`ScenarioError`]
+//! naming the line.
+
+use crate::engine::{
+    BackendRef, Cluster, Config, CounterUuids, EngineError, Item, Phase, Process, SeededBugs,
+    StreamOutcome, Variant, View,
+};
+use crate::failover::FailoverTable;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// How to set up the cluster a script runs against.
+#[derive(Clone)]
+pub struct ScenarioOptions {
+    pub variant: Variant,
+    pub replicas: usize,
+    pub vbuckets: u16,
+    /// The data directory; a fresh temporary one if `None`.
+    pub dir: Option<PathBuf>,
+    /// The storage backend; real files if `None`.
+    pub backend: Option<BackendRef>,
+    /// Test-only seeded bugs (off by default).
+    pub bugs: SeededBugs,
+}
+
+impl Default for ScenarioOptions {
+    /// `current`, one replica, one vbucket, a temporary directory, real files.
+    fn default() -> Self {
+        ScenarioOptions {
+            variant: Variant::current(),
+            replicas: 1,
+            vbuckets: 1,
+            dir: None,
+            backend: None,
+            bugs: SeededBugs::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// A directive that does not parse or makes no sense here.
+    #[error("line {line}: {what}")]
+    BadDirective { line: usize, what: String },
+    /// A storage error while running a directive (the script stops).
+    #[error("line {line}: {directive}: {source}")]
+    Storage {
+        line: usize,
+        directive: String,
+        #[source]
+        source: EngineError,
+    },
+    /// The cluster could not be created.
+    #[error("scenario setup: {0}")]
+    Setup(#[source] EngineError),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data files
+// ---------------------------------------------------------------------------------------------
+
+/// One piece of a scenario file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Chunk {
+    /// A comment or blank line, kept as it is.
+    Verbatim(String),
+    /// A directive (1-based line number) and the expected block under it, if any (without
+    /// the `----` line and the closing blank line).
+    Directive {
+        line: usize,
+        text: String,
+        expected: Option<Vec<String>>,
+    },
+}
+
+/// Split a scenario file into comments, directives and their expected blocks.
+pub fn parse_data(text: &str) -> Vec<Chunk> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut chunks = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            chunks.push(Chunk::Verbatim(line.to_string()));
+            i += 1;
+            continue;
+        }
+        let line_no = i + 1;
+        i += 1;
+        let mut expected = None;
+        if lines.get(i).is_some_and(|l| l.trim() == "----") {
+            i += 1;
+            let mut block = Vec::new();
+            while i < lines.len() && !lines[i].trim().is_empty() {
+                block.push(lines[i].to_string());
+                i += 1;
+            }
+            i += 1; // the closing blank line
+            expected = Some(block);
+        }
+        chunks.push(Chunk::Directive {
+            line: line_no,
+            text: trimmed.to_string(),
+            expected,
+        });
+    }
+    chunks
+}
+
+/// Render chunks with each directive's output block (`outputs[k]` for the k-th directive).
+pub fn render_data(chunks: &[Chunk], outputs: &[Vec<String>]) -> String {
+    let mut out = String::new();
+    let mut k = 0;
+    for (i, chunk) in chunks.iter().enumerate() {
+        match chunk {
+            Chunk::Verbatim(l) => {
+                out.push_str(l);
+                out.push('\n');
+            }
+            Chunk::Directive { text, .. } => {
+                out.push_str(text);
+                out.push_str("\n----\n");
+                for l in &outputs[k] {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+                k += 1;
+                // The blank line closing the block, unless one follows anyway (or the file ends).
+                let next_is_blank = match chunks.get(i + 1) {
+                    None => true,
+                    Some(Chunk::Verbatim(l)) => l.trim().is_empty(),
+                    Some(Chunk::Directive { .. }) => false,
+                };
+                if !next_is_blank {
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Group per-variant outputs of one directive: one shared block if they agree, else a
+/// `[variant]` group per variant.
+pub fn merge_variant_outputs(per_variant: &[(String, Vec<String>)]) -> Vec<String> {
+    let first = &per_variant[0].1;
+    if per_variant.iter().all(|(_, o)| o == first) {
+        return first.clone();
+    }
+    let mut out = Vec::new();
+    for (name, lines) in per_variant {
+        out.push(format!("[{name}]"));
+        out.extend(lines.iter().cloned());
+    }
+    out
+}
+
+/// The expected lines for `variant` in a block written by [`merge_variant_outputs`].
+pub fn expected_for_variant(block: &[String], variant: &str, variants: &[String]) -> Vec<String> {
+    let header = |l: &str| {
+        l.strip_prefix('[')
+            .and_then(|l| l.strip_suffix(']'))
+            .filter(|n| variants.iter().any(|v| v == n))
+            .map(str::to_string)
+    };
+    if block.first().and_then(|l| header(l)).is_none() {
+        return block.to_vec();
+    }
+    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut current = String::new();
+    for l in block {
+        match header(l) {
+            Some(n) => {
+                current = n;
+                groups.entry(current.clone()).or_default();
+            }
+            None => groups.entry(current.clone()).or_default().push(l.clone()),
+        }
+    }
+    groups.remove(variant).unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runner
+// ---------------------------------------------------------------------------------------------
+
+/// A cluster driven one directive at a time.
+pub struct Runner {
+    cluster: Cluster,
+    /// Client writes so far (successful sets and deletes), for default values.
+    writes: u64,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// Run a whole script; the output is the script with each directive's output under it.
+pub fn run_script(text: &str, opts: ScenarioOptions) -> Result<String, ScenarioError> {
+    let chunks = parse_data(text);
+    let mut runner = Runner::new(opts)?;
+    let mut outputs = Vec::new();
+    for chunk in &chunks {
+        if let Chunk::Directive { line, text, .. } = chunk {
+            outputs.push(runner.run_directive(*line, text)?);
+        }
+    }
+    Ok(render_data(&chunks, &outputs))
+}
+
+impl Runner {
+    pub fn new(opts: ScenarioOptions) -> Result<Runner, ScenarioError> {
+        let (dir, tmp) = match opts.dir {
+            Some(d) => (d, None),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("warmcheck-scenario-")
+                    .tempdir()
+                    .map_err(|e| {
+                        ScenarioError::Setup(EngineError::Storage {
+                            file: std::env::temp_dir(),
+                            source: Box::new(e),
+                        })
+                    })?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let backend = match opts.backend {
+            Some(b) => b,
+            None => default_backend(),
+        };
+        let config = Config {
+            variant: opts.variant,
+            vbuckets: opts.vbuckets,
+            replicas: opts.replicas,
+            dir,
+            backend,
+            uuids: Box::new(CounterUuids::new()),
+            bugs: opts.bugs,
+        };
+        let cluster = Cluster::create(config).map_err(ScenarioError::Setup)?;
+        Ok(Runner {
+            cluster,
+            writes: 0,
+            _tmp: tmp,
+        })
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    pub fn cluster_mut(&mut self) -> &mut Cluster {
+        &mut self.cluster
+    }
+
+    /// Run one directive (`line` is its 1-based line number, for errors); returns its output
+    /// lines. Blank and `#` lines return nothing.
+    pub fn run_directive(&mut self, line: usize, text: &str) -> Result<Vec<String>, ScenarioError> {
+        let text = text.trim();
+        if text.is_empty() || text.starts_with('#') {
+            return Ok(Vec::new());
+        }
+        let d = Directive::parse(line, text)?;
+        self.check_targets(line, &d)?;
+        let mut out = Vec::new();
+        match self.dispatch(&d, &mut out) {
+            Ok(()) => {}
+            Err(e) if e.is_storage() => {
+                return Err(ScenarioError::Storage {
+                    line,
+                    directive: text.to_string(),
+                    source: e,
+                })
+            }
+            Err(e) => out.push(format!("error: {e}")),
+        }
+        if out.is_empty() {
+            out.push("ok".to_string());
+        }
+        Ok(out)
+    }
+
+    fn dispatch(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
+        match d.cmd.as_str() {
+            // set KEY [ttl=SECONDS] [vb=N] [value=V]
+            "set" => {
+                let key = d.key.as_deref().expect("checked by parse");
+                let vb = d.vb;
+                let value = match &d.value {
+                    Some(v) => v.clone(),
+                    None => format!("{key}@{}", self.writes + 1),
+                };
+                let seqno = self.cluster.set(vb, key, &value, d.ttl)?;
+                self.writes += 1;
+                let mut l = format!("vb {vb} seqno {seqno}: set {key}={value}");
+                if let Some(ttl) = d.ttl.filter(|t| *t > 0) {
+                    l.push_str(&format!(
+                        " ttl={ttl} (expires at {})",
+                        self.cluster.clock() + ttl
+                    ));
+                }
+                out.push(l);
+            }
+            // delete KEY [vb=N]
+            "delete" => {
+                let key = d.key.as_deref().expect("checked by parse");
+                let seqno = self.cluster.delete(d.vb, key)?;
+                self.writes += 1;
+                out.push(format!("vb {} seqno {seqno}: delete {key}", d.vb));
+            }
+            // get KEY [vb=N]
+            "get" => {
+                let key = d.key.as_deref().expect("checked by parse");
+                let vb = d.vb;
+                let before = self.cluster.active_items(vb).unwrap_or_default();
+                let value = self.cluster.get(vb, key)?;
+                let after = self.cluster.active_items(vb).unwrap_or_default();
+                if after.len() > before.len() {
+                    let expiry = newest_expiry(&before, key);
+                    out.push(format!(
+                        "vb {vb} seqno {}: expire {key} (expired at {}, clock {})",
+                        after.len(),
+                        expiry.map_or("?".into(), |e| e.to_string()),
+                        self.cluster.clock()
+                    ));
+                } else {
+                    match value {
+                        Some(v) => out.push(format!("vb {vb}: get {key} = {v}")),
+                        None => out.push(format!("vb {vb}: get {key}: not found")),
+                    }
+                }
+            }
+            // advance-clock SECONDS
+            "advance-clock" => {
+                self.cluster
+                    .advance_clock(d.secs.expect("checked by parse"))?;
+                out.push(format!("clock {}", self.cluster.clock()));
+            }
+            // compact [vb=N]
+            "compact" => {
+                let vb = d.vb;
+                let before = self.cluster.active_items(vb).unwrap_or_default();
+                let seqnos = self.cluster.compact(vb)?;
+                self.print_expiries(vb, &before, &seqnos, out);
+            }
+            // expiry-pager
+            "expiry-pager" => {
+                let before: Vec<Vec<Item>> = (0..self.cluster.vbuckets())
+                    .map(|vb| self.cluster.active_items(vb).unwrap_or_default())
+                    .collect();
+                let expired = self.cluster.run_expiry_pager()?;
+                for vb in 0..self.cluster.vbuckets() {
+                    let seqnos: Vec<u64> = expired
+                        .iter()
+                        .filter(|(v, _)| *v == vb)
+                        .map(|(_, s)| *s)
+                        .collect();
+                    if !seqnos.is_empty() {
+                        self.print_expiries(vb, &before[vb as usize], &seqnos, out);
+                    }
+                }
+                if expired.is_empty() {
+                    out.push("nothing expired".into());
+                }
+            }
+            // flush [vb=N]
+            "flush" => {
+                if d.vb_given {
+                    self.flush_one(d.vb, out)?;
+                } else {
+                    let vbs = self.cluster.notified_vbs();
+                    if vbs.is_empty() {
+                        out.push("nothing to flush (no vb notified)".into());
+                    }
+                    for vb in vbs {
+                        self.flush_one(vb, out)?;
+                    }
+                }
+            }
+            // crash
+            "crash" => {
+                let before = self.cluster.view();
+                let was = self.cluster.process();
+                self.cluster.crash()?;
+                out.push(format!("active crashed (was {})", describe_process(was)));
+                self.print_losses(&before, out);
+                self.print_flag(out);
+            }
+            // shutdown
+            "shutdown" => {
+                let mut before = self.cluster.view();
+                self.cluster.shutdown_begin()?;
+                out.push("shutdown-begin: traffic, expiry and DCP stopped".into());
+                let steps: &[&str] = if self.flag_before_flush() {
+                    &["flag", "flush", "stop"]
+                } else {
+                    &["flush", "stop", "flag"]
+                };
+                for step in steps {
+                    before = self.cluster.view(); // losses are judged just before the last step
+                    match *step {
+                        "flag" => {
+                            self.cluster.shutdown_write_clean_flag()?;
+                            out.push("shutdown-write-flag: stats.json says clean".into());
+                        }
+                        "flush" => {
+                            for vb in self.cluster.notified_vbs() {
+                                self.flush_one(vb, out)?;
+                            }
+                        }
+                        _ => {
+                            self.cluster.shutdown_stop_flusher()?;
+                            out.push("shutdown-stop-flusher: flusher stopped".into());
+                        }
+                    }
+                }
+                self.print_if_down(&before, out);
+            }
+            // shutdown-begin
+            "shutdown-begin" => {
+                self.cluster.shutdown_begin()?;
+                out.push("traffic, expiry and DCP stopped; streams dropped".into());
+            }
+            // shutdown-write-flag
+            "shutdown-write-flag" => {
+                let before = self.cluster.view();
+                self.cluster.shutdown_write_clean_flag()?;
+                out.push("stats.json says clean".into());
+                self.print_if_down(&before, out);
+            }
+            // shutdown-stop-flusher
+            "shutdown-stop-flusher" => {
+                let before = self.cluster.view();
+                self.cluster.shutdown_stop_flusher()?;
+                out.push("flusher stopped".into());
+                self.print_if_down(&before, out);
+            }
+            // warmup [until=PHASE]
+            "warmup" => {
+                let until = d.until.unwrap_or(Phase::Complete);
+                loop {
+                    let done = match self.cluster.process() {
+                        Process::Warming(p) => p >= until,
+                        Process::Running => until == Phase::Complete,
+                        _ => false,
+                    };
+                    if done {
+                        break;
+                    }
+                    let before = self.cluster.view();
+                    let phase = self.cluster.warmup_step()?;
+                    self.print_phase(phase, &before, out);
+                }
+            }
+            // stats-snapshot
+            "stats-snapshot" => {
+                self.cluster.stats_snapshot()?;
+                out.push("stats.json rewritten without ep_force_shutdown (not clean)".into());
+            }
+            // connect REPLICA [vb=N]
+            "connect" => {
+                let r = d.replica.expect("checked by parse");
+                let vb = d.vb;
+                let name = crate::engine::replica_name(r);
+                for _ in 0..64 {
+                    let view = self.cluster.view();
+                    let rv = &view.replicas[r].vbuckets[vb as usize];
+                    let req = format!(
+                        "{name} vb {vb}: request start {} uuid U{} snap [{},{}]",
+                        rv.high_seqno,
+                        rv.failover.first().map_or(0, |e| e.id),
+                        rv.snap_start,
+                        rv.snap_end
+                    );
+                    let outcome = self.cluster.stream_request(r, vb)?;
+                    let table = self.cluster.replica_failover(r, vb);
+                    let rv = self.cluster.replica_items(r, vb);
+                    match outcome {
+                        StreamOutcome::Accepted => {
+                            out.push(format!("{req} -> accepted, adopted {table}"));
+                            return Ok(());
+                        }
+                        StreamOutcome::RolledBack {
+                            to,
+                            dropped_entry: true,
+                        } => out.push(format!(
+                            "{req} -> rollback to {to}: dropped newest entry, now {table}"
+                        )),
+                        StreamOutcome::RolledBack { to, .. } => out.push(format!(
+                            "{req} -> rollback to {to}: rewound to {}, now {table}",
+                            rv.len()
+                        )),
+                    }
+                }
+                out.push("gave up after 64 round trips".into());
+            }
+            // stream REPLICA [vb=N]
+            "stream" => {
+                let r = d.replica.expect("checked by parse");
+                let vb = d.vb;
+                let name = crate::engine::replica_name(r);
+                let seqnos = self.cluster.stream_all(r, vb)?;
+                if seqnos.is_empty() {
+                    out.push(format!(
+                        "{name} vb {vb}: up to date at {}",
+                        self.cluster.replica_items(r, vb).len()
+                    ));
+                } else {
+                    let items = self.cluster.replica_items(r, vb);
+                    let what: Vec<String> = seqnos
+                        .iter()
+                        .map(|s| format!("{s}:{}", items[*s as usize - 1].describe()))
+                        .collect();
+                    out.push(format!("{name} vb {vb}: received {}", what.join(" ")));
+                }
+            }
+            // disk [vb=N]
+            "disk" => {
+                let vb = d.vb;
+                let view = self.cluster.view();
+                let v = &view.active.vbuckets[vb as usize];
+                let items = self.cluster.active_items_on_disk(vb);
+                out.push(format!(
+                    "vb {vb} disk: high {}, failover {}, items {}",
+                    v.persisted_seqno,
+                    show_table(&v.failover_on_disk),
+                    show_items(&items)
+                ));
+            }
+            // show
+            "show" => out.push(self.cluster.view().to_json()),
+            // check-divergence
+            "check-divergence" => self.check_divergence(out),
+            other => unreachable!("Directive::parse accepted {other}"),
+        }
+        Ok(())
+    }
+
+    fn flag_before_flush(&self) -> bool {
+        self.cluster.variant().shutdown_flag == crate::engine::ShutdownFlag::BeforeFlush
+            || self.cluster.bugs().clean_flag_before_final_flush
+    }
+
+    fn flush_one(&mut self, vb: u16, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let seqnos = self.cluster.flush(vb)?;
+        let view = self.cluster.view();
+        let v = &view.active.vbuckets[vb as usize];
+        let what = if seqnos.is_empty() {
+            "commit (no mutations)".to_string()
+        } else {
+            format!("commit {}", show_seqnos(&seqnos))
+        };
+        out.push(format!(
+            "vb {vb}: {what}; disk high {}, failover {}",
+            v.persisted_seqno,
+            show_table(&v.failover_on_disk)
+        ));
+        Ok(())
+    }
+
+    fn print_expiries(&self, vb: u16, before: &[Item], seqnos: &[u64], out: &mut Vec<String>) {
+        if seqnos.is_empty() {
+            out.push(format!("vb {vb}: nothing expired"));
+        }
+        let after = self.cluster.active_items(vb).unwrap_or_default();
+        for s in seqnos {
+            let key = &after[*s as usize - 1].key;
+            out.push(format!(
+                "vb {vb} seqno {s}: expire {key} (expired at {}, clock {})",
+                newest_expiry(before, key).map_or("?".into(), |e| e.to_string()),
+                self.cluster.clock()
+            ));
+        }
+    }
+
+    fn print_flag(&self, out: &mut Vec<String>) {
+        let clean = self.cluster.view().active.clean_shutdown_flag;
+        out.push(format!(
+            "stats.json says {}",
+            if clean { "clean" } else { "not clean" }
+        ));
+    }
+
+    /// What the node lost going down: unpersisted seqnos and queued set_vbucket_state items.
+    fn print_losses(&self, before: &View, out: &mut Vec<String>) {
+        let after = self.cluster.view();
+        for (b, a) in before.active.vbuckets.iter().zip(&after.active.vbuckets) {
+            if let Some(high) = b.high_seqno {
+                if high > a.persisted_seqno {
+                    out.push(format!(
+                        "vb {}: lost {} (persisted {})",
+                        b.vb,
+                        show_seqnos(&(a.persisted_seqno + 1..=high).collect::<Vec<_>>()),
+                        a.persisted_seqno
+                    ));
+                }
+            }
+            let lost_state = b
+                .queued
+                .as_ref()
+                .is_some_and(|q| q.iter().any(|x| x == "set_vbucket_state"));
+            if lost_state {
+                out.push(format!(
+                    "vb {}: lost queued set_vbucket_state (disk failover {})",
+                    b.vb,
+                    show_table(&a.failover_on_disk)
+                ));
+            }
+        }
+    }
+
+    fn print_if_down(&self, before: &View, out: &mut Vec<String>) {
+        if self.cluster.process() == Process::Down {
+            out.push("active down (clean shutdown)".into());
+            self.print_losses(before, out);
+        }
+    }
+
+    fn print_phase(&self, phase: Phase, before: &View, out: &mut Vec<String>) {
+        let after = self.cluster.view();
+        match phase {
+            Phase::Initialize => {
+                let mut l = format!(
+                    "initialize: stats.json says {}",
+                    if after.active.warmup_read_clean == Some(true) {
+                        "clean"
+                    } else {
+                        "not clean"
+                    }
+                );
+                if self.cluster.variant().shutdown_flag == crate::engine::ShutdownFlag::AfterFlush {
+                    l.push_str("; ep_force_shutdown=true written");
+                }
+                out.push(l);
+            }
+            Phase::CreateVBuckets => {
+                let unclean = after.active.warmup_read_clean == Some(false);
+                for v in &after.active.vbuckets {
+                    let table = v.failover.as_deref().unwrap_or_default();
+                    let mut l = format!(
+                        "create-vbuckets: vb {} high {}, failover {}",
+                        v.vb,
+                        v.high_seqno.unwrap_or(0),
+                        show_table(table)
+                    );
+                    if unclean
+                        && (table.len() > v.failover_on_disk.len()
+                            || table.first() != v.failover_on_disk.first())
+                    {
+                        let e = table[0];
+                        l.push_str(&format!(" (unclean: new entry U{} at {}", e.id, e.seq));
+                        if v.queued.as_ref().is_some_and(|q| !q.is_empty()) {
+                            l.push_str("; set_vbucket_state queued, flusher not notified");
+                        }
+                        l.push(')');
+                    } else if unclean {
+                        l.push_str(" (unclean, but no new entry)");
+                    } else {
+                        l.push_str(" (clean: no new entry)");
+                    }
+                    out.push(l);
+                }
+            }
+            Phase::PopulateVBucketMap => {
+                for (b, v) in before.active.vbuckets.iter().zip(&after.active.vbuckets) {
+                    let mut l = format!("populate-vbucket-map: vb {} in the map", v.vb);
+                    if v.failover_on_disk != b.failover_on_disk {
+                        l.push_str(&format!(
+                            " (after a sync flush: disk failover {})",
+                            show_table(&v.failover_on_disk)
+                        ));
+                    } else if v.flusher_notified {
+                        l.push_str(&format!(
+                            " (queued {}, flusher notified)",
+                            v.queued.as_ref().map_or(String::new(), |q| q.join(" "))
+                        ));
+                    } else if v.queued.as_ref().is_some_and(|q| !q.is_empty()) {
+                        l.push_str(&format!(
+                            " (queued {}, flusher not notified)",
+                            v.queued.as_ref().map_or(String::new(), |q| q.join(" "))
+                        ));
+                    }
+                    out.push(l);
+                }
+            }
+            Phase::LoadingData => out.push("loading-data".into()),
+            Phase::Done => out.push("done".into()),
+            Phase::Complete => {
+                let mut l = "complete: running".to_string();
+                let queued: Vec<String> = after
+                    .active
+                    .vbuckets
+                    .iter()
+                    .zip(&before.active.vbuckets)
+                    .filter(|(a, b)| a.queued != b.queued)
+                    .map(|(a, _)| a.vb.to_string())
+                    .collect();
+                if !queued.is_empty() {
+                    l.push_str(&format!(
+                        "; set_vbucket_state queued for vb {}",
+                        queued.join(", ")
+                    ));
+                }
+                out.push(l);
+            }
+        }
+    }
+
+    fn check_divergence(&self, out: &mut Vec<String>) {
+        let before = out.len();
+        for vb in 0..self.cluster.vbuckets() {
+            let (active, whose) = match self.cluster.active_items(vb) {
+                Some(items) => (items, "active"),
+                None => (self.cluster.active_items_on_disk(vb), "active (on disk)"),
+            };
+            for r in 0..self.cluster.replicas() {
+                let items = self.cluster.replica_items(r, vb);
+                let stream = self.cluster.replica_stream(r, vb);
+                for (x, y) in items.iter().zip(&active) {
+                    if !x.same_content(y) {
+                        out.push(format!(
+                            "diverged: vb {vb} {} seqno {}: {whose} has {}, replica has {} (stream {stream})",
+                            crate::engine::replica_name(r),
+                            x.seqno,
+                            y.describe(),
+                            x.describe()
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+        if out.len() == before {
+            out.push("no divergence".into());
+        }
+    }
+}
+
+/// The storage backend a scenario uses when none is given.
+fn default_backend() -> BackendRef {
+    crate::engine::StubBackend::new()
+}
+
+fn describe_process(p: Process) -> String {
+    match p {
+        Process::Warming(ph) => format!("warming, after {}", ph.name()),
+        Process::ShuttingDown { .. } => "shutting down".into(),
+        p => p.name().into(),
+    }
+}
+
+fn newest_expiry(items: &[Item], key: &str) -> Option<u64> {
+    items
+        .iter()
+        .rev()
+        .find(|i| i.key == key)
+        .and_then(|i| i.expiry)
+}
+
+fn show_table(t: &[crate::engine::EntryView]) -> String {
+    if t.is_empty() {
+        return "[]".into();
+    }
+    FailoverTable::from_entries(
+        t.iter()
+            .map(|e| crate::failover::Entry {
+                id: e.id,
+                seq: e.seq,
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+fn show_items(items: &[Item]) -> String {
+    if items.is_empty() {
+        return "(none)".into();
+    }
+    items
+        .iter()
+        .map(|i| format!("{}:{}", i.seqno, i.describe()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `seqno 3`, `seqnos 1..=3`, or `seqnos 1,3`.
+fn show_seqnos(s: &[u64]) -> String {
+    match s {
+        [] => "no seqnos".into(),
+        [one] => format!("seqno {one}"),
+        [first, .., last] if last - first + 1 == s.len() as u64 => {
+            format!("seqnos {first}..={last}")
+        }
+        _ => format!(
+            "seqnos {}",
+            s.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directive parsing
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed directive: the command and its arguments, checked for shape (not for state).
+#[derive(Debug)]
+struct Directive {
+    cmd: String,
+    key: Option<String>,
+    value: Option<String>,
+    ttl: Option<u64>,
+    vb: u16,
+    vb_given: bool,
+    secs: Option<u64>,
+    until: Option<Phase>,
+    replica: Option<usize>,
+}
+
+/// Per command: positional argument kinds and the `name=` options it takes.
+fn grammar(cmd: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
+    Some(match cmd {
+        "set" => (&["KEY"], &["ttl", "vb", "value"]),
+        "delete" | "get" => (&["KEY"], &["vb"]),
+        "advance-clock" => (&["SECONDS"], &[]),
+        "compact" | "flush" | "disk" => (&[], &["vb"]),
+        "connect" | "stream" => (&["REPLICA"], &["vb"]),
+        "warmup" => (&[], &["until"]),
+        "expiry-pager"
+        | "crash"
+        | "shutdown"
+        | "shutdown-begin"
+        | "shutdown-write-flag"
+        | "shutdown-stop-flusher"
+        | "stats-snapshot"
+        | "show"
+        | "check-divergence" => (&[], &[]),
+        _ => return None,
+    })
+}
+
+const COMMANDS: &str = "set, delete, get, advance-clock, compact, expiry-pager, flush, crash, \
+    shutdown, shutdown-begin, shutdown-write-flag, shutdown-stop-flusher, warmup, \
+    stats-snapshot, connect, stream, disk, show, check-divergence";
+
+impl Directive {
+    fn parse(line: usize, text: &str) -> Result<Directive, ScenarioError> {
+        let bad = |what: String| ScenarioError::BadDirective { line, what };
+        let mut words = text.split_whitespace();
+        let cmd = words.next().expect("a directive is not blank").to_string();
+        let Some((positional, options)) = grammar(&cmd) else {
+            return Err(bad(format!(
+                "unknown directive '{cmd}' (known: {COMMANDS})"
+            )));
+        };
+        let usage = || {
+            let mut u = cmd.clone();
+            for p in positional {
+                u.push(' ');
+                u.push_str(p);
+            }
+            for o in options {
+                u.push_str(&format!(" [{o}=...]"));
+            }
+            u
+        };
+        let mut d = Directive {
+            cmd: cmd.clone(),
+            key: None,
+            value: None,
+            ttl: None,
+            vb: 0,
+            vb_given: false,
+            secs: None,
+            until: None,
+            replica: None,
+        };
+        let mut args = Vec::new();
+        for w in words {
+            match w.split_once('=') {
+                Some((name, v)) => {
+                    if !options.contains(&name) {
+                        return Err(bad(format!(
+                            "{cmd}: unknown option '{name}' (usage: {})",
+                            usage()
+                        )));
+                    }
+                    let num = |v: &str| {
+                        v.parse::<u64>().map_err(|_| {
+                            bad(format!("{cmd}: {name}={v} is not a non-negative integer"))
+                        })
+                    };
+                    match name {
+                        "ttl" => d.ttl = Some(num(v)?),
+                        "vb" => {
+                            d.vb = v.parse::<u16>().map_err(|_| {
+                                bad(format!("{cmd}: vb={v} is not a vbucket number"))
+                            })?;
+                            d.vb_given = true;
+                        }
+                        "value" => d.value = Some(v.to_string()),
+                        "until" => {
+                            d.until = Some(
+                                v.parse::<Phase>()
+                                    .map_err(|e| bad(format!("{cmd}: until: {e}")))?,
+                            )
+                        }
+                        _ => unreachable!("options are listed in grammar()"),
+                    }
+                }
+                None => args.push(w),
+            }
+        }
+        if args.len() != positional.len() {
+            return Err(bad(format!(
+                "{cmd}: expected {} argument{}, got {} (usage: {})",
+                positional.len(),
+                if positional.len() == 1 { "" } else { "s" },
+                args.len(),
+                usage()
+            )));
+        }
+        for (kind, a) in positional.iter().zip(args) {
+            match *kind {
+                "KEY" => d.key = Some(a.to_string()),
+                "SECONDS" => {
+                    d.secs = Some(
+                        a.parse::<u64>()
+                            .map_err(|_| bad(format!("{cmd}: '{a}' is not a number of seconds")))?,
+                    )
+                }
+                "REPLICA" => {
+                    let n = a
+                        .strip_prefix('r')
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| {
+                            bad(format!("{cmd}: '{a}' is not a replica name (r1, r2, ...)"))
+                        })?;
+                    d.replica = Some(n - 1);
+                }
+                _ => unreachable!("positional kinds are listed in grammar()"),
+            }
+        }
+        Ok(d)
+    }
+}
+
+impl Runner {
+    /// Reject directives naming a vb or replica this cluster does not have, before running.
+    fn check_targets(&self, line: usize, d: &Directive) -> Result<(), ScenarioError> {
+        let bad = |what: String| ScenarioError::BadDirective { line, what };
+        if d.vb >= self.cluster.vbuckets() {
+            return Err(bad(format!(
+                "{}: no vb {} (this scenario has vbuckets 0..{})",
+                d.cmd,
+                d.vb,
+                self.cluster.vbuckets()
+            )));
+        }
+        if let Some(r) = d.replica {
+            if r >= self.cluster.replicas() {
+                let names: Vec<String> = (0..self.cluster.replicas())
+                    .map(crate::engine::replica_name)
+                    .collect();
+                return Err(bad(format!(
+                    "{}: no replica r{} (this scenario has {} replica{}: {})",
+                    d.cmd,
+                    r + 1,
+                    self.cluster.replicas(),
+                    if self.cluster.replicas() == 1 {
+                        ""
+                    } else {
+                        "s"
+                    },
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_script_renders_as_a_data_file() {
+        let out = run_script("# hello\nset a\n\nshow\n", ScenarioOptions::default()).unwrap();
+        assert!(
+            out.starts_with("# hello\nset a\n----\nvb 0 seqno 1: set a=a@1\n\nshow\n----\n{"),
+            "{out}"
+        );
+        assert!(!out.ends_with("\n\n"), "no blank line at the end: {out}");
+        assert_eq!(parse_data(&out).len(), 3, "{out}");
+    }
+
+    #[test]
+    fn a_data_file_runs_as_a_script_ignoring_its_expected_blocks() {
+        let first = run_script("set a\nflush\n", ScenarioOptions::default()).unwrap();
+        let second = run_script(&first, ScenarioOptions::default()).unwrap();
+        assert_eq!(first, second);
+    }
+
+    #[test]
+    fn per_variant_groups_split_back_into_each_variants_lines() {
+        let per = vec![
+            ("v6.5.1".to_string(), vec!["a".to_string()]),
+            (
+                "current".to_string(),
+                vec!["b".to_string(), "c".to_string()],
+            ),
+        ];
+        let merged = merge_variant_outputs(&per);
+        assert_eq!(merged, vec!["[v6.5.1]", "a", "[current]", "b", "c"]);
+        let names = vec!["v6.5.1".to_string(), "current".to_string()];
+        assert_eq!(
+            expected_for_variant(&merged, "current", &names),
+            vec!["b", "c"]
+        );
+        assert_eq!(
+            expected_for_variant(&["x".into()], "current", &names),
+            vec!["x"]
+        );
+    }
+
+    #[test]
+    fn an_unknown_directive_names_its_line() {
+        let err = run_script("set a\n\nfrobnicate\n", ScenarioOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string().split(" (known").next().unwrap(),
+            "line 3: unknown directive 'frobnicate'"
+        );
+    }
+
+    #[test]
+    fn connect_to_a_replica_that_does_not_exist_is_a_scenario_error() {
+        let err = run_script("connect r9\n", ScenarioOptions::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 1: connect: no replica r9 (this scenario has 1 replica: r1)"
+        );
+    }
+
+    #[test]
+    fn a_refused_call_prints_an_error_and_the_script_goes_on() {
+        let out = run_script("crash\nset a\nwarmup\nset a\n", ScenarioOptions::default()).unwrap();
+        assert!(
+            out.contains(
+                "set a\n----\nerror: TemporaryFailure: vb 0 is not taking traffic (down)\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("vb 0 seqno 1: set a=a@1"), "{out}");
+    }
+}

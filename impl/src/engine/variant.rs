@@ -1,0 +1,269 @@
+//! The designs kv_engine shipped (domain brief, section 4): two knobs and five presets, named
+//! exactly as the model names them (`docs/vocabulary.md`).
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Where the vbstate carrying warmup's new failover entry is persisted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PersistEntry {
+    /// `warmupCompleted()` queues set_vbucket_state for every vb; the next flush persists it
+    /// (v6.5.1).
+    AtComplete,
+    /// Queued in CreateVBuckets right after `createEntry`; the vb is not in the map, so the
+    /// flusher is not notified (MB-41942's fix).
+    QueueAtCreate,
+    /// Queued in PopulateVBucketMap after the vb entered the map, which notifies the flusher
+    /// (MB-43744's fix).
+    QueueAtPopulate,
+    /// Flushed synchronously in PopulateVBucketMap before the vb enters the map (MB-41257).
+    SyncFlush,
+}
+
+/// When the shutdown path writes `ep_force_shutdown=false`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ShutdownFlag {
+    /// Before the flushers stop (before MB-45756).
+    BeforeFlush,
+    /// After the flushers stopped; and warmup's Initialize resets the flag to `true` as soon as
+    /// it has read it (MB-45756 / MB-46361).
+    AfterFlush,
+}
+
+/// A design: the two knobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Variant {
+    pub persist_entry: PersistEntry,
+    pub shutdown_flag: ShutdownFlag,
+}
+
+impl Variant {
+    pub const PRESETS: [&'static str; 5] = ["v6.5.1", "mb41942", "mb43744", "mb41257", "current"];
+
+    /// `v6.5.1` = at-complete + before-flush, `mb41942` = queue-at-create + before-flush,
+    /// `mb43744` = queue-at-populate + before-flush, `mb41257` = sync-flush + before-flush,
+    /// `current` = sync-flush + after-flush.
+    pub fn preset(name: &str) -> Option<Variant> {
+        use PersistEntry::*;
+        use ShutdownFlag::*;
+        let (persist_entry, shutdown_flag) = match name {
+            "v6.5.1" => (AtComplete, BeforeFlush),
+            "mb41942" => (QueueAtCreate, BeforeFlush),
+            "mb43744" => (QueueAtPopulate, BeforeFlush),
+            "mb41257" => (SyncFlush, BeforeFlush),
+            "current" => (SyncFlush, AfterFlush),
+            _ => return None,
+        };
+        Some(Variant {
+            persist_entry,
+            shutdown_flag,
+        })
+    }
+
+    pub fn current() -> Variant {
+        Variant::preset("current").expect("current is a preset")
+    }
+
+    /// The preset this variant is, if it is one.
+    pub fn preset_name(&self) -> Option<&'static str> {
+        Self::PRESETS
+            .into_iter()
+            .find(|n| Variant::preset(n) == Some(*self))
+    }
+}
+
+impl Default for Variant {
+    fn default() -> Self {
+        Variant::current()
+    }
+}
+
+/// A preset's name, or `persist-entry=<knob> shutdown-flag=<knob>` for other combinations.
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.preset_name() {
+            Some(n) => f.write_str(n),
+            None => write!(
+                f,
+                "persist-entry={} shutdown-flag={}",
+                self.persist_entry, self.shutdown_flag
+            ),
+        }
+    }
+}
+
+/// A preset name, or the `Display` form of a combination
+/// (`persist-entry=queue-at-create shutdown-flag=after-flush`, either order, either separator
+/// of space or comma).
+impl FromStr for Variant {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(v) = Variant::preset(s.trim()) {
+            return Ok(v);
+        }
+        let mut persist_entry = None;
+        let mut shutdown_flag = None;
+        for part in s.split([' ', ',']).filter(|p| !p.is_empty()) {
+            match part.split_once('=') {
+                Some(("persist-entry", v)) => persist_entry = Some(v.parse::<PersistEntry>()?),
+                Some(("shutdown-flag", v)) => shutdown_flag = Some(v.parse::<ShutdownFlag>()?),
+                _ => {
+                    return Err(format!(
+                        "unknown variant '{s}' (expected one of: {}, or \
+                         persist-entry=<{}> shutdown-flag=<{}>)",
+                        Self::PRESETS.join(", "),
+                        PersistEntry::NAMES.join("|"),
+                        ShutdownFlag::NAMES.join("|"),
+                    ))
+                }
+            }
+        }
+        match (persist_entry, shutdown_flag) {
+            (Some(persist_entry), Some(shutdown_flag)) => Ok(Variant {
+                persist_entry,
+                shutdown_flag,
+            }),
+            _ => Err(format!(
+                "variant '{s}' names only one knob (both persist-entry= and shutdown-flag= are needed)"
+            )),
+        }
+    }
+}
+
+macro_rules! knob_names {
+    ($ty:ident { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            pub const NAMES: &'static [&'static str] = &[$($name),*];
+            pub fn name(self) -> &'static str {
+                match self { $($ty::$variant => $name),* }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok($ty::$variant),)*
+                    _ => Err(format!(
+                        "unknown value '{s}' (expected one of: {})",
+                        Self::NAMES.join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+knob_names!(PersistEntry {
+    AtComplete => "at-complete",
+    QueueAtCreate => "queue-at-create",
+    QueueAtPopulate => "queue-at-populate",
+    SyncFlush => "sync-flush",
+});
+
+knob_names!(ShutdownFlag {
+    BeforeFlush => "before-flush",
+    AfterFlush => "after-flush",
+});
+
+/// Deliberate bugs, for the conformance suite's sensitivity test only: it checks that the
+/// step-by-step comparison with the model notices each one. All off by default; never turn one
+/// on outside tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeededBugs {
+    /// The flusher ignores a queued set_vbucket_state: the cached vbstate's table is never
+    /// replaced, so warmup's new failover entry never reaches disk.
+    pub flusher_ignores_set_vbstate: bool,
+    /// `needsRollback` step 5 compares `snap_end < upper` where kv_engine compares `<=`.
+    pub needs_rollback_uses_lt: bool,
+    /// CreateVBuckets creates no failover entry after an unclean shutdown.
+    pub no_entry_after_unclean_shutdown: bool,
+    /// A replica rolling back does not prune its failover entries above its new high seqno.
+    pub rollback_does_not_prune: bool,
+    /// After-flush variants write the clean-shutdown flag before the final flush, as
+    /// before-flush variants do (the shutdown order only; Initialize still resets the flag).
+    pub clean_flag_before_final_flush: bool,
+    /// Storage layer: write the commit header before the documents are synced. Carried for the
+    /// storage layer; the engine does not read it.
+    pub header_before_docs_synced: bool,
+    /// Storage layer: accept a commit header whose checksum does not match. Carried for the
+    /// storage layer; the engine does not read it.
+    pub accept_bad_header_checksum: bool,
+}
+
+impl SeededBugs {
+    /// No bug (the default).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// The names accepted by [`SeededBugs::enable`].
+    pub const NAMES: &'static [&'static str] = &[
+        "flusher_ignores_set_vbstate",
+        "needs_rollback_uses_lt",
+        "no_entry_after_unclean_shutdown",
+        "rollback_does_not_prune",
+        "clean_flag_before_final_flush",
+        "header_before_docs_synced",
+        "accept_bad_header_checksum",
+    ];
+
+    /// Turn on the bug called `name` (one of [`SeededBugs::NAMES`]).
+    pub fn enable(&mut self, name: &str) -> Result<(), String> {
+        let flag = match name {
+            "flusher_ignores_set_vbstate" => &mut self.flusher_ignores_set_vbstate,
+            "needs_rollback_uses_lt" => &mut self.needs_rollback_uses_lt,
+            "no_entry_after_unclean_shutdown" => &mut self.no_entry_after_unclean_shutdown,
+            "rollback_does_not_prune" => &mut self.rollback_does_not_prune,
+            "clean_flag_before_final_flush" => &mut self.clean_flag_before_final_flush,
+            "header_before_docs_synced" => &mut self.header_before_docs_synced,
+            "accept_bad_header_checksum" => &mut self.accept_bad_header_checksum,
+            _ => {
+                return Err(format!(
+                    "unknown seeded bug '{name}' (expected one of: {})",
+                    Self::NAMES.join(", ")
+                ))
+            }
+        };
+        *flag = true;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_round_trip_through_their_names() {
+        for name in Variant::PRESETS {
+            let v: Variant = name.parse().unwrap();
+            assert_eq!(v.to_string(), name);
+        }
+    }
+
+    #[test]
+    fn a_knob_combination_that_is_no_preset_parses_from_its_display_form() {
+        let v = Variant {
+            persist_entry: PersistEntry::QueueAtCreate,
+            shutdown_flag: ShutdownFlag::AfterFlush,
+        };
+        let shown = v.to_string();
+        assert_eq!(
+            shown,
+            "persist-entry=queue-at-create shutdown-flag=after-flush"
+        );
+        assert_eq!(shown.parse::<Variant>().unwrap(), v);
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_choices() {
+        let err = "v7".parse::<Variant>().unwrap_err();
+        assert!(err.contains("v6.5.1"), "{err}");
+        assert!("sometimes".parse::<PersistEntry>().is_err());
+    }
+}
