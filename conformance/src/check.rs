@@ -23,6 +23,8 @@ pub struct CheckOptions {
     pub threads: usize,
     pub symmetry: bool,
     pub quiet: bool,
+    /// Stop at the first violated `always`; the other verdicts are then `unknown`.
+    pub fail_fast: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -71,6 +73,9 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
     let mut builder = model.clone().checker().threads(opts.threads.max(1));
     if opts.symmetry {
         builder = builder.symmetry();
+    }
+    if opts.fail_fast {
+        builder = builder.finish_when(stateright::HasDiscoveries::AnyFailures);
     }
     let mut progress = Progress::new(opts.quiet);
     let checker: Box<dyn CheckerLike> = match opts.strategy {
@@ -128,7 +133,11 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
                 (Expectation::Eventually, true) => ("eventually", "violated"),
                 (Expectation::Eventually, false) => ("eventually", "holds"),
             };
-            let status = if interrupted && found.is_none() {
+            let stopped_early = opts.fail_fast
+                && props.iter().any(|q| {
+                    q.expectation == Expectation::Always && discoveries.contains_key(q.name)
+                });
+            let status = if (interrupted || stopped_early) && found.is_none() {
                 "unknown"
             } else {
                 status

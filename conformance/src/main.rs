@@ -138,6 +138,9 @@ struct CheckArgs {
     /// Where counterexample traces are written.
     #[arg(long, value_name = "DIR", default_value = "warmcheck-traces")]
     trace_dir: PathBuf,
+    /// Stop at the first violated `always` property (the other verdicts are then `unknown`).
+    #[arg(long)]
+    fail_fast: bool,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -203,6 +206,7 @@ fn main() -> ExitCode {
                     threads,
                     symmetry: a.symmetry,
                     quiet: a.quiet,
+                    fail_fast: a.fail_fast,
                 },
                 json: a.json,
                 junit: a.junit,
