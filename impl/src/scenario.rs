@@ -781,7 +781,7 @@ impl Runner {
 
 /// The storage backend a scenario uses when none is given.
 fn default_backend() -> BackendRef {
-    crate::engine::StubBackend::new()
+    crate::engine::default_backend()
 }
 
 fn describe_process(p: Process) -> String {
