@@ -216,6 +216,17 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                     }
                 }
             }
+            Action::ShutdownWritesCleanFlag => {
+                c.marker(i, 1, "stats.json: clean", "#16a34a", "clean-flag");
+            }
+            Action::WarmupInitializes => {
+                let read = if after.read_clean == Some(true) {
+                    "reads clean"
+                } else {
+                    "reads unclean"
+                };
+                c.marker(i, 0, read, "#6d28d9", "warmup-reads-flag");
+            }
             Action::WarmupCreatesVBuckets => {
                 let act = a.active.as_ref().expect("active");
                 if act.new_entry {
@@ -329,6 +340,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
 
     format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" class="warmcheck-timeline" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">
+<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>
 <text x="6" y="14" font-size="12" fill="#111">{} — vb 0, one column per step (* = has a TTL)</text>
 {}</svg>"##,
         esc(&format!("design {}", model.variant)),

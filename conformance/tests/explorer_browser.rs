@@ -1,0 +1,276 @@
+//! Explorer in a real browser: start `warmcheck explore --trace` on the `v6.5.1`
+//! counterexample, drive headless Chromium through chromedriver (WebDriver), click the
+//! counterexample's actions one by one in "Next Action Choices", and check that the page shows
+//! each state and, at the end, the SVG timeline with the divergence marked. Saves a screenshot
+//! to `target/explorer-v6.5.1.png` (and to `docs/` with `WARMCHECK_UPDATE_DOCS=1`).
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Set
+//! `WARMCHECK_SKIP_BROWSER=1` to skip it on a machine without them; it never skips silently.
+
+use serde_json::{json, Value};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct KillOnDrop(Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on port {port} within 30s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A minimal WebDriver client: just the calls this test needs.
+struct Driver {
+    base: String,
+    session: String,
+}
+
+impl Driver {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}/session/{}{}", self.base, self.session, path);
+        Self::raw(method, &url, body)
+    }
+
+    fn raw(method: &str, url: &str, body: Option<Value>) -> Value {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let mut resp = match (method, body) {
+            ("GET", _) => agent.get(url).call(),
+            ("DELETE", _) => agent.delete(url).call(),
+            (_, Some(b)) => agent.post(url).send_json(b),
+            (_, None) => agent.post(url).send_json(json!({})),
+        }
+        .unwrap_or_else(|e| panic!("webdriver {method} {url}: {e}"));
+        let v: Value = resp.body_mut().read_json().expect("webdriver answers JSON");
+        v["value"].clone()
+    }
+
+    fn find_all(&self, xpath: &str) -> Vec<String> {
+        let v = self.call(
+            "POST",
+            "/elements",
+            Some(json!({"using": "xpath", "value": xpath})),
+        );
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_object()?.values().next()?.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Poll for an element matching `xpath`.
+    fn wait_for(&self, xpath: &str, what: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(e) = self.find_all(xpath).into_iter().next() {
+                return e;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "page never showed {what} ({xpath})"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn text(&self, element: &str) -> String {
+        self.call("GET", &format!("/element/{element}/text"), None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+fn xpath_literal(s: &str) -> String {
+    if !s.contains('"') {
+        format!("\"{s}\"")
+    } else {
+        format!("'{s}'")
+    }
+}
+
+#[test]
+fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
+    if std::env::var_os("WARMCHECK_SKIP_BROWSER").is_some() {
+        eprintln!("WARMCHECK_SKIP_BROWSER is set: not running the browser test");
+        return;
+    }
+    for tool in ["chromium", "chromedriver"] {
+        assert!(
+            Command::new(tool).arg("--version").output().is_ok(),
+            "{tool} is not installed: `apt-get install chromium chromium-driver` (as .ci/run \
+             does), or set WARMCHECK_SKIP_BROWSER=1"
+        );
+    }
+    let bin = env!("CARGO_BIN_EXE_warmcheck");
+    let work = tempfile::tempdir().unwrap();
+
+    // 1. Find the counterexample the way a user does.
+    let out = Command::new(bin)
+        .args(["check", "--variant", "v6.5.1", "--quiet", "--trace-dir"])
+        .arg(work.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "v6.5.1 must fail its check");
+    let trace_path = work.path().join("v6.5.1-no-replica-diverges.trace.json");
+    let trace: Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace_path).unwrap()).unwrap();
+    let actions: Vec<Value> = trace["actions"].as_array().unwrap().clone();
+    assert!(
+        actions.len() >= 10,
+        "a real counterexample has several steps"
+    );
+
+    // 2. Serve Explorer on it.
+    let port = free_port();
+    let explore = Command::new(bin)
+        .args(["explore", "--addr", &format!("127.0.0.1:{port}"), "--trace"])
+        .arg(&trace_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _explore = KillOnDrop(explore);
+    wait_for_port(port, "warmcheck explore");
+
+    // 3. Headless Chromium through chromedriver.
+    let dport = free_port();
+    let chromedriver = Command::new("chromedriver")
+        .arg(format!("--port={dport}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _chromedriver = KillOnDrop(chromedriver);
+    wait_for_port(dport, "chromedriver");
+    let profile = tempfile::tempdir().unwrap();
+    let base = format!("http://127.0.0.1:{dport}");
+    let session = Driver::raw(
+        "POST",
+        &format!("{base}/session"),
+        Some(json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                         "--disable-background-networking", "--disable-component-update",
+                         "--disable-sync", "--disable-quic", "--window-size=1600,1500",
+                         format!("--user-data-dir={}", profile.path().display())]
+            }
+        }}})),
+    );
+    let session_id = session["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("chromedriver did not start a session: {session}"))
+        .to_string();
+    let d = Driver {
+        base,
+        session: session_id,
+    };
+
+    // 4. Start at the initial state and click each action of the counterexample.
+    d.call(
+        "POST",
+        "/url",
+        Some(json!({"url": format!("http://127.0.0.1:{port}/#/steps/0")})),
+    );
+    let next_choices = "//h2[normalize-space()='Next Action Choices']/following-sibling::ul[1]//a";
+    let path_items = "//ol[contains(@class,'path-list')]/li";
+    for (i, action) in actions.iter().enumerate() {
+        let label = format_action(action);
+        let link = d.wait_for(
+            &format!(
+                "{next_choices}[normalize-space()={}]",
+                xpath_literal(&label)
+            ),
+            &format!("step {}'s action `{label}` among the next choices", i + 1),
+        );
+        d.call("POST", &format!("/element/{link}/click"), Some(json!({})));
+        // The path list grows by one: the page moved to the next state. It lists "Pre-init"
+        // and the initial state before the actions.
+        let want = i + 3;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while d.find_all(path_items).len() != want {
+            assert!(
+                Instant::now() < deadline,
+                "after clicking `{label}` the path did not grow to {want} steps"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    // 5. The last state: the timeline marks the divergence, the state shows what changed.
+    let svg = d.wait_for(
+        "//*[local-name()='svg' and contains(@class,'warmcheck-timeline')]",
+        "the SVG timeline",
+    );
+    let svg_text = d.text(&svg);
+    assert!(
+        svg_text.contains("DIVERGED: r1 holds seqno"),
+        "the timeline names the divergence; it says: {svg_text}"
+    );
+    assert!(
+        !d.find_all("//*[local-name()='rect' and @class='divergence']")
+            .is_empty(),
+        "the diverged replica lane is outlined"
+    );
+    assert!(
+        !d.find_all("//*[local-name()='rect' and @class='crash-band']")
+            .is_empty(),
+        "the crash is drawn as a band"
+    );
+    let page = d.call("GET", "/source", None);
+    let page = page.as_str().unwrap_or_default();
+    assert!(
+        page.contains("accepted, replica adopts"),
+        "the current state's outcome says the replica was accepted"
+    );
+
+    // 6. A screenshot a person can look at.
+    let png = d.call("GET", "/screenshot", None);
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(png.as_str().unwrap())
+        .unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG screenshot");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let target: PathBuf = root.join("target/explorer-v6.5.1.png");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, &bytes).unwrap();
+    if std::env::var_os("WARMCHECK_UPDATE_DOCS").is_some() {
+        std::fs::write(root.join("docs/explorer-v6.5.1.png"), &bytes).unwrap();
+    }
+    d.call("DELETE", "", None);
+}
+
+/// The action's `Debug` form, as `format_action` prints it, from its JSON form.
+fn format_action(v: &Value) -> String {
+    let action: warmcheck_model::Action = serde_json::from_value(v.clone()).unwrap();
+    format!("{action:?}")
+}
