@@ -11,9 +11,9 @@
 //! - `scenario`: the scenario-script runner behind `warmcheck scenario`.
 //! - `decide`: the JSON-lines rollback decider behind `warmcheck failover-decide`.
 
-pub mod storage;
-pub mod stats;
-pub mod failover;
-pub mod engine;
-pub mod scenario;
 pub mod decide;
+pub mod engine;
+pub mod failover;
+pub mod scenario;
+pub mod stats;
+pub mod storage;
