@@ -1,1 +1,174 @@
-//! (to be written)
+//! stats.json and its clean-shutdown flag (`ep_force_shutdown`).
+//!
+//! Warmup's Initialize reads it: the previous shutdown was clean only if the key is present and
+//! equal to `"false"`. The shutdown path writes `{"ep_force_shutdown":"false"}`; the periodic
+//! stats snapshot rewrites the file without the key (`{}`); with MB-46361 warmup writes
+//! `"true"` as soon as it has read the flag.
+//!
+//! Every write is an atomic replace: write `stats.json.tmp`, fsync it, rename it over
+//! `stats.json`, fsync the directory. A crash at any point leaves either the old or the new
+//! content at `stats.json`, never neither and never a mix. Other keys are not kept: kv_engine's
+//! stats.json holds more, but nothing here reads them.
+
+use crate::storage::Backend;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The key that holds the clean-shutdown flag.
+pub const FORCE_SHUTDOWN_KEY: &str = "ep_force_shutdown";
+
+/// What can go wrong reading or replacing stats.json.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    // ---- StatsFile::read ----------------------------------------------------------------
+    /// stats.json exists but could not be read.
+    #[error("stats file {path}: cannot read: {source}")]
+    Read { path: PathBuf, source: io::Error },
+
+    /// stats.json is not JSON (serde's message names the line and column).
+    #[error("stats file {path}: not valid JSON (line {line}, column {column}): {source}")]
+    NotJson {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        source: serde_json::Error,
+    },
+
+    /// stats.json is JSON but not an object.
+    #[error("stats file {path}: expected a JSON object, found {found}")]
+    NotAnObject { path: PathBuf, found: String },
+
+    /// `ep_force_shutdown` is present but not a string.
+    #[error("stats file {path}: \"ep_force_shutdown\" should be a string such as \"false\", found {found}")]
+    FlagNotAString { path: PathBuf, found: String },
+
+    // ---- StatsFile::write ---------------------------------------------------------------
+    /// Writing the temporary file failed.
+    #[error("stats file {path}: writing the replacement failed: {source}")]
+    WriteTemp { path: PathBuf, source: io::Error },
+
+    /// fsync of the temporary file failed.
+    #[error("stats file {path}: fsync of the replacement failed: {source}")]
+    SyncTemp { path: PathBuf, source: io::Error },
+
+    /// Renaming the temporary file over stats.json failed.
+    #[error("stats file {to}: renaming {from} over it failed: {source}")]
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        source: io::Error,
+    },
+
+    /// fsync of the directory after the rename failed (the new content may not be durable).
+    #[error("directory {dir}: fsync after replacing stats.json failed: {source}")]
+    SyncDir { dir: PathBuf, source: io::Error },
+}
+
+/// `<dir>/stats.json`, through a storage backend.
+#[derive(Clone, Debug)]
+pub struct StatsFile {
+    backend: Arc<dyn Backend>,
+    dir: PathBuf,
+    path: PathBuf,
+    tmp: PathBuf,
+}
+
+impl StatsFile {
+    /// The file name inside the data directory.
+    pub const FILE_NAME: &'static str = "stats.json";
+    /// The temporary file a write goes through.
+    pub const TMP_NAME: &'static str = "stats.json.tmp";
+
+    /// stats.json in `dir` (nothing is read or written yet).
+    pub fn new(backend: Arc<dyn Backend>, dir: &Path) -> Self {
+        StatsFile {
+            backend,
+            dir: dir.to_path_buf(),
+            path: dir.join(Self::FILE_NAME),
+            tmp: dir.join(Self::TMP_NAME),
+        }
+    }
+
+    /// The path of stats.json.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The value of `ep_force_shutdown`: `None` if the file or the key is missing.
+    pub fn read(&self) -> Result<Option<String>, StatsError> {
+        let Some(bytes) = self
+            .backend
+            .read_all(&self.path)
+            .map_err(|source| StatsError::Read {
+                path: self.path.clone(),
+                source,
+            })?
+        else {
+            return Ok(None);
+        };
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|source| StatsError::NotJson {
+                path: self.path.clone(),
+                line: source.line(),
+                column: source.column(),
+                source,
+            })?;
+        let serde_json::Value::Object(map) = value else {
+            return Err(StatsError::NotAnObject {
+                path: self.path.clone(),
+                found: value.to_string(),
+            });
+        };
+        match map.get(FORCE_SHUTDOWN_KEY) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(StatsError::FlagNotAString {
+                path: self.path.clone(),
+                found: other.to_string(),
+            }),
+        }
+    }
+
+    /// Whether the previous shutdown was clean: `ep_force_shutdown` is present and `"false"`.
+    pub fn is_clean(&self) -> Result<bool, StatsError> {
+        Ok(self.read()?.as_deref() == Some("false"))
+    }
+
+    /// Atomically replaces stats.json with `{"ep_force_shutdown":"<value>"}`, or `{}` for
+    /// `None`. Durable when it returns `Ok`; after an error stats.json holds the old or the new
+    /// content.
+    pub fn write(&self, force_shutdown: Option<&str>) -> Result<(), StatsError> {
+        let mut map = serde_json::Map::new();
+        if let Some(value) = force_shutdown {
+            map.insert(FORCE_SHUTDOWN_KEY.into(), value.into());
+        }
+        let mut text = serde_json::Value::Object(map).to_string();
+        text.push('\n');
+        self.backend
+            .write_new(&self.tmp, text.as_bytes())
+            .map_err(|source| StatsError::WriteTemp {
+                path: self.tmp.clone(),
+                source,
+            })?;
+        self.backend
+            .sync_file(&self.tmp)
+            .map_err(|source| StatsError::SyncTemp {
+                path: self.tmp.clone(),
+                source,
+            })?;
+        self.backend
+            .rename(&self.tmp, &self.path)
+            .map_err(|source| StatsError::Rename {
+                from: self.tmp.clone(),
+                to: self.path.clone(),
+                source,
+            })?;
+        self.backend
+            .sync_dir(&self.dir)
+            .map_err(|source| StatsError::SyncDir {
+                dir: self.dir.clone(),
+                source,
+            })
+    }
+}
