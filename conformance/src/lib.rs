@@ -7,3 +7,5 @@ pub mod cli;
 pub mod progress;
 pub mod report;
 pub mod trace;
+// pub mod mapping;
+// pub mod replay; (enabled when the storage layer lands)

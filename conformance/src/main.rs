@@ -141,6 +141,9 @@ struct CheckArgs {
     /// Stop at the first violated `always` property (the other verdicts are then `unknown`).
     #[arg(long)]
     fail_fast: bool,
+    /// Check only this property (repeatable); e.g. --property "no replica diverges".
+    #[arg(long = "property", value_name = "NAME")]
+    properties: Vec<String>,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -212,10 +215,22 @@ fn main() -> ExitCode {
                 junit: a.junit,
                 trace_dir: a.trace_dir,
             };
+            let mut model = a.bounds.bounds().into_model(a.design.design());
+            if !a.properties.is_empty() {
+                let known: Vec<&str> = model.all_properties().iter().map(|p| p.name).collect();
+                if let Some(bad) = a.properties.iter().find(|p| !known.contains(&p.as_str())) {
+                    eprintln!(
+                        "warmcheck: unknown property {bad:?}; the properties are:\n  {}",
+                        known.join("\n  ")
+                    );
+                    return ExitCode::from(2);
+                }
+                model.only = Some(a.properties.clone());
+            }
             if a.all_variants {
-                cli::check::all_variants(a.bounds.bounds(), &opts)
+                cli::check::all_variants(a.bounds.bounds(), &opts, model.only.clone())
             } else {
-                cli::check::one(a.bounds.bounds().into_model(a.design.design()), &opts)
+                cli::check::one(model, &opts)
             }
         }
         Command::Explore(a) => {

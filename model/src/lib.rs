@@ -104,6 +104,7 @@ impl Bounds {
         Warmup {
             bounds: self,
             variant,
+            only: None,
         }
     }
 }
@@ -113,6 +114,8 @@ impl Bounds {
 pub struct Warmup {
     pub bounds: Bounds,
     pub variant: Variant,
+    /// Check only these properties (all when `None`).
+    pub only: Option<Vec<String>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -824,6 +827,17 @@ impl Model for Warmup {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
+        let mut all = self.all_properties();
+        if let Some(only) = &self.only {
+            all.retain(|p| only.iter().any(|n| n == p.name));
+        }
+        all
+    }
+}
+
+impl Warmup {
+    /// Every property of the model, whatever `only` says.
+    pub fn all_properties(&self) -> Vec<Property<Self>> {
         vec![
             Property::always("no replica diverges", |_, s: &State| {
                 properties::no_replica_diverges(s)
@@ -930,7 +944,7 @@ impl Warmup {
 
     /// The property this model calls `name`.
     pub fn property_named(&self, name: &str) -> Option<Property<Self>> {
-        self.properties().into_iter().find(|p| p.name == name)
+        self.all_properties().into_iter().find(|p| p.name == name)
     }
 }
 

@@ -13,12 +13,31 @@ pub struct Options {
     pub trace_dir: PathBuf,
 }
 
+fn what_is_checked(model: &Warmup) -> String {
+    let props = stateright::Model::properties(model);
+    match props.as_slice() {
+        [one] => format!("that \"{}\" {}", one.name, one_word(one)),
+        _ if props.iter().any(|p| p.name == "no replica diverges") => format!(
+            "that no replica diverges (and {} other properties)",
+            props.len() - 1
+        ),
+        _ => format!("{} properties", props.len()),
+    }
+}
+
+fn one_word(p: &stateright::Property<Warmup>) -> &'static str {
+    match p.expectation {
+        stateright::Expectation::Sometimes => "is sometimes reached",
+        _ => "always holds",
+    }
+}
+
 /// The sentence printed before a check.
 pub fn headline(model: &Warmup, opts: &CheckOptions) -> String {
     format!(
-        "Checking that no replica diverges (and {} other properties) in design `{}` \
-         (persist-entry={}, shutdown-flag={}) within {}, {} on {} thread{}{}.",
-        stateright::Model::properties(model).len() - 1,
+        "Checking {} in design `{}` (persist-entry={}, shutdown-flag={}) within {}, {} on {} \
+         thread{}{}.",
+        what_is_checked(model),
         report::variant_label(model),
         model.variant.persist_entry,
         model.variant.shutdown_flag,
@@ -190,7 +209,7 @@ fn cases(model: &Warmup, outcome: &CheckOutcome) -> Vec<Case> {
 }
 
 /// `check --all-variants`: a table design x property.
-pub fn all_variants(bounds: Bounds, opts: &Options) -> u8 {
+pub fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -> u8 {
     crate::progress::install_interrupt_handler();
     println!(
         "Checking that no replica diverges (and the other properties) in each of the five \
@@ -198,7 +217,8 @@ pub fn all_variants(bounds: Bounds, opts: &Options) -> u8 {
     );
     let mut runs = Vec::new();
     for name in Variant::PRESETS {
-        let model = bounds.into_model(Variant::preset(name).expect("preset"));
+        let mut model = bounds.into_model(Variant::preset(name).expect("preset"));
+        model.only = only.clone();
         let outcome = check::run(&model, &opts.check);
         if let Err(e) = save_traces(&model, &outcome, &opts.trace_dir) {
             eprintln!("warmcheck: {e}");

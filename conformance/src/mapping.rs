@@ -1,0 +1,397 @@
+//! The refinement mapping between the implementation and the model. Everything that relates
+//! the two lives here: the projection of states onto the shared view, the one-to-one map from
+//! model actions to engine calls, and the reverse map from the engine's event log to model
+//! actions.
+//!
+//! ## The projection
+//!
+//! Both sides print the JSON object of `docs/vocabulary.md`: the model through
+//! `Warmup::view`, the implementation through `Cluster::view`. uuids need no renaming because
+//! conformance runs the implementation with `CounterUuids`, which hands out 1, 2, 3, ... in the
+//! same order as the model's counter; mutation identities need none because conformance writes
+//! the value the model names (`v<N>`, the N-th client write).
+//!
+//! Compared, field by field: the active's process state, warmup phase, what warmup read from
+//! stats.json, whether the flusher stopped, the clean-shutdown flag on disk; per vb whether it
+//! is in the vb map, high seqno, persisted seqno, failover table in memory and on disk, the
+//! checkpoint queue (seqnos and set_vbucket_state items, in order), whether the flusher was
+//! notified, every mutation in memory and on disk (seqno, key, op, value); per replica and vb
+//! high seqno, last snapshot, failover table, stream state and every mutation.
+//!
+//! Not compared, and why:
+//! - `clock`: the model's time is abstract; it counts only ticks that expire something, while
+//!   the implementation's clock may move when nothing is due (a stutter step, see
+//!   [`action_of_event`]).
+//! - expiry times and CAS values: kv_engine metadata the model does not carry; whether an item
+//!   is expired is compared through what the engine does with it (an `expire` mutation).
+//! - the model's ghost state (a mutation's branch uuid, how the node went down, whether queued
+//!   items were lost): it exists to state properties, not in any real node.
+//! - byte layout of files: the storage layer's own tests cover it (`docs/on-disk-format.md`).
+
+use serde_json::Value;
+use std::fmt;
+use warmcheck_impl::engine::{Cluster, EngineError, Phase as ImplPhase, StreamOutcome};
+use warmcheck_model::{Action, State, Stream, Warmup};
+
+/// One field that differs between the two projections.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Difference {
+    /// A JSON-pointer-like path, e.g. `/active/vbuckets/0/failover_on_disk`.
+    pub path: String,
+    pub model: Value,
+    pub implementation: Value,
+}
+
+impl fmt::Display for Difference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: model {} | implementation {}",
+            self.path, self.model, self.implementation
+        )
+    }
+}
+
+/// The model state's projection, without the fields that are not compared.
+pub fn project_model(model: &Warmup, s: &State) -> Value {
+    strip(serde_json::to_value(model.view(s)).expect("views serialise"))
+}
+
+/// The implementation's projection, without the fields that are not compared.
+pub fn project_impl(cluster: &Cluster) -> Value {
+    strip(serde_json::to_value(cluster.view()).expect("views serialise"))
+}
+
+fn strip(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("clock");
+    }
+    v
+}
+
+/// Every field where `model` and `implementation` differ (empty when they agree).
+pub fn diff(model: &Value, implementation: &Value) -> Vec<Difference> {
+    let mut out = Vec::new();
+    diff_at("", model, implementation, &mut out);
+    out
+}
+
+fn diff_at(path: &str, a: &Value, b: &Value, out: &mut Vec<Difference>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                diff_at(
+                    &format!("{path}/{k}"),
+                    x.get(k).unwrap_or(&Value::Null),
+                    y.get(k).unwrap_or(&Value::Null),
+                    out,
+                );
+            }
+        }
+        // Lists of scalars-or-objects of equal length are compared element by element so the
+        // report points at the first differing element; otherwise the whole list differs.
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (p, q)) in x.iter().zip(y.iter()).enumerate() {
+                diff_at(&format!("{path}/{i}"), p, q, out);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(Difference {
+            path: if path.is_empty() { "/".to_string() } else { path.to_string() },
+            model: a.clone(),
+            implementation: b.clone(),
+        }),
+    }
+}
+
+/// The key name both sides use.
+pub fn key_name(k: warmcheck_model::Key) -> String {
+    k.to_string()
+}
+
+/// The value the model gives the next client set from state `before`.
+pub fn value_of_next_set(before: &State) -> String {
+    format!("v{}", before.writes as u32 + 1)
+}
+
+/// Why one engine call did not do what the model's action does.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// The engine refused or failed the call.
+    Engine(EngineError),
+    /// The call succeeded but answered differently from the model (e.g. another phase).
+    Unexpected(String),
+}
+
+impl fmt::Display for ApplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApplyError::Engine(e) => write!(f, "the engine refused: {e}"),
+            ApplyError::Unexpected(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<EngineError> for ApplyError {
+    fn from(e: EngineError) -> Self {
+        ApplyError::Engine(e)
+    }
+}
+
+/// Perform model action `action`, taken from model state `before` (whose successor is
+/// `after`), as exactly one engine call, and check the call's own answer.
+pub fn apply(
+    cluster: &mut Cluster,
+    before: &State,
+    action: &Action,
+    after: &State,
+) -> Result<(), ApplyError> {
+    let phase = |want: ImplPhase, got: ImplPhase| {
+        if want == got {
+            Ok(())
+        } else {
+            Err(ApplyError::Unexpected(format!(
+                "warmup_step completed {got} where the model completes {want}"
+            )))
+        }
+    };
+    match *action {
+        Action::ClientSets { vb, key, ttl } => {
+            let value = value_of_next_set(before);
+            cluster.set(vb as u16, &key_name(key), &value, ttl.then_some(1))?;
+        }
+        Action::ClientDeletes { vb, key } => {
+            cluster.delete(vb as u16, &key_name(key))?;
+        }
+        Action::ClockAdvances => cluster.advance_clock(1)?,
+        Action::ItemExpires { vb, key } => {
+            if let Some(v) = cluster.get(vb as u16, &key_name(key))? {
+                return Err(ApplyError::Unexpected(format!(
+                    "get {key} returned {v:?} where the model expires it"
+                )));
+            }
+        }
+        Action::FlusherCommits { vb } => {
+            cluster.flush(vb as u16)?;
+        }
+        Action::StatsSnapshotRewritesStatsJson => cluster.stats_snapshot()?,
+        Action::ActiveCrashes => cluster.crash()?,
+        Action::ShutdownBegins => cluster.shutdown_begin()?,
+        Action::ShutdownWritesCleanFlag => cluster.shutdown_write_clean_flag()?,
+        Action::ShutdownStopsFlusher => cluster.shutdown_stop_flusher()?,
+        Action::WarmupInitializes => phase(ImplPhase::Initialize, cluster.warmup_step()?)?,
+        Action::WarmupCreatesVBuckets => {
+            phase(ImplPhase::CreateVBuckets, cluster.warmup_step()?)?
+        }
+        Action::WarmupPopulatesVBucketMap => {
+            phase(ImplPhase::PopulateVBucketMap, cluster.warmup_step()?)?
+        }
+        Action::WarmupLoadsData => phase(ImplPhase::LoadingData, cluster.warmup_step()?)?,
+        Action::WarmupReachesDone => phase(ImplPhase::Done, cluster.warmup_step()?)?,
+        Action::WarmupCompletes => phase(ImplPhase::Complete, cluster.warmup_step()?)?,
+        Action::ReplicaRequestsStream { replica, vb } => {
+            let got = cluster.stream_request(replica as usize, vb as u16)?;
+            let want = after.vbs[vb as usize].replicas[replica as usize].stream;
+            let agrees = match (want, got) {
+                (Stream::Accepted, StreamOutcome::Accepted) => true,
+                (Stream::RolledBack(a), StreamOutcome::RolledBack { to, .. }) => a as u64 == to,
+                _ => false,
+            };
+            if !agrees {
+                return Err(ApplyError::Unexpected(format!(
+                    "the producer answered {got} where the model answers {want:?}"
+                )));
+            }
+        }
+        Action::ReplicaReceives { replica, vb, seqno } => {
+            match cluster.stream_deliver(replica as usize, vb as u16)? {
+                Some(s) if s == seqno as u64 => {}
+                other => {
+                    return Err(ApplyError::Unexpected(format!(
+                        "the stream delivered {other:?} where the model delivers seqno {seqno}"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The model actions an engine event-log line stands for, given the model state before it.
+///
+/// Most events are one action. An empty list is a stutter: a clock move the model does not
+/// need because nothing becomes due, or a get that expired nothing (the projection must then
+/// not change). Compaction and the expiry pager are a sequence of expiries, one per key, in the
+/// order the engine logged them. Composite helpers (`connect`, `shutdown`, ...) are never
+/// logged: the engine logs the single steps they are made of.
+pub fn action_of_event(
+    model: &Warmup,
+    before: &State,
+    event: &Value,
+) -> Result<Vec<Action>, String> {
+    let call = event
+        .get("call")
+        .and_then(Value::as_str)
+        .ok_or("the event has no \"call\"")?;
+    let u8_field = |name: &str| -> Result<u8, String> {
+        event
+            .get(name)
+            .and_then(Value::as_u64)
+            .and_then(|n| u8::try_from(n).ok())
+            .ok_or_else(|| format!("`{call}` event has no small integer \"{name}\""))
+    };
+    let replica = || -> Result<u8, String> {
+        match event.get("replica") {
+            Some(Value::String(name)) => name
+                .strip_prefix('r')
+                .and_then(|n| n.parse::<u8>().ok())
+                .filter(|n| *n >= 1)
+                .map(|n| n - 1)
+                .ok_or_else(|| format!("replica {name:?} is not r1, r2, ...")),
+            _ => u8_field("replica"),
+        }
+    };
+    let key_of = |v: &Value| -> Result<warmcheck_model::Key, String> {
+        let k = v
+            .get("key")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("`{call}` event has no \"key\""))?;
+        k.strip_prefix('k')
+            .and_then(|n| n.parse::<u8>().ok())
+            .filter(|n| *n < model.bounds.keys)
+            .map(warmcheck_model::Key)
+            .ok_or_else(|| {
+                format!(
+                    "key {k:?} is not one the model knows (k0..k{})",
+                    model.bounds.keys.saturating_sub(1)
+                )
+            })
+    };
+    let key = || key_of(event);
+    let action = match call {
+        "set" => {
+            let ttl = match event.get("ttl") {
+                None | Some(Value::Null) => false,
+                Some(v) => match v.as_u64() {
+                    Some(0) => false,
+                    Some(1) => true,
+                    _ => {
+                        return Err(format!(
+                            "ttl {v} is not expressible in the model (its TTL is one tick: ttl=1)"
+                        ))
+                    }
+                },
+            };
+            let want = value_of_next_set(before);
+            let got = event.get("value").and_then(Value::as_str).unwrap_or("");
+            if got != want {
+                return Err(format!(
+                    "set wrote value {got:?}; the model names this write {want:?} (the N-th client write)"
+                ));
+            }
+            Action::ClientSets {
+                vb: u8_field("vb")?,
+                key: key()?,
+                ttl,
+            }
+        }
+        "delete" => Action::ClientDeletes {
+            vb: u8_field("vb")?,
+            key: key()?,
+        },
+        "get" => {
+            if event.get("expired_seqno").is_none_or(Value::is_null) {
+                return Ok(vec![]);
+            }
+            Action::ItemExpires {
+                vb: u8_field("vb")?,
+                key: key()?,
+            }
+        }
+        "compact" | "run_expiry_pager" => {
+            let expired = event
+                .get("expired")
+                .and_then(Value::as_array)
+                .ok_or_else(|| format!("`{call}` event has no \"expired\" list"))?;
+            let default_vb = event.get("vb").and_then(Value::as_u64);
+            return expired
+                .iter()
+                .map(|e| {
+                    let vb = e
+                        .get("vb")
+                        .and_then(Value::as_u64)
+                        .or(default_vb)
+                        .and_then(|n| u8::try_from(n).ok())
+                        .ok_or_else(|| format!("`{call}` expiry {e} names no vb"))?;
+                    Ok(Action::ItemExpires { vb, key: key_of(e)? })
+                })
+                .collect();
+        }
+        "advance_clock" => {
+            if event.get("secs").and_then(Value::as_u64) != Some(1) {
+                return Err("advance_clock must move one second (one model tick)".into());
+            }
+            let mut enabled = Vec::new();
+            stateright::Model::actions(model, before, &mut enabled);
+            if enabled.contains(&Action::ClockAdvances) {
+                Action::ClockAdvances
+            } else {
+                return Ok(vec![]);
+            }
+        }
+        "flush" => Action::FlusherCommits { vb: u8_field("vb")? },
+        "stats_snapshot" => Action::StatsSnapshotRewritesStatsJson,
+        "crash" => Action::ActiveCrashes,
+        "shutdown_begin" => Action::ShutdownBegins,
+        "shutdown_write_clean_flag" => Action::ShutdownWritesCleanFlag,
+        "shutdown_stop_flusher" => Action::ShutdownStopsFlusher,
+        "warmup_step" => {
+            let phase = event
+                .get("phase")
+                .and_then(Value::as_str)
+                .ok_or("`warmup_step` event has no \"phase\"")?;
+            match phase {
+                "initialize" => Action::WarmupInitializes,
+                "create-vbuckets" => Action::WarmupCreatesVBuckets,
+                "populate-vbucket-map" => Action::WarmupPopulatesVBucketMap,
+                "loading-data" => Action::WarmupLoadsData,
+                "done" => Action::WarmupReachesDone,
+                "complete" => Action::WarmupCompletes,
+                other => return Err(format!("unknown warmup phase {other:?}")),
+            }
+        }
+        "stream_request" => Action::ReplicaRequestsStream {
+            replica: replica()?,
+            vb: u8_field("vb")?,
+        },
+        "stream_deliver" => {
+            let seqno = u8_field("seqno")?;
+            Action::ReplicaReceives {
+                replica: replica()?,
+                vb: u8_field("vb")?,
+                seqno,
+            }
+        }
+        other => return Err(format!("unknown event {other:?}")),
+    };
+    Ok(vec![action])
+}
+
+/// The implementation's design for the model's.
+pub fn impl_variant(v: warmcheck_model::Variant) -> warmcheck_impl::engine::Variant {
+    warmcheck_impl::engine::Variant {
+        persist_entry: v
+            .persist_entry
+            .name()
+            .parse()
+            .expect("both sides name the knobs alike"),
+        shutdown_flag: v
+            .shutdown_flag
+            .name()
+            .parse()
+            .expect("both sides name the knobs alike"),
+    }
+}
