@@ -196,6 +196,13 @@ struct SimulateArgs {
 }
 
 fn main() -> ExitCode {
+    // Like other command-line tools, stop quietly when the reader of our output goes away
+    // (`warmcheck check | head`) instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: resetting a signal's disposition to the default at start-up, before any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     env_logger::init();
     let cli = Cli::parse();
     let code = match cli.command {
