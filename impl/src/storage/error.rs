@@ -87,6 +87,15 @@ pub enum StoreError {
         source: io::Error,
     },
 
+    /// Creating the file (the magic block, via a temporary file renamed into place) failed.
+    #[error("data file {path}: creating it failed ({step} of {tmp}): {source}")]
+    Create {
+        path: PathBuf,
+        tmp: PathBuf,
+        step: &'static str,
+        source: io::Error,
+    },
+
     /// Appending records failed.
     #[error("data file {path}: append of {len} bytes at offset {offset} failed: {source}")]
     Append {

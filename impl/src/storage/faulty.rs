@@ -36,8 +36,9 @@ pub enum Tear {
     /// write but still loses unsynced directory entries.
     Prefix(usize),
     /// Per file, a random number of the unsynced bytes survive, optionally followed by up to 64
-    /// bytes of garbage (a torn sector); per directory, a random prefix of the unsynced
-    /// operations (in order, as a journal would) survives. Deterministic in the seed.
+    /// bytes of garbage in place of the next unsynced bytes (a torn sector); per directory, a
+    /// random prefix of the unsynced operations (in order, as a journal would) survives.
+    /// Deterministic in the seed.
     Random(u64),
 }
 
@@ -180,8 +181,12 @@ impl Inode {
             Tear::Prefix(n) => (n.min(unsynced.len()), 0),
             Tear::Random(_) => {
                 let keep = rng.random_range(0..=unsynced.len());
-                let garbage = if rng.random::<bool>() {
-                    rng.random_range(1..=64)
+                // Garbage only where a write was in flight: a torn sector holds neither the old
+                // nor the new bytes. Never beyond what was written, never in a file that saw
+                // no write (a truncation alone cannot garble anything).
+                let room = unsynced.len() - keep;
+                let garbage = if room > 0 && rng.random::<bool>() {
+                    rng.random_range(1..=room.min(64))
                 } else {
                     0
                 };

@@ -4,7 +4,9 @@
 //!
 //! Commit order (each step only after the previous one returned `Ok`):
 //! 1. cut away any tail left after the newest header by an earlier failed commit;
-//! 2. for a file without a commit yet: append the magic block, fsync, fsync the directory;
+//! 2. for an empty file: write the magic block to `<name>.creating`, fsync it, rename it over
+//!    the file, fsync the directory (so the magic is only ever seen whole); for a file that has
+//!    its magic but no commit yet, fsync the directory;
 //! 3. append the docs and the vbstate record (one write), fsync;
 //! 4. append the header, fsync. The commit is durable when this fsync returns.
 //!
@@ -182,6 +184,9 @@ pub struct VbFile {
     len: u64,
     /// Whether the file starts with a complete magic block.
     has_magic: bool,
+    /// Whether the file's directory entry is known durable (it holds a commit, or this
+    /// instance created it and synced the directory).
+    entry_durable: bool,
     /// A write failed: the file's state is unknown until it is reopened.
     poisoned: bool,
 }
@@ -315,22 +320,28 @@ impl VbFile {
             vbstate: None,
             len,
             has_magic: false,
+            entry_durable: false,
             poisoned: false,
         };
         vb.has_magic = vb.check_magic()?;
         if vb.has_magic {
             vb.commits = vb.scan()?;
         }
+        vb.entry_durable = !vb.commits.is_empty();
         if let Some(newest) = vb.commits.last().copied() {
             vb.vbstate = Some(vb.read_vbstate(&newest)?);
         }
         Ok(vb)
     }
 
-    /// Whether the file starts with a complete magic block. A shorter file that is a prefix of
-    /// the magic is a creation torn by a crash: no commit. Anything else is an error.
+    /// Whether the file starts with a complete magic block (`false`: the file is empty).
+    /// Anything else is an error: the magic only ever appears whole (it is written to a
+    /// temporary file, synced, and renamed into place), so a file with other first bytes is not
+    /// ours and must not be overwritten.
     fn check_magic(&self) -> Result<bool, StoreError> {
-        let expected = format::magic_block();
+        if self.len == 0 {
+            return Ok(false);
+        }
         let n = self.len.min(MAGIC_LEN) as usize;
         let mut head = vec![0u8; n];
         self.file
@@ -341,20 +352,10 @@ impl VbFile {
                 len: n as u64,
                 source,
             })?;
-        let magic_n = n.min(MAGIC.len());
-        if head[..magic_n] != MAGIC[..magic_n] {
+        if n < MAGIC_LEN as usize || head[..MAGIC.len()] != MAGIC {
             return Err(StoreError::NotADataFile {
                 path: self.path.clone(),
-                found: format!("{:02x?}", &head[..magic_n]),
-            });
-        }
-        if n < MAGIC_LEN as usize {
-            if head[..] == expected[..n] {
-                return Ok(false);
-            }
-            return Err(StoreError::NotADataFile {
-                path: self.path.clone(),
-                found: format!("{head:02x?}"),
+                found: format!("{:02x?}", &head[..n.min(MAGIC.len())]),
             });
         }
         let version = u32::from_le_bytes(head[8..12].try_into().unwrap());
@@ -687,7 +688,7 @@ impl VbFile {
         high_seqno: u64,
     ) -> Result<CommitInfo, StoreError> {
         let mut bytes_written = 0;
-        // 1. Cut away a torn tail (or a torn magic).
+        // 1. Cut away a torn tail.
         let base = if self.has_magic {
             self.committed_len().max(MAGIC_LEN)
         } else {
@@ -706,19 +707,11 @@ impl VbFile {
         }
         // 2. A file without a commit: make the magic and the directory entry durable first.
         if !self.has_magic {
-            self.append(&format::magic_block())?;
-            self.sync("after the magic block")?;
-            self.has_magic = true;
+            self.create()?;
             bytes_written += MAGIC_LEN;
-        }
-        if self.commits.is_empty() {
-            let dir = self.path.parent().unwrap_or(Path::new("."));
-            self.backend
-                .sync_dir(dir)
-                .map_err(|source| StoreError::SyncDir {
-                    path: dir.to_path_buf(),
-                    source,
-                })?;
+        } else if !self.entry_durable {
+            self.sync_dir()?;
+            self.entry_durable = true;
         }
         // 3. Docs and vbstate, one write, one fsync.
         let first_record_offset = self.len;
@@ -769,6 +762,64 @@ impl VbFile {
             header_offset,
             bytes_written,
         })
+    }
+
+    /// The directory holding the data file.
+    fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        }
+    }
+
+    fn sync_dir(&self) -> Result<(), StoreError> {
+        let dir = self.dir();
+        self.backend
+            .sync_dir(dir)
+            .map_err(|source| StoreError::SyncDir {
+                path: dir.to_path_buf(),
+                source,
+            })
+    }
+
+    /// The temporary file the magic block is created in.
+    fn creation_path(&self) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(".creating");
+        self.path.with_file_name(name)
+    }
+
+    /// Puts a file holding exactly the magic block at the path, durably: write it to a
+    /// temporary file, fsync, rename over the (empty) file, fsync the directory. A crash leaves
+    /// either the empty or missing file, or the whole magic; never a part of it.
+    fn create(&mut self) -> Result<(), StoreError> {
+        assert_eq!(self.len, 0, "only an empty file is replaced");
+        let tmp = self.creation_path();
+        let err = |step: &'static str| {
+            let path = self.path.clone();
+            let tmp = tmp.clone();
+            move |source| StoreError::Create {
+                path,
+                tmp,
+                step,
+                source,
+            }
+        };
+        self.backend
+            .write_new(&tmp, &format::magic_block())
+            .map_err(err("write"))?;
+        self.backend.sync_file(&tmp).map_err(err("fsync"))?;
+        self.backend
+            .rename(&tmp, &self.path)
+            .map_err(err("rename"))?;
+        self.sync_dir()?;
+        self.file = self.backend.open(&self.path).map_err(err("reopen"))?;
+        self.len = self.file.len().map_err(err("reopen"))?;
+        // Paired with `check_magic` at open.
+        assert_eq!(self.len, MAGIC_LEN);
+        self.has_magic = true;
+        self.entry_durable = true;
+        Ok(())
     }
 
     fn append(&mut self, data: &[u8]) -> Result<(), StoreError> {
