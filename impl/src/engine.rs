@@ -26,7 +26,8 @@ pub mod variant;
 pub mod view;
 
 pub use crate::failover::{CounterUuids, RandomUuids, UuidGen};
-pub use disk::{BackendRef, StubBackend};
+pub use crate::storage::{FaultyBackend, FileBackend, Tear};
+pub use disk::{BackendRef, PathIoError, StorageBackend};
 pub use variant::{PersistEntry, SeededBugs, ShutdownFlag, Variant};
 pub use view::{ActiveVbView, ActiveView, EntryView, ItemView, ReplicaVbView, ReplicaView, View};
 
@@ -80,7 +81,7 @@ impl Config {
 
 /// The backend used when a caller does not choose one: real files.
 pub fn default_backend() -> BackendRef {
-    StubBackend::new()
+    StorageBackend::file()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,8 +104,9 @@ pub enum EngineError {
     /// The data directory already holds a bucket (`create`) or holds none (`open`).
     #[error("{0}")]
     Directory(String),
-    /// A file could not be read, parsed, written or locked.
-    #[error("storage: {}: {source}", file.display())]
+    /// A file could not be read, parsed, written or locked. `file` is the file (or directory)
+    /// concerned; the message (the source's) names it too.
+    #[error("storage: {source}")]
     Storage {
         file: PathBuf,
         #[source]
@@ -420,6 +422,8 @@ struct ReplicaVb {
     snap_end: u64,
     max_cas: u64,
     stream: StreamState,
+    /// A commit or rewind of this replica's file failed since the last reopen.
+    failed_write: bool,
 }
 
 impl ReplicaVb {
@@ -516,18 +520,16 @@ impl Cluster {
             bugs,
         } = config;
         check_shape(vbuckets)?;
-        if disk::bucket_exists(&backend, &dir) {
+        let mut dirs = vec![dir.clone(), active_dir(&dir)];
+        dirs.extend((0..replicas).map(|r| dir.join(replica_name(r))));
+        disk::make_dirs(&backend, &dirs)?;
+        let lock = disk::lock_dir(&backend, &dir)?;
+        if disk::bucket_exists(&backend, &active_dir(&dir))? {
             return Err(EngineError::Directory(format!(
                 "{} already holds a bucket (use open)",
                 dir.display()
             )));
         }
-        let mut dirs = vec![dir.clone(), active_dir(&dir)];
-        dirs.extend((0..replicas).map(|r| dir.join(replica_name(r))));
-        disk::make_dirs(&backend, &dirs)?;
-        let lock = disk::lock_dir(&backend, &dir)?;
-        let mut stats = StatsDisk::open(&backend, &active_dir(&dir));
-        stats.write(None)?;
         let mut vbs = Vec::new();
         let mut tables = Vec::new();
         for vb in 0..vbuckets {
@@ -576,10 +578,14 @@ impl Cluster {
                     snap_end: 0,
                     max_cas: 0,
                     stream: StreamState::None,
+                    failed_write: false,
                 });
             }
             replica_vbs.push(row);
         }
+        // Last: a directory holds a bucket once its stats.json exists.
+        let mut stats = StatsDisk::open(&backend, &active_dir(&dir));
+        stats.write(None)?;
         Ok(Cluster {
             variant,
             bugs,
@@ -612,14 +618,14 @@ impl Cluster {
             bugs,
         } = config;
         check_shape(vbuckets)?;
-        if !disk::bucket_exists(&backend, &dir) {
+        let lock = disk::lock_dir(&backend, &dir)?;
+        if !disk::bucket_exists(&backend, &active_dir(&dir))? {
             return Err(EngineError::Directory(format!(
                 "{} holds no bucket (no {}; use create)",
                 dir.display(),
                 active_dir(&dir).join("stats.json").display()
             )));
         }
-        let lock = disk::lock_dir(&backend, &dir)?;
         let stats = StatsDisk::open(&backend, &active_dir(&dir));
         let clean_flag = stats.read_force_shutdown()?.as_deref() == Some("false");
         let mut vbs = Vec::new();
@@ -632,14 +638,17 @@ impl Cluster {
             let mut row = Vec::new();
             for vb in 0..vbuckets {
                 let disk = VbDisk::open(&backend, &replica_vb_path(&dir, r, vb))?;
-                let state = disk.state();
+                let state = disk
+                    .state()
+                    .expect("an opened data file has a commit")
+                    .clone();
                 if state.table.is_empty() {
                     return Err(EngineError::Storage {
                         file: disk.path().to_path_buf(),
                         source: "the vbstate's failover table is empty".into(),
                     });
                 }
-                let history = disk.items();
+                let history = disk.items().to_vec();
                 check_contiguous(&history, disk.high_seqno(), disk.path());
                 row.push(ReplicaVb {
                     history,
@@ -648,6 +657,7 @@ impl Cluster {
                     snap_end: state.snap_end,
                     max_cas: state.max_cas,
                     stream: StreamState::None,
+                    failed_write: false,
                     disk,
                 });
             }
@@ -713,7 +723,7 @@ impl Cluster {
 
     /// What the active's data file for `vb` holds.
     pub fn active_items_on_disk(&self, vb: u16) -> Vec<Item> {
-        self.vbs[vb as usize].disk.items()
+        self.vbs[vb as usize].disk.items().to_vec()
     }
 
     /// Replica `r`'s items for `vb`.
@@ -777,7 +787,7 @@ impl Cluster {
                     high_seqno: m.map(VbMem::high_seqno),
                     persisted_seqno: a.disk.high_seqno(),
                     failover: m.map(|m| table_view(m.failover.entries())),
-                    failover_on_disk: table_view(&a.disk.state().table),
+                    failover_on_disk: table_view(a.disk.table()),
                     queued: m.map(|m| {
                         m.queue
                             .iter()
@@ -1015,21 +1025,34 @@ impl Cluster {
     // -----------------------------------------------------------------------------------------
 
     /// The active node dies (whenever it is not down): memory, checkpoints, notifications and
-    /// streams are lost; the disk keeps what it has (with a fault-injecting backend, only what
-    /// was synced). The files are reopened from what storage has.
+    /// streams are lost; the disk keeps what it has (with the fault-injecting backend, only
+    /// what was synced: it crashes with [`Tear::None`]). The files are reopened from what
+    /// storage has. Also allowed after a storage error (it clears the cluster's poisoning if
+    /// the files reopen).
     pub fn crash(&mut self) -> Result<(), EngineError> {
-        self.usable()?;
-        if self.process == Process::Down {
+        self.crash_torn(Tear::None)
+    }
+
+    /// [`crash`](Self::crash), with the fault-injecting backend keeping what `tear` says of the
+    /// unsynced bytes (other backends ignore `tear`). Logged as `crash`, with a `tear` field
+    /// unless it is `Tear::None`.
+    pub fn crash_torn(&mut self, tear: Tear) -> Result<(), EngineError> {
+        if self.process == Process::Down && self.poisoned.is_none() {
             return Err(tmpfail("the node is already down"));
         }
         self.go_down();
-        disk::crash_backend(&self.backend);
-        let reopened = self.reopen_active();
-        if let Err(e) = &reopened {
-            self.poisoned = Some(e.to_string());
+        disk::crash_backend(&self.backend, tear);
+        match self.reopen_files() {
+            Ok(()) => self.poisoned = None,
+            Err(e) => {
+                self.poisoned = Some(e.to_string());
+                return Err(e);
+            }
         }
-        reopened?;
-        self.log("crash", &[])
+        match tear {
+            Tear::None => self.log("crash", &[]),
+            t => self.log("crash", &[("tear", json!(format!("{t:?}")))]),
+        }
     }
 
     /// Clean shutdown begins (`EventuallyPersistentEngine::destroy`): only while running.
@@ -1217,8 +1240,11 @@ impl Cluster {
         let queue_at_create = self.variant.persist_entry == PersistEntry::QueueAtCreate;
         let mut mems = Vec::new();
         for a in &self.vbs {
-            let state = a.disk.state();
-            let history = a.disk.items();
+            let (history, state) = a.disk.read()?;
+            let state = state.ok_or_else(|| EngineError::Storage {
+                file: a.disk.path().to_path_buf(),
+                source: format!("data file {}: holds no commit", a.disk.path().display()).into(),
+            })?;
             let high = a.disk.high_seqno();
             check_contiguous(&history, high, a.disk.path());
             let (mut failover, _erased) =
@@ -1354,6 +1380,7 @@ impl Cluster {
                 let high = match r.disk.rewind_to(rb) {
                     Ok(h) => h,
                     Err(e) => {
+                        r.failed_write = true;
                         self.poisoned = Some(e.to_string());
                         return Err(e);
                     }
@@ -1362,7 +1389,7 @@ impl Cluster {
                 r.history.truncate(high as usize);
                 assert_eq!(
                     r.disk.items(),
-                    r.history,
+                    &r.history[..],
                     "the rewound file holds the prefix"
                 );
                 r.snap_start = high;
@@ -1460,6 +1487,7 @@ impl Cluster {
             r.failover
         );
         if let Err(e) = r.disk.commit(std::slice::from_ref(&item), &state) {
+            r.failed_write = true;
             self.poisoned = Some(e.to_string());
             return Err(e);
         }
@@ -1692,7 +1720,7 @@ impl Cluster {
         assert_eq!(a.disk.high_seqno(), high, "vb {vb}: the commit is durable");
         assert_eq!(
             a.disk.state(),
-            state,
+            Some(&state),
             "vb {vb}: the vbstate reads back as written"
         );
         m.cached = state;
@@ -1741,10 +1769,34 @@ impl Cluster {
     }
 
     /// Reopen the active node's files from what storage has (after a crash).
-    fn reopen_active(&mut self) -> Result<(), EngineError> {
+    /// Reopen every file from what storage has (after a crash: the fault-injecting backend's
+    /// handles are stale then). Replicas commit every mutation durably, so theirs must come
+    /// back exactly as they were.
+    fn reopen_files(&mut self) -> Result<(), EngineError> {
         for vb in 0..self.vbuckets() {
             let disk = VbDisk::open(&self.backend, &active_vb_path(&self.dir, vb))?;
             self.vbs[vb as usize].disk = disk;
+        }
+        for (r, row) in self.replicas.iter_mut().enumerate() {
+            for (vb, rv) in row.iter_mut().enumerate() {
+                let disk = VbDisk::open(&self.backend, &replica_vb_path(&self.dir, r, vb as u16))?;
+                if disk.items() != &rv.history[..] {
+                    // Only a replica commit that failed (an injected storage fault) leaves the
+                    // file and memory apart, by that one mutation or rewind: the file wins.
+                    let (file_high, mem_high) = (disk.high_seqno(), rv.high_seqno());
+                    assert!(
+                        rv.failed_write,
+                        "{}: a replica's file survives the active's crash (file high \
+                         {file_high}, memory high {mem_high})",
+                        disk.path().display()
+                    );
+                    rv.history = disk.items().to_vec();
+                    rv.snap_start = file_high;
+                    rv.snap_end = file_high;
+                }
+                rv.failed_write = false;
+                rv.disk = disk;
+            }
         }
         self.stats = StatsDisk::open(&self.backend, &active_dir(&self.dir));
         self.clean_flag = self.stats.read_force_shutdown()?.as_deref() == Some("false");

@@ -5,24 +5,43 @@
 //! Areas verified: no panic in any variant; failover tables stay well formed; in `current`, a
 //! replica with an accepted stream never holds another mutation than the active at a seqno;
 //! in every earlier variant some seed does reach that divergence (so the check can fire).
-//! Areas not verified: storage faults (the fault-injecting backend has its own tests).
+//! Storage is the fault-injecting in-memory backend: a crash keeps only synced bytes (or a
+//! random tear of the unsynced ones), and now and then a sync point is armed to fail, so a
+//! flush, a stats write or a replica commit fails mid-way; the walk then crashes the node, as
+//! a process would, and goes on from what the disk kept.
+//!
+//! Areas not verified: real files (the other tests use them), replicas' own crashes (out of
+//! scope).
 
 use rand::{Rng, SeedableRng};
 use warmcheck_impl::engine::{
-    default_backend, Cluster, Config, CounterUuids, EngineError, Process, SeededBugs, StreamState,
+    Cluster, Config, CounterUuids, EngineError, FaultyBackend, Process, SeededBugs, StorageBackend,
+    StreamState, Tear,
 };
 
 const STEPS: usize = 300;
 
+/// What a crash keeps of the unsynced bytes: nothing, or every written byte (losing only
+/// unsynced directory entries). Not `Tear::Random`: the fault-injecting backend appends random
+/// garbage to a file even when it has no unsynced bytes, which tears a fully synced
+/// stats.json (reported to the storage layer; a real fdatasync'd file cannot grow at a crash).
+fn tear(rng: &mut rand::rngs::StdRng) -> Tear {
+    if rng.random_bool(0.5) {
+        Tear::None
+    } else {
+        Tear::Prefix(usize::MAX)
+    }
+}
+
 /// Run one walk; returns whether a replica with an accepted stream ever diverged.
 fn walk(variant: &str, seed: u64) -> bool {
-    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyBackend::new();
     let mut c = Cluster::create(Config {
         variant: variant.parse().unwrap(),
         vbuckets: 2,
         replicas: 2,
-        dir: dir.path().to_path_buf(),
-        backend: default_backend(),
+        dir: "/walk".into(),
+        backend: StorageBackend::Faulty(fs.clone()),
         uuids: Box::new(CounterUuids::new()),
         bugs: SeededBugs::default(),
     })
@@ -30,7 +49,12 @@ fn walk(variant: &str, seed: u64) -> bool {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut writes = 0u64;
     let mut diverged = false;
+    let mut armed = false;
     for step in 0..STEPS {
+        if !armed && rng.random_bool(0.02) {
+            fs.crash_at_sync(rng.random_range(1..=4));
+            armed = true;
+        }
         let vb = rng.random_range(0..2u16);
         let r = rng.random_range(0..2usize);
         let key = format!("k{}", rng.random_range(0..2));
@@ -53,7 +77,11 @@ fn walk(variant: &str, seed: u64) -> bool {
             26..=30 => c.advance_clock(1),
             31..=44 => c.flush(vb).map(drop),
             45..=47 => c.stats_snapshot(),
-            48..=51 => c.crash(),
+            48..=51 => {
+                let r = c.crash_torn(tear(&mut rng));
+                armed &= r.is_err(); // a crash that ran disarmed the backend
+                r
+            }
             52..=53 => c.shutdown_begin(),
             54..=55 => c.shutdown_write_clean_flag(),
             56..=57 => c.shutdown_stop_flusher(),
@@ -63,6 +91,14 @@ fn walk(variant: &str, seed: u64) -> bool {
         };
         match result {
             Ok(()) | Err(EngineError::TemporaryFailure(_)) | Err(EngineError::NotFound(_)) => {}
+            // An injected sync failure, and every call after it until the node crashes.
+            Err(EngineError::Storage { .. } | EngineError::Poisoned(_)) if armed => {
+                if rng.random_bool(0.5) {
+                    c.crash_torn(tear(&mut rng))
+                        .unwrap_or_else(|e| panic!("{variant} seed={seed} step {step}: {e}"));
+                    armed = false;
+                }
+            }
             Err(e) => panic!("{variant} seed={seed} step {step}: {e}"),
         }
         for vb in 0..2u16 {

@@ -1,18 +1,101 @@
 //! ADAPTER between the engine and the storage layer (`crate::storage`, `crate::stats`).
 //!
 //! Everything the engine asks of the disk goes through this file, so a change in the storage
-//! API is absorbed here. TEMPORARY: until the storage layer lands, this file holds a small
-//! in-memory stand-in with the same shape (`StubBackend`); it is replaced by calls to
-//! `storage::VbFile` / `stats::StatsFile` as soon as those exist.
+//! API is absorbed here. It also keeps, per data file, a cache of the committed documents and
+//! vbstate (the view is computed after every call; re-reading every file each time would make
+//! the event log quadratic). The cache is paired with the file: warmup re-reads the file and
+//! asserts the two agree.
 
-use super::{EngineError, Item};
+use super::{EngineError, Item, ItemOp};
 use crate::failover::Entry;
-use std::collections::HashMap;
+use crate::stats::StatsFile;
+use crate::storage::{
+    Backend, DirLock, Doc, FailoverEntryJson, FaultyBackend, FileBackend, Op, StoreError, Tear,
+    VbFile, VbState, VbStateKind,
+};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// The storage backend the engine writes through.
-pub type BackendRef = Arc<StubBackend>;
+/// The storage backend a cluster writes through.
+#[derive(Clone, Debug)]
+pub enum StorageBackend {
+    /// Real files with real fsync. The data directory is locked (`<dir>/LOCK`). A `crash`
+    /// keeps everything written (a process crash; the page cache survives).
+    File(FileBackend),
+    /// The in-memory crashable file system. A `crash` also crashes it: only synced bytes
+    /// survive (plus what the `Tear` of [`super::Cluster::crash_torn`] keeps).
+    Faulty(FaultyBackend),
+    /// Any other backend: no lock, a `crash` keeps everything written.
+    Other(Arc<dyn Backend>),
+}
+
+/// The name `Config::backend` is typed with.
+pub type BackendRef = StorageBackend;
+
+impl StorageBackend {
+    /// Real files, real fsync.
+    pub fn file() -> Self {
+        StorageBackend::File(FileBackend::new())
+    }
+
+    /// A fresh in-memory crashable file system.
+    pub fn faulty() -> Self {
+        StorageBackend::Faulty(FaultyBackend::new())
+    }
+
+    /// The backend as the storage layer takes it.
+    pub fn as_dyn(&self) -> Arc<dyn Backend> {
+        match self {
+            StorageBackend::File(b) => Arc::new(b.clone()),
+            StorageBackend::Faulty(b) => Arc::new(b.clone()),
+            StorageBackend::Other(b) => b.clone(),
+        }
+    }
+}
+
+impl From<FileBackend> for StorageBackend {
+    fn from(b: FileBackend) -> Self {
+        StorageBackend::File(b)
+    }
+}
+
+impl From<FaultyBackend> for StorageBackend {
+    fn from(b: FaultyBackend) -> Self {
+        StorageBackend::Faulty(b)
+    }
+}
+
+impl From<Arc<dyn Backend>> for StorageBackend {
+    fn from(b: Arc<dyn Backend>) -> Self {
+        StorageBackend::Other(b)
+    }
+}
+
+/// An I/O error of the backend, with the path it concerns.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {source}", path.display())]
+pub struct PathIoError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> EngineError {
+    EngineError::Storage {
+        file: path.to_path_buf(),
+        source: Box::new(PathIoError {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn store_err(file: &Path, e: StoreError) -> EngineError {
+    EngineError::Storage {
+        file: file.to_path_buf(),
+        source: Box::new(e),
+    }
+}
 
 /// The vbstate written next to each commit (`_local/vbstate`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,195 +108,297 @@ pub struct DiskState {
     pub max_cas: u64,
 }
 
-#[derive(Clone, Debug)]
-struct StubCommit {
-    items: Vec<Item>,
-    state: DiskState,
-}
+impl DiskState {
+    fn to_vbstate(&self) -> VbState {
+        VbState {
+            state: if self.replica {
+                VbStateKind::Replica
+            } else {
+                VbStateKind::Active
+            },
+            failover_table: self
+                .table
+                .iter()
+                .map(|e| FailoverEntryJson {
+                    id: e.id,
+                    seq: e.seq,
+                })
+                .collect(),
+            snap_start: self.snap_start,
+            snap_end: self.snap_end,
+            max_cas: self.max_cas,
+        }
+    }
 
-/// TEMPORARY in-memory backend standing in for the storage layer.
-#[derive(Default, Debug)]
-pub struct StubBackend {
-    files: Mutex<HashMap<PathBuf, Vec<StubCommit>>>,
-    stats: Mutex<HashMap<PathBuf, Option<String>>>,
-}
-
-impl StubBackend {
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    fn from_vbstate(v: &VbState) -> DiskState {
+        DiskState {
+            replica: v.state == VbStateKind::Replica,
+            table: v
+                .failover_table
+                .iter()
+                .map(|e| Entry {
+                    id: e.id,
+                    seq: e.seq,
+                })
+                .collect(),
+            snap_start: v.snap_start,
+            snap_end: v.snap_end,
+            max_cas: v.max_cas,
+        }
     }
 }
 
-/// A vbucket data file.
+fn to_doc(i: &Item) -> Doc {
+    Doc {
+        seqno: i.seqno,
+        key: i.key.clone(),
+        op: match i.op {
+            ItemOp::Set => Op::Set,
+            ItemOp::Delete => Op::Delete,
+            ItemOp::Expire => Op::Expire,
+        },
+        value: i.value.clone(),
+        expiry: i.expiry,
+        cas: i.cas,
+    }
+}
+
+fn from_doc(d: Doc) -> Item {
+    Item {
+        seqno: d.seqno,
+        key: d.key,
+        op: match d.op {
+            Op::Set => ItemOp::Set,
+            Op::Delete => ItemOp::Delete,
+            Op::Expire => ItemOp::Expire,
+        },
+        value: d.value,
+        expiry: d.expiry,
+        cas: d.cas,
+    }
+}
+
+/// A vbucket data file and a cache of its newest commit.
 pub struct VbDisk {
-    backend: BackendRef,
-    path: PathBuf,
-    commits: Vec<StubCommit>,
+    file: VbFile,
+    items: Vec<Item>,
+    state: Option<DiskState>,
 }
 
 impl VbDisk {
-    pub fn open(backend: &BackendRef, path: &Path) -> Result<VbDisk, EngineError> {
-        let files = backend.files.lock().unwrap();
-        let commits = files
-            .get(path)
-            .cloned()
-            .ok_or_else(|| EngineError::Storage {
+    /// Open an existing file and read its newest commit. A file with no commit is an error
+    /// (every data file is created with one).
+    pub fn open(backend: &StorageBackend, path: &Path) -> Result<VbDisk, EngineError> {
+        let file = VbFile::open(backend.as_dyn(), path).map_err(|e| store_err(path, e))?;
+        let Some(vbstate) = file.vbstate() else {
+            return Err(EngineError::Storage {
                 file: path.to_path_buf(),
-                source: "no such file".into(),
-            })?;
-        Ok(VbDisk {
-            backend: backend.clone(),
-            path: path.to_path_buf(),
-            commits,
-        })
+                source: format!(
+                    "data file {}: holds no commit (no vbstate); the bucket was never fully \
+                     created, or the file was replaced",
+                    path.display()
+                )
+                .into(),
+            });
+        };
+        let state = Some(DiskState::from_vbstate(vbstate));
+        let items = file
+            .docs()
+            .map_err(|e| store_err(path, e))?
+            .into_iter()
+            .map(from_doc)
+            .collect();
+        Ok(VbDisk { file, items, state })
     }
 
     /// A new file holding one commit: no documents, `state`.
     pub fn create(
-        backend: &BackendRef,
+        backend: &StorageBackend,
         path: &Path,
         state: &DiskState,
     ) -> Result<VbDisk, EngineError> {
-        {
-            let mut files = backend.files.lock().unwrap();
-            if files.contains_key(path) {
-                return Err(EngineError::Storage {
-                    file: path.to_path_buf(),
-                    source: "file exists".into(),
-                });
-            }
-            files.insert(path.to_path_buf(), Vec::new());
+        let file = VbFile::open(backend.as_dyn(), path).map_err(|e| store_err(path, e))?;
+        if file.vbstate().is_some() {
+            return Err(EngineError::Directory(format!(
+                "{} already holds a data file",
+                path.display()
+            )));
         }
-        let mut d = VbDisk::open(backend, path)?;
+        let mut d = VbDisk {
+            file,
+            items: Vec::new(),
+            state: None,
+        };
         d.commit(&[], state)?;
         Ok(d)
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
-    /// One atomic commit: `items` appended, `state` as the new vbstate.
+    /// One atomic commit: `items` appended, `state` as the new vbstate. Durable when `Ok`.
     pub fn commit(&mut self, items: &[Item], state: &DiskState) -> Result<(), EngineError> {
-        let mut all = self
-            .commits
-            .last()
-            .map(|c| c.items.clone())
-            .unwrap_or_default();
-        all.extend_from_slice(items);
-        self.commits.push(StubCommit {
-            items: all,
-            state: state.clone(),
-        });
-        self.backend
-            .files
-            .lock()
-            .unwrap()
-            .insert(self.path.clone(), self.commits.clone());
+        let docs: Vec<Doc> = items.iter().map(to_doc).collect();
+        let path = self.file.path().to_path_buf();
+        self.file
+            .commit(&docs, &state.to_vbstate())
+            .map_err(|e| store_err(&path, e))?;
+        self.items.extend_from_slice(items);
+        self.state = Some(state.clone());
+        // Paired with the checks before the commit: the file says what was written.
+        assert_eq!(
+            self.file.high_seqno(),
+            self.items.last().map_or(0, |i| i.seqno),
+            "{}: high seqno after the commit",
+            path.display()
+        );
+        assert_eq!(
+            self.file.vbstate().map(DiskState::from_vbstate).as_ref(),
+            Some(state),
+            "{}: the vbstate reads back as written",
+            path.display()
+        );
         Ok(())
     }
 
+    /// The high seqno of the newest commit.
     pub fn high_seqno(&self) -> u64 {
-        self.commits
-            .last()
-            .and_then(|c| c.items.last())
-            .map_or(0, |i| i.seqno)
+        self.file.high_seqno()
     }
 
-    pub fn state(&self) -> DiskState {
-        self.commits
-            .last()
-            .expect("a file has a commit")
-            .state
-            .clone()
+    /// The newest commit's vbstate (cached; `None` only for a file rewound below its first
+    /// commit).
+    pub fn state(&self) -> Option<&DiskState> {
+        self.state.as_ref()
     }
 
-    pub fn items(&self) -> Vec<Item> {
-        self.commits
-            .last()
-            .map(|c| c.items.clone())
-            .unwrap_or_default()
+    /// The newest commit's table, or an empty list.
+    pub fn table(&self) -> &[Entry] {
+        self.state.as_ref().map_or(&[], |s| &s.table)
+    }
+
+    /// The committed documents (cached).
+    pub fn items(&self) -> &[Item] {
+        &self.items
+    }
+
+    /// Read the committed documents and vbstate from the file again (warmup's read), and check
+    /// them against the cache.
+    pub fn read(&self) -> Result<(Vec<Item>, Option<DiskState>), EngineError> {
+        let path = self.file.path();
+        let items: Vec<Item> = self
+            .file
+            .docs()
+            .map_err(|e| store_err(path, e))?
+            .into_iter()
+            .map(from_doc)
+            .collect();
+        let state = self.file.vbstate().map(DiskState::from_vbstate);
+        assert_eq!(
+            items,
+            self.items,
+            "{}: the cache follows the file",
+            path.display()
+        );
+        assert_eq!(
+            state,
+            self.state,
+            "{}: the cache follows the file",
+            path.display()
+        );
+        Ok((items, state))
     }
 
     /// Rewind to the newest commit whose high seqno is `<= seqno`; returns the new high seqno.
     pub fn rewind_to(&mut self, seqno: u64) -> Result<u64, EngineError> {
-        while self.commits.len() > 1 {
-            let high = self
-                .commits
-                .last()
-                .and_then(|c| c.items.last())
-                .map_or(0, |i| i.seqno);
-            if high <= seqno {
-                break;
-            }
-            self.commits.pop();
-        }
-        self.backend
-            .files
-            .lock()
-            .unwrap()
-            .insert(self.path.clone(), self.commits.clone());
-        Ok(self.high_seqno())
+        let path = self.file.path().to_path_buf();
+        let high = self
+            .file
+            .rewind_to(seqno)
+            .map_err(|e| store_err(&path, e))?;
+        self.items
+            .truncate(self.items.partition_point(|i| i.seqno <= high));
+        self.state = self.file.vbstate().map(DiskState::from_vbstate);
+        Ok(high)
     }
 }
 
 /// stats.json.
 pub struct StatsDisk {
-    backend: BackendRef,
-    path: PathBuf,
+    file: StatsFile,
 }
 
 impl StatsDisk {
-    pub fn open(backend: &BackendRef, dir: &Path) -> StatsDisk {
+    pub fn open(backend: &StorageBackend, dir: &Path) -> StatsDisk {
         StatsDisk {
-            backend: backend.clone(),
-            path: dir.join("stats.json"),
+            file: StatsFile::new(backend.as_dyn(), dir),
         }
     }
 
     /// The value of `ep_force_shutdown`, if stats.json has one.
     pub fn read_force_shutdown(&self) -> Result<Option<String>, EngineError> {
-        Ok(self
-            .backend
-            .stats
-            .lock()
-            .unwrap()
-            .get(&self.path)
-            .cloned()
-            .flatten())
+        self.file.read().map_err(|e| EngineError::Storage {
+            file: self.file.path().to_path_buf(),
+            source: Box::new(e),
+        })
     }
 
-    /// Replace stats.json, with `ep_force_shutdown` set to `value` or absent.
+    /// Atomically replace stats.json, with `ep_force_shutdown` set to `value` or absent.
     pub fn write(&mut self, value: Option<&str>) -> Result<(), EngineError> {
-        self.backend
-            .stats
-            .lock()
-            .unwrap()
-            .insert(self.path.clone(), value.map(str::to_string));
-        Ok(())
+        self.file.write(value).map_err(|e| EngineError::Storage {
+            file: self.file.path().to_path_buf(),
+            source: Box::new(e),
+        })
+    }
+
+    /// Whether stats.json exists.
+    pub fn exists(backend: &StorageBackend, dir: &Path) -> Result<bool, EngineError> {
+        let path = dir.join(StatsFile::FILE_NAME);
+        backend
+            .as_dyn()
+            .read_all(&path)
+            .map(|c| c.is_some())
+            .map_err(|e| io_err(&path, e))
     }
 }
 
-/// A process crash: with a fault-injecting backend only synced bytes survive.
-pub fn crash_backend(_backend: &BackendRef) {}
+/// A process crash. With the fault-injecting backend the machine crashes too: only synced
+/// bytes survive, plus what `tear` keeps.
+pub fn crash_backend(backend: &StorageBackend, tear: Tear) {
+    if let StorageBackend::Faulty(b) = backend {
+        b.crash(tear);
+    }
+}
 
 /// Held while the cluster owns its directory (file backend only).
-pub struct DirGuard;
+pub type DirGuard = DirLock;
 
-pub fn lock_dir(_backend: &BackendRef, _dir: &Path) -> Result<Option<DirGuard>, EngineError> {
-    Ok(None)
+pub fn lock_dir(backend: &StorageBackend, dir: &Path) -> Result<Option<DirGuard>, EngineError> {
+    match backend {
+        StorageBackend::File(_) => {
+            DirLock::acquire(dir)
+                .map(Some)
+                .map_err(|e| EngineError::Storage {
+                    file: dir.to_path_buf(),
+                    source: Box::new(e),
+                })
+        }
+        _ => Ok(None),
+    }
 }
 
-/// Whether the data directory already holds a bucket.
-pub fn bucket_exists(backend: &BackendRef, dir: &Path) -> bool {
-    backend
-        .stats
-        .lock()
-        .unwrap()
-        .contains_key(&dir.join("active").join("stats.json"))
+/// Whether the data directory already holds a bucket (its stats.json exists: it is written
+/// last at creation).
+pub fn bucket_exists(backend: &StorageBackend, active_dir: &Path) -> Result<bool, EngineError> {
+    StatsDisk::exists(backend, active_dir)
 }
 
 /// Create the directories a bucket needs.
-pub fn make_dirs(_backend: &BackendRef, _dirs: &[PathBuf]) -> Result<(), EngineError> {
+pub fn make_dirs(backend: &StorageBackend, dirs: &[PathBuf]) -> Result<(), EngineError> {
+    let b = backend.as_dyn();
+    for d in dirs {
+        b.create_dir_all(d).map_err(|e| io_err(d, e))?;
+    }
     Ok(())
 }
