@@ -21,15 +21,14 @@ use warmcheck_impl::engine::{
 
 const STEPS: usize = 300;
 
-/// What a crash keeps of the unsynced bytes: nothing, or every written byte (losing only
-/// unsynced directory entries). Not `Tear::Random`: the fault-injecting backend appends random
-/// garbage to a file even when it has no unsynced bytes, which tears a fully synced
-/// stats.json (reported to the storage layer; a real fdatasync'd file cannot grow at a crash).
+/// What a crash keeps of the unsynced bytes: nothing, every written byte (losing only unsynced
+/// directory entries), or a random tear (a prefix, maybe a garbled in-flight sector, a prefix of
+/// the unsynced directory operations).
 fn tear(rng: &mut rand::rngs::StdRng) -> Tear {
-    if rng.random_bool(0.5) {
-        Tear::None
-    } else {
-        Tear::Prefix(usize::MAX)
+    match rng.random_range(0..3) {
+        0 => Tear::None,
+        1 => Tear::Prefix(usize::MAX),
+        _ => Tear::Random(rng.random()),
     }
 }
 
