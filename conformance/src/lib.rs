@@ -4,8 +4,9 @@
 
 pub mod check;
 pub mod cli;
+pub mod conform;
+pub mod mapping;
 pub mod progress;
+pub mod replay;
 pub mod report;
 pub mod trace;
-// pub mod mapping;
-// pub mod replay; (enabled when the storage layer lands)

@@ -100,7 +100,11 @@ fn diff_at(path: &str, a: &Value, b: &Value, out: &mut Vec<Difference>) {
         }
         _ if a == b => {}
         _ => out.push(Difference {
-            path: if path.is_empty() { "/".to_string() } else { path.to_string() },
+            path: if path.is_empty() {
+                "/".to_string()
+            } else {
+                path.to_string()
+            },
             model: a.clone(),
             implementation: b.clone(),
         }),
@@ -183,9 +187,7 @@ pub fn apply(
         Action::ShutdownWritesCleanFlag => cluster.shutdown_write_clean_flag()?,
         Action::ShutdownStopsFlusher => cluster.shutdown_stop_flusher()?,
         Action::WarmupInitializes => phase(ImplPhase::Initialize, cluster.warmup_step()?)?,
-        Action::WarmupCreatesVBuckets => {
-            phase(ImplPhase::CreateVBuckets, cluster.warmup_step()?)?
-        }
+        Action::WarmupCreatesVBuckets => phase(ImplPhase::CreateVBuckets, cluster.warmup_step()?)?,
         Action::WarmupPopulatesVBucketMap => {
             phase(ImplPhase::PopulateVBucketMap, cluster.warmup_step()?)?
         }
@@ -326,7 +328,10 @@ pub fn action_of_event(
                         .or(default_vb)
                         .and_then(|n| u8::try_from(n).ok())
                         .ok_or_else(|| format!("`{call}` expiry {e} names no vb"))?;
-                    Ok(Action::ItemExpires { vb, key: key_of(e)? })
+                    Ok(Action::ItemExpires {
+                        vb,
+                        key: key_of(e)?,
+                    })
                 })
                 .collect();
         }
@@ -342,7 +347,9 @@ pub fn action_of_event(
                 return Ok(vec![]);
             }
         }
-        "flush" => Action::FlusherCommits { vb: u8_field("vb")? },
+        "flush" => Action::FlusherCommits {
+            vb: u8_field("vb")?,
+        },
         "stats_snapshot" => Action::StatsSnapshotRewritesStatsJson,
         "crash" => Action::ActiveCrashes,
         "shutdown_begin" => Action::ShutdownBegins,

@@ -3,7 +3,6 @@
 use crate::mapping::{self, Difference};
 use crate::trace::Trace;
 use serde::Serialize;
-use serde_json::Value;
 use stateright::Model;
 use std::path::PathBuf;
 use warmcheck_impl::engine::{Cluster, Config, CounterUuids, SeededBugs};
@@ -58,7 +57,11 @@ pub struct ReplayReport {
 
 /// Replay `actions` from the model's initial state on a fresh cluster. Stops at the first
 /// mismatch. A step the model does not enable must be refused by the implementation too.
-pub fn replay(model: &Warmup, actions: &[Action], setup: &ImplSetup) -> Result<ReplayReport, String> {
+pub fn replay(
+    model: &Warmup,
+    actions: &[Action],
+    setup: &ImplSetup,
+) -> Result<ReplayReport, String> {
     let mut cluster = new_cluster(model, setup)?;
     let mut state = model.init_states().remove(0);
     let mut reports = Vec::new();
@@ -73,7 +76,9 @@ pub fn replay(model: &Warmup, actions: &[Action], setup: &ImplSetup) -> Result<R
         let step = i + 1;
         if !enabled.contains(action) {
             // The model refuses: the implementation must refuse the same call.
-            let next = model.next_state(&state, action.clone()).unwrap_or_else(|| state.clone());
+            let next = model
+                .next_state(&state, action.clone())
+                .unwrap_or_else(|| state.clone());
             let before = mapping::project_impl(&cluster);
             let result = mapping::apply(&mut cluster, &state, action, &next);
             let after = mapping::project_impl(&cluster);
@@ -81,10 +86,17 @@ pub fn replay(model: &Warmup, actions: &[Action], setup: &ImplSetup) -> Result<R
             reports.push(StepReport {
                 step,
                 action: format!("{action:?}"),
-                outcome: if refused { "refused by both" } else { "mismatch" }.to_string(),
+                outcome: if refused {
+                    "refused by both"
+                } else {
+                    "mismatch"
+                }
+                .to_string(),
                 story: Some(format!("not enabled in design `{}`", model.variant)),
                 error: match result {
-                    Ok(()) => Some("the implementation accepted a step the model does not enable".into()),
+                    Ok(()) => {
+                        Some("the implementation accepted a step the model does not enable".into())
+                    }
                     Err(e) => Some(e.to_string()),
                 },
                 differences: mapping::diff(&before, &after),
@@ -94,7 +106,10 @@ pub fn replay(model: &Warmup, actions: &[Action], setup: &ImplSetup) -> Result<R
         }
         let next = model.next_state(&state, action.clone()).expect("enabled");
         let result = mapping::apply(&mut cluster, &state, action, &next);
-        let differences = mapping::diff(&mapping::project_model(model, &next), &mapping::project_impl(&cluster));
+        let differences = mapping::diff(
+            &mapping::project_model(model, &next),
+            &mapping::project_impl(&cluster),
+        );
         let ok = result.is_ok() && differences.is_empty();
         reports.push(StepReport {
             step,
@@ -110,7 +125,9 @@ pub fn replay(model: &Warmup, actions: &[Action], setup: &ImplSetup) -> Result<R
     let violated = model
         .properties()
         .iter()
-        .filter(|p| p.expectation == stateright::Expectation::Always && !(p.condition)(model, &state))
+        .filter(|p| {
+            p.expectation == stateright::Expectation::Always && !(p.condition)(model, &state)
+        })
         .map(|p| p.name.to_string())
         .collect();
     let divergence = divergence_on_disk(&cluster);
@@ -124,8 +141,16 @@ pub fn replay(model: &Warmup, actions: &[Action], setup: &ImplSetup) -> Result<R
     })
 }
 
-fn check_initial(model: &Warmup, s: &State, cluster: &Cluster, reports: &mut Vec<StepReport>) -> bool {
-    let differences = mapping::diff(&mapping::project_model(model, s), &mapping::project_impl(cluster));
+fn check_initial(
+    model: &Warmup,
+    s: &State,
+    cluster: &Cluster,
+    reports: &mut Vec<StepReport>,
+) -> bool {
+    let differences = mapping::diff(
+        &mapping::project_model(model, s),
+        &mapping::project_impl(cluster),
+    );
     let ok = differences.is_empty();
     if !ok {
         reports.push(StepReport {
@@ -200,24 +225,43 @@ pub fn print(report: &ReplayReport, trace: &Trace, variant: Variant) {
     }
     println!(
         "The implementation {} the model at every step.",
-        if report.matched { "matched" } else { "did NOT match" }
+        if report.matched {
+            "matched"
+        } else {
+            "did NOT match"
+        }
     );
     if report.violated.is_empty() {
         println!("The model's invariants all hold in the final state.");
     } else {
-        println!("The model's final state violates: {}.", report.violated.join("; "));
+        println!(
+            "The model's final state violates: {}.",
+            report.violated.join("; ")
+        );
     }
     match &report.divergence {
         Some(d) => println!("Diverged on disk: {d}."),
-        None => println!("No divergence on disk: every accepted replica's file agrees with the active's."),
+        None => println!(
+            "No divergence on disk: every accepted replica's file agrees with the active's."
+        ),
     }
 }
 
 /// The differing fields, model and implementation side by side.
 pub fn print_differences(differences: &[Difference]) {
-    let width = differences.iter().map(|d| d.path.len()).max().unwrap_or(4).min(60);
+    let width = differences
+        .iter()
+        .map(|d| d.path.len())
+        .max()
+        .unwrap_or(4)
+        .min(60);
     println!("      {:<width$}  {:<40}  implementation", "field", "model");
     for d in differences {
-        println!("    ! {:<width$}  {:<40}  {}", d.path, d.model.to_string(), d.implementation);
+        println!(
+            "    ! {:<width$}  {:<40}  {}",
+            d.path,
+            d.model.to_string(),
+            d.implementation
+        );
     }
 }

@@ -1,0 +1,281 @@
+//! Model -> implementation: replay every reachable transition of the model on a system under
+//! test, comparing projections after every step.
+//!
+//! The walk is a depth-first search of the model's graph with a visited set. Every state is
+//! expanded once, when it is first reached, and every action enabled there is performed once on
+//! the system under test, which is first restored to that state from a snapshot (taken when the
+//! walk arrived). So each transition `(state, action)` of the model is exercised exactly once,
+//! and the system under test is compared with the model after each.
+//!
+//! Sharding (`--shard I/N`) splits the transitions, not the walk: every shard walks the whole
+//! model graph in the same order (cheap: the model alone runs at about a million states per
+//! second), so all shards agree on which state is first reached where. States at depth
+//! [`SHARD_DEPTH`] are owned by shard `hash(state) % N`, with the subtree the walk explores
+//! below them; states above that depth belong to shard 0. A shard performs on the system under
+//! test only the transitions of the states it owns, plus the tree path down to its subtrees.
+//! The shards' transitions partition the model's.
+
+use crate::mapping::{self, ApplyError, Difference};
+use serde_json::Value;
+use stateright::Model;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
+use std::time::Instant;
+use warmcheck_model::{Action, State, Warmup};
+
+/// The depth at which subtrees are dealt out to shards.
+pub const SHARD_DEPTH: usize = 6;
+
+/// Something that can be driven by model actions and compared with the model.
+pub trait Sut {
+    type Snapshot;
+    /// Capture the whole state (memory and storage).
+    fn snapshot(&mut self) -> Result<Self::Snapshot, String>;
+    /// Go back to a captured state.
+    fn restore(&mut self, snap: &Self::Snapshot) -> Result<(), String>;
+    /// Perform one model action as one call.
+    fn apply(&mut self, before: &State, action: &Action, after: &State) -> Result<(), ApplyError>;
+    /// The projection compared with the model's.
+    fn project(&self) -> Value;
+}
+
+/// The outcome of a conformance walk.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ConformOutcome {
+    pub transitions_covered: u64,
+    pub transitions_reachable: u64,
+    pub states_covered: u64,
+    pub states_reachable: u64,
+    /// Every call made on the system under test (transitions covered plus navigation).
+    pub steps: u64,
+    pub seconds: f64,
+    pub mismatches: Vec<Mismatch>,
+    pub interrupted: bool,
+}
+
+impl ConformOutcome {
+    pub fn steps_per_second(&self) -> f64 {
+        self.steps as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// A transition after which the system under test disagreed with the model.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Mismatch {
+    /// The actions from the initial state up to and including the failing one. The walk's
+    /// path is not always the shortest; `shortest_mismatch_trace` shortens it.
+    pub trace: Vec<Action>,
+    pub error: Option<String>,
+    pub differences: Vec<Difference>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+}
+
+fn fingerprint(s: &State) -> u64 {
+    // A fixed hasher so that every shard (and every run) agrees.
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// One frame of the walk: a state being expanded.
+struct Frame<Snap> {
+    state: State,
+    depth: usize,
+    actions: Vec<Action>,
+    next: usize,
+    /// Whether this shard keeps the system under test in step with the walk at this state.
+    driven: bool,
+    /// The shard that owns this state's transitions.
+    owner: u64,
+    snapshot: Option<Snap>,
+}
+
+/// Walk the model and replay its transitions on `sut`. `progress` is called now and then
+/// with the running outcome; returning `false` stops the walk (Ctrl-C).
+pub fn conform<S: Sut>(
+    model: &Warmup,
+    sut: &mut S,
+    shard: Shard,
+    stop_at_first_mismatch: bool,
+    mut progress: impl FnMut(&ConformOutcome) -> bool,
+) -> Result<ConformOutcome, String> {
+    let start = Instant::now();
+    let mut out = ConformOutcome::default();
+    let mut visited: HashSet<u64> = HashSet::new();
+    let mut path: Vec<Action> = Vec::new();
+    let init = model.init_states().remove(0);
+    visited.insert(fingerprint(&init));
+    out.states_reachable = 1;
+
+    // The initial state must already agree.
+    let diffs = mapping::diff(&mapping::project_model(model, &init), &sut.project());
+    if !diffs.is_empty() {
+        out.mismatches.push(Mismatch {
+            trace: vec![],
+            error: None,
+            differences: diffs,
+        });
+        out.seconds = start.elapsed().as_secs_f64();
+        return Ok(out);
+    }
+    // owner(s): shard 0 above SHARD_DEPTH; by fingerprint at SHARD_DEPTH; the tree parent's
+    // owner below. A shard drives the system under test at s (keeps it in step with the
+    // walk) when s is at or above SHARD_DEPTH (navigation towards its subtrees) or it owns s.
+    let owner_of = |s: &State, depth: usize, parent_owner: u64| -> u64 {
+        if shard.count == 1 || depth < SHARD_DEPTH {
+            0
+        } else if depth == SHARD_DEPTH {
+            fingerprint(s) % shard.count
+        } else {
+            parent_owner
+        }
+    };
+    let me = shard.index;
+    let init_owner = owner_of(&init, 0, 0);
+    if init_owner == me {
+        out.states_covered += 1;
+    }
+    let mut root = frame(model, init, 0, true, init_owner);
+    if root.actions.len() > 1 {
+        root.snapshot = Some(sut.snapshot()?);
+    }
+    let mut stack: Vec<Frame<S::Snapshot>> = vec![root];
+    let mut ticks = 0u64;
+    while let Some(top) = stack.last_mut() {
+        if top.next == top.actions.len() {
+            stack.pop();
+            path.pop();
+            continue;
+        }
+        let action = top.actions[top.next].clone();
+        let first_action = top.next == 0;
+        top.next += 1;
+        let state = top.state.clone();
+        let depth = top.depth;
+        let next = model
+            .next_state(&state, action.clone())
+            .expect("enabled actions have a next state");
+        let fresh = visited.insert(fingerprint(&next));
+        out.transitions_reachable += 1;
+        if fresh {
+            out.states_reachable += 1;
+        }
+        let edge_owned = top.owner == me;
+        let child_owner = owner_of(&next, depth + 1, top.owner);
+        let child_driven = fresh && top.driven && (depth < SHARD_DEPTH || child_owner == me);
+        let perform = top.driven && (edge_owned || child_driven);
+        let mut reached = true;
+        if perform {
+            if !first_action {
+                let snap = top
+                    .snapshot
+                    .as_ref()
+                    .expect("a driven state with several actions has a snapshot");
+                sut.restore(snap)?;
+            }
+            out.steps += 1;
+            let result = sut.apply(&state, &action, &next);
+            let differences = match &result {
+                Ok(()) => mapping::diff(&mapping::project_model(model, &next), &sut.project()),
+                Err(_) => vec![],
+            };
+            if edge_owned {
+                out.transitions_covered += 1;
+            }
+            if result.is_err() || !differences.is_empty() {
+                let mut trace = path.clone();
+                trace.push(action.clone());
+                out.mismatches.push(Mismatch {
+                    trace,
+                    error: result.err().map(|e| e.to_string()),
+                    differences,
+                });
+                if stop_at_first_mismatch {
+                    break;
+                }
+                reached = false; // do not drive below a state the system did not reach
+            }
+        }
+        if fresh {
+            if child_owner == me {
+                out.states_covered += 1;
+            }
+            path.push(action);
+            let mut f = frame(model, next, depth + 1, child_driven && reached, child_owner);
+            if f.driven && f.actions.len() > 1 {
+                f.snapshot = Some(sut.snapshot()?);
+            }
+            stack.push(f);
+        }
+        ticks += 1;
+        if ticks % 4096 == 0 {
+            out.seconds = start.elapsed().as_secs_f64();
+            if !progress(&out) {
+                out.interrupted = true;
+                break;
+            }
+        }
+    }
+    out.seconds = start.elapsed().as_secs_f64();
+    Ok(out)
+}
+
+fn frame<Snap>(
+    model: &Warmup,
+    state: State,
+    depth: usize,
+    driven: bool,
+    owner: u64,
+) -> Frame<Snap> {
+    let mut actions = Vec::new();
+    model.actions(&state, &mut actions);
+    Frame {
+        state,
+        depth,
+        actions,
+        next: 0,
+        driven,
+        owner,
+        snapshot: None,
+    }
+}
+
+/// The model itself as a system under test: conformance of the model with its own projection.
+/// Used to test the walk (it must cover every transition and find no mismatch).
+pub struct ModelSut<'a> {
+    pub model: &'a Warmup,
+    pub state: State,
+}
+
+impl Sut for ModelSut<'_> {
+    type Snapshot = State;
+    fn snapshot(&mut self) -> Result<State, String> {
+        Ok(self.state.clone())
+    }
+    fn restore(&mut self, snap: &State) -> Result<(), String> {
+        self.state = snap.clone();
+        Ok(())
+    }
+    fn apply(&mut self, before: &State, action: &Action, _after: &State) -> Result<(), ApplyError> {
+        if *before != self.state {
+            return Err(ApplyError::Unexpected("not at the expected state".into()));
+        }
+        self.state = self
+            .model
+            .next_state(&self.state, action.clone())
+            .ok_or_else(|| ApplyError::Unexpected("no next state".into()))?;
+        Ok(())
+    }
+    fn project(&self) -> Value {
+        mapping::project_model(self.model, &self.state)
+    }
+}

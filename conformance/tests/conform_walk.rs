@@ -1,0 +1,113 @@
+//! The conformance walk itself, checked with the model as the system under test: it must
+//! exercise every transition and state the model checker counts, find no mismatch, and its
+//! shards must partition the transitions.
+
+use stateright::{Checker, Model};
+use warmcheck_conformance::conform::{conform, ModelSut, Shard};
+use warmcheck_model::{Bounds, Variant};
+
+fn small() -> Bounds {
+    Bounds {
+        vbuckets: 1,
+        replicas: 1,
+        keys: 1,
+        writes: 1,
+        crashes: 2,
+        shutdowns: 1,
+    }
+}
+
+#[test]
+fn the_walk_covers_every_transition_the_checker_counts() {
+    let model = small().into_model(Variant::current());
+    let checker = model.clone().checker().spawn_bfs().join();
+    let mut sut = ModelSut {
+        model: &model,
+        state: model.init_states().remove(0),
+    };
+    let out = conform(&model, &mut sut, Shard::ALL, false, |_| true).unwrap();
+    assert!(out.mismatches.is_empty());
+    assert_eq!(out.states_reachable as usize, checker.unique_state_count());
+    assert_eq!(out.states_covered, out.states_reachable);
+    // stateright counts the initial state among the states it generates.
+    assert_eq!(
+        out.transitions_reachable as usize + 1,
+        checker.state_count()
+    );
+    assert_eq!(out.transitions_covered, out.transitions_reachable);
+    assert_eq!(out.steps, out.transitions_covered);
+}
+
+#[test]
+fn shards_partition_the_transitions() {
+    let model = small().into_model(Variant::preset("v6.5.1").unwrap());
+    let total = {
+        let mut sut = ModelSut {
+            model: &model,
+            state: model.init_states().remove(0),
+        };
+        conform(&model, &mut sut, Shard::ALL, false, |_| true).unwrap()
+    };
+    let mut covered = 0;
+    let mut states = 0;
+    for index in 0..3 {
+        let mut sut = ModelSut {
+            model: &model,
+            state: model.init_states().remove(0),
+        };
+        let out = conform(&model, &mut sut, Shard { index, count: 3 }, false, |_| true).unwrap();
+        assert!(
+            out.mismatches.is_empty(),
+            "shard {index}: {:?}",
+            out.mismatches.first()
+        );
+        assert_eq!(out.transitions_reachable, total.transitions_reachable);
+        assert!(out.transitions_covered > 0, "shard {index} has work");
+        covered += out.transitions_covered;
+        states += out.states_covered;
+    }
+    assert_eq!(covered, total.transitions_reachable);
+    assert_eq!(states, total.states_reachable);
+}
+
+#[test]
+fn a_system_that_disagrees_is_caught_with_its_trace() {
+    // A "system" whose projection never shows the clean-shutdown flag.
+    struct Forgetful<'a>(ModelSut<'a>);
+    impl warmcheck_conformance::conform::Sut for Forgetful<'_> {
+        type Snapshot = warmcheck_model::State;
+        fn snapshot(&mut self) -> Result<Self::Snapshot, String> {
+            self.0.snapshot()
+        }
+        fn restore(&mut self, s: &Self::Snapshot) -> Result<(), String> {
+            self.0.restore(s)
+        }
+        fn apply(
+            &mut self,
+            b: &warmcheck_model::State,
+            a: &warmcheck_model::Action,
+            n: &warmcheck_model::State,
+        ) -> Result<(), warmcheck_conformance::mapping::ApplyError> {
+            self.0.apply(b, a, n)
+        }
+        fn project(&self) -> serde_json::Value {
+            let mut v = self.0.project();
+            v["active"]["clean_shutdown_flag"] = serde_json::Value::Bool(false);
+            v
+        }
+    }
+    let model = small().into_model(Variant::current());
+    let mut sut = Forgetful(ModelSut {
+        model: &model,
+        state: model.init_states().remove(0),
+    });
+    let out = conform(&model, &mut sut, Shard::ALL, true, |_| true).unwrap();
+    assert_eq!(out.mismatches.len(), 1);
+    let m = &out.mismatches[0];
+    assert_eq!(
+        m.trace.last(),
+        Some(&warmcheck_model::Action::ShutdownWritesCleanFlag)
+    );
+    assert_eq!(m.differences.len(), 1);
+    assert_eq!(m.differences[0].path, "/active/clean_shutdown_flag");
+}
