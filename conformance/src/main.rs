@@ -30,6 +30,90 @@ enum Command {
     Check(CheckArgs),
     Explore(ExploreArgs),
     Simulate(SimulateArgs),
+    Scenario(ScenarioArgs),
+    FailoverDecide(FailoverDecideArgs),
+    Replay(ReplayArgs),
+}
+
+/// Run a scenario script on the implementation, on real files, printing each directive's
+/// output.
+///
+/// One directive a line, `#` comments: set KEY [ttl=S] [vb=N] [value=V], delete KEY, get KEY,
+/// advance-clock S, compact, expiry-pager, flush [vb=N], crash, shutdown (or its steps
+/// shutdown-begin, shutdown-write-flag, shutdown-stop-flusher), warmup [until=PHASE]
+/// (initialize, create-vbuckets, populate-vbucket-map, loading-data, done, complete),
+/// stats-snapshot, connect REPLICA, stream REPLICA, show (the whole state as one JSON line),
+/// check-divergence. FILE `-` reads standard input. See impl/testdata/ for stories.
+///
+/// Exit codes: 0 the script ran; 2 a directive makes no sense (its line number is named), a
+/// storage error, or the file cannot be read.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct ScenarioArgs {
+    /// The script.
+    file: PathBuf,
+    #[command(flatten)]
+    design: DesignArgs,
+    /// Replica nodes (r1, r2, ...).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// Vbuckets on the active node.
+    #[arg(long, default_value_t = 1)]
+    vbuckets: u16,
+    /// The data directory (default: a fresh temporary one, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Use the in-memory crashable backend instead of real files (a crash then keeps only
+    /// what was synced).
+    #[arg(long)]
+    faulty: bool,
+}
+
+/// Decide DCP rollbacks the way a 6.5 producer does (`FailoverTable::needsRollback`).
+///
+/// Reads JSON lines {"table":[{"id":U,"seq":S},...], "start", "cur", "uuid", "snap_start",
+/// "snap_end", "purge", "strict"} (table newest first) on standard input and prints one line
+/// each: {"rollback":false} or {"rollback":true,"seqno":N,"reason":"..."}. "purge" defaults
+/// to 0 and "strict" to false.
+///
+/// Exit codes: 0 every line decided; 2 a line is not a valid request (its number is named).
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct FailoverDecideArgs {}
+
+/// Replay a model trace on the implementation, step by step, on real files.
+///
+/// Loads a trace written by `check` or `conform`, or a `check --json` report (its first
+/// violated property's trace). Prints each step, what the model did, and whether the
+/// implementation's projection matched; then whether the model's invariants hold at the end
+/// and whether an accepted replica's data diverged from the active's on disk. A step the chosen
+/// design does not enable must be refused by the implementation too.
+///
+/// Exit codes: 0 the implementation matched the model at every step; 1 it did not; 2 usage or
+/// input error.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct ReplayArgs {
+    /// The trace file or check report.
+    trace: PathBuf,
+    /// Replay in this design instead of the trace's (e.g. a v6.5.1 trace in `current`).
+    #[arg(long, value_parser = parse_variant)]
+    variant: Option<Variant>,
+    /// Override one knob of the design.
+    #[arg(long, value_parser = |s: &str| s.parse::<PersistEntry>())]
+    persist_entry: Option<PersistEntry>,
+    /// Override one knob of the design.
+    #[arg(long, value_parser = |s: &str| s.parse::<ShutdownFlag>())]
+    shutdown_flag: Option<ShutdownFlag>,
+    /// Write {"steps","matched","violated",...} to PATH.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Keep the data files in DIR (default: a temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Use the in-memory crashable backend instead of real files.
+    #[arg(long)]
+    faulty: bool,
 }
 
 /// Which design to study: a preset, optionally with one knob overridden.
@@ -249,6 +333,35 @@ fn main() -> ExitCode {
             a.runs,
             a.depth,
         ),
+        Command::Scenario(a) => cli::implementation::scenario(
+            &a.file,
+            a.design.design(),
+            a.replicas,
+            a.vbuckets,
+            a.dir,
+            a.faulty,
+        ),
+        Command::FailoverDecide(_) => cli::implementation::failover_decide(),
+        Command::Replay(a) => {
+            let design =
+                if a.variant.is_some() || a.persist_entry.is_some() || a.shutdown_flag.is_some() {
+                    let mut v = a.variant.unwrap_or_else(|| {
+                        warmcheck_conformance::trace::Trace::load(&a.trace)
+                            .map(|t| t.design)
+                            .unwrap_or_else(|_| Variant::current())
+                    });
+                    if let Some(p) = a.persist_entry {
+                        v.persist_entry = p;
+                    }
+                    if let Some(f) = a.shutdown_flag {
+                        v.shutdown_flag = f;
+                    }
+                    Some(v)
+                } else {
+                    None
+                };
+            cli::replay::run(&a.trace, design, a.json, a.dir, a.faulty)
+        }
     };
     ExitCode::from(code)
 }

@@ -122,6 +122,44 @@ pub fn replay(
         matched = ok;
         state = next;
     }
+    // Settle: let the flusher commit and the streams deliver what the model allows, so that
+    // what memory holds reaches the data files. These are ordinary model actions, compared
+    // like the trace's own.
+    let mut settle = 0;
+    while matched && settle < 64 {
+        enabled.clear();
+        model.actions(&state, &mut enabled);
+        let Some(action) = enabled.iter().find(|a| {
+            matches!(
+                a,
+                Action::FlusherCommits { .. } | Action::ReplicaReceives { .. }
+            )
+        }) else {
+            break;
+        };
+        let action = action.clone();
+        settle += 1;
+        let next = model.next_state(&state, action.clone()).expect("enabled");
+        let result = mapping::apply(&mut cluster, &state, &action, &next);
+        let differences = mapping::diff(
+            &mapping::project_model(model, &next),
+            &mapping::project_impl(&cluster),
+        );
+        let ok = result.is_ok() && differences.is_empty();
+        reports.push(StepReport {
+            step: actions.len() + settle,
+            action: format!("{action:?}"),
+            outcome: if ok { "matched" } else { "mismatch" }.to_string(),
+            story: Some(format!(
+                "(settling) {}",
+                story::describe_step(&state, &action, &next)
+            )),
+            error: result.err().map(|e| e.to_string()),
+            differences,
+        });
+        matched = ok;
+        state = next;
+    }
     let violated = model
         .properties()
         .iter()
@@ -130,7 +168,7 @@ pub fn replay(
         })
         .map(|p| p.name.to_string())
         .collect();
-    let divergence = divergence_on_disk(&cluster);
+    let divergence = divergence_on_disk(&cluster, setup)?;
     Ok(ReplayReport {
         steps: reports.iter().filter(|r| r.step > 0).count(),
         matched,
@@ -165,30 +203,48 @@ fn check_initial(
     ok
 }
 
-/// Look for an accepted replica holding a different mutation at a seqno the active's data file
-/// also holds, comparing what the two nodes have committed.
-pub fn divergence_on_disk(cluster: &Cluster) -> Option<String> {
+/// Read the data files back from storage and look for an accepted replica holding a different
+/// mutation at a seqno the active's file also holds.
+pub fn divergence_on_disk(cluster: &Cluster, setup: &ImplSetup) -> Result<Option<String>, String> {
+    use warmcheck_impl::engine::{active_vb_path, replica_vb_path, StreamState};
+    use warmcheck_impl::storage::VbFile;
+    let read = |path: &std::path::Path| -> Result<Vec<warmcheck_impl::storage::Doc>, String> {
+        VbFile::open(setup.backend.as_dyn(), path)
+            .and_then(|f| f.docs())
+            .map_err(|e| format!("reading back {}: {e}", path.display()))
+    };
     for vb in 0..cluster.vbuckets() {
-        let active = cluster.active_items_on_disk(vb);
+        let active_path = active_vb_path(&setup.dir, vb);
+        let active = read(&active_path)?;
         for r in 0..cluster.replicas() {
-            if cluster.replica_stream(r, vb) != warmcheck_impl::engine::StreamState::Accepted {
+            if cluster.replica_stream(r, vb) != StreamState::Accepted {
                 continue;
             }
-            let replica = cluster.replica_items(r, vb);
+            let replica_path = replica_vb_path(&setup.dir, r, vb);
+            let replica = read(&replica_path)?;
             for (a, b) in active.iter().zip(replica.iter()) {
-                if !a.same_content(b) {
-                    return Some(format!(
-                        "vb {vb} seqno {}: replica r{} holds {}, the active holds {}",
+                assert_eq!(a.seqno, b.seqno, "both files list every seqno in order");
+                if (&a.key, a.op, &a.value) != (&b.key, b.op, &b.value) {
+                    return Ok(Some(format!(
+                        "vb {vb} seqno {}: {} holds {}, {} holds {}",
                         a.seqno,
-                        r + 1,
-                        b.describe(),
-                        a.describe()
-                    ));
+                        replica_path.display(),
+                        describe(b),
+                        active_path.display(),
+                        describe(a)
+                    )));
                 }
             }
         }
     }
-    None
+    Ok(None)
+}
+
+fn describe(d: &warmcheck_impl::storage::Doc) -> String {
+    match &d.value {
+        Some(v) => format!("{:?} {}={v}", d.op, d.key).to_lowercase(),
+        None => format!("{:?} {}", d.op, d.key).to_lowercase(),
+    }
 }
 
 /// Print a replay as a story with each step's comparison.

@@ -2,4 +2,6 @@
 
 pub mod check;
 pub mod explore;
+pub mod implementation;
+pub mod replay;
 pub mod simulate;
