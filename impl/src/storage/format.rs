@@ -4,8 +4,8 @@
 //! ```text
 //! file   := magic record*
 //! magic  := "wcvbfile" version:u32=1 reserved:u32=0                        (16 bytes)
-//! record := len:u32 kind:u8 reserved:[u8;3]=0 crc:u32 payload:[u8; len]     (12 + len bytes)
-//!           crc = CRC-32 (IEEE, as crc32fast computes it) of frame bytes 0..8 ++ payload
+//! record := crc:u32 len:u32 kind:u8 reserved:[u8;3]=0 payload:[u8; len]     (12 + len bytes)
+//!           crc = CRC-32 (IEEE, as crc32fast computes it) of the record from byte 4 on
 //! kind   := 1 doc | 2 vbstate (JSON) | 3 header (64 bytes)
 //! ```
 
@@ -18,7 +18,7 @@ pub const VERSION: u32 = 1;
 /// Length of the magic block (magic, version, reserved).
 pub const MAGIC_LEN: u64 = 16;
 
-/// Length of a record frame (length, kind, reserved, checksum).
+/// Length of a record frame (checksum, length, kind, reserved).
 pub const FRAME_LEN: usize = 12;
 /// Largest payload a record may have (a sanity bound: anything larger is a torn or corrupt
 /// length field). kv_engine's largest value is 20 MiB.
@@ -60,10 +60,10 @@ impl Frame {
     pub fn parse(bytes: &[u8]) -> Frame {
         assert!(bytes.len() >= FRAME_LEN);
         Frame {
-            payload_len: u32::from_le_bytes(bytes[0..4].try_into().unwrap()),
-            kind: bytes[4],
-            reserved_zero: bytes[5..8] == [0, 0, 0],
-            crc: u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
+            crc: u32::from_le_bytes(bytes[0..4].try_into().unwrap()),
+            payload_len: u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
+            kind: bytes[8],
+            reserved_zero: bytes[9..12] == [0, 0, 0],
         }
     }
 
@@ -85,19 +85,16 @@ impl Frame {
     }
 }
 
-/// The checksum of a record: CRC-32 of the first 8 frame bytes followed by the payload.
-pub fn record_crc(frame_head: &[u8], payload: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    h.update(&frame_head[..8]);
-    h.update(payload);
-    h.finalize()
+/// The checksum of a record (frame and payload): CRC-32 of everything after the checksum
+/// field, i.e. length, kind, reserved bytes and payload, in one contiguous run.
+pub fn record_crc(record: &[u8]) -> u32 {
+    crc32fast::hash(&record[4..])
 }
 
 /// Whether `record` (frame + payload, exactly) verifies.
 pub fn record_verifies(record: &[u8]) -> bool {
     let frame = Frame::parse(record);
-    record.len() as u64 == frame.record_len()
-        && record_crc(&record[..8], &record[FRAME_LEN..]) == frame.crc
+    record.len() as u64 == frame.record_len() && record_crc(record) == frame.crc
 }
 
 /// Appends one record (frame + payload) to `out`; the payload is produced in place by `write`.
@@ -110,10 +107,10 @@ pub fn push_record(out: &mut Vec<u8>, kind: u8, write: impl FnOnce(&mut Vec<u8>)
         payload_len <= MAX_PAYLOAD as usize,
         "record of {payload_len} bytes is too large"
     );
-    out[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
-    out[start + 4] = kind;
-    let crc = record_crc(&out[start..start + 8], &out[start + FRAME_LEN..]);
-    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+    out[start + 4..start + 8].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    out[start + 8] = kind;
+    let crc = record_crc(&out[start..]);
+    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
     // Paired with the check at read time.
     debug_assert!(record_verifies(&out[start..]));
 }
@@ -301,4 +298,86 @@ pub fn decode_doc(payload: &[u8]) -> Result<Doc, String> {
         expiry: head.expiry,
         cas: head.cas,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(op: Op, value: Option<&str>, expiry: Option<u64>) -> Doc {
+        Doc {
+            seqno: 7,
+            key: "clé".into(),
+            op,
+            value: value.map(str::to_string),
+            expiry,
+            cas: 0xdead_beef,
+        }
+    }
+
+    #[test]
+    fn every_doc_shape_round_trips_through_a_record() {
+        for d in [
+            doc(Op::Set, Some("v1"), None),
+            doc(Op::Set, Some(""), Some(0)),
+            doc(Op::Set, Some("ünïcode"), Some(u64::MAX)),
+            doc(Op::Delete, None, None),
+            doc(Op::Expire, None, Some(3)),
+        ] {
+            let mut rec = Vec::new();
+            push_record(&mut rec, KIND_DOC, |out| encode_doc(&d, out));
+            assert!(record_verifies(&rec));
+            assert!(Frame::parse(&rec).plausible());
+            assert_eq!(decode_doc(&rec[FRAME_LEN..]).unwrap(), d);
+        }
+    }
+
+    #[test]
+    fn any_flipped_bit_in_a_record_fails_its_checksum() {
+        let mut rec = Vec::new();
+        push_record(&mut rec, KIND_DOC, |out| {
+            encode_doc(&doc(Op::Set, Some("v"), None), out)
+        });
+        for byte in 0..rec.len() {
+            for bit in 0..8 {
+                let mut bad = rec.clone();
+                bad[byte] ^= 1 << bit;
+                assert!(!record_verifies(&bad), "byte {byte} bit {bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn header_round_trips_and_has_a_fixed_length() {
+        let h = Header {
+            self_offset: 1,
+            prev_header_offset: NO_PREV,
+            high_seqno: 3,
+            purge_seqno: 4,
+            first_record_offset: 5,
+            docs_count: 6,
+            vbstate_offset: 7,
+            docs_total: 8,
+        };
+        let mut payload = Vec::new();
+        h.encode(&mut payload);
+        assert_eq!(payload.len(), HEADER_LEN);
+        assert_eq!(Header::decode(&payload), h);
+    }
+
+    #[test]
+    fn doc_whose_lengths_do_not_add_up_is_rejected() {
+        let mut payload = Vec::new();
+        encode_doc(&doc(Op::Set, Some("value"), None), &mut payload);
+        payload.push(0);
+        assert!(decode_doc_head(&payload)
+            .unwrap_err()
+            .contains("do not add up"));
+        let mut payload = Vec::new();
+        encode_doc(&doc(Op::Delete, None, None), &mut payload);
+        payload[24] = 9;
+        assert!(decode_doc_head(&payload)
+            .unwrap_err()
+            .contains("unknown op"));
+    }
 }

@@ -276,7 +276,7 @@ impl<'a> Reader<'a> {
                 frame.record_len()
             )));
         };
-        if format::record_crc(&record[..8], &record[FRAME_LEN..]) != frame.crc {
+        if format::record_crc(record) != frame.crc {
             return Ok(Err("fails its checksum".into()));
         }
         Ok(Ok((frame, &record[FRAME_LEN..])))
@@ -304,6 +304,32 @@ impl VbFile {
     /// A missing, empty or torn-at-creation file has no commit (high seqno 0, no vbstate).
     /// Never writes: a torn tail is cut away by the next commit.
     pub fn open(backend: Arc<dyn Backend>, path: &Path) -> Result<VbFile, StoreError> {
+        Self::open_inner(backend, path, None)
+    }
+
+    /// Warmup's load in one pass: [`VbFile::open`] and [`VbFile::docs`] together, decoding each
+    /// doc as its record is verified instead of reading the file twice. Same checks, same
+    /// errors; the docs of a torn tail are dropped.
+    pub fn open_and_load(
+        backend: Arc<dyn Backend>,
+        path: &Path,
+    ) -> Result<(VbFile, Vec<Doc>), StoreError> {
+        let mut docs = Vec::new();
+        let vb = Self::open_inner(backend, path, Some(&mut docs))?;
+        // Paired with the header checks of the scan.
+        let total = vb.commits.last().map_or(0, |c| c.docs_total);
+        assert_eq!(docs.len() as u64, total);
+        if let Some(last) = docs.last() {
+            assert_eq!(last.seqno, vb.high_seqno());
+        }
+        Ok((vb, docs))
+    }
+
+    fn open_inner(
+        backend: Arc<dyn Backend>,
+        path: &Path,
+        docs: Option<&mut Vec<Doc>>,
+    ) -> Result<VbFile, StoreError> {
         let file = backend.open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -325,7 +351,7 @@ impl VbFile {
         };
         vb.has_magic = vb.check_magic()?;
         if vb.has_magic {
-            vb.commits = vb.scan()?;
+            vb.commits = vb.scan(docs)?;
         }
         vb.entry_durable = !vb.commits.is_empty();
         if let Some(newest) = vb.commits.last().copied() {
@@ -381,7 +407,8 @@ impl VbFile {
 
     /// The forward scan: every commit whose header and records verify, up to the first defect;
     /// an error if a valid header lies after that defect.
-    fn scan(&self) -> Result<Vec<CommitPoint>, StoreError> {
+    /// With `docs`, also decodes every doc of the committed prefix into it.
+    fn scan(&self, mut docs: Option<&mut Vec<Doc>>) -> Result<Vec<CommitPoint>, StoreError> {
         let mut reader = Reader::new(&*self.file, &self.path, self.len);
         let mut commits: Vec<CommitPoint> = Vec::new();
         let mut pending = Pending {
@@ -415,17 +442,25 @@ impl VbFile {
                     if pending.vbstate_offset.is_some() {
                         break Some(structural("is a doc after its commit's vbstate".into()));
                     }
-                    let head = match format::decode_doc_head(payload) {
-                        Ok(head) => head,
+                    let seqno = match docs.as_deref_mut() {
+                        None => format::decode_doc_head(payload).map(|head| head.seqno),
+                        Some(docs) => format::decode_doc(payload).map(|doc| {
+                            let seqno = doc.seqno;
+                            docs.push(doc);
+                            seqno
+                        }),
+                    };
+                    let seqno = match seqno {
+                        Ok(seqno) => seqno,
                         Err(what) => break Some(structural(format!("is a bad doc: {what}"))),
                     };
-                    if head.seqno <= pending.last_seqno {
+                    if seqno <= pending.last_seqno {
                         break Some(structural(format!(
-                            "is a doc with seqno {} not above the previous seqno {}",
-                            head.seqno, pending.last_seqno
+                            "is a doc with seqno {seqno} not above the previous seqno {}",
+                            pending.last_seqno
                         )));
                     }
-                    pending.last_seqno = head.seqno;
+                    pending.last_seqno = seqno;
                     pending.docs += 1;
                 }
                 KIND_VBSTATE => {
@@ -461,6 +496,10 @@ impl VbFile {
             }
             pos += frame.record_len();
         };
+        if let Some(docs) = docs {
+            // The docs of the torn tail were never committed.
+            docs.truncate(commits.last().map_or(0, |c| c.docs_total) as usize);
+        }
         if let Some(defect) = defect {
             if let Some(header_offset) = find_header_after(&mut reader, defect.offset)? {
                 return Err(if defect.checksum_ok {
@@ -944,7 +983,7 @@ fn find_header_after(reader: &mut Reader<'_>, defect: u64) -> Result<Option<u64>
     let record_len = FRAME_LEN + HEADER_LEN;
     let mut pos = defect + 1;
     while let Some(bytes) = reader.get(pos, record_len)? {
-        if bytes[4] == KIND_HEADER && format::record_verifies(bytes) {
+        if bytes[8] == KIND_HEADER && format::record_verifies(bytes) {
             let frame = Frame::parse(bytes);
             if frame.plausible() && Header::decode(&bytes[FRAME_LEN..]).self_offset == pos {
                 return Ok(Some(pos));
