@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use storage_common::*;
 use warmcheck_impl::stats::StatsFile;
-use warmcheck_impl::storage::{Backend, FaultyBackend, StoreError, Tear, VbFile};
+use warmcheck_impl::storage::{Backend, FaultyBackend, StorageBugs, StoreError, Tear, VbFile};
 
 #[derive(Clone, Copy, Debug)]
 enum Action {
@@ -52,12 +52,12 @@ struct Outcome {
     failed: bool,
 }
 
-fn run(backend: &FaultyBackend) -> Outcome {
+fn run(backend: &FaultyBackend, bugs: StorageBugs) -> Outcome {
     let backend_dyn: Arc<dyn Backend> = Arc::new(backend.clone());
     let steps = story();
     let stats = StatsFile::new(backend_dyn.clone(), &dir());
     let mut out = Outcome::default();
-    let mut vb = match VbFile::open(backend_dyn, &vb_path()) {
+    let mut vb = match VbFile::open_with_bugs(backend_dyn, &vb_path(), bugs) {
         Ok(vb) => vb,
         Err(e) => panic!("open before any failure: {e}"),
     };
@@ -102,77 +102,100 @@ fn tears() -> Vec<Tear> {
         Tear::Prefix(usize::MAX),
     ];
     tears.extend((0..24).map(Tear::Random));
+    tears.extend((0..24).map(Tear::Scatter));
     tears
+}
+
+/// What one crash showed.
+#[derive(Debug, Default)]
+struct Observed {
+    in_flight_commit_visible: bool,
+    in_flight_stats_visible: bool,
+}
+
+/// Runs the workload with a failure at sync point `n`, crashes with `tear`, and checks the
+/// claims: the data file opens as the acknowledged commit (or the in-flight one, only if the
+/// failure hit its header fsync and the tear kept the whole header); stats.json holds the old
+/// or the new value; the next commit and stats write work. `Err` says which claim broke.
+fn crash_and_check(n: u64, tear: Tear, bugs: StorageBugs) -> Result<Observed, String> {
+    let steps = story();
+    let fs = FaultyBackend::new();
+    fs.crash_at_sync(n);
+    let outcome = run(&fs, bugs);
+    assert!(outcome.failed && fs.has_failed(), "sync point {n} was hit");
+    fs.crash(tear);
+    let ctx = format!("crash at sync point {n} with {tear:?} ({outcome:?})");
+    let mut observed = Observed::default();
+
+    let backend: Arc<dyn Backend> = Arc::new(fs.clone());
+    let mut vb = VbFile::open_with_bugs(backend.clone(), &vb_path(), bugs)
+        .map_err(|e| format!("{ctx}: open failed: {e}"))?;
+    let docs = vb.docs().map_err(|e| format!("{ctx}: docs failed: {e}"))?;
+    let seen = Seen {
+        high_seqno: vb.high_seqno(),
+        vbstate: vb.vbstate().cloned(),
+        docs,
+    };
+    if seen != expected_after(&steps, outcome.commits_acked) {
+        let allowed = tear != Tear::None
+            && outcome.commit_in_flight == Some("after the header")
+            && seen == expected_after(&steps, outcome.commits_acked + 1);
+        if !allowed {
+            return Err(format!("{ctx}: saw {seen:?}"));
+        }
+        observed.in_flight_commit_visible = true;
+    }
+
+    let stats = StatsFile::new(backend.clone(), &dir());
+    let value = stats
+        .read()
+        .map_err(|e| format!("{ctx}: stats.json unreadable: {e}"))?;
+    if value != outcome.stats_acked.clone().flatten() {
+        let allowed = matches!(tear, Tear::Random(_) | Tear::Scatter(_))
+            && Some(&value) == outcome.stats_in_flight.as_ref();
+        if !allowed {
+            return Err(format!("{ctx}: stats.json says {value:?}"));
+        }
+        observed.in_flight_stats_visible = true;
+    }
+
+    // Life goes on: the next commit lands after whatever tail the crash left.
+    let next_step = vb.headers().len();
+    if next_step < steps.len() {
+        vb.commit(&steps[next_step].docs, &steps[next_step].vbstate)
+            .map_err(|e| format!("{ctx}: commit after recovery: {e}"))?;
+        let reopened = VbFile::open_with_bugs(backend.clone(), &vb_path(), bugs)
+            .map_err(|e| format!("{ctx}: reopen after the next commit: {e}"))?;
+        if Seen::of(&reopened) != expected_after(&steps, next_step + 1) {
+            return Err(format!("{ctx}: the commit after recovery did not stick"));
+        }
+    }
+    stats.write(Some("false")).unwrap();
+    assert!(stats.is_clean().unwrap());
+    Ok(observed)
+}
+
+fn workload_sync_points(bugs: StorageBugs) -> u64 {
+    let dry = FaultyBackend::new();
+    assert!(!run(&dry, bugs).failed);
+    dry.sync_count()
 }
 
 #[test]
 fn crash_at_every_sync_point_recovers_exactly_the_acknowledged_commit_and_stats() {
-    let dry = FaultyBackend::new();
-    let outcome = run(&dry);
-    assert!(!outcome.failed);
-    let sync_points = dry.sync_count();
+    let bugs = StorageBugs::default();
+    let sync_points = workload_sync_points(bugs);
     assert!(
         sync_points >= 16,
         "the workload has {sync_points} sync points"
     );
-    let steps = story();
     let mut saw_in_flight_commit = false;
     let mut saw_in_flight_stats = false;
     for n in 1..=sync_points {
         for tear in tears() {
-            let fs = FaultyBackend::new();
-            fs.crash_at_sync(n);
-            let outcome = run(&fs);
-            assert!(outcome.failed && fs.has_failed(), "sync point {n} was hit");
-            fs.crash(tear);
-            let ctx = format!("crash at sync point {n} with {tear:?}: {outcome:?}");
-
-            // The data file: the acknowledged commit, or the in-flight one if a tear kept its
-            // whole header.
-            let backend: Arc<dyn Backend> = Arc::new(fs.clone());
-            let mut vb = VbFile::open(backend.clone(), &vb_path())
-                .unwrap_or_else(|e| panic!("{ctx}: open failed: {e}"));
-            let seen = Seen::of(&vb);
-            let acked = expected_after(&steps, outcome.commits_acked);
-            if seen != acked {
-                assert!(
-                    tear != Tear::None && outcome.commit_in_flight == Some("after the header"),
-                    "{ctx}: saw {seen:?}"
-                );
-                assert_eq!(
-                    seen,
-                    expected_after(&steps, outcome.commits_acked + 1),
-                    "{ctx}"
-                );
-                saw_in_flight_commit = true;
-            }
-
-            // stats.json: old or new, never neither.
-            let stats = StatsFile::new(backend.clone(), &dir());
-            let value = stats
-                .read()
-                .unwrap_or_else(|e| panic!("{ctx}: stats.json unreadable: {e}"));
-            let old = outcome.stats_acked.clone().flatten();
-            if value != old {
-                assert!(matches!(tear, Tear::Random(_)), "{ctx}: stats {value:?}");
-                assert_eq!(Some(value), outcome.stats_in_flight.clone(), "{ctx}");
-                saw_in_flight_stats = true;
-            }
-
-            // And life goes on: the next commit lands after whatever tail the crash left.
-            let next_step = vb.headers().len();
-            if next_step < steps.len() {
-                vb.commit(&steps[next_step].docs, &steps[next_step].vbstate)
-                    .unwrap_or_else(|e| panic!("{ctx}: commit after recovery: {e}"));
-                let reopened = VbFile::open(backend.clone(), &vb_path()).unwrap();
-                assert_eq!(
-                    Seen::of(&reopened),
-                    expected_after(&steps, next_step + 1),
-                    "{ctx}"
-                );
-            }
-            stats.write(Some("false")).unwrap();
-            assert!(stats.is_clean().unwrap());
+            let observed = crash_and_check(n, tear, bugs).unwrap_or_else(|e| panic!("{e}"));
+            saw_in_flight_commit |= observed.in_flight_commit_visible;
+            saw_in_flight_stats |= observed.in_flight_stats_visible;
         }
     }
     // The interesting cases are reachable (a claim never exercised proves nothing).
@@ -181,6 +204,35 @@ fn crash_at_every_sync_point_recovers_exactly_the_acknowledged_commit_and_stats(
         "no tear ever kept a whole in-flight header"
     );
     assert!(saw_in_flight_stats, "no tear ever kept an in-flight rename");
+}
+
+/// The first claim the crash checks find broken with `bugs`, over every sync point and tear.
+fn first_violation(bugs: StorageBugs) -> Option<String> {
+    let sync_points = workload_sync_points(bugs);
+    (1..=sync_points)
+        .flat_map(|n| tears().into_iter().map(move |tear| (n, tear)))
+        .find_map(|(n, tear)| crash_and_check(n, tear, bugs).err())
+}
+
+#[test]
+fn seeded_bug_header_before_docs_synced_is_caught_by_the_crash_checks() {
+    let bugs = StorageBugs {
+        header_before_docs_synced: true,
+        ..StorageBugs::default()
+    };
+    let violation = first_violation(bugs).expect("the crash checks must notice");
+    eprintln!("caught: {violation}");
+    assert!(violation.contains("Scatter"), "{violation}");
+}
+
+#[test]
+fn seeded_bug_accept_bad_header_checksum_is_caught_by_the_crash_checks() {
+    let bugs = StorageBugs {
+        accept_bad_header_checksum: true,
+        ..StorageBugs::default()
+    };
+    let violation = first_violation(bugs).expect("the crash checks must notice");
+    eprintln!("caught: {violation}");
 }
 
 #[test]
@@ -340,4 +392,25 @@ fn corruption_injected_into_a_committed_record_is_refused() {
         matches!(err, StoreError::CommittedCorrupt { offset, .. } if offset == second.first_record_offset),
         "{err}"
     );
+}
+
+#[test]
+fn scatter_tear_can_keep_a_later_write_and_lose_an_earlier_one() {
+    let mut outcomes = std::collections::BTreeSet::new();
+    for seed in 0..64 {
+        let fs = FaultyBackend::new();
+        let path = Path::new("/d/f");
+        let mut file = fs.open(path).unwrap();
+        fs.sync_dir(Path::new("/d")).unwrap();
+        file.append(b"aaaa").unwrap();
+        file.append(b"bbbb").unwrap();
+        fs.crash(Tear::Scatter(seed));
+        outcomes.insert(fs.read_all(path).unwrap().unwrap());
+    }
+    assert!(
+        outcomes.contains(b"\0\0\0\0bbbb".as_slice()),
+        "{outcomes:?}"
+    );
+    assert!(outcomes.contains(b"aaaa".as_slice()), "{outcomes:?}");
+    assert!(outcomes.contains([].as_slice()), "{outcomes:?}");
 }

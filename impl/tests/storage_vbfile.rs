@@ -122,7 +122,7 @@ fn corrupt_byte_in_a_committed_record_is_refused_naming_the_offset() {
     let mut record_start = layout::MAGIC_LEN;
     for offset in layout::MAGIC_LEN..newest.offset {
         // Track which record `offset` falls in: records are length-prefixed.
-        let len = u32::from_le_bytes(bytes[record_start as usize + 4..][..4].try_into().unwrap());
+        let len = u32::from_le_bytes(bytes[record_start as usize..][..4].try_into().unwrap());
         let record_end = record_start + layout::FRAME_LEN as u64 + u64::from(len);
         if offset == record_end {
             record_start = record_end;
@@ -209,13 +209,13 @@ fn garbage_in_the_torn_tail_is_ignored_and_cut_by_the_next_commit() {
 fn rewrite_record(path: &Path, offset: u64, payload: &[u8]) {
     let bytes = fs::read(path).unwrap();
     let at = offset as usize;
-    let old_len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+    let old_len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
     let mut frame = bytes[at..at + layout::FRAME_LEN].to_vec();
-    frame[4..8].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+    frame[..4].copy_from_slice(&(payload.len() as u32).to_le_bytes());
     let mut h = crc32fast::Hasher::new();
-    h.update(&frame[4..]);
+    h.update(&frame[..8]);
     h.update(payload);
-    frame[..4].copy_from_slice(&h.finalize().to_le_bytes());
+    frame[8..12].copy_from_slice(&h.finalize().to_le_bytes());
     let mut out = bytes[..at].to_vec();
     out.extend_from_slice(&frame);
     out.extend_from_slice(payload);
@@ -232,7 +232,7 @@ fn vbstate_that_does_not_parse_is_refused_naming_file_and_offset() {
     // Same length, so the header still agrees with the file; checksum fixed, so only the JSON
     // is wrong.
     let at = newest.vbstate_offset as usize;
-    let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
     let mut payload = vec![b'x'; len];
     payload[0] = b'{';
     rewrite_record(&path, newest.vbstate_offset, &payload);
@@ -256,7 +256,7 @@ fn vbstate_with_an_empty_failover_table_is_refused() {
     let (path, bytes) = write_steps(dir.path(), &steps);
     let newest = *open(&path).headers().last().unwrap();
     let at = newest.vbstate_offset as usize;
-    let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+    let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
     let mut json =
         br#"{"state":"active","failover_table":[],"snap_start":"5","snap_end":"5","max_cas":"0"}"#
             .to_vec();

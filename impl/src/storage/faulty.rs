@@ -14,10 +14,10 @@
 //! Crashing at sync point n with every [`Tear`] covers crashing anywhere between sync points
 //! n-1 and n: nothing written since sync point n-1 is durable, except what the tear keeps.
 //!
-//! Areas not modelled: in-place overwrites (the seam has none), reordering of data writes
-//! *within* the unsynced part of a file (a tear keeps a prefix plus garbage, not a scatter of
-//! sectors; the format does not rely on either), cross-directory renames (refused), directory
-//! removal, disk-full.
+//! Areas not modelled: in-place overwrites (the seam has none); reordering *inside* one write
+//! (a tear keeps a prefix plus garbage, [`Tear::Scatter`] reorders whole writes, neither
+//! scatters the sectors of one write; the format does not rely on any order without an fsync);
+//! cross-directory renames (refused); directory removal; disk-full.
 
 use super::backend::{Backend, BackendFile};
 use rand::{Rng, SeedableRng};
@@ -40,6 +40,12 @@ pub enum Tear {
     /// random prefix of the unsynced operations (in order, as a journal would) survives.
     /// Deterministic in the seed.
     Random(u64),
+    /// No order among the unsynced writes of a file (a disk cache without barriers): each write
+    /// since the last sync independently survives whole, survives as a prefix, or is lost;
+    /// lost bytes below the end of a surviving later write read as zeros. Per directory, as
+    /// `Random`. Deterministic in the seed. Correct code never has two writes that must be
+    /// ordered inside one sync window, so this tear only hurts code that does.
+    Scatter(u64),
 }
 
 /// The in-memory crashable file system. Cloning gives another handle to the same file system.
@@ -76,6 +82,8 @@ struct Inode {
     /// The shortest the volatile content has been since the last sync: bytes from here on are
     /// unsynced (`volatile[..floor] == durable[..floor]`).
     floor: usize,
+    /// The unsynced writes, oldest first: (offset, length), all at or above `floor`.
+    writes: Vec<(usize, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +170,7 @@ impl State {
         let inode = self.inodes.get_mut(&ino).expect("inode of a live entry");
         inode.durable.clone_from(&inode.volatile);
         inode.floor = inode.volatile.len();
+        inode.writes.clear();
     }
 }
 
@@ -170,14 +179,63 @@ impl Inode {
         assert!(len <= self.volatile.len());
         self.volatile.truncate(len);
         self.floor = self.floor.min(len);
+        self.writes.retain(|&(offset, _)| offset < len);
+        for write in &mut self.writes {
+            write.1 = write.1.min(len - write.0);
+        }
+    }
+
+    fn append(&mut self, data: &[u8]) {
+        self.writes.push((self.volatile.len(), data.len()));
+        self.volatile.extend_from_slice(data);
+    }
+
+    /// The content after a crash with [`Tear::Scatter`].
+    fn after_scatter(&self, rng: &mut rand::rngs::StdRng) -> Vec<u8> {
+        let kept: Vec<usize> = self
+            .writes
+            .iter()
+            .map(|&(_, len)| match rng.random_range(0..3) {
+                0 => 0,
+                1 => len,
+                _ => rng.random_range(0..=len),
+            })
+            .collect();
+        let end = self
+            .writes
+            .iter()
+            .zip(&kept)
+            .filter(|(_, &keep)| keep > 0)
+            .map(|(&(offset, _), &keep)| offset + keep)
+            .max()
+            .unwrap_or(0);
+        let mut out = self.durable.clone();
+        if out.len() < end {
+            out.resize(end, 0);
+        }
+        // Writes never overlap: each is an append, and a truncation clips the earlier ones.
+        for (&(offset, len), &keep) in self.writes.iter().zip(&kept) {
+            let hole_end = (offset + len).min(end);
+            if offset + keep < hole_end {
+                out[offset + keep..hole_end].fill(0);
+            }
+            if keep > 0 {
+                out[offset..offset + keep].copy_from_slice(&self.volatile[offset..offset + keep]);
+            }
+        }
+        out
     }
 
     /// The content after a crash with `tear`.
     fn after_crash(&self, tear: Tear, rng: &mut rand::rngs::StdRng) -> Vec<u8> {
         debug_assert_eq!(self.volatile[..self.floor], self.durable[..self.floor]);
+        if let Tear::Scatter(_) = tear {
+            return self.after_scatter(rng);
+        }
         let unsynced = &self.volatile[self.floor..];
         let (keep, garbage) = match tear {
             Tear::None => (0, 0),
+            Tear::Scatter(_) => unreachable!(),
             Tear::Prefix(n) => (n.min(unsynced.len()), 0),
             Tear::Random(_) => {
                 let keep = rng.random_range(0..=unsynced.len());
@@ -223,7 +281,7 @@ impl FaultyBackend {
     pub fn crash(&self, tear: Tear) {
         let mut st = self.lock();
         let seed = match tear {
-            Tear::Random(seed) => seed,
+            Tear::Random(seed) | Tear::Scatter(seed) => seed,
             _ => 0,
         };
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -232,9 +290,10 @@ impl FaultyBackend {
             inode.durable.clone_from(&content);
             inode.volatile = content;
             inode.floor = inode.volatile.len();
+            inode.writes.clear();
         }
         let pending = std::mem::take(&mut st.pending);
-        if let Tear::Random(_) = tear {
+        if let Tear::Random(_) | Tear::Scatter(_) = tear {
             for ops in pending.values() {
                 let keep = rng.random_range(0..=ops.len());
                 for op in &ops[..keep] {
@@ -295,8 +354,7 @@ impl FaultyBackend {
         let inode = st.inodes.get_mut(&ino).expect("inode of a live entry");
         let len = len as usize;
         inode.durable.truncate(len);
-        inode.volatile.truncate(len);
-        inode.floor = inode.floor.min(len);
+        inode.truncate(len.min(inode.volatile.len()));
         Ok(())
     }
 
@@ -355,7 +413,7 @@ impl Backend for FaultyBackend {
         };
         let inode = st.inodes.get_mut(&ino).expect("inode of a live entry");
         inode.truncate(0);
-        inode.volatile.extend_from_slice(data);
+        inode.append(data);
         Ok(())
     }
 
@@ -460,11 +518,7 @@ impl BackendFile for FaultyFile {
     fn append(&mut self, data: &[u8]) -> io::Result<()> {
         self.with(|st, ino| {
             st.check_writable()?;
-            st.inodes
-                .get_mut(&ino)
-                .expect("checked")
-                .volatile
-                .extend_from_slice(data);
+            st.inodes.get_mut(&ino).expect("checked").append(data);
             Ok(())
         })
     }

@@ -4,8 +4,8 @@
 //! ```text
 //! file   := magic record*
 //! magic  := "wcvbfile" version:u32=1 reserved:u32=0                        (16 bytes)
-//! record := crc:u32 len:u32 kind:u8 reserved:[u8;3]=0 payload:[u8; len]     (12 + len bytes)
-//!           crc = CRC-32 (IEEE, as crc32fast computes it) of the record from byte 4 on
+//! record := len:u32 kind:u8 reserved:[u8;3]=0 crc:u32 payload:[u8; len]     (12 + len bytes)
+//!           crc = CRC-32 (IEEE, as crc32fast computes it) of frame bytes 0..8 ++ payload
 //! kind   := 1 doc | 2 vbstate (JSON) | 3 header (64 bytes)
 //! ```
 
@@ -18,7 +18,7 @@ pub const VERSION: u32 = 1;
 /// Length of the magic block (magic, version, reserved).
 pub const MAGIC_LEN: u64 = 16;
 
-/// Length of a record frame (checksum, length, kind, reserved).
+/// Length of a record frame (length, kind, reserved, checksum).
 pub const FRAME_LEN: usize = 12;
 /// Largest payload a record may have (a sanity bound: anything larger is a torn or corrupt
 /// length field). kv_engine's largest value is 20 MiB.
@@ -60,10 +60,10 @@ impl Frame {
     pub fn parse(bytes: &[u8]) -> Frame {
         assert!(bytes.len() >= FRAME_LEN);
         Frame {
-            crc: u32::from_le_bytes(bytes[0..4].try_into().unwrap()),
-            payload_len: u32::from_le_bytes(bytes[4..8].try_into().unwrap()),
-            kind: bytes[8],
-            reserved_zero: bytes[9..12] == [0, 0, 0],
+            payload_len: u32::from_le_bytes(bytes[0..4].try_into().unwrap()),
+            kind: bytes[4],
+            reserved_zero: bytes[5..8] == [0, 0, 0],
+            crc: u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
         }
     }
 
@@ -85,10 +85,14 @@ impl Frame {
     }
 }
 
-/// The checksum of a record (frame and payload): CRC-32 of everything after the checksum
-/// field, i.e. length, kind, reserved bytes and payload, in one contiguous run.
+/// The checksum of a record (frame and payload): CRC-32 of the frame's first 8 bytes (length,
+/// kind, reserved) followed by the payload. Covering the length means a damaged length field
+/// fails the checksum instead of sending the reader elsewhere.
 pub fn record_crc(record: &[u8]) -> u32 {
-    crc32fast::hash(&record[4..])
+    let mut h = crc32fast::Hasher::new();
+    h.update(&record[..8]);
+    h.update(&record[FRAME_LEN..]);
+    h.finalize()
 }
 
 /// Whether `record` (frame + payload, exactly) verifies.
@@ -107,10 +111,10 @@ pub fn push_record(out: &mut Vec<u8>, kind: u8, write: impl FnOnce(&mut Vec<u8>)
         payload_len <= MAX_PAYLOAD as usize,
         "record of {payload_len} bytes is too large"
     );
-    out[start + 4..start + 8].copy_from_slice(&(payload_len as u32).to_le_bytes());
-    out[start + 8] = kind;
+    out[start..start + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    out[start + 4] = kind;
     let crc = record_crc(&out[start..]);
-    out[start..start + 4].copy_from_slice(&crc.to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
     // Paired with the check at read time.
     debug_assert!(record_verifies(&out[start..]));
 }

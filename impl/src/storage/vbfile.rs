@@ -189,6 +189,8 @@ pub struct VbFile {
     entry_durable: bool,
     /// A write failed: the file's state is unknown until it is reopened.
     poisoned: bool,
+    /// Seeded bugs (all off unless a test asks).
+    bugs: StorageBugs,
 }
 
 impl fmt::Debug for VbFile {
@@ -253,6 +255,19 @@ impl<'a> Reader<'a> {
         Ok(Some(&self.buf[at..at + n]))
     }
 
+    /// The header at `offset` if its frame is a plausible header frame that fits in the file,
+    /// whatever its checksum says (for [`StorageBugs::accept_bad_header_checksum`] only).
+    fn header_ignoring_checksum(&mut self, offset: u64) -> Result<Option<Header>, StoreError> {
+        let Some(bytes) = self.get(offset, FRAME_LEN + HEADER_LEN)? else {
+            return Ok(None);
+        };
+        let frame = Frame::parse(bytes);
+        if frame.kind != KIND_HEADER || !frame.plausible() {
+            return Ok(None);
+        }
+        Ok(Some(Header::decode(&bytes[FRAME_LEN..])))
+    }
+
     /// The record at `offset` if its frame is plausible, it fits in the file and its checksum
     /// verifies: `(frame, payload)`. Otherwise what is wrong with it.
     fn record(&mut self, offset: u64) -> Result<Result<(Frame, &[u8]), String>, StoreError> {
@@ -299,12 +314,61 @@ struct Pending {
     vbstate_offset: Option<u64>,
 }
 
+impl Pending {
+    /// Nothing seen yet after `commit`.
+    fn after(commit: &CommitPoint) -> Pending {
+        Pending {
+            first_record_offset: commit.end,
+            docs: 0,
+            last_seqno: commit.high_seqno,
+            vbstate_offset: None,
+        }
+    }
+}
+
+impl CommitPoint {
+    /// The commit point of `header`, found at `offset`.
+    fn of(header: &Header, offset: u64) -> CommitPoint {
+        CommitPoint {
+            high_seqno: header.high_seqno,
+            purge_seqno: header.purge_seqno,
+            offset,
+            end: offset + (FRAME_LEN + HEADER_LEN) as u64,
+            first_record_offset: header.first_record_offset,
+            vbstate_offset: header.vbstate_offset,
+            docs_count: header.docs_count,
+            docs_total: header.docs_total,
+        }
+    }
+}
+
+/// Deliberately wrong storage behaviours, all off by default, so that crash tests and the
+/// conformance suite can show they notice a broken storage layer. Never for real use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StorageBugs {
+    /// `commit` appends the docs and vbstate, then the header, and fsyncs once: the header can
+    /// reach the disk before the records it covers (seen with [`super::Tear::Scatter`]).
+    pub header_before_docs_synced: bool,
+    /// `open` accepts a header record whose checksum fails, and trusts its fields without
+    /// checking them against the records before it (seen with a torn or damaged header).
+    pub accept_bad_header_checksum: bool,
+}
+
 impl VbFile {
     /// Opens (creating if missing) the data file at `path` and recovers its newest commit.
     /// A missing, empty or torn-at-creation file has no commit (high seqno 0, no vbstate).
     /// Never writes: a torn tail is cut away by the next commit.
     pub fn open(backend: Arc<dyn Backend>, path: &Path) -> Result<VbFile, StoreError> {
-        Self::open_inner(backend, path, None)
+        Self::open_inner(backend, path, None, StorageBugs::default())
+    }
+
+    /// [`VbFile::open`] with seeded bugs (tests and the conformance suite only).
+    pub fn open_with_bugs(
+        backend: Arc<dyn Backend>,
+        path: &Path,
+        bugs: StorageBugs,
+    ) -> Result<VbFile, StoreError> {
+        Self::open_inner(backend, path, None, bugs)
     }
 
     /// Warmup's load in one pass: [`VbFile::open`] and [`VbFile::docs`] together, decoding each
@@ -315,12 +379,20 @@ impl VbFile {
         path: &Path,
     ) -> Result<(VbFile, Vec<Doc>), StoreError> {
         let mut docs = Vec::new();
-        let vb = Self::open_inner(backend, path, Some(&mut docs))?;
-        // Paired with the header checks of the scan.
+        let vb = Self::open_inner(backend, path, Some(&mut docs), StorageBugs::default())?;
+        // Paired with the header checks of the scan (which only a seeded bug skips).
         let total = vb.commits.last().map_or(0, |c| c.docs_total);
-        assert_eq!(docs.len() as u64, total);
-        if let Some(last) = docs.last() {
-            assert_eq!(last.seqno, vb.high_seqno());
+        let last_seqno = docs.last().map_or(vb.high_seqno(), |d| d.seqno);
+        if docs.len() as u64 != total || last_seqno != vb.high_seqno() {
+            return Err(StoreError::Malformed {
+                path: vb.path.clone(),
+                offset: vb.commits.last().map_or(0, |c| c.offset),
+                what: format!(
+                    "the newest header says {total} docs up to seqno {}, the file has {} up to {last_seqno}",
+                    vb.high_seqno(),
+                    docs.len()
+                ),
+            });
         }
         Ok((vb, docs))
     }
@@ -329,6 +401,7 @@ impl VbFile {
         backend: Arc<dyn Backend>,
         path: &Path,
         docs: Option<&mut Vec<Doc>>,
+        bugs: StorageBugs,
     ) -> Result<VbFile, StoreError> {
         let file = backend.open(path).map_err(|source| StoreError::Open {
             path: path.to_path_buf(),
@@ -348,6 +421,7 @@ impl VbFile {
             has_magic: false,
             entry_durable: false,
             poisoned: false,
+            bugs,
         };
         vb.has_magic = vb.check_magic()?;
         if vb.has_magic {
@@ -425,11 +499,21 @@ impl VbFile {
             let (frame, payload) = match reader.record(pos)? {
                 Ok(rec) => rec,
                 Err(what) => {
+                    if self.bugs.accept_bad_header_checksum {
+                        // SEEDED BUG: trust a header whose checksum fails, unchecked.
+                        if let Some(header) = reader.header_ignoring_checksum(pos)? {
+                            let commit = CommitPoint::of(&header, pos);
+                            commits.push(commit);
+                            pending = Pending::after(&commit);
+                            pos = commit.end;
+                            continue;
+                        }
+                    }
                     break Some(Defect {
                         offset: pos,
                         what,
                         checksum_ok: false,
-                    })
+                    });
                 }
             };
             let structural = |what: String| Defect {
@@ -474,23 +558,9 @@ impl VbFile {
                     if let Some(what) = header_disagrees(&header, pos, commits.last(), &pending) {
                         break Some(structural(format!("is a header that {what}")));
                     }
-                    let end = pos + frame.record_len();
-                    commits.push(CommitPoint {
-                        high_seqno: header.high_seqno,
-                        purge_seqno: header.purge_seqno,
-                        offset: pos,
-                        end,
-                        first_record_offset: header.first_record_offset,
-                        vbstate_offset: header.vbstate_offset,
-                        docs_count: header.docs_count,
-                        docs_total: header.docs_total,
-                    });
-                    pending = Pending {
-                        first_record_offset: end,
-                        docs: 0,
-                        last_seqno: header.high_seqno,
-                        vbstate_offset: None,
-                    };
+                    let commit = CommitPoint::of(&header, pos);
+                    commits.push(commit);
+                    pending = Pending::after(&commit);
                 }
                 _ => unreachable!("Frame::plausible admits known kinds only"),
             }
@@ -763,7 +833,9 @@ impl VbFile {
         let json = serde_json::to_vec(vbstate).expect("a VbState always serialises");
         format::push_record(&mut buf, KIND_VBSTATE, |out| out.extend_from_slice(&json));
         self.append(&buf)?;
-        self.sync("after the docs and vbstate")?;
+        if !self.bugs.header_before_docs_synced {
+            self.sync("after the docs and vbstate")?;
+        }
         bytes_written += buf.len() as u64;
         // 4. The header, one fsync: durable from here.
         let previous = self.commits.last();
@@ -983,7 +1055,7 @@ fn find_header_after(reader: &mut Reader<'_>, defect: u64) -> Result<Option<u64>
     let record_len = FRAME_LEN + HEADER_LEN;
     let mut pos = defect + 1;
     while let Some(bytes) = reader.get(pos, record_len)? {
-        if bytes[8] == KIND_HEADER && format::record_verifies(bytes) {
+        if bytes[4] == KIND_HEADER && format::record_verifies(bytes) {
             let frame = Frame::parse(bytes);
             if frame.plausible() && Header::decode(&bytes[FRAME_LEN..]).self_offset == pos {
                 return Ok(Some(pos));
