@@ -37,6 +37,23 @@ pub trait Sut {
     fn apply(&mut self, before: &State, action: &Action, after: &State) -> Result<(), ApplyError>;
     /// The projection compared with the model's.
     fn project(&self) -> Value;
+    /// The same projection as compact JSON, for the fast path of the comparison.
+    fn project_json(&self) -> String {
+        serde_json::to_string(&self.project()).expect("values serialise")
+    }
+}
+
+/// Whether `sut` agrees with the model's `state`; the differing fields when it does not.
+fn compare<S: Sut>(model: &Warmup, state: &State, sut: &S) -> Vec<Difference> {
+    if mapping::model_json(model, state) == sut.project_json() {
+        return vec![];
+    }
+    let d = mapping::diff(&mapping::project_model(model, state), &sut.project());
+    assert!(
+        !d.is_empty(),
+        "the JSON differs but no field does: a serialisation mismatch"
+    );
+    d
 }
 
 /// The outcome of a conformance walk.
@@ -117,7 +134,7 @@ pub fn conform<S: Sut>(
     out.states_reachable = 1;
 
     // The initial state must already agree.
-    let diffs = mapping::diff(&mapping::project_model(model, &init), &sut.project());
+    let diffs = compare(model, &init, sut);
     if !diffs.is_empty() {
         out.mismatches.push(Mismatch {
             trace: vec![],
@@ -185,7 +202,7 @@ pub fn conform<S: Sut>(
             out.steps += 1;
             let result = sut.apply(&state, &action, &next);
             let differences = match &result {
-                Ok(()) => mapping::diff(&mapping::project_model(model, &next), &sut.project()),
+                Ok(()) => compare(model, &next, sut),
                 Err(_) => vec![],
             };
             if edge_owned {
@@ -277,5 +294,36 @@ impl Sut for ModelSut<'_> {
     }
     fn project(&self) -> Value {
         mapping::project_model(self.model, &self.state)
+    }
+    fn project_json(&self) -> String {
+        mapping::model_json(self.model, &self.state)
+    }
+}
+
+/// The implementation as the system under test.
+pub struct ClusterSut {
+    pub cluster: warmcheck_impl::engine::Cluster,
+}
+
+impl Sut for ClusterSut {
+    type Snapshot = warmcheck_impl::engine::ClusterSnapshot;
+    fn snapshot(&mut self) -> Result<Self::Snapshot, String> {
+        self.cluster
+            .snapshot()
+            .map_err(|e| format!("snapshot: {e}"))
+    }
+    fn restore(&mut self, snap: &Self::Snapshot) -> Result<(), String> {
+        self.cluster
+            .restore(snap)
+            .map_err(|e| format!("restore: {e}"))
+    }
+    fn apply(&mut self, before: &State, action: &Action, after: &State) -> Result<(), ApplyError> {
+        mapping::apply(&mut self.cluster, before, action, after)
+    }
+    fn project(&self) -> Value {
+        mapping::project_impl(&self.cluster)
+    }
+    fn project_json(&self) -> String {
+        mapping::impl_json(&self.cluster)
     }
 }

@@ -9,4 +9,5 @@ pub mod mapping;
 pub mod progress;
 pub mod replay;
 pub mod report;
+pub mod story_file;
 pub mod trace;

@@ -33,6 +33,64 @@ enum Command {
     Scenario(ScenarioArgs),
     FailoverDecide(FailoverDecideArgs),
     Replay(ReplayArgs),
+    Conform(ConformArgs),
+}
+
+/// Replay every reachable transition of the model on the implementation, comparing the
+/// implementation's projected state with the model's after every step.
+///
+/// Walks the model's reachable graph depth-first; at each state it restores the implementation
+/// to that state (from a snapshot) and performs each enabled action as one engine call. Prints
+/// transitions and states covered / reachable, steps replayed, steps per second and seconds.
+/// On a mismatch it prints the trace, the two projections' differing fields side by side, and
+/// writes the trace to --trace-dir for `warmcheck replay`. Files live on tmpfs (/dev/shm) by
+/// default, real files with real fsync calls, so that fsync latency does not dominate.
+///
+/// Exit codes: 0 every transition conformed; 1 a mismatch (or interrupted); 2 usage error.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct ConformArgs {
+    #[command(flatten)]
+    design: DesignArgs,
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// file: real files (default); faulty: the in-memory crashable backend.
+    #[arg(long, value_parser = ["file", "faulty"], default_value = "file")]
+    backend: String,
+    /// Run the I-th of N deterministic parts (e.g. 0/4 .. 3/4 on four CI runners).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<warmcheck_conformance::conform::Shard>,
+    /// The data directory (default: a fresh one under /dev/shm, or the temp dir).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Write a JSON report (schema: docs/reports.md).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// Where a mismatch's trace is written.
+    #[arg(long, value_name = "DIR", default_value = "warmcheck-traces")]
+    trace_dir: PathBuf,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Test only: switch on a deliberate implementation bug (see SeededBugs).
+    #[arg(long, hide = true, value_name = "NAME")]
+    seeded_bug: Vec<String>,
+    /// Worker threads, each replaying its own part with its own cluster (default: cores).
+    #[arg(long)]
+    jobs: Option<u64>,
+}
+
+fn parse_shard(s: &str) -> Result<warmcheck_conformance::conform::Shard, String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+    let index: u64 = i.parse().map_err(|_| format!("{i:?} is not a number"))?;
+    let count: u64 = n.parse().map_err(|_| format!("{n:?} is not a number"))?;
+    if count == 0 || index >= count {
+        return Err(format!("shard {index}/{count}: need 0 <= I < N"));
+    }
+    Ok(warmcheck_conformance::conform::Shard { index, count })
 }
 
 /// Run a scenario script on the implementation, on real files, printing each directive's
@@ -361,6 +419,33 @@ fn main() -> ExitCode {
                     None
                 };
             cli::replay::run(&a.trace, design, a.json, a.dir, a.faulty)
+        }
+        Command::Conform(a) => {
+            let mut bugs = warmcheck_impl::engine::SeededBugs::default();
+            for name in &a.seeded_bug {
+                if let Err(e) = bugs.enable(name) {
+                    eprintln!("warmcheck: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+            cli::conform::run(
+                a.bounds.bounds().into_model(a.design.design()),
+                cli::conform::Options {
+                    faulty: a.backend == "faulty",
+                    shard: a
+                        .shard
+                        .unwrap_or(warmcheck_conformance::conform::Shard::ALL),
+                    dir: a.dir,
+                    json: a.json,
+                    junit: a.junit,
+                    trace_dir: a.trace_dir,
+                    quiet: a.quiet,
+                    bugs,
+                    jobs: a.jobs.unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+                    }),
+                },
+            )
         }
     };
     ExitCode::from(code)

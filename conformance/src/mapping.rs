@@ -62,6 +62,26 @@ pub fn project_impl(cluster: &Cluster) -> Value {
     strip(serde_json::to_value(cluster.view()).expect("views serialise"))
 }
 
+/// The model state's projection as compact JSON without the clock: the fast path of the
+/// comparison (both sides serialise the same fields in the same order).
+pub fn model_json(model: &Warmup, s: &State) -> String {
+    strip_json(serde_json::to_string(&model.view(s)).expect("views serialise"))
+}
+
+/// The implementation's projection as compact JSON without the clock.
+pub fn impl_json(cluster: &Cluster) -> String {
+    strip_json(serde_json::to_string(&cluster.view()).expect("views serialise"))
+}
+
+/// Drop the leading `"clock":N,` field of a serialised view.
+fn strip_json(s: String) -> String {
+    debug_assert!(s.starts_with("{\"clock\":"), "a view starts with its clock");
+    match s.find(',') {
+        Some(i) => format!("{{{}", &s[i + 1..]),
+        None => s,
+    }
+}
+
 fn strip(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("clock");

@@ -30,6 +30,9 @@ pub struct Entry {
 pub trait UuidGen: Send {
     /// The next candidate uuid. May return 0 or a uuid already in a table: callers redraw.
     fn next_uuid(&mut self) -> u64;
+
+    /// An independent copy in the same state, for `Cluster::snapshot` (a testing seam).
+    fn fork(&self) -> Box<dyn UuidGen>;
 }
 
 /// Random uuids, as kv_engine hands them out (48 bits, never 0 after the caller's redraw).
@@ -55,6 +58,10 @@ impl Default for RandomUuids {
 impl UuidGen for RandomUuids {
     fn next_uuid(&mut self) -> u64 {
         self.0.random::<u64>() >> 16
+    }
+
+    fn fork(&self) -> Box<dyn UuidGen> {
+        Box::new(RandomUuids(self.0.clone()))
     }
 }
 
@@ -95,6 +102,10 @@ impl UuidGen for CounterUuids {
         let u = self.next;
         self.next += 1;
         u
+    }
+
+    fn fork(&self) -> Box<dyn UuidGen> {
+        Box::new(self.clone())
     }
 }
 
@@ -454,6 +465,10 @@ mod tests {
     impl UuidGen for Fixed {
         fn next_uuid(&mut self) -> u64 {
             self.0.remove(0)
+        }
+
+        fn fork(&self) -> Box<dyn UuidGen> {
+            Box::new(Fixed(self.0.clone()))
         }
     }
 

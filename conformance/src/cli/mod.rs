@@ -1,6 +1,7 @@
 //! The subcommands' bodies. Each returns the process exit code.
 
 pub mod check;
+pub mod conform;
 pub mod explore;
 pub mod implementation;
 pub mod replay;

@@ -80,7 +80,7 @@ pub struct PathIoError {
     pub source: std::io::Error,
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> EngineError {
+pub(crate) fn io_err(path: &Path, source: std::io::Error) -> EngineError {
     EngineError::Storage {
         file: path.to_path_buf(),
         source: Box::new(PathIoError {
@@ -178,11 +178,21 @@ fn from_doc(d: Doc) -> Item {
     }
 }
 
+/// A fresh write generation. Every write to a file gives it a new one, so two moments at which
+/// a file has the same generation see the same bytes; `Cluster::snapshot`/`restore` use this
+/// to skip files that did not change.
+pub fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A vbucket data file and a cache of its newest commit.
 pub struct VbDisk {
     file: VbFile,
     items: Vec<Item>,
     state: Option<DiskState>,
+    /// See [`next_generation`].
+    pub generation: u64,
 }
 
 impl VbDisk {
@@ -208,7 +218,12 @@ impl VbDisk {
             .into_iter()
             .map(from_doc)
             .collect();
-        Ok(VbDisk { file, items, state })
+        Ok(VbDisk {
+            file,
+            items,
+            state,
+            generation: next_generation(),
+        })
     }
 
     /// A new file holding one commit: no documents, `state`.
@@ -228,6 +243,7 @@ impl VbDisk {
             file,
             items: Vec::new(),
             state: None,
+            generation: next_generation(),
         };
         d.commit(&[], state)?;
         Ok(d)
@@ -241,6 +257,7 @@ impl VbDisk {
     pub fn commit(&mut self, items: &[Item], state: &DiskState) -> Result<(), EngineError> {
         let docs: Vec<Doc> = items.iter().map(to_doc).collect();
         let path = self.file.path().to_path_buf();
+        self.generation = next_generation();
         self.file
             .commit(&docs, &state.to_vbstate())
             .map_err(|e| store_err(&path, e))?;
@@ -313,6 +330,7 @@ impl VbDisk {
     /// Rewind to the newest commit whose high seqno is `<= seqno`; returns the new high seqno.
     pub fn rewind_to(&mut self, seqno: u64) -> Result<u64, EngineError> {
         let path = self.file.path().to_path_buf();
+        self.generation = next_generation();
         let high = self
             .file
             .rewind_to(seqno)
@@ -327,13 +345,20 @@ impl VbDisk {
 /// stats.json.
 pub struct StatsDisk {
     file: StatsFile,
+    /// See [`next_generation`].
+    pub generation: u64,
 }
 
 impl StatsDisk {
     pub fn open(backend: &StorageBackend, dir: &Path) -> StatsDisk {
         StatsDisk {
             file: StatsFile::new(backend.as_dyn(), dir),
+            generation: next_generation(),
         }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.file.path()
     }
 
     /// The value of `ep_force_shutdown`, if stats.json has one.
@@ -346,6 +371,7 @@ impl StatsDisk {
 
     /// Atomically replace stats.json, with `ep_force_shutdown` set to `value` or absent.
     pub fn write(&mut self, value: Option<&str>) -> Result<(), EngineError> {
+        self.generation = next_generation();
         self.file.write(value).map_err(|e| EngineError::Storage {
             file: self.file.path().to_path_buf(),
             source: Box::new(e),
