@@ -393,15 +393,21 @@ pub fn render(story: &StoryFile) -> Result<Rendered, String> {
 pub fn render_replay(story: &StoryFile, design: Variant, report: &ReplayReport) -> String {
     let mut out = String::new();
     let w = &mut out;
+    let knobs = format!(
+        "persist-entry={}, shutdown-flag={}",
+        design.persist_entry, design.shutdown_flag
+    );
     let _ = writeln!(
         w,
-        "== {design}: persist-entry={}, shutdown-flag={}{}",
-        design.persist_entry,
-        design.shutdown_flag,
+        "== {}: {}",
+        match design.preset_name() {
+            Some(name) => format!("{name} ({knobs})"),
+            None => knobs,
+        },
         if story.counterexample_designs().contains(&design) {
-            " (a counterexample here)"
+            "counterexample"
         } else {
-            ""
+            "fixed"
         }
     );
     for r in &report.step_reports {

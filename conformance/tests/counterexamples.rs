@@ -19,7 +19,6 @@
 //! every design and knob study the docs discuss and asks that each shortest counterexample be
 //! a story file, so a change to the model that changes one is noticed.
 
-use stateright::Model;
 use std::path::{Path, PathBuf};
 use warmcheck_conformance::check::{self, CheckOptions, Strategy};
 use warmcheck_conformance::story_file::{self, StoryFile};

@@ -19,6 +19,7 @@
 //! The model does no I/O and knows nothing of the implementation.
 
 pub mod failover;
+pub mod parse;
 pub mod story;
 pub mod svg;
 pub mod variant;
