@@ -572,7 +572,7 @@ impl Cluster {
                 snap_end: 0,
                 max_cas: 0,
             };
-            let disk = VbDisk::create(&backend, &active_vb_path(&dir, vb), &state)?;
+            let disk = VbDisk::create(&backend, bugs.storage(), &active_vb_path(&dir, vb), &state)?;
             vbs.push(ActiveVb {
                 disk,
                 mem: Some(VbMem {
@@ -599,7 +599,12 @@ impl Cluster {
                     snap_end: 0,
                     max_cas: 0,
                 };
-                let disk = VbDisk::create(&backend, &replica_vb_path(&dir, r, vb), &state)?;
+                let disk = VbDisk::create(
+                    &backend,
+                    bugs.storage(),
+                    &replica_vb_path(&dir, r, vb),
+                    &state,
+                )?;
                 row.push(ReplicaVb {
                     disk,
                     history: Vec::new(),
@@ -661,14 +666,14 @@ impl Cluster {
         let clean_flag = stats.read_force_shutdown()?.as_deref() == Some("false");
         let mut vbs = Vec::new();
         for vb in 0..vbuckets {
-            let disk = VbDisk::open(&backend, &active_vb_path(&dir, vb))?;
+            let disk = VbDisk::open(&backend, bugs.storage(), &active_vb_path(&dir, vb))?;
             vbs.push(ActiveVb { disk, mem: None });
         }
         let mut replica_vbs = Vec::new();
         for r in 0..replicas {
             let mut row = Vec::new();
             for vb in 0..vbuckets {
-                let disk = VbDisk::open(&backend, &replica_vb_path(&dir, r, vb))?;
+                let disk = VbDisk::open(&backend, bugs.storage(), &replica_vb_path(&dir, r, vb))?;
                 let state = disk
                     .state()
                     .expect("an opened data file has a commit")
@@ -1505,12 +1510,20 @@ impl Cluster {
         }
         let item = a.history[seqno as usize - 1].clone();
         assert_eq!(item.seqno, seqno, "history is indexed by seqno");
+        // A snapshot marker (`ActiveStream::snapshot` -> `PassiveStream::processMarker`): when
+        // the replica's last snapshot is complete, the producer opens a new one covering
+        // everything it has now; otherwise this mutation continues the open snapshot.
+        let (snap_start, snap_end) = if r.high_seqno() == r.snap_end {
+            (seqno, a.high_seqno())
+        } else {
+            (r.snap_start, r.snap_end)
+        };
         r.max_cas = r.max_cas.max(item.cas);
         let state = DiskState {
             replica: true,
             table: r.failover.entries().to_vec(),
-            snap_start: seqno,
-            snap_end: seqno,
+            snap_start,
+            snap_end,
             max_cas: r.max_cas,
         };
         assert!(
@@ -1525,8 +1538,8 @@ impl Cluster {
         }
         assert_eq!(r.disk.high_seqno(), seqno, "the replica commit is durable");
         r.history.push(item);
-        r.snap_start = seqno;
-        r.snap_end = seqno;
+        r.snap_start = snap_start;
+        r.snap_end = snap_end;
         self.log(
             "stream_deliver",
             &[
@@ -1882,7 +1895,7 @@ impl Cluster {
             }
             for vb in 0..self.vbuckets() {
                 if active_vb_path(&self.dir, vb) == *path {
-                    let mut d = VbDisk::open(&self.backend, path)?;
+                    let mut d = VbDisk::open(&self.backend, self.bugs.storage(), path)?;
                     d.generation = *generation;
                     self.vbs[vb as usize].disk = d;
                 }
@@ -1890,7 +1903,7 @@ impl Cluster {
             for (r, row) in self.replicas.iter_mut().enumerate() {
                 for (vb, rv) in row.iter_mut().enumerate() {
                     if replica_vb_path(&self.dir, r, vb as u16) == *path {
-                        let mut d = VbDisk::open(&self.backend, path)?;
+                        let mut d = VbDisk::open(&self.backend, self.bugs.storage(), path)?;
                         d.generation = *generation;
                         rv.disk = d;
                     }
@@ -1938,12 +1951,20 @@ impl Cluster {
 
     fn reopen_files(&mut self) -> Result<(), EngineError> {
         for vb in 0..self.vbuckets() {
-            let disk = VbDisk::open(&self.backend, &active_vb_path(&self.dir, vb))?;
+            let disk = VbDisk::open(
+                &self.backend,
+                self.bugs.storage(),
+                &active_vb_path(&self.dir, vb),
+            )?;
             self.vbs[vb as usize].disk = disk;
         }
         for (r, row) in self.replicas.iter_mut().enumerate() {
             for (vb, rv) in row.iter_mut().enumerate() {
-                let disk = VbDisk::open(&self.backend, &replica_vb_path(&self.dir, r, vb as u16))?;
+                let disk = VbDisk::open(
+                    &self.backend,
+                    self.bugs.storage(),
+                    &replica_vb_path(&self.dir, r, vb as u16),
+                )?;
                 if disk.items() != &rv.history[..] {
                     // Only a replica commit that failed (an injected storage fault) leaves the
                     // file and memory apart, by that one mutation or rewind: the file wins.

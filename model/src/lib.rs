@@ -11,8 +11,7 @@
 //!
 //! **What is left out, deliberately.** Replica crashes and promotion (the bug needs neither);
 //! de-duplication (every seqno is streamed; compaction never drops old revisions); purging
-//! (`purge_seqno` is always 0); DCP snapshots of more than one mutation (each mutation is its
-//! own snapshot `[s, s]`, and a replica commits each one); flush failures; the warmup phases
+//! (`purge_seqno` is always 0); flush failures; the warmup phases
 //! that do not matter here (collection counts, key dump, access log). Each is discussed in
 //! `docs/model.md`.
 //!
@@ -806,9 +805,13 @@ impl Model for Warmup {
                     .expect("the producer streams vbs in memory");
                 let r = &mut slot.replicas[replica as usize];
                 assert_eq!(seqno, r.high_seqno() + 1);
+                if r.high_seqno() == r.snap_end {
+                    // The last snapshot is complete: the producer opens a new one (a snapshot
+                    // marker) covering everything it has now.
+                    r.snap_start = seqno;
+                    r.snap_end = a.high_seqno();
+                }
                 r.history.push_back(a.history[seqno as usize - 1]);
-                r.snap_start = seqno;
-                r.snap_end = seqno;
             }
         }
         Some(s)

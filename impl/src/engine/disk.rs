@@ -10,8 +10,8 @@ use super::{EngineError, Item, ItemOp};
 use crate::failover::Entry;
 use crate::stats::StatsFile;
 use crate::storage::{
-    Backend, DirLock, Doc, FailoverEntryJson, FaultyBackend, FileBackend, Op, StoreError, Tear,
-    VbFile, VbState, VbStateKind,
+    Backend, DirLock, Doc, FailoverEntryJson, FaultyBackend, FileBackend, Op, StorageBugs,
+    StoreError, Tear, VbFile, VbState, VbStateKind,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -198,8 +198,13 @@ pub struct VbDisk {
 impl VbDisk {
     /// Open an existing file and read its newest commit. A file with no commit is an error
     /// (every data file is created with one).
-    pub fn open(backend: &StorageBackend, path: &Path) -> Result<VbDisk, EngineError> {
-        let file = VbFile::open(backend.as_dyn(), path).map_err(|e| store_err(path, e))?;
+    pub fn open(
+        backend: &StorageBackend,
+        bugs: StorageBugs,
+        path: &Path,
+    ) -> Result<VbDisk, EngineError> {
+        let file =
+            VbFile::open_with_bugs(backend.as_dyn(), path, bugs).map_err(|e| store_err(path, e))?;
         let Some(vbstate) = file.vbstate() else {
             return Err(EngineError::Storage {
                 file: path.to_path_buf(),
@@ -229,10 +234,12 @@ impl VbDisk {
     /// A new file holding one commit: no documents, `state`.
     pub fn create(
         backend: &StorageBackend,
+        bugs: StorageBugs,
         path: &Path,
         state: &DiskState,
     ) -> Result<VbDisk, EngineError> {
-        let file = VbFile::open(backend.as_dyn(), path).map_err(|e| store_err(path, e))?;
+        let file =
+            VbFile::open_with_bugs(backend.as_dyn(), path, bugs).map_err(|e| store_err(path, e))?;
         if file.vbstate().is_some() {
             return Err(EngineError::Directory(format!(
                 "{} already holds a data file",

@@ -213,6 +213,14 @@ impl SeededBugs {
     ];
 
     /// Turn on the bug called `name` (one of [`SeededBugs::NAMES`]).
+    /// The storage layer's share of the seeded bugs.
+    pub fn storage(&self) -> crate::storage::StorageBugs {
+        crate::storage::StorageBugs {
+            header_before_docs_synced: self.header_before_docs_synced,
+            accept_bad_header_checksum: self.accept_bad_header_checksum,
+        }
+    }
+
     pub fn enable(&mut self, name: &str) -> Result<(), String> {
         let flag = match name {
             "flusher_ignores_set_vbstate" => &mut self.flusher_ignores_set_vbstate,
