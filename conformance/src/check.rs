@@ -6,7 +6,7 @@ use crate::trace::Trace;
 use serde::Serialize;
 use stateright::{Checker, Expectation, Model, Property};
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::time::Duration;
 use warmcheck_model::Warmup;
 
@@ -201,11 +201,7 @@ pub fn shortest_violations(
     max_depth: usize,
 ) -> HashMap<&'static str, Vec<warmcheck_model::Action>> {
     let hasher = std::collections::hash_map::RandomState::new();
-    let fp = |s: &warmcheck_model::State| {
-        let mut h = hasher.build_hasher();
-        s.hash(&mut h);
-        h.finish()
-    };
+    let fp = |s: &warmcheck_model::State| hasher.hash_one(s);
     let mut found: HashMap<&'static str, Vec<warmcheck_model::Action>> = HashMap::new();
     let mut parents: HashMap<u64, Option<(u64, warmcheck_model::Action)>> = HashMap::new();
     let path_to = |parents: &HashMap<u64, Option<(u64, warmcheck_model::Action)>>, mut f: u64| {

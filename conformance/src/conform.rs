@@ -234,7 +234,7 @@ pub fn conform<S: Sut>(
             stack.push(f);
         }
         ticks += 1;
-        if ticks % 4096 == 0 {
+        if ticks.is_multiple_of(4096) {
             out.seconds = start.elapsed().as_secs_f64();
             if !progress(&out) {
                 out.interrupted = true;

@@ -434,6 +434,9 @@ impl ReplicaVb {
     }
 }
 
+/// A file's bytes in a snapshot, or `None` if it did not exist.
+type FileImage = Option<Arc<Vec<u8>>>;
+
 /// A copy of a cluster taken by [`Cluster::snapshot`].
 pub struct ClusterSnapshot {
     clock: u64,
@@ -446,7 +449,7 @@ pub struct ClusterSnapshot {
     replicas: Vec<Vec<ReplicaMem>>,
     /// Every data file and stats.json: its write generation and its bytes (`None` if it did
     /// not exist).
-    files: Vec<(PathBuf, u64, Option<Arc<Vec<u8>>>)>,
+    files: Vec<(PathBuf, u64, FileImage)>,
 }
 
 /// A replica's memory, in a snapshot.
@@ -480,7 +483,7 @@ pub struct Cluster {
     poisoned: Option<String>,
     _lock: Option<disk::DirGuard>,
     /// The bytes last read for a snapshot, by path, with their write generation.
-    snapshot_cache: std::collections::HashMap<PathBuf, (u64, Option<Arc<Vec<u8>>>)>,
+    snapshot_cache: std::collections::HashMap<PathBuf, (u64, FileImage)>,
 }
 
 impl fmt::Debug for Cluster {

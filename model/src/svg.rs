@@ -47,10 +47,7 @@ struct Canvas {
 impl Canvas {
     fn rect(
         &mut self,
-        x: usize,
-        y: usize,
-        w: usize,
-        h: usize,
+        (x, y, w, h): (usize, usize, usize, usize),
         fill: &str,
         stroke: &str,
         class: &str,
@@ -77,7 +74,7 @@ impl Canvas {
         stroke: &str,
     ) {
         let (x, y) = (LEFT + col * COL + 4, TOP + lane * LANE + 6);
-        self.rect(x, y, COL - 8, 22, color(m), stroke, class);
+        self.rect((x, y, COL - 8, 22), color(m), stroke, class);
         self.text(x + 4, y + 15, 11, "#111", &format!("{seqno}: {}", label(m)));
     }
     fn marker(&mut self, col: usize, lane: usize, text: &str, fill: &str, class: &str) {
@@ -117,7 +114,12 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
         if matches!(after.node, Node::Warming(_))
             || matches!(before.node, Node::Warming(_)) && matches!(action, Action::WarmupCompletes)
         {
-            c.rect(x, TOP - 4, COL, 2 * LANE, "#f3e8ff", "none", "warmup-band");
+            c.rect(
+                (x, TOP - 4, COL, 2 * LANE),
+                "#f3e8ff",
+                "none",
+                "warmup-band",
+            );
         }
         if matches!(
             after.node,
@@ -125,10 +127,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
         ) && !matches!(before.node, Node::Down(_))
         {
             c.rect(
-                x,
-                TOP - 4,
-                COL,
-                2 * LANE,
+                (x, TOP - 4, COL, 2 * LANE),
                 "#ecfccb",
                 "none",
                 "shutdown-band",
@@ -136,10 +135,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
         }
         if *action == Action::ActiveCrashes {
             c.rect(
-                x + COL / 2 - 3,
-                TOP - 8,
-                6,
-                lanes * LANE + 8,
+                (x + COL / 2 - 3, TOP - 8, 6, lanes * LANE + 8),
                 "#dc2626",
                 "none",
                 "crash-band",
@@ -187,17 +183,26 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
             }
             Action::FlusherCommits { vb: 0 } | Action::WarmupPopulatesVBucketMap => {
                 let from = b.disk.history.len();
-                for (k, m) in a.disk.history.iter().enumerate().skip(from) {
-                    let lane_col = i;
-                    if k == from {
-                        c.mutation(lane_col, 1, k + 1, m, "commit", "#059669");
-                    } else {
+                let committed: Vec<(usize, &Mutation)> =
+                    a.disk.history.iter().enumerate().skip(from).collect();
+                match committed.as_slice() {
+                    [] => {}
+                    [(k, m)] => c.mutation(i, 1, k + 1, m, "commit", "#059669"),
+                    [(first, m), .., (last, _)] => {
+                        // One box for the batch; its tooltip lists every mutation.
+                        let all: Vec<String> = committed
+                            .iter()
+                            .map(|(k, m)| format!("{}: {}", k + 1, label(m)))
+                            .collect();
+                        let (bx, by) = (LEFT + i * COL + 4, TOP + LANE + 6);
+                        c.rect((bx, by, COL - 8, 22), color(m), "#059669", "commit");
+                        let _ = writeln!(c.body, "<title>{}</title>", esc(&all.join(", ")));
                         c.text(
-                            x + 6,
-                            TOP + LANE + 40 + 0 * k,
-                            10,
-                            "#065f46",
-                            &format!("+{}: {}", k + 1, label(m)),
+                            bx + 4,
+                            by + 15,
+                            11,
+                            "#111",
+                            &format!("{}..={}: batch", first + 1, last + 1),
                         );
                     }
                 }
@@ -314,10 +319,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                 {
                     let y = TOP + (2 + r) * LANE + 2;
                     c.rect(
-                        LEFT - 4,
-                        y,
-                        width - LEFT - 10,
-                        LANE - 4,
+                        (LEFT - 4, y, width - LEFT - 10, LANE - 4),
                         "none",
                         "#dc2626",
                         "divergence",
