@@ -30,8 +30,12 @@
 //! - Actions: one a line, in their `Debug` form (see `warmcheck_model::parse`).
 //! - `----`, then the expected output: for each `replay-in` design, the replay of the actions
 //!   on the implementation (real files in a temporary directory), rendered by [`render`] with
-//!   that directory shown as `<data>`. A design of `replay-in` that is neither `design` nor in
-//!   `also-in` is one that fixes the story: there the property must hold at the end.
+//!   that directory shown as `<data>`. A design's section is headed `counterexample` if it is
+//!   `design` or in `also-in` (the replay must end violating the property), else `fixed` (a
+//!   design that fixes the story: the property must hold at the end). A step the model does
+//!   not enable in a design is sent to the implementation anyway, which must refuse it too;
+//!   the replay then goes on from the same state. After the last action the replay settles
+//!   (flushes and deliveries the model enables) so that the data files can be compared.
 
 use crate::mapping::Difference;
 use crate::replay::{self, ImplSetup, ReplayReport, StepReport};
@@ -360,6 +364,11 @@ pub struct Rendered {
 /// Replay the story on the implementation in every `replay-in` design, each on real files in
 /// a fresh temporary directory, and render the expected-output section.
 pub fn render(story: &StoryFile) -> Result<Rendered, String> {
+    render_with_bugs(story, SeededBugs::default())
+}
+
+/// [`render`] with deliberate implementation bugs on, for the sensitivity test only.
+pub fn render_with_bugs(story: &StoryFile, bugs: SeededBugs) -> Result<Rendered, String> {
     let mut text = String::new();
     let mut replays = Vec::new();
     for (i, design) in story.replay_in.iter().enumerate() {
@@ -371,7 +380,7 @@ pub fn render(story: &StoryFile) -> Result<Rendered, String> {
         let setup = ImplSetup {
             backend: StorageBackend::file(),
             dir: dir.clone(),
-            bugs: SeededBugs::default(),
+            bugs,
         };
         let model = story.bounds.into_model(*design);
         let report = replay::replay(&model, &story.actions, &setup)?;
