@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use warmcheck_conformance::check::Strategy;
 use warmcheck_conformance::cli;
+use warmcheck_conformance::validate;
 use warmcheck_model::{Bounds, PersistEntry, ShutdownFlag, Variant};
 
 #[derive(Parser)]
@@ -34,6 +35,10 @@ enum Command {
     FailoverDecide(FailoverDecideArgs),
     Replay(ReplayArgs),
     Conform(ConformArgs),
+    Validate(ValidateArgs),
+    Soak(SoakArgs),
+    #[command(hide = true)]
+    Workload(WorkloadArgs),
 }
 
 /// Replay every reachable transition of the model on the implementation, comparing the
@@ -337,6 +342,186 @@ struct SimulateArgs {
     depth: usize,
 }
 
+/// Check an engine event log against the model, line by line (trace validation).
+///
+/// LOG is the NDJSON event log the engine writes (Cluster::set_event_log): one line per
+/// successful call, {"call":..., arguments..., "state": <the projected view after the call>}.
+/// From the model's initial state (a freshly created bucket), each line is mapped to model
+/// actions (none for a stutter: a get that expired nothing, a clock move that makes nothing
+/// due); each must be enabled in the model's current state, and after them the model's
+/// projection must equal the logged state (the clock aside). The first failing line is named
+/// with what is wrong: not JSON, cut short, an unknown call, an action the model does not
+/// enable (with those it does), or the differing fields side by side.
+///
+/// Bounds: vbuckets and replicas default to what the log's first state shows, keys to one more
+/// than the largest kN the log names, client writes / crashes / clean shutdowns to the largest
+/// the model takes (60 / 20 / 20), so that a long log is not refused for its length.
+///
+/// Prints "N events, M model steps, K stutters: VALID", or the error and INVALID.
+///
+/// Exit codes: 0 valid; 1 invalid (an empty log or a last line cut short too); 2 usage error,
+/// or the file cannot be read.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct ValidateArgs {
+    /// The event log (NDJSON).
+    log: PathBuf,
+    #[command(flatten)]
+    design: DesignArgs,
+    /// Vbuckets (default: as the log's first state shows).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=8))]
+    vbuckets: Option<u8>,
+    /// Replica nodes (default: as the log's first state shows).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=8))]
+    replicas: Option<u8>,
+    /// Keys k0..k{K-1} (default: one more than the largest the log names).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=64))]
+    keys: Option<u8>,
+    /// Client writes (sets and deletes) in the whole log.
+    #[arg(long, default_value_t = validate::MAX_WRITES, value_parser = clap::value_parser!(u8).range(0..=60))]
+    writes: u8,
+    /// Crashes of the active node.
+    #[arg(long, default_value_t = validate::MAX_CRASHES, value_parser = clap::value_parser!(u8).range(0..=20))]
+    crashes: u8,
+    /// Clean shutdowns of the active node.
+    #[arg(long, default_value_t = validate::MAX_SHUTDOWNS, value_parser = clap::value_parser!(u8).range(0..=20))]
+    shutdowns: u8,
+    /// Start from this model state (JSON, as `workload --resume` takes) instead of a freshly
+    /// created bucket.
+    #[arg(long, value_name = "STATE")]
+    from: Option<PathBuf>,
+    /// Print one line per event: its line number, call and model actions.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// Drive the implementation with a seeded random workload, validating its event log against
+/// the model at every step.
+///
+/// Calls: client sets (with and without ttl=1) and deletes on k0..k{K-1}, advance_clock, get,
+/// compact, the expiry pager, flush, stats snapshots, crashes (plain and torn), the shutdown
+/// and warmup steps, DCP stream requests and deliveries. Mostly calls the model enables (the
+/// engine must accept each, as that very action); some that are no single model action
+/// (expiries or stutters); and --probes percent of any call at all (a refused one must change
+/// nothing; an accepted one must be a step the model allows). Every event-log line is validated
+/// as `validate` does, and the live state compared with the model's after each call that logs
+/// nothing. When the model's counters reach its bounds (60 client writes, 20 crashes, 20 clean
+/// shutdowns) a new segment starts: a fresh cluster and the model's initial state. Each
+/// segment weighs the kinds of calls its own way (swarm testing).
+///
+/// Prints seed=S first and progress on stderr every ~2 s (unless --quiet); ends with PASSED
+/// (steps, model steps, crashes, torn crashes, and how often the model saw a replica diverge:
+/// in a buggy design, the implementation diverging as the model does is no failure), or the
+/// failing step, the last 20 events and "reproduce with --seed S". Deterministic for a seed.
+///
+/// Exit codes: 0 passed; 1 failed (or interrupted with Ctrl-C); 2 usage or setup error.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct SoakArgs {
+    /// The seed (default: random, printed first).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Engine calls to make.
+    #[arg(long, default_value_t = 2000)]
+    steps: u64,
+    #[command(flatten)]
+    design: DesignArgs,
+    /// Vbuckets on the active node.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    vbuckets: u8,
+    /// Replica nodes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=8))]
+    replicas: u8,
+    /// Distinct keys clients write.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    keys: u8,
+    /// faulty: the in-memory crashable backend (a crash keeps only synced bytes); file: real
+    /// files (a crash is a process crash; tears do not apply).
+    #[arg(long, value_parser = ["faulty", "file"], default_value = "faulty")]
+    backend: String,
+    /// With --backend file: where the data lives (default: a temporary directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Percent of calls that are probes (any call, whatever the model enables).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
+    probes: u32,
+    /// Percent of crashes that are torn (crash_torn with a random tear).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
+    torn: u32,
+    /// Write {"schema":"warmcheck-soak-report/1","seed","steps","passed",...} to PATH.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report with one test case, "soak seed=S".
+    #[arg(long, value_name = "PATH")]
+    junit: Option<PathBuf>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Test only: switch on a deliberate implementation bug (see SeededBugs).
+    #[arg(long, hide = true, value_name = "NAME")]
+    seeded_bug: Vec<String>,
+}
+
+/// The kill test's child process (conformance/tests/crash_kill.rs): soak's seeded workload on
+/// real files in DIR, the event log written to LOG a line at a time as each call completes,
+/// validated against the model as it goes, until --steps are done or the process is killed.
+/// Creates the bucket; with --resume STATE opens the directory a killed run left, STATE being
+/// the model state the test found there (JSON) and --clock the engine clock the killed run had
+/// reached. --writes/--crashes/--shutdowns cap the model's counters for this run.
+///
+/// Exit codes: 0 the steps are done; 1 the implementation did not follow the model; 2 usage or
+/// setup error.
+#[derive(Args)]
+#[command(verbatim_doc_comment)]
+struct WorkloadArgs {
+    /// The data directory.
+    #[arg(long)]
+    dir: PathBuf,
+    #[arg(long)]
+    seed: u64,
+    /// Where the event log goes (created or truncated).
+    #[arg(long)]
+    log: PathBuf,
+    #[command(flatten)]
+    design: DesignArgs,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    vbuckets: u8,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=8))]
+    replicas: u8,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
+    keys: u8,
+    #[arg(long, default_value_t = 100_000)]
+    steps: u64,
+    /// The model state the directory holds (JSON); the bucket is opened, not created.
+    #[arg(long, value_name = "STATE")]
+    resume: Option<PathBuf>,
+    /// Move the engine clock this far after opening, before the log starts.
+    #[arg(long, default_value_t = 0)]
+    clock: u64,
+    #[arg(long, default_value_t = validate::MAX_WRITES, value_parser = clap::value_parser!(u8).range(0..=60))]
+    writes: u8,
+    #[arg(long, default_value_t = validate::MAX_CRASHES, value_parser = clap::value_parser!(u8).range(0..=20))]
+    crashes: u8,
+    #[arg(long, default_value_t = validate::MAX_SHUTDOWNS, value_parser = clap::value_parser!(u8).range(0..=20))]
+    shutdowns: u8,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
+    probes: u32,
+    #[arg(long, value_name = "NAME")]
+    seeded_bug: Vec<String>,
+}
+
+/// The seeded bugs called `names`, or exit code 2 after saying which name is unknown.
+fn seeded_bugs(names: &[String]) -> Result<warmcheck_impl::engine::SeededBugs, u8> {
+    let mut bugs = warmcheck_impl::engine::SeededBugs::default();
+    for name in names {
+        if let Err(e) = bugs.enable(name) {
+            eprintln!("warmcheck: {e}");
+            return Err(2);
+        }
+    }
+    Ok(bugs)
+}
+
 fn main() -> ExitCode {
     // Like other command-line tools, stop quietly when the reader of our output goes away
     // (`warmcheck check | head`) instead of panicking on a broken pipe.
@@ -447,6 +632,62 @@ fn main() -> ExitCode {
                 },
             )
         }
+        Command::Validate(a) => cli::validate::run(cli::validate::Options {
+            log: a.log,
+            design: a.design.design(),
+            vbuckets: a.vbuckets,
+            replicas: a.replicas,
+            keys: a.keys,
+            writes: a.writes,
+            crashes: a.crashes,
+            shutdowns: a.shutdowns,
+            from: a.from,
+            verbose: a.verbose,
+        }),
+        Command::Soak(a) => match seeded_bugs(&a.seeded_bug) {
+            Err(code) => code,
+            Ok(bugs) => cli::soak::run(cli::soak::Options {
+                seed: a.seed,
+                steps: a.steps,
+                design: a.design.design(),
+                vbuckets: a.vbuckets,
+                replicas: a.replicas,
+                keys: a.keys,
+                file_backend: a.backend == "file",
+                dir: a.dir,
+                knobs: warmcheck_conformance::soak::Knobs {
+                    probe_percent: a.probes,
+                    torn_percent: a.torn,
+                },
+                bugs,
+                bug_names: a.seeded_bug,
+                json: a.json,
+                junit: a.junit,
+                quiet: a.quiet,
+            }),
+        },
+        Command::Workload(a) => match seeded_bugs(&a.seeded_bug) {
+            Err(code) => code,
+            Ok(bugs) => cli::workload::run(cli::workload::Options {
+                dir: a.dir,
+                seed: a.seed,
+                log: a.log,
+                design: a.design.design(),
+                vbuckets: a.vbuckets,
+                replicas: a.replicas,
+                keys: a.keys,
+                steps: a.steps,
+                resume: a.resume,
+                clock: a.clock,
+                budget: warmcheck_conformance::soak::Budget {
+                    writes: a.writes,
+                    crashes: a.crashes,
+                    shutdowns: a.shutdowns,
+                },
+                probe_percent: a.probes,
+                bugs,
+            }),
+        },
     };
     ExitCode::from(code)
 }

@@ -6,3 +6,6 @@ pub mod explore;
 pub mod implementation;
 pub mod replay;
 pub mod simulate;
+pub mod soak;
+pub mod validate;
+pub mod workload;

@@ -1,0 +1,129 @@
+//! `warmcheck workload` (hidden): the child process of the kill test
+//! (`conformance/tests/crash_kill.rs`). Runs soak's seeded workload on real files in one data
+//! directory, writing the engine's event log to a file (each line written and flushed as the
+//! call completes), and validating it against the model as it goes, until its steps are done or
+//! it is killed.
+//!
+//! A first run creates the bucket. A later run (`--resume STATE`) opens the directory a killed
+//! run left behind; STATE is the model state the kill test found the directory in (JSON of
+//! `warmcheck_model::State`), and `--clock C` the engine clock the killed run had reached.
+
+use crate::soak::{self, Budget, Driver, Knobs};
+use crate::validate::{self, Validator};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::PathBuf;
+use warmcheck_impl::engine::{Cluster, Config, CounterUuids, SeededBugs, StorageBackend};
+use warmcheck_model::{State, Variant};
+
+pub struct Options {
+    pub dir: PathBuf,
+    pub seed: u64,
+    pub log: PathBuf,
+    pub design: Variant,
+    pub vbuckets: u8,
+    pub replicas: u8,
+    pub keys: u8,
+    pub steps: u64,
+    pub resume: Option<PathBuf>,
+    pub clock: u64,
+    pub budget: Budget,
+    pub probe_percent: u32,
+    pub bugs: SeededBugs,
+}
+
+/// Exit codes: 0 the steps are done; 1 the implementation did not follow the model; 2 setup
+/// error.
+pub fn run(opts: Options) -> u8 {
+    println!("seed={}", opts.seed);
+    match go(&opts) {
+        Ok(Ok(steps)) => {
+            println!("{steps} steps: DONE");
+            0
+        }
+        Ok(Err(failure)) => {
+            eprintln!("{failure}");
+            1
+        }
+        Err(e) => {
+            eprintln!("warmcheck workload: {e}");
+            2
+        }
+    }
+}
+
+/// `Err` a setup error; `Ok(Err)` a failure of the implementation.
+fn go(opts: &Options) -> Result<Result<u64, String>, String> {
+    let model =
+        validate::generous_bounds(opts.vbuckets, opts.replicas, opts.keys).into_model(opts.design);
+    let start: Option<State> = match &opts.resume {
+        None => None,
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+                .map_err(|e| format!("{}: not a model state: {e}", path.display()))?,
+        ),
+    };
+    let mut config = Config::new(
+        opts.dir.clone(),
+        StorageBackend::file(),
+        crate::mapping::impl_variant(model.variant),
+    );
+    config.vbuckets = model.bounds.vbuckets as u16;
+    config.replicas = model.bounds.replicas as usize;
+    config.bugs = opts.bugs;
+    let (cluster, validator) = match start {
+        None => {
+            config.uuids = Box::new(CounterUuids::new());
+            let cluster = Cluster::create(config).map_err(|e| e.to_string())?;
+            (cluster, Validator::new(model))
+        }
+        Some(state) => {
+            // The model's uuid counter is where the kill test put it: past every uuid the
+            // killed run could have handed out.
+            config.uuids = Box::new(CounterUuids::starting_at(u64::from(state.next_uuid)));
+            let mut cluster = Cluster::open(config).map_err(|e| e.to_string())?;
+            // kv_engine's clock is wall time and keeps going across a restart; this engine's
+            // starts at 0 at `open`. Move it back to where the killed run was (before the event
+            // log starts) so that expiry times written by the killed run mean what they meant.
+            for _ in 0..opts.clock {
+                cluster.advance_clock(1).map_err(|e| e.to_string())?;
+            }
+            (cluster, Validator::starting_at(model, state))
+        }
+    };
+    let file = std::fs::File::create(&opts.log)
+        .map_err(|e| format!("{}: cannot create: {e}", opts.log.display()))?;
+    let mut driver = Driver::new(cluster, validator, Some(file));
+    if let Err(e) = driver.check_in_step() {
+        return Ok(Err(format!(
+            "the directory does not hold what the model says at the start: {e}"
+        )));
+    }
+    let knobs = Knobs {
+        probe_percent: opts.probe_percent,
+        // Real files ignore tears.
+        torn_percent: 0,
+    };
+    let mut rng = StdRng::seed_from_u64(opts.seed);
+    let mix = soak::Mix::draw(&mut rng);
+    for step in 1..=opts.steps {
+        let p = soak::pick(
+            &mut rng,
+            driver.validator().model(),
+            driver.validator().state(),
+            &knobs,
+            &opts.budget,
+            &mix,
+        );
+        if let Err(message) = driver.step(step, &p) {
+            return Ok(Err(format!(
+                "FAILED at step {step}: `{}`\n{message}\nthe last events:\n{}",
+                p.call,
+                driver.recent().join("\n")
+            )));
+        }
+    }
+    Ok(Ok(opts.steps))
+}

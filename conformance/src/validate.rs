@@ -1,0 +1,541 @@
+//! Implementation -> model: trace validation of the engine's event log, one line at a time, in
+//! the manner of etcd-raft's validation of its traces against the TLA+ spec.
+//!
+//! The engine's event log (`Cluster::set_event_log`) holds one JSON line per successful
+//! single-step call: `{"call": ..., <arguments>, "state": <the projected view after the call>}`.
+//! Starting from a model state (the initial state, unless told otherwise), each line is
+//!
+//! 1. parsed (a line that is not JSON, or not an event, is named by its number);
+//! 2. mapped to model actions by [`mapping::action_of_event`] (most calls are one action; a
+//!    compaction or an expiry-pager run is one expiry per key; a get that expired nothing or a
+//!    clock move that makes nothing due is no action at all, a *stutter*);
+//! 3. checked: every action must be enabled in the model's current state;
+//! 4. taken by the model (`next_state`);
+//! 5. compared: the model's projection must equal the logged `state` field for field (after
+//!    leaving out what the mapping leaves out, the clock). A stutter must leave the model's
+//!    projection equal to the logged one.
+//!
+//! Areas verified: every accepted engine call is a step the model allows from where the model
+//! is, and leaves the implementation in the state the model reaches (memory and disk of the
+//! active, stats.json's flag, every replica), after every line.
+//!
+//! Areas not verified, and why:
+//! - calls the engine refused: the engine logs nothing for them (`soak` checks them live, by
+//!   comparing the projection before and after);
+//! - the clock, expiry times, CAS: see `mapping.rs` ("Not compared");
+//! - what is on disk beyond the view (bytes, checksums): the storage layer's own tests;
+//! - anything before the first line: a log does not record its starting state. It is assumed to
+//!   be the model's initial state, a freshly created bucket (or the state given with
+//!   [`Validator::starting_at`]); a log from a reopened directory fails at its first line.
+
+use crate::mapping::{self, Difference};
+use serde_json::Value;
+use stateright::Model;
+use std::fmt;
+use warmcheck_model::{Action, Bounds, State, Warmup};
+
+/// One validated line of the log.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// 1-based line number.
+    pub line: usize,
+    /// The engine call, as logged (`set`, `warmup_step`, ...).
+    pub call: String,
+    /// The model actions the line stands for, each with the model state after it; empty for a
+    /// stutter.
+    pub actions: Vec<(Action, State)>,
+}
+
+impl Step {
+    pub fn is_stutter(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+/// What is wrong with a log, at a line.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Problem {
+    /// The log holds no event at all.
+    NoEvents,
+    /// The last line does not end with a newline: the writer stopped in the middle of it.
+    CutShort {
+        /// The JSON parser's complaint, if the text is not complete JSON either.
+        json_error: Option<String>,
+    },
+    /// An empty line (the engine never writes one).
+    EmptyLine,
+    /// Not JSON; serde's message (with the column).
+    NotJson(String),
+    /// JSON, but not an event: no `call`, or no `state` object.
+    NotAnEvent(String),
+    /// The mapping knows no model action for this event (an unknown call, a key the model does
+    /// not know, a value the model would name otherwise, ...).
+    Unmapped { call: String, why: String },
+    /// The event's action is not enabled in the model's current state.
+    NotEnabled {
+        call: String,
+        action: Action,
+        enabled: Vec<Action>,
+        /// When a bound of the model is what disables the action.
+        bound: Option<String>,
+    },
+    /// After the event the model's projection differs from the logged state.
+    Differs {
+        call: String,
+        actions: Vec<Action>,
+        differences: Vec<Difference>,
+    },
+}
+
+/// A log that does not follow the model, with the line where it stops following it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invalid {
+    /// 1-based; 0 for [`Problem::NoEvents`].
+    pub line: usize,
+    pub problem: Problem,
+}
+
+impl Invalid {
+    /// The first line of the message.
+    pub fn headline(&self) -> String {
+        let l = self.line;
+        match &self.problem {
+            Problem::NoEvents => "the log holds no events".to_string(),
+            Problem::CutShort { json_error: None } => format!(
+                "line {l} is cut short: it does not end with a newline (the writer stopped in \
+                 the middle of it)"
+            ),
+            Problem::CutShort {
+                json_error: Some(e),
+            } => format!(
+                "line {l} is cut short: it does not end with a newline and is not complete JSON \
+                 ({e})"
+            ),
+            Problem::EmptyLine => format!("line {l} is empty"),
+            Problem::NotJson(e) => format!("line {l} is not JSON: {e}"),
+            Problem::NotAnEvent(why) => format!("line {l} is not an event: {why}"),
+            Problem::Unmapped { call, why } => {
+                format!("line {l}: `{call}` maps to no model action: {why}")
+            }
+            Problem::NotEnabled {
+                call,
+                action,
+                bound,
+                ..
+            } => format!(
+                "line {l}: `{call}` is {action:?}, which the model does not enable here{}",
+                bound
+                    .as_deref()
+                    .map(|b| format!(" ({b})"))
+                    .unwrap_or_default()
+            ),
+            Problem::Differs { call, actions, .. } => format!(
+                "line {l}: after `{call}` ({}) the logged state differs from the model's",
+                if actions.is_empty() {
+                    "a stutter: no model action".to_string()
+                } else {
+                    actions
+                        .iter()
+                        .map(|a| format!("{a:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.headline())?;
+        match &self.problem {
+            Problem::NotEnabled { enabled, .. } => {
+                if enabled.is_empty() {
+                    write!(f, "\n  the model enables nothing here")?;
+                } else {
+                    write!(f, "\n  the model enables:")?;
+                    for a in enabled {
+                        write!(f, "\n    {a:?}")?;
+                    }
+                }
+                Ok(())
+            }
+            Problem::Differs { differences, .. } => {
+                write!(f, "\n{}", render_differences(differences))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The differing fields, model and log side by side (the layout of
+/// `replay::print_differences`), one line each, no trailing newline.
+pub fn render_differences(differences: &[Difference]) -> String {
+    let width = differences
+        .iter()
+        .map(|d| d.path.len())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 60);
+    let mut out = format!("      {:<width$}  {:<40}  log", "field", "model");
+    for d in differences {
+        out += &format!(
+            "\n    ! {:<width$}  {:<40}  {}",
+            d.path,
+            d.model.to_string(),
+            d.implementation
+        );
+    }
+    out
+}
+
+/// The logged state as the mapping compares it: without the clock, which
+/// `mapping::project_impl` leaves out too (see `mapping.rs`, "Not compared").
+// TODO(mapping): `mapping::strip` is private; once it is public, call it here instead of
+// removing the one field by hand.
+fn logged_projection(state: &Value) -> Value {
+    let mut v = state.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("clock");
+    }
+    v
+}
+
+/// Whether the logged state equals the projection, the clock aside (the fast path of
+/// `mapping::diff(projection, &logged_projection(logged)).is_empty()`, without copying).
+fn same_but_clock(projection: &Value, logged: &Value) -> bool {
+    match (projection.as_object(), logged.as_object()) {
+        (Some(p), Some(l)) => {
+            let extra = usize::from(l.contains_key("clock") && !p.contains_key("clock"));
+            l.len() == p.len() + extra && p.iter().all(|(k, v)| l.get(k) == Some(v))
+        }
+        _ => projection == logged,
+    }
+}
+
+/// Follows a log line by line with the model. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Validator {
+    model: Warmup,
+    state: State,
+    /// `mapping::project_model(model, state)`, kept so a stutter costs no projection.
+    projection: Value,
+    lines: usize,
+    model_steps: u64,
+    stutters: u64,
+}
+
+impl Validator {
+    /// From the model's initial state (a freshly created bucket).
+    pub fn new(model: Warmup) -> Validator {
+        let init = model.init_states().remove(0);
+        Validator::starting_at(model, init)
+    }
+
+    /// From `state` (e.g. the model's state after a crash, for a log written by a restarted
+    /// process).
+    pub fn starting_at(model: Warmup, state: State) -> Validator {
+        let projection = mapping::project_model(&model, &state);
+        Validator {
+            model,
+            state,
+            projection,
+            lines: 0,
+            model_steps: 0,
+            stutters: 0,
+        }
+    }
+
+    pub fn model(&self) -> &Warmup {
+        &self.model
+    }
+
+    /// The model's state after the lines validated so far.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// The model's projection of [`Validator::state`].
+    pub fn projection(&self) -> &Value {
+        &self.projection
+    }
+
+    /// Lines validated so far (the next line's number is this plus one).
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+
+    pub fn model_steps(&self) -> u64 {
+        self.model_steps
+    }
+
+    pub fn stutters(&self) -> u64 {
+        self.stutters
+    }
+
+    /// Validate the next line (without its newline). On error the validator is unchanged, and
+    /// the error names this line.
+    pub fn line(&mut self, text: &str) -> Result<Step, Invalid> {
+        let line = self.lines + 1;
+        if text.trim().is_empty() {
+            return Err(Invalid {
+                line,
+                problem: Problem::EmptyLine,
+            });
+        }
+        let event: Value = serde_json::from_str(text).map_err(|e| Invalid {
+            line,
+            problem: Problem::NotJson(json_error(&e)),
+        })?;
+        self.event(&event)
+    }
+
+    /// Validate the next line, already parsed.
+    pub fn event(&mut self, event: &Value) -> Result<Step, Invalid> {
+        let line = self.lines + 1;
+        let invalid = |problem| Invalid { line, problem };
+        let Some(call) = event.get("call").and_then(Value::as_str) else {
+            return Err(invalid(Problem::NotAnEvent(
+                "it has no \"call\" string".to_string(),
+            )));
+        };
+        let call = call.to_string();
+        let Some(logged) = event.get("state").filter(|s| s.is_object()) else {
+            return Err(invalid(Problem::NotAnEvent(format!(
+                "`{call}` has no \"state\" object"
+            ))));
+        };
+        let actions = mapping::action_of_event(&self.model, &self.state, event).map_err(|why| {
+            invalid(Problem::Unmapped {
+                call: call.clone(),
+                why,
+            })
+        })?;
+        let mut state = self.state.clone();
+        let mut taken = Vec::with_capacity(actions.len());
+        let mut enabled = Vec::new();
+        for action in &actions {
+            enabled.clear();
+            self.model.actions(&state, &mut enabled);
+            if !enabled.contains(action) {
+                return Err(invalid(Problem::NotEnabled {
+                    call,
+                    action: action.clone(),
+                    bound: self.bound_reached(&state, action),
+                    enabled,
+                }));
+            }
+            state = self
+                .model
+                .next_state(&state, action.clone())
+                .expect("an enabled action has a next state");
+            taken.push((action.clone(), state.clone()));
+        }
+        let projection = if taken.is_empty() {
+            self.projection.clone()
+        } else {
+            mapping::project_model(&self.model, &state)
+        };
+        if !same_but_clock(&projection, logged) {
+            return Err(invalid(Problem::Differs {
+                call,
+                actions,
+                differences: mapping::diff(&projection, &logged_projection(logged)),
+            }));
+        }
+        self.lines = line;
+        if taken.is_empty() {
+            self.stutters += 1;
+        } else {
+            self.model_steps += taken.len() as u64;
+            self.state = state;
+            self.projection = projection;
+        }
+        Ok(Step {
+            line,
+            call,
+            actions: taken,
+        })
+    }
+
+    /// When `action` is disabled only because a bound of the model is used up, which one.
+    fn bound_reached(&self, s: &State, action: &Action) -> Option<String> {
+        let b = &self.model.bounds;
+        match action {
+            Action::ClientSets { .. } | Action::ClientDeletes { .. } if s.writes >= b.writes => {
+                Some(format!(
+                    "its bound of {} client writes is used up",
+                    b.writes
+                ))
+            }
+            Action::ActiveCrashes if s.crashes >= b.crashes => {
+                Some(format!("its bound of {} crashes is used up", b.crashes))
+            }
+            Action::ShutdownBegins if s.shutdowns >= b.shutdowns => Some(format!(
+                "its bound of {} clean shutdowns is used up",
+                b.shutdowns
+            )),
+            _ => None,
+        }
+    }
+}
+
+fn json_error(e: &serde_json::Error) -> String {
+    // Each line is parsed on its own, so serde's line is always 1: keep its column.
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => format!("{} at column {}", &text[..at], e.column()),
+        None => text,
+    }
+}
+
+/// A whole log checked.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    pub events: usize,
+    pub model_steps: u64,
+    pub stutters: u64,
+    /// The model's state after the last line.
+    pub state: State,
+    /// Text after the last newline that was left alone (only with `tolerate_cut_tail`).
+    pub cut_tail: Option<String>,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} event{}, {} model step{}, {} stutter{}",
+            self.events,
+            if self.events == 1 { "" } else { "s" },
+            self.model_steps,
+            if self.model_steps == 1 { "" } else { "s" },
+            self.stutters,
+            if self.stutters == 1 { "" } else { "s" },
+        )
+    }
+}
+
+/// Validate every line of `text` with `validator`, calling `on_step` after each.
+///
+/// A log must end with a newline. With `tolerate_cut_tail`, text after the last newline (a
+/// line a killed writer left unfinished) is set aside in [`Summary::cut_tail`] instead; nothing
+/// else is tolerated. An empty log is not an error here (a killed writer may have written
+/// nothing); [`validate_log`] refuses it.
+pub fn validate_text(
+    validator: &mut Validator,
+    text: &str,
+    tolerate_cut_tail: bool,
+    mut on_step: impl FnMut(&Step),
+) -> Result<Summary, Invalid> {
+    let mut cut_tail = None;
+    for piece in text.split_inclusive('\n') {
+        match piece.strip_suffix('\n') {
+            Some(line) => on_step(&validator.line(line)?),
+            None if tolerate_cut_tail => cut_tail = Some(piece.to_string()),
+            None => {
+                return Err(Invalid {
+                    line: validator.lines() + 1,
+                    problem: Problem::CutShort {
+                        json_error: serde_json::from_str::<Value>(piece)
+                            .err()
+                            .map(|e| json_error(&e)),
+                    },
+                })
+            }
+        }
+    }
+    Ok(Summary {
+        events: validator.lines(),
+        model_steps: validator.model_steps(),
+        stutters: validator.stutters(),
+        state: validator.state().clone(),
+        cut_tail,
+    })
+}
+
+/// Validate a whole log from `validator`'s state: every line, and at least one.
+pub fn validate_log(
+    validator: &mut Validator,
+    text: &str,
+    on_step: impl FnMut(&Step),
+) -> Result<Summary, Invalid> {
+    let summary = validate_text(validator, text, false, on_step)?;
+    if summary.events == 0 {
+        return Err(Invalid {
+            line: 0,
+            problem: Problem::NoEvents,
+        });
+    }
+    Ok(summary)
+}
+
+/// The cluster's shape as a log shows it, for the model's bounds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// Vbuckets in the first line's state (1 if it cannot be read).
+    pub vbuckets: usize,
+    /// Replicas in the first line's state (1 if it cannot be read).
+    pub replicas: usize,
+    /// One more than the largest `kN` any event names (1 if none does).
+    pub keys: usize,
+}
+
+/// Read the shape from a log: vbuckets and replicas from the first line's state, keys from
+/// every line. Lines that do not parse are skipped here; validation reports them.
+pub fn shape_of_log(text: &str) -> Shape {
+    let mut shape = Shape {
+        vbuckets: 1,
+        replicas: 1,
+        keys: 1,
+    };
+    for (i, line) in text.lines().enumerate() {
+        let Ok(event) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if i == 0 {
+            let count = |v: Option<&Value>| v.and_then(Value::as_array).map(Vec::len);
+            let state = event.get("state");
+            if let Some(n) = count(state.and_then(|s| s.pointer("/active/vbuckets"))) {
+                shape.vbuckets = n;
+            }
+            if let Some(n) = count(state.and_then(|s| s.get("replicas"))) {
+                shape.replicas = n;
+            }
+        }
+        let mut named = vec![event.get("key")];
+        if let Some(list) = event.get("expired").and_then(Value::as_array) {
+            named.extend(list.iter().map(|e| e.get("key")));
+        }
+        for key in named.into_iter().flatten() {
+            if let Some(n) = key
+                .as_str()
+                .and_then(|k| k.strip_prefix('k'))
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                shape.keys = shape.keys.max(n + 1);
+            }
+        }
+    }
+    shape
+}
+
+/// The largest bounds the model takes (`Bounds::into_model` keeps seqnos, uuids and values,
+/// which are `u8`, far from overflow).
+pub const MAX_VBUCKETS: u8 = 8;
+pub const MAX_WRITES: u8 = 60;
+pub const MAX_CRASHES: u8 = 20;
+pub const MAX_SHUTDOWNS: u8 = 20;
+
+/// Bounds for validating logs: the shape given, and the largest counters the model takes, so
+/// that a log is not rejected for being long.
+pub fn generous_bounds(vbuckets: u8, replicas: u8, keys: u8) -> Bounds {
+    Bounds {
+        vbuckets,
+        replicas,
+        keys,
+        writes: MAX_WRITES,
+        crashes: MAX_CRASHES,
+        shutdowns: MAX_SHUTDOWNS,
+    }
+}

@@ -1,0 +1,340 @@
+//! Trace validation (`warmcheck validate`): logs the engine writes validate; logs that were
+//! tampered with fail, naming the line and what is wrong.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use warmcheck_conformance::mapping;
+use warmcheck_conformance::validate::{self, Problem, Validator};
+use warmcheck_impl::engine::{Cluster, Config, CounterUuids, Phase, StorageBackend};
+use warmcheck_model::{Bounds, Variant, Warmup};
+
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buf {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
+fn model(variant: &str) -> Warmup {
+    validate::generous_bounds(1, 1, 2).into_model(Variant::preset(variant).unwrap())
+}
+
+/// The domain brief's section-5 story (MB-41942) on the engine, logged.
+fn mb41942_story_log(variant: &str) -> String {
+    let v = Variant::preset(variant).unwrap();
+    let mut config = Config::new("/story", StorageBackend::faulty(), mapping::impl_variant(v));
+    config.uuids = Box::new(CounterUuids::new());
+    let mut c = Cluster::create(config).unwrap();
+    let log = Buf::default();
+    c.set_event_log(Box::new(log.clone()));
+    c.set(0, "k0", "v1", Some(1)).unwrap();
+    c.flush(0).unwrap();
+    c.set(0, "k1", "v2", None).unwrap();
+    c.connect(0, 0).unwrap();
+    c.stream_all(0, 0).unwrap();
+    c.get(0, "k1").unwrap(); // live: a stutter
+    c.crash().unwrap();
+    c.warmup_until(Phase::PopulateVBucketMap).unwrap();
+    c.advance_clock(1).unwrap();
+    c.advance_clock(1).unwrap(); // nothing more becomes due: a stutter
+    assert_eq!(c.get(0, "k0").unwrap(), None); // expires k0 during warmup
+    let _ = c.flush(0);
+    c.crash().unwrap();
+    c.warmup_until(Phase::Complete).unwrap();
+    c.connect(0, 0).unwrap();
+    c.compact(0).unwrap();
+    log.text()
+}
+
+fn lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
+fn join(lines: &[String]) -> String {
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+fn check(variant: &str, text: &str) -> Result<validate::Summary, validate::Invalid> {
+    let mut v = Validator::new(model(variant));
+    validate::validate_log(&mut v, text, |_| {})
+}
+
+fn warmcheck(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(args)
+        .output()
+        .expect("run warmcheck");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn the_mb41942_story_logged_by_the_engine_validates_in_every_design() {
+    for variant in Variant::PRESETS {
+        let text = mb41942_story_log(variant);
+        let summary = check(variant, &text).unwrap_or_else(|e| panic!("{variant}: {e}"));
+        assert_eq!(summary.events, text.lines().count());
+        assert!(summary.stutters >= 2, "{variant}: {summary}");
+        assert_eq!(
+            summary.model_steps + summary.stutters,
+            summary.events as u64
+        );
+    }
+}
+
+#[test]
+fn the_cli_says_valid_with_counts_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = mb41942_story_log("v6.5.1");
+    let path = write(dir.path(), "story.ndjson", &text);
+    let (code, out, err) = warmcheck(&["validate", &path, "--variant", "v6.5.1"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!("{} events, ", text.lines().count()))
+            && last.ends_with(" stutters: VALID"),
+        "{out}"
+    );
+    // Verbose: one line per event.
+    let (code, out, _) = warmcheck(&["validate", &path, "--variant", "v6.5.1", "--verbose"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("line "))
+            .count(),
+        text.lines().count()
+    );
+}
+
+#[test]
+fn a_log_of_the_soak_workload_validates_with_bounds_read_from_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log = dir.path().join("run.ndjson");
+    let (code, out, err) = warmcheck(&[
+        "workload",
+        "--dir",
+        data.to_str().unwrap(),
+        "--seed",
+        "7",
+        "--log",
+        log.to_str().unwrap(),
+        "--steps",
+        "400",
+        "--variant",
+        "mb41942",
+        "--vbuckets",
+        "2",
+        "--replicas",
+        "2",
+        "--keys",
+        "3",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = warmcheck(&["validate", log.to_str().unwrap(), "--variant", "mb41942"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("within 2 vbuckets, 2 replicas, 3 keys"),
+        "{out}"
+    );
+    assert!(out.trim_end().ends_with(": VALID"), "{out}");
+}
+
+#[test]
+fn a_log_validated_in_another_design_fails_where_the_designs_part() {
+    // In v6.5.1 warmupCompleted queues the new entry; in current it was flushed at populate.
+    let text = mb41942_story_log("v6.5.1");
+    let err = check("current", &text).unwrap_err();
+    assert!(matches!(err.problem, Problem::Differs { .. }), "{err}");
+    assert!(err.line > 1, "{err}");
+}
+
+#[test]
+fn a_changed_value_in_a_logged_state_fails_naming_the_line_and_the_field() {
+    let mut ls = lines(&mb41942_story_log("v6.5.1"));
+    let at = ls
+        .iter()
+        .position(|l| l.contains("\"call\":\"flush\""))
+        .unwrap();
+    ls[at] = ls[at].replacen("\"value\":\"v1\"", "\"value\":\"v9\"", 1);
+    let err = check("v6.5.1", &join(&ls)).unwrap_err();
+    assert_eq!(err.line, at + 1, "{err}");
+    let Problem::Differs { differences, .. } = &err.problem else {
+        panic!("{err}")
+    };
+    assert!(
+        differences
+            .iter()
+            .any(|d| d.path.ends_with("/value") && d.model == "v1" && d.implementation == "v9"),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("line {}: after `flush`", at + 1)),
+        "{text}"
+    );
+    assert!(text.contains("model") && text.contains("log"), "{text}");
+}
+
+#[test]
+fn a_removed_line_fails_at_the_line_after_the_gap() {
+    let mut ls = lines(&mb41942_story_log("v6.5.1"));
+    let at = ls
+        .iter()
+        .position(|l| l.contains("\"call\":\"flush\""))
+        .unwrap();
+    ls.remove(at);
+    let err = check("v6.5.1", &join(&ls)).unwrap_err();
+    assert_eq!(err.line, at + 1, "{err}");
+}
+
+#[test]
+fn reordered_lines_fail() {
+    let mut ls = lines(&mb41942_story_log("v6.5.1"));
+    ls.swap(0, 1);
+    let err = check("v6.5.1", &join(&ls)).unwrap_err();
+    assert_eq!(err.line, 1, "{err}");
+}
+
+#[test]
+fn an_unknown_call_fails_as_unknown_event() {
+    let mut ls = lines(&mb41942_story_log("v6.5.1"));
+    ls[2] = ls[2].replacen("\"call\":\"", "\"call\":\"frobnicate_", 1);
+    let err = check("v6.5.1", &join(&ls)).unwrap_err();
+    assert_eq!(err.line, 3);
+    assert!(matches!(err.problem, Problem::Unmapped { .. }), "{err}");
+    assert!(err.to_string().contains("unknown event"), "{err}");
+}
+
+#[test]
+fn a_call_the_model_does_not_enable_fails_and_lists_what_it_enables() {
+    let mut ls = lines(&mb41942_story_log("v6.5.1"));
+    // A second flush right after the first: the flusher was not notified again.
+    let at = ls
+        .iter()
+        .position(|l| l.contains("\"call\":\"flush\""))
+        .unwrap();
+    ls.insert(at + 1, ls[at].clone());
+    let err = check("v6.5.1", &join(&ls)).unwrap_err();
+    assert_eq!(err.line, at + 2, "{err}");
+    let Problem::NotEnabled { enabled, .. } = &err.problem else {
+        panic!("{err}")
+    };
+    assert!(!enabled.is_empty());
+    assert!(err.to_string().contains("the model enables:"), "{err}");
+}
+
+#[test]
+fn an_empty_log_fails_with_no_events_and_exit_1() {
+    let err = check("current", "").unwrap_err();
+    assert_eq!(err.problem, Problem::NoEvents);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "empty.ndjson", "");
+    let (code, out, _) = warmcheck(&["validate", &path]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("no events"), "{out}");
+}
+
+#[test]
+fn a_truncated_last_line_fails_as_cut_short_naming_it() {
+    let text = mb41942_story_log("v6.5.1");
+    let n = text.lines().count();
+    let cut = &text[..text.len() - 40];
+    let err = check("v6.5.1", cut).unwrap_err();
+    assert_eq!(err.line, n, "{err}");
+    assert!(
+        matches!(
+            err.problem,
+            Problem::CutShort {
+                json_error: Some(_)
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&format!("line {n} is cut short")));
+    // Complete JSON but no newline at the end: cut short too.
+    let err = check("v6.5.1", text.trim_end()).unwrap_err();
+    assert_eq!(err.problem, Problem::CutShort { json_error: None });
+    // With tolerance (a killed writer), the tail is set aside and the rest validates.
+    let mut v = Validator::new(model("v6.5.1"));
+    let summary = validate::validate_text(&mut v, cut, true, |_| {}).unwrap();
+    assert_eq!(summary.events, n - 1);
+    assert!(summary.cut_tail.is_some());
+    // A broken line that is not the last one is not tolerated.
+    let mut ls = lines(&text);
+    ls[1].truncate(30);
+    let mut v = Validator::new(model("v6.5.1"));
+    let err = validate::validate_text(&mut v, &join(&ls), true, |_| {}).unwrap_err();
+    assert_eq!(err.line, 2);
+    assert!(matches!(err.problem, Problem::NotJson(_)), "{err}");
+}
+
+#[test]
+fn a_line_that_is_not_json_fails_with_the_column() {
+    let mut ls = lines(&mb41942_story_log("v6.5.1"));
+    ls[3] = "{\"call\":\"flush\",".to_string();
+    let err = check("v6.5.1", &join(&ls)).unwrap_err();
+    assert_eq!(err.line, 4);
+    assert!(err.to_string().contains("is not JSON") && err.to_string().contains("column"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "bad.ndjson", &join(&ls));
+    let (code, out, _) = warmcheck(&["validate", &path, "--variant", "v6.5.1"]);
+    assert_eq!(code, 1);
+    assert!(out.contains("line 4 is not JSON"), "{out}");
+    assert!(
+        out.trim_end()
+            .ends_with("3 events valid before that: INVALID"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_a_usage_error() {
+    let (code, _, err) = warmcheck(&["validate", "/nonexistent/warmcheck.ndjson"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read"), "{err}");
+}
+
+#[test]
+fn a_log_longer_than_the_bounds_given_names_the_bound() {
+    let text = mb41942_story_log("v6.5.1");
+    let model = Bounds {
+        vbuckets: 1,
+        replicas: 1,
+        keys: 2,
+        writes: 1,
+        crashes: 20,
+        shutdowns: 20,
+    }
+    .into_model(Variant::preset("v6.5.1").unwrap());
+    let mut v = Validator::new(model);
+    let err = validate::validate_log(&mut v, &text, |_| {}).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("bound of 1 client writes is used up"),
+        "{err}"
+    );
+}
