@@ -193,14 +193,14 @@ fn files(view: &Value) -> BTreeMap<String, Value> {
 }
 
 /// What the model allows the directory to hold after a kill at model state `m` (with replica
-/// files `rf`): returns the model state to continue from and its replica files, or why
-/// nothing fits.
+/// files `rf`): returns the model state to continue from, its replica files, and the call in
+/// flight if it reached disk; or why nothing fits.
 fn state_after_kill(
     model: &Warmup,
     m: &State,
     rf: &ReplicaFiles,
     found: &Value,
-) -> Result<(State, ReplicaFiles), String> {
+) -> Result<(State, ReplicaFiles, Option<Action>), String> {
     let crash = |s: &State, rf: &ReplicaFiles| {
         let down = model
             .next_state(s, Action::ActiveCrashes)
@@ -264,10 +264,7 @@ fn state_after_kill(
             check.is_empty(),
             "the mixed state projects as found: {check:?}"
         );
-        if let Some(a) = action {
-            println!("    the call in flight ({a:?}) reached disk");
-        }
-        return Ok((k, rf_k));
+        return Ok((k, rf_k, action.clone()));
     }
     Err(format!(
         "the reopened directory holds what the model allows neither after a crash at the last \
@@ -410,8 +407,11 @@ fn run_seed(seed: u64, tmp: &Path, started: Instant) -> Result<(), String> {
         let probe = open(&model, &data, 1)?;
         let found = mapping::project_impl(&probe);
         drop(probe);
-        let (k, rf_k) = state_after_kill(&model, &m, &rf, &found)
+        let (k, rf_k, in_flight) = state_after_kill(&model, &m, &rf, &found)
             .map_err(|e| format!("round {round}, after {} events: {e}", summary.events))?;
+        if let Some(a) = in_flight {
+            println!("    the call in flight had reached disk: {a:?}");
+        }
         rf = rf_k;
         // 3. Warm up, validated; then drop the cluster: a crash of the running node.
         let mut cluster = open(&model, &data, k.next_uuid)?;
