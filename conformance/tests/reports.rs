@@ -60,7 +60,14 @@ fn read_json(p: &Path) -> Value {
 }
 
 const SMALL: [&str; 8] = [
-    "--keys", "1", "--writes", "2", "--crashes", "1", "--shutdowns", "1",
+    "--keys",
+    "1",
+    "--writes",
+    "2",
+    "--crashes",
+    "1",
+    "--shutdowns",
+    "1",
 ];
 
 #[test]
@@ -123,7 +130,11 @@ fn check_reports_validate_and_junit_carries_the_counterexample() {
         .expect("a violation is a <failure>");
     assert!(failure.text().unwrap_or("").contains("Counterexample for"));
     assert_eq!(
-        suite.attribute("failures").unwrap().parse::<usize>().unwrap(),
+        suite
+            .attribute("failures")
+            .unwrap()
+            .parse::<usize>()
+            .unwrap(),
         cases
             .iter()
             .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
@@ -165,7 +176,11 @@ fn check_all_variants_conform_and_replay_reports_validate() {
     let mut args = vec!["check", "--all-variants", "--quiet", "--trace-dir", &traces];
     args.extend(SMALL);
     args.extend(["--json", &all]);
-    assert_eq!(warmcheck(&args).status.code(), Some(1), "older designs fail");
+    assert_eq!(
+        warmcheck(&args).status.code(),
+        Some(1),
+        "older designs fail"
+    );
     let doc = read_json(Path::new(&all));
     assert_valid("check-all-report.schema.json", &doc);
     assert_eq!(doc["variants"].as_array().unwrap().len(), 5);
@@ -180,17 +195,26 @@ fn check_all_variants_conform_and_replay_reports_validate() {
     let xml = std::fs::read_to_string(&conform_x).unwrap();
     let x = roxmltree::Document::parse(&xml).unwrap();
     assert_eq!(
-        x.descendants().filter(|n| n.has_tag_name("testcase")).count(),
+        x.descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .count(),
         1
     );
     assert_eq!(
-        x.descendants().filter(|n| n.has_tag_name("failure")).count(),
+        x.descendants()
+            .filter(|n| n.has_tag_name("failure"))
+            .count(),
         0
     );
 
     let trace = format!("{traces}/v6.5.1-no-replica-diverges.trace.json");
     let out = warmcheck(&["replay", &trace, "--json", &replay]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let doc = read_json(Path::new(&replay));
     assert_valid("replay-report.schema.json", &doc);
     assert_eq!(doc["matched"], true);
