@@ -6,8 +6,10 @@
 //!   and fail at a chosen [sync point](FaultyBackend::crash_at_sync).
 //! - [`VbFile`]: one append-only data file per vbucket. A commit appends docs and the
 //!   `_local/vbstate` record, fsyncs, appends a checksummed header, fsyncs. Open recovers the
-//!   newest commit, ignores a torn tail, and refuses a file whose committed data is corrupt.
-//!   Byte map and crash analysis: `docs/on-disk-format.md`.
+//!   newest commit, ignores a torn tail, and refuses a file whose committed data is corrupt;
+//!   [`VbFile::open_and_load`] does that and decodes every doc in one pass (warmup's load).
+//!   [`StorageBugs`] seeds deliberate bugs for tests. Byte map and crash analysis:
+//!   `docs/on-disk-format.md`.
 //! - [`DirLock`]: one process per data directory.
 //!
 //! Architecture invariant: storage knows nothing of warmup, failover decisions or the model. It

@@ -1055,11 +1055,14 @@ fn find_header_after(reader: &mut Reader<'_>, defect: u64) -> Result<Option<u64>
     let record_len = FRAME_LEN + HEADER_LEN;
     let mut pos = defect + 1;
     while let Some(bytes) = reader.get(pos, record_len)? {
-        if bytes[4] == KIND_HEADER && format::record_verifies(bytes) {
-            let frame = Frame::parse(bytes);
-            if frame.plausible() && Header::decode(&bytes[FRAME_LEN..]).self_offset == pos {
-                return Ok(Some(pos));
-            }
+        // Cheap tests first: a header frame has a fixed length and kind.
+        let frame = Frame::parse(bytes);
+        if frame.kind == KIND_HEADER
+            && frame.plausible()
+            && format::record_verifies(bytes)
+            && Header::decode(&bytes[FRAME_LEN..]).self_offset == pos
+        {
+            return Ok(Some(pos));
         }
         pos += 1;
     }
