@@ -378,8 +378,17 @@ impl VbFile {
         backend: Arc<dyn Backend>,
         path: &Path,
     ) -> Result<(VbFile, Vec<Doc>), StoreError> {
+        Self::open_and_load_with_bugs(backend, path, StorageBugs::default())
+    }
+
+    /// [`VbFile::open_and_load`] with seeded bugs (tests and the conformance suite only).
+    pub fn open_and_load_with_bugs(
+        backend: Arc<dyn Backend>,
+        path: &Path,
+        bugs: StorageBugs,
+    ) -> Result<(VbFile, Vec<Doc>), StoreError> {
         let mut docs = Vec::new();
-        let vb = Self::open_inner(backend, path, Some(&mut docs), StorageBugs::default())?;
+        let vb = Self::open_inner(backend, path, Some(&mut docs), bugs)?;
         // Paired with the header checks of the scan (which only a seeded bug skips).
         let total = vb.commits.last().map_or(0, |c| c.docs_total);
         let last_seqno = docs.last().map_or(vb.high_seqno(), |d| d.seqno);
