@@ -33,6 +33,5 @@ run "default, BFS, 1 thread" --strategy bfs --threads 1
 run "default, DFS, 1 thread" --strategy dfs --threads 1
 run "default, BFS, symmetry" --strategy bfs --threads 2 --symmetry
 run "default, DFS, symmetry" --strategy dfs --threads 2 --symmetry
-run "2 replicas, DFS" --replicas 2 --strategy dfs --threads 2
-run "2 replicas, DFS, symmetry" --replicas 2 --strategy dfs --threads 2 --symmetry
-run "2 replicas, BFS, symmetry" --replicas 2 --strategy bfs --threads 2 --symmetry
+run "3 crashes, DFS" --crashes 3 --strategy dfs --threads 2
+run "3 crashes, BFS" --crashes 3 --strategy bfs --threads 2

@@ -203,8 +203,9 @@ impl VbDisk {
         bugs: StorageBugs,
         path: &Path,
     ) -> Result<VbDisk, EngineError> {
-        let file =
-            VbFile::open_with_bugs(backend.as_dyn(), path, bugs).map_err(|e| store_err(path, e))?;
+        // Warmup's read in one pass: open (verifying every record) and decode the documents.
+        let (file, docs) = VbFile::open_and_load_with_bugs(backend.as_dyn(), path, bugs)
+            .map_err(|e| store_err(path, e))?;
         let Some(vbstate) = file.vbstate() else {
             return Err(EngineError::Storage {
                 file: path.to_path_buf(),
@@ -217,12 +218,7 @@ impl VbDisk {
             });
         };
         let state = Some(DiskState::from_vbstate(vbstate));
-        let items = file
-            .docs()
-            .map_err(|e| store_err(path, e))?
-            .into_iter()
-            .map(from_doc)
-            .collect();
+        let items = docs.into_iter().map(from_doc).collect();
         Ok(VbDisk {
             file,
             items,
