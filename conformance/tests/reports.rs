@@ -220,3 +220,32 @@ fn check_all_variants_conform_and_replay_reports_validate() {
     assert_eq!(doc["matched"], true);
     assert_eq!(doc["diverged_on_disk"], true);
 }
+
+#[test]
+fn soak_reports_validate_and_junit_has_one_case_per_seed() {
+    let d = tempfile::tempdir().unwrap();
+    let json = d.path().join("soak.json");
+    let junit = d.path().join("soak.xml");
+    let out = warmcheck(&[
+        "soak",
+        "--seed",
+        "7",
+        "--steps",
+        "500",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let doc = read_json(&json);
+    assert_valid("soak-report.schema.json", &doc);
+    assert_eq!(doc["passed"], true);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let x = roxmltree::Document::parse(&xml).unwrap();
+    assert_eq!(
+        x.descendants().filter(|n| n.has_tag_name("testcase")).count(),
+        1
+    );
+}
