@@ -48,12 +48,9 @@ fn compare<S: Sut>(model: &Warmup, state: &State, sut: &S) -> Vec<Difference> {
     if mapping::model_json(model, state) == sut.project_json() {
         return vec![];
     }
-    let d = mapping::diff(&mapping::project_model(model, state), &sut.project());
-    assert!(
-        !d.is_empty(),
-        "the JSON differs but no field does: a serialisation mismatch"
-    );
-    d
+    // The strings can differ with every field equal (e.g. a projection built as a JSON value
+    // serialises its keys in another order): the field-by-field comparison decides.
+    mapping::diff(&mapping::project_model(model, state), &sut.project())
 }
 
 /// The outcome of a conformance walk.
