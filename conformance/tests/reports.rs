@@ -238,14 +238,21 @@ fn soak_reports_validate_and_junit_has_one_case_per_seed() {
         "--junit",
         junit.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let doc = read_json(&json);
     assert_valid("soak-report.schema.json", &doc);
     assert_eq!(doc["passed"], true);
     let xml = std::fs::read_to_string(&junit).unwrap();
     let x = roxmltree::Document::parse(&xml).unwrap();
     assert_eq!(
-        x.descendants().filter(|n| n.has_tag_name("testcase")).count(),
+        x.descendants()
+            .filter(|n| n.has_tag_name("testcase"))
+            .count(),
         1
     );
 }
