@@ -606,13 +606,10 @@ fn main() -> ExitCode {
             cli::replay::run(&a.trace, design, a.json, a.dir, a.faulty)
         }
         Command::Conform(a) => {
-            let mut bugs = warmcheck_impl::engine::SeededBugs::default();
-            for name in &a.seeded_bug {
-                if let Err(e) = bugs.enable(name) {
-                    eprintln!("warmcheck: {e}");
-                    return ExitCode::from(2);
-                }
-            }
+            let bugs = match seeded_bugs(&a.seeded_bug) {
+                Ok(b) => b,
+                Err(code) => return ExitCode::from(code),
+            };
             cli::conform::run(
                 a.bounds.bounds().into_model(a.design.design()),
                 cli::conform::Options {

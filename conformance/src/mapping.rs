@@ -82,7 +82,8 @@ fn strip_json(s: String) -> String {
     }
 }
 
-fn strip(mut v: Value) -> Value {
+/// A projection as compared: the clock removed (see "Not compared" above).
+pub fn strip(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("clock");
     }

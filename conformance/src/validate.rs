@@ -191,14 +191,8 @@ pub fn render_differences(differences: &[Difference]) -> String {
 
 /// The logged state as the mapping compares it: without the clock, which
 /// `mapping::project_impl` leaves out too (see `mapping.rs`, "Not compared").
-// TODO(mapping): `mapping::strip` is private; once it is public, call it here instead of
-// removing the one field by hand.
 fn logged_projection(state: &Value) -> Value {
-    let mut v = state.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("clock");
-    }
-    v
+    crate::mapping::strip(state.clone())
 }
 
 /// Whether the logged state equals the projection, the clock aside (the fast path of

@@ -1095,6 +1095,21 @@ impl Cluster {
         }
     }
 
+    /// How far the shutdown is (flag written, flusher stopped), or an error saying that `what`
+    /// happens only during a shutdown.
+    fn shutdown_progress(&self, what: &str) -> Result<(bool, bool), EngineError> {
+        match self.process {
+            Process::ShuttingDown {
+                flag_written,
+                flusher_stopped,
+            } => Ok((flag_written, flusher_stopped)),
+            _ => Err(tmpfail(format!(
+                "{what} only during a shutdown (node {})",
+                self.process.describe()
+            ))),
+        }
+    }
+
     /// Clean shutdown begins (`EventuallyPersistentEngine::destroy`): only while running.
     /// Client traffic, expiry and DCP stop; streams drop.
     pub fn shutdown_begin(&mut self) -> Result<(), EngineError> {
@@ -1117,16 +1132,8 @@ impl Cluster {
     /// shutdown; after-flush: once the flusher stopped, and this ends the shutdown.
     pub fn shutdown_write_clean_flag(&mut self) -> Result<(), EngineError> {
         self.usable()?;
-        let Process::ShuttingDown {
-            flag_written,
-            flusher_stopped,
-        } = self.process
-        else {
-            return Err(tmpfail(format!(
-                "the clean flag is written only during a shutdown (node {})",
-                self.process.describe()
-            )));
-        };
+        let (flag_written, flusher_stopped) =
+            self.shutdown_progress("the clean flag is written")?;
         if flag_written {
             return Err(tmpfail("the clean flag is already written"));
         }
@@ -1150,16 +1157,7 @@ impl Cluster {
     /// shutdown. Queued items of vbs that were never notified are lost (MB-43744).
     pub fn shutdown_stop_flusher(&mut self) -> Result<(), EngineError> {
         self.usable()?;
-        let Process::ShuttingDown {
-            flag_written,
-            flusher_stopped,
-        } = self.process
-        else {
-            return Err(tmpfail(format!(
-                "the flusher stops only during a shutdown (node {})",
-                self.process.describe()
-            )));
-        };
+        let (flag_written, flusher_stopped) = self.shutdown_progress("the flusher stops")?;
         if flusher_stopped {
             return Err(tmpfail("the flusher is already stopped"));
         }
