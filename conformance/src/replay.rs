@@ -104,22 +104,9 @@ pub fn replay(
             matched = refused;
             continue;
         }
-        let next = model.next_state(&state, action.clone()).expect("enabled");
-        let result = mapping::apply(&mut cluster, &state, action, &next);
-        let differences = mapping::diff(
-            &mapping::project_model(model, &next),
-            &mapping::project_impl(&cluster),
-        );
-        let ok = result.is_ok() && differences.is_empty();
-        reports.push(StepReport {
-            step,
-            action: format!("{action:?}"),
-            outcome: if ok { "matched" } else { "mismatch" }.to_string(),
-            story: Some(story::describe_step(&state, action, &next)),
-            error: result.err().map(|e| e.to_string()),
-            differences,
-        });
-        matched = ok;
+        let (report, next) = perform(model, &mut cluster, &state, action, step, "");
+        matched = report.outcome == "matched";
+        reports.push(report);
         state = next;
     }
     // Settle: let the flusher commit and the streams deliver what the model allows, so that
@@ -139,25 +126,16 @@ pub fn replay(
         };
         let action = action.clone();
         settle += 1;
-        let next = model.next_state(&state, action.clone()).expect("enabled");
-        let result = mapping::apply(&mut cluster, &state, &action, &next);
-        let differences = mapping::diff(
-            &mapping::project_model(model, &next),
-            &mapping::project_impl(&cluster),
+        let (report, next) = perform(
+            model,
+            &mut cluster,
+            &state,
+            &action,
+            actions.len() + settle,
+            "(settling) ",
         );
-        let ok = result.is_ok() && differences.is_empty();
-        reports.push(StepReport {
-            step: actions.len() + settle,
-            action: format!("{action:?}"),
-            outcome: if ok { "matched" } else { "mismatch" }.to_string(),
-            story: Some(format!(
-                "(settling) {}",
-                story::describe_step(&state, &action, &next)
-            )),
-            error: result.err().map(|e| e.to_string()),
-            differences,
-        });
-        matched = ok;
+        matched = report.outcome == "matched";
+        reports.push(report);
         state = next;
     }
     let violated = model
@@ -177,6 +155,36 @@ pub fn replay(
         divergence,
         step_reports: reports,
     })
+}
+
+/// Perform one enabled model action on the cluster and compare the projections after it.
+fn perform(
+    model: &Warmup,
+    cluster: &mut Cluster,
+    state: &State,
+    action: &Action,
+    step: usize,
+    prefix: &str,
+) -> (StepReport, State) {
+    let next = model.next_state(state, action.clone()).expect("enabled");
+    let result = mapping::apply(cluster, state, action, &next);
+    let differences = mapping::diff(
+        &mapping::project_model(model, &next),
+        &mapping::project_impl(cluster),
+    );
+    let ok = result.is_ok() && differences.is_empty();
+    let report = StepReport {
+        step,
+        action: format!("{action:?}"),
+        outcome: if ok { "matched" } else { "mismatch" }.to_string(),
+        story: Some(format!(
+            "{prefix}{}",
+            story::describe_step(state, action, &next)
+        )),
+        error: result.err().map(|e| e.to_string()),
+        differences,
+    };
+    (report, next)
 }
 
 fn check_initial(
