@@ -244,6 +244,7 @@ impl BoundsArgs {
             writes: self.writes,
             crashes: self.crashes,
             shutdowns: self.shutdowns,
+            flush_failures: 0,
         }
     }
 }

@@ -207,6 +207,13 @@ pub fn apply(
         Action::ShutdownBegins => cluster.shutdown_begin()?,
         Action::ShutdownWritesCleanFlag => cluster.shutdown_write_clean_flag()?,
         Action::ShutdownStopsFlusher => cluster.shutdown_stop_flusher()?,
+        Action::FlusherCommitFails { .. }
+        | Action::ShutdownStopsTasks
+        | Action::WarmupPopulatesVBucketMapFlushFailing => {
+            return Err(ApplyError::Unexpected(format!(
+                "{action:?}: not implemented by the engine yet"
+            )))
+        }
         Action::WarmupInitializes => phase(ImplPhase::Initialize, cluster.warmup_step()?)?,
         Action::WarmupCreatesVBuckets => phase(ImplPhase::CreateVBuckets, cluster.warmup_step()?)?,
         Action::WarmupPopulatesVBucketMap => {

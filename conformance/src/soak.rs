@@ -235,6 +235,11 @@ impl Call {
             Action::ShutdownBegins => Call::ShutdownBegin,
             Action::ShutdownWritesCleanFlag => Call::ShutdownWriteCleanFlag,
             Action::ShutdownStopsFlusher => Call::ShutdownStopFlusher,
+            Action::FlusherCommitFails { .. }
+            | Action::ShutdownStopsTasks
+            | Action::WarmupPopulatesVBucketMapFlushFailing => {
+                unimplemented!("{a:?}: not implemented by the engine yet")
+            }
             Action::WarmupInitializes
             | Action::WarmupCreatesVBuckets
             | Action::WarmupPopulatesVBucketMap
@@ -348,7 +353,11 @@ fn kind(a: &Action) -> (usize, u32) {
         Action::StatsSnapshotRewritesStatsJson => (5, 2),
         Action::ActiveCrashes => (6, 1),
         Action::ShutdownBegins => (7, 1),
-        Action::ShutdownWritesCleanFlag | Action::ShutdownStopsFlusher => (7, 6),
+        Action::ShutdownWritesCleanFlag
+        | Action::ShutdownStopsFlusher
+        | Action::ShutdownStopsTasks => (7, 6),
+        Action::FlusherCommitFails { .. } => (4, 1),
+        Action::WarmupPopulatesVBucketMapFlushFailing => (8, 1),
         Action::WarmupInitializes
         | Action::WarmupCreatesVBuckets
         | Action::WarmupPopulatesVBucketMap

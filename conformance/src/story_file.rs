@@ -255,6 +255,7 @@ pub fn parse_designs(text: &str) -> Result<Vec<Variant>, String> {
             out.push(Variant {
                 persist_entry,
                 shutdown_flag,
+                rollback_retry: warmcheck_model::RollbackRetry::Always,
             });
             (persist, flag) = (None, None);
         }
@@ -308,6 +309,7 @@ pub fn parse_bounds(text: &str) -> Result<Bounds, String> {
         writes,
         crashes,
         shutdowns,
+        flush_failures: 0,
     })
 }
 

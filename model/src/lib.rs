@@ -9,27 +9,35 @@
 //! decided by kv_engine 6.5's `needsRollback`, replica rollback, and streaming of mutations
 //! (unpersisted ones included). The designs of section 4 of the domain brief are [`Variant`]s.
 //!
+//! A clean shutdown may begin at any moment, warmup included; warmup, the expiry pager and
+//! compaction go on through it until the bucket's tasks are stopped; flushes may fail (bounded
+//! by `Bounds::flush_failures`). `docs/fidelity.md` gives the kv_engine source of each.
+//!
 //! **What is left out, deliberately.** Replica crashes and promotion (the bug needs neither);
 //! de-duplication (every seqno is streamed; compaction never drops old revisions); purging
-//! (`purge_seqno` is always 0); flush failures; the warmup phases
-//! that do not matter here (collection counts, key dump, access log). Each is discussed in
-//! `docs/model.md`.
+//! (`purge_seqno` is always 0); the warmup phases that do not matter here (collection counts,
+//! key dump, access log). Each is discussed in `docs/fidelity.md`.
 //!
 //! The model does no I/O and knows nothing of the implementation.
 
+mod dcp;
 pub mod failover;
+mod flusher;
 pub mod parse;
+pub mod properties;
+mod shutdown;
 pub mod story;
 pub mod svg;
 pub mod variant;
 pub mod view;
+mod warmup;
 
-use failover::{Seqno, StreamRequest, Table, Uuid};
+use failover::{Seqno, Table, Uuid};
 use im::Vector;
 use serde::{Deserialize, Serialize};
 use stateright::{Model, Property, Representative};
 use std::fmt;
-pub use variant::{PersistEntry, ShutdownFlag, Variant};
+pub use variant::{PersistEntry, RollbackRetry, ShutdownFlag, Variant};
 
 // ---------------------------------------------------------------------------------------------
 // Bounds
@@ -50,6 +58,10 @@ pub struct Bounds {
     pub crashes: u8,
     /// Clean shutdowns of the active node.
     pub shutdowns: u8,
+    /// Failed flushes (the flusher's or warmup's synchronous vbstate flush), in a whole
+    /// behaviour. Traces written before flush failures were modelled carry none: 0.
+    #[serde(default)]
+    pub flush_failures: u8,
 }
 
 impl Default for Bounds {
@@ -62,6 +74,7 @@ impl Default for Bounds {
             writes: 2,
             crashes: 2,
             shutdowns: 1,
+            flush_failures: 0,
         }
     }
 }
@@ -70,7 +83,7 @@ impl fmt::Display for Bounds {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} vbucket{}, {} replica{}, {} key{}, {} client write{}, {} crash{}, {} clean shutdown{}",
+            "{} vbucket{}, {} replica{}, {} key{}, {} client write{}, {} crash{}, {} clean shutdown{}, {} flush failure{}",
             self.vbuckets,
             plural(self.vbuckets, "s"),
             self.replicas,
@@ -83,6 +96,8 @@ impl fmt::Display for Bounds {
             plural(self.crashes, "es"),
             self.shutdowns,
             plural(self.shutdowns, "s"),
+            self.flush_failures,
+            plural(self.flush_failures, "s"),
         )
     }
 }
@@ -101,6 +116,7 @@ impl Bounds {
         assert!(self.keys >= 1, "at least one key");
         // Seqnos, uuids and values are u8: keep the bounds far from overflow.
         assert!(self.writes <= 60 && self.crashes <= 20 && self.vbuckets <= 8);
+        assert!(self.flush_failures <= 20 && self.shutdowns <= 20);
         Warmup {
             bounds: self,
             variant,
@@ -117,6 +133,77 @@ pub struct Warmup {
     /// Check only these properties (all when `None`).
     pub only: Option<Vec<String>>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Actions
+// ---------------------------------------------------------------------------------------------
+
+/// Every step the system can take, each named after what it does so that a counterexample
+/// reads as a story. The `Debug` form is what counterexamples, story files and Explorer print.
+/// `docs/fidelity.md` cites the kv_engine source of each.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// A client set, with or without a TTL (`KVBucket::set` -> `VBucket::queueItem`).
+    ClientSets { vb: u8, key: Key, ttl: bool },
+    /// A client delete of a live key (`KVBucket::deleteItem`).
+    ClientDeletes { vb: u8, key: Key },
+    /// Time passes (`ep_current_time()`).
+    ClockAdvances,
+    /// A get, compaction or the expiry pager deletes an expired item at a new seqno
+    /// (`VBucket::processExpiredItem`, `EPBucket::compactionCompletionCallback`,
+    /// `ExpiredItemPager`).
+    ItemExpires { vb: u8, key: Key },
+    /// The flusher's atomic commit of a vb's queued items with the cached vbstate
+    /// (`EPBucket::flushVBucket`).
+    FlusherCommits { vb: u8 },
+    /// A flush of the vb fails (`flushVBucket` returns `MoreAvailable::Yes`): nothing is
+    /// written, the items stay queued and the vb stays in the flusher's queue for a retry
+    /// (`Flusher::flushVB` -> `lpVbs.pushUnique`).
+    FlusherCommitFails { vb: u8 },
+    /// The periodic `StatSnap` task rewrites stats.json without `ep_force_shutdown`
+    /// (kv_engine before MB-52054).
+    StatsSnapshotRewritesStatsJson,
+    /// kill -9 of the active node.
+    ActiveCrashes,
+    /// A bucket shutdown begins (`EventuallyPersistentEngine::destroyInner`): client traffic
+    /// and DCP connections stop (`shutdownAllConnections`); warmup, the expiry pager and
+    /// compaction go on.
+    ShutdownBegins,
+    /// stats.json gets `ep_force_shutdown=false` (v6.5.1: `KVBucket::snapshotStats` in
+    /// `destroyInner`; today `KVBucket::persistShutdownContext`).
+    ShutdownWritesCleanFlag,
+    /// The flusher's final pass is done and it stops (`EPBucket::stopFlusher`).
+    ShutdownStopsFlusher,
+    /// Warmup is stopped and the bucket's tasks are unregistered (`EPBucket::stopWarmup` ->
+    /// `Warmup::stop` -> `done()`; `KVBucket::deinitialize` -> `unregisterTaskable`).
+    ShutdownStopsTasks,
+    /// `Warmup::initialize`: reads stats.json; since MB-45756 writes `ep_force_shutdown=true`.
+    WarmupInitializes,
+    /// `Warmup::createVBuckets`: vbs from their vbstate; `createEntry` if active and unclean.
+    WarmupCreatesVBuckets,
+    /// `Warmup::populateVBucketMap`: the vbs enter the vb map (with the design's persistence
+    /// of the new entry).
+    WarmupPopulatesVBucketMap,
+    /// `Warmup::populateVBucketMap` in a `sync-flush` design whose synchronous vbstate flush
+    /// fails: the vbs enter the map all the same, the set_vbucket_state stays queued, and the
+    /// node sets `failedToSetAVbucketState` (MB-41257).
+    WarmupPopulatesVBucketMapFlushFailing,
+    /// `Warmup::loadKVPairsforShard` / `loadDataforShard`.
+    WarmupLoadsData,
+    /// Warmup reaches its Done state.
+    WarmupReachesDone,
+    /// `Warmup::done` -> `KVBucket::warmupCompleted`: traffic is enabled (unless a vbstate
+    /// flush failed).
+    WarmupCompletes,
+    /// A replica's stream request (`DcpProducer::streamRequest` -> `FailoverTable::needsRollback`)
+    /// and the consumer's answer to a rollback (`DcpConsumer::handleRollbackResponse`,
+    /// `KVBucket::rollback`).
+    ReplicaRequestsStream { replica: u8, vb: u8 },
+    /// The producer sends the replica its next mutation (`ActiveStream`), opening a snapshot
+    /// when the last one is complete.
+    ReplicaReceives { replica: u8, vb: u8, seqno: Seqno },
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // State
@@ -146,9 +233,10 @@ pub enum Op {
     Set { value: u8, expiry: Option<u8> },
     /// A client delete.
     Delete,
-    /// The deletion of an expired item. `in_warmup` is ghost state: whether the active node
-    /// was still warming up when it expired the item.
-    Expire { in_warmup: bool },
+    /// The deletion of an expired item. Ghost state: `in_warmup`, whether the active node was
+    /// still warming up when it expired the item; `in_shutdown`, whether a clean shutdown had
+    /// begun (DCP connections were closed, so no DCP client can have seen it).
+    Expire { in_warmup: bool, in_shutdown: bool },
 }
 
 /// One mutation, at the seqno given by its position in a history.
@@ -222,6 +310,8 @@ pub struct ActiveVb {
     pub notified: bool,
     /// CreateVBuckets created a failover entry in this warmup.
     pub new_entry: bool,
+    /// Ghost: a flush of this vb failed and nothing has been committed for it since.
+    pub flush_failed: bool,
 }
 
 impl ActiveVb {
@@ -309,11 +399,35 @@ impl Phase {
     }
 }
 
-/// How the active node went down, and whether anything queued was lost (ghost state).
+/// How the active node went down (ghost state). `harmful_loss`: it lost something that matters
+/// if the next warmup believes the shutdown clean: a failover entry not on disk, or a mutation a
+/// DCP client could have seen (see [`State::harmful_loss`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Down {
-    Crashed { in_warmup: bool, lost_queued: bool },
-    ShutDown { lost_queued: bool },
+    Crashed {
+        in_warmup: bool,
+        harmful_loss: bool,
+    },
+    ShutDown {
+        in_warmup: bool,
+        harmful_loss: bool,
+    },
+}
+
+/// How far a clean shutdown (`EventuallyPersistentEngine::destroyInner` ->
+/// `EPBucket::deinitialize`) has got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Shutdown {
+    /// stats.json was written with `ep_force_shutdown=false` by this shutdown.
+    pub flag_written: bool,
+    /// The flusher made its final pass and stopped (`EPBucket::stopFlusher`).
+    pub flusher_stopped: bool,
+    /// The bucket's tasks (warmup, expiry pager, compaction) were stopped
+    /// (`KVBucket::deinitialize` -> `ExecutorPool::unregisterTaskable`).
+    pub tasks_stopped: bool,
+    /// The last warmup phase completed, if warmup had not completed when the shutdown began.
+    /// Warmup's tasks go on through the shutdown until the tasks are stopped.
+    pub warmup: Option<Phase>,
 }
 
 /// The active node's process.
@@ -321,10 +435,7 @@ pub enum Down {
 pub enum Node {
     Running,
     Warming(Phase),
-    ShuttingDown {
-        flag_written: bool,
-        flusher_stopped: bool,
-    },
+    ShuttingDown(Shutdown),
     Down(Down),
 }
 
@@ -343,22 +454,52 @@ pub struct State {
     pub writes: u8,
     pub crashes: u8,
     pub shutdowns: u8,
+    pub flush_failures: u8,
+    /// `failedToSetAVbucketState`: warmup's synchronous vbstate flush failed, so the node
+    /// refuses EnableTraffic (client writes) until it restarts (MB-41257).
+    pub traffic_refused: bool,
+    /// Ghost: a flush that had failed was later committed.
+    pub flush_retried: bool,
 }
 
 impl State {
-    /// Whether the DCP producer, expiry and the vb map are live: warming from
-    /// PopulateVBucketMap on, or running.
-    fn serves_vb_map(&self) -> bool {
-        matches!(self.node, Node::Running)
-            || matches!(self.node, Node::Warming(p) if p >= Phase::PopulateVBucketMap)
+    /// The last warmup phase completed, while warming up (or shutting down during warmup).
+    pub fn warmup_phase(&self) -> Option<Phase> {
+        match self.node {
+            Node::Warming(p) => Some(p),
+            Node::ShuttingDown(sd) => sd.warmup,
+            _ => None,
+        }
+    }
+
+    /// Whether the vb map has been populated in this run of the process: running, or warmup
+    /// got past PopulateVBucketMap (shutting down included).
+    fn vb_map_populated(&self) -> bool {
+        match self.node {
+            Node::Running => true,
+            Node::Warming(p) => p >= Phase::PopulateVBucketMap,
+            Node::ShuttingDown(sd) => sd.warmup.is_none_or(|p| p >= Phase::PopulateVBucketMap),
+            Node::Down(_) => false,
+        }
+    }
+
+    /// Whether the DCP producer serves the vb map: populated, and no shutdown has closed the
+    /// connections (`shutdownAllConnections` comes first in a shutdown).
+    fn serves_dcp(&self) -> bool {
+        self.vb_map_populated() && !matches!(self.node, Node::ShuttingDown(_))
+    }
+
+    /// Whether the expiry pager and compaction run: the vb map is populated and the bucket's
+    /// tasks have not been stopped (they run through a shutdown until `unregisterTaskable`).
+    fn expiry_runs(&self) -> bool {
+        self.vb_map_populated()
+            && !matches!(self.node, Node::ShuttingDown(sd) if sd.tasks_stopped)
     }
 
     fn flusher_runs(&self) -> bool {
         match self.node {
             Node::Running | Node::Warming(_) => true,
-            Node::ShuttingDown {
-                flusher_stopped, ..
-            } => !flusher_stopped,
+            Node::ShuttingDown(sd) => !sd.flusher_stopped,
             Node::Down(_) => false,
         }
     }
@@ -374,22 +515,45 @@ impl State {
             .expect("the active vb is in memory")
     }
 
-    fn any_queued(&self) -> bool {
-        self.vbs
-            .iter()
-            .any(|vb| vb.active.as_ref().is_some_and(|a| !a.queue.is_empty()))
-    }
-
     fn any_notified(&self) -> bool {
         self.vbs
             .iter()
             .any(|vb| vb.active.as_ref().is_some_and(|a| a.notified))
     }
 
+    /// Whether going down now loses something that matters if the next warmup believes the
+    /// shutdown clean: the knowledge that the last shutdown was unclean (warmup read "unclean"
+    /// but has not yet created a vb's new failover entry), a failover table in memory that is
+    /// not the one on disk (a branch point that would be forgotten), or a queued mutation that
+    /// a DCP client could have seen. A
+    /// mutation queued after the shutdown closed every DCP connection (an expiry by the pager
+    /// or compaction) cannot have been seen; losing it is benign, since the item is still on
+    /// disk with its TTL and the next access expires it again (`docs/model.md`).
+    pub fn harmful_loss(&self) -> bool {
+        let unclean = self.read_clean == Some(false);
+        self.vbs.iter().any(|vb| {
+            (unclean && vb.active.is_none())
+                || vb.active.as_ref().is_some_and(|a| {
+                a.failover != vb.disk.failover
+                    || a.queue.iter().any(|q| match q {
+                        Queued::Mutation(s) => !matches!(
+                            a.history[*s as usize - 1].op,
+                            Op::Expire {
+                                in_shutdown: true,
+                                ..
+                            }
+                        ),
+                        Queued::SetVbState(t) => *t != vb.disk.failover,
+                    })
+            })
+        })
+    }
+
     /// Lose everything volatile: the node is down, streams drop.
     fn go_down(&mut self, how: Down) {
         self.node = Node::Down(how);
         self.read_clean = None;
+        self.traffic_refused = false;
         for vb in self.vbs.iter_mut() {
             vb.active = None;
         }
@@ -416,6 +580,8 @@ impl State {
         }
     }
 
+    /// `CheckpointManager::queueSetVBState`: the flusher is notified only if the vb is in the
+    /// map.
     fn queue_set_vbstate(&mut self, vb: u8) {
         let a = self.active_mut(vb);
         let table = a.failover.clone();
@@ -423,27 +589,6 @@ impl State {
         if a.in_map {
             a.notified = true;
         }
-    }
-
-    /// The flusher's atomic commit of everything queued for `vb` (`EPBucket::flushVBucket`).
-    fn commit(&mut self, vb: u8) {
-        let slot = &mut self.vbs[vb as usize];
-        let a = slot.active.as_mut().expect("flushing a vb in memory");
-        let disk = &mut slot.disk;
-        for q in a.queue.iter() {
-            match q {
-                Queued::Mutation(s) => {
-                    assert_eq!(*s, disk.persisted_seqno() + 1, "commits are contiguous");
-                    disk.history.push_back(a.history[*s as usize - 1]);
-                }
-                // The cached vbstate's table changes only through a set_vbucket_state item.
-                Queued::SetVbState(t) => disk.failover = t.clone(),
-            }
-        }
-        disk.snap_start = disk.persisted_seqno();
-        disk.snap_end = disk.persisted_seqno();
-        a.queue.clear();
-        a.notified = false;
     }
 }
 
@@ -457,33 +602,6 @@ impl Representative for State {
         s.vbs.sort();
         s
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Actions
-// ---------------------------------------------------------------------------------------------
-
-/// Every step the system can take. The `Debug` form is what counterexamples and Explorer print.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Action {
-    ClientSets { vb: u8, key: Key, ttl: bool },
-    ClientDeletes { vb: u8, key: Key },
-    ClockAdvances,
-    ItemExpires { vb: u8, key: Key },
-    FlusherCommits { vb: u8 },
-    StatsSnapshotRewritesStatsJson,
-    ActiveCrashes,
-    ShutdownBegins,
-    ShutdownWritesCleanFlag,
-    ShutdownStopsFlusher,
-    WarmupInitializes,
-    WarmupCreatesVBuckets,
-    WarmupPopulatesVBucketMap,
-    WarmupLoadsData,
-    WarmupReachesDone,
-    WarmupCompletes,
-    ReplicaRequestsStream { replica: u8, vb: u8 },
-    ReplicaReceives { replica: u8, vb: u8, seqno: Seqno },
 }
 
 impl Model for Warmup {
@@ -509,6 +627,7 @@ impl Model for Warmup {
                         queue: Vec::new(),
                         notified: false,
                         new_entry: false,
+                        flush_failed: false,
                     }),
                     disk: DiskVb {
                         history: Vector::new(),
@@ -530,6 +649,9 @@ impl Model for Warmup {
             writes: 0,
             crashes: 0,
             shutdowns: 0,
+            flush_failures: 0,
+            traffic_refused: false,
+            flush_retried: false,
         }]
     }
 
@@ -537,50 +659,42 @@ impl Model for Warmup {
         let b = &self.bounds;
         let vbs = 0..b.vbuckets;
         let keys = (0..b.keys).map(Key);
-        match s.node {
-            Node::Running => {
-                if s.writes < b.writes {
-                    for vb in vbs.clone() {
-                        for key in keys.clone() {
-                            actions.push(Action::ClientSets {
-                                vb,
-                                key,
-                                ttl: false,
-                            });
-                            actions.push(Action::ClientSets { vb, key, ttl: true });
-                            if self.is_live(s, vb, key) {
-                                actions.push(Action::ClientDeletes { vb, key });
-                            }
-                        }
+        if matches!(s.node, Node::Running) && !s.traffic_refused && s.writes < b.writes {
+            for vb in vbs.clone() {
+                for key in keys.clone() {
+                    actions.push(Action::ClientSets {
+                        vb,
+                        key,
+                        ttl: false,
+                    });
+                    actions.push(Action::ClientSets { vb, key, ttl: true });
+                    if self.is_live(s, vb, key) {
+                        actions.push(Action::ClientDeletes { vb, key });
                     }
                 }
-                if s.clean_flag {
-                    actions.push(Action::StatsSnapshotRewritesStatsJson);
-                }
-                if s.shutdowns < b.shutdowns {
-                    actions.push(Action::ShutdownBegins);
-                }
             }
-            Node::Warming(phase) => actions.push(match phase {
-                Phase::Initialize => Action::WarmupCreatesVBuckets,
-                Phase::CreateVBuckets => Action::WarmupPopulatesVBucketMap,
-                Phase::PopulateVBucketMap => Action::WarmupLoadsData,
-                Phase::LoadingData => Action::WarmupReachesDone,
-                Phase::Done => Action::WarmupCompletes,
-            }),
-            Node::ShuttingDown {
-                flag_written,
-                flusher_stopped,
-            } => {
-                let before = self.variant.shutdown_flag == ShutdownFlag::BeforeFlush;
-                if !flag_written && (before || flusher_stopped) {
-                    actions.push(Action::ShutdownWritesCleanFlag);
-                }
-                if !flusher_stopped && !s.any_notified() && (!before || flag_written) {
-                    actions.push(Action::ShutdownStopsFlusher);
-                }
-            }
-            Node::Down(_) => actions.push(Action::WarmupInitializes),
+        }
+        if matches!(s.node, Node::Running) && s.clean_flag {
+            actions.push(Action::StatsSnapshotRewritesStatsJson);
+        }
+        let warming = matches!(s.node, Node::Warming(_));
+        if (matches!(s.node, Node::Running) || warming) && s.shutdowns < b.shutdowns {
+            actions.push(Action::ShutdownBegins);
+        }
+        // Warmup's next phase, while warming or, until the tasks stop, shutting down.
+        let warmup_runs = match s.node {
+            Node::Warming(p) => Some(p),
+            Node::ShuttingDown(sd) if !sd.tasks_stopped => sd.warmup,
+            _ => None,
+        };
+        if let Some(phase) = warmup_runs {
+            self.warmup_steps(s, phase, actions);
+        }
+        if let Node::ShuttingDown(sd) = s.node {
+            self.shutdown_steps(s, sd, actions);
+        }
+        if matches!(s.node, Node::Down(_)) {
+            actions.push(Action::WarmupInitializes);
         }
         if !matches!(s.node, Node::Down(_)) && s.crashes < b.crashes {
             actions.push(Action::ActiveCrashes);
@@ -592,39 +706,27 @@ impl Model for Warmup {
             let Some(a) = s.active(vb) else { continue };
             if a.notified && s.flusher_runs() {
                 actions.push(Action::FlusherCommits { vb });
-            }
-            if !(a.in_map && s.serves_vb_map()) {
-                continue;
-            }
-            for key in keys.clone() {
-                if let Some(Mutation {
-                    op: Op::Set {
-                        expiry: Some(e), ..
-                    },
-                    ..
-                }) = a.newest(key)
-                {
-                    if e <= s.clock {
-                        actions.push(Action::ItemExpires { vb, key });
-                    }
+                if s.flush_failures < b.flush_failures {
+                    actions.push(Action::FlusherCommitFails { vb });
                 }
             }
-            for (replica, r) in s.vbs[vb as usize].replicas.iter().enumerate() {
-                let replica = replica as u8;
-                match r.stream {
-                    Stream::None | Stream::RolledBack(_) => {
-                        actions.push(Action::ReplicaRequestsStream { replica, vb })
-                    }
-                    Stream::Accepted => {
-                        if r.high_seqno() < a.high_seqno() {
-                            actions.push(Action::ReplicaReceives {
-                                replica,
-                                vb,
-                                seqno: r.high_seqno() + 1,
-                            });
+            if a.in_map && s.expiry_runs() {
+                for key in keys.clone() {
+                    if let Some(Mutation {
+                        op: Op::Set {
+                            expiry: Some(e), ..
+                        },
+                        ..
+                    }) = a.newest(key)
+                    {
+                        if e <= s.clock {
+                            actions.push(Action::ItemExpires { vb, key });
                         }
                     }
                 }
+            }
+            if a.in_map && s.serves_dcp() {
+                self.dcp_steps(s, vb, a, actions);
             }
         }
     }
@@ -648,171 +750,43 @@ impl Model for Warmup {
             }
             Action::ClockAdvances => s.clock += 1,
             Action::ItemExpires { vb, key } => {
-                let in_warmup = matches!(s.node, Node::Warming(_));
-                s.queue_mutation(vb, key, Op::Expire { in_warmup });
+                let op = Op::Expire {
+                    in_warmup: s.warmup_phase().is_some(),
+                    in_shutdown: matches!(s.node, Node::ShuttingDown(_)),
+                };
+                s.queue_mutation(vb, key, op);
             }
             Action::FlusherCommits { vb } => s.commit(vb),
+            Action::FlusherCommitFails { vb } => s.fail_flush(vb),
             Action::StatsSnapshotRewritesStatsJson => s.clean_flag = false,
             Action::ActiveCrashes => {
                 s.crashes += 1;
-                let in_warmup = matches!(s.node, Node::Warming(_));
-                let lost_queued = s.any_queued();
-                s.go_down(Down::Crashed {
-                    in_warmup,
-                    lost_queued,
-                });
-            }
-            Action::ShutdownBegins => {
-                s.shutdowns += 1;
-                s.node = Node::ShuttingDown {
-                    flag_written: false,
-                    flusher_stopped: false,
+                let how = Down::Crashed {
+                    in_warmup: s.warmup_phase().is_some(),
+                    harmful_loss: s.harmful_loss(),
                 };
-                s.drop_streams();
+                s.go_down(how);
             }
-            Action::ShutdownWritesCleanFlag | Action::ShutdownStopsFlusher => {
-                let Node::ShuttingDown {
-                    mut flag_written,
-                    mut flusher_stopped,
-                } = s.node
-                else {
-                    unreachable!("shutdown steps run while shutting down")
-                };
-                if action == Action::ShutdownWritesCleanFlag {
-                    s.clean_flag = true;
-                    flag_written = true;
-                } else {
-                    flusher_stopped = true;
-                }
-                s.node = Node::ShuttingDown {
-                    flag_written,
-                    flusher_stopped,
-                };
-                if flag_written && flusher_stopped {
-                    // Whatever is still queued belongs to vbs the flusher was never told about.
-                    let lost_queued = s.any_queued();
-                    s.go_down(Down::ShutDown { lost_queued });
-                }
+            Action::ShutdownBegins => s.begin_shutdown(),
+            Action::ShutdownWritesCleanFlag => s.write_clean_flag(variant),
+            Action::ShutdownStopsFlusher => s.stop_flusher(),
+            Action::ShutdownStopsTasks => s.stop_tasks(variant),
+            Action::WarmupInitializes => s.warmup_initialize(variant),
+            Action::WarmupCreatesVBuckets => s.warmup_create_vbuckets(variant),
+            Action::WarmupPopulatesVBucketMap => s.warmup_populate_vbucket_map(variant, true),
+            Action::WarmupPopulatesVBucketMapFlushFailing => {
+                s.warmup_populate_vbucket_map(variant, false)
             }
-            Action::WarmupInitializes => {
-                s.node = Node::Warming(Phase::Initialize);
-                s.read_clean = Some(s.clean_flag);
-                if variant.shutdown_flag == ShutdownFlag::AfterFlush {
-                    // MB-46361: a crash from here on counts as unclean.
-                    s.clean_flag = false;
-                }
-            }
-            Action::WarmupCreatesVBuckets => {
-                s.node = Node::Warming(Phase::CreateVBuckets);
-                let unclean = s.read_clean == Some(false);
-                for i in 0..s.vbs.len() {
-                    let disk = s.vbs[i].disk.clone();
-                    let high = disk.persisted_seqno();
-                    let mut a = ActiveVb {
-                        in_map: false,
-                        history: disk.history,
-                        failover: disk.failover,
-                        queue: Vec::new(),
-                        notified: false,
-                        new_entry: false,
-                    };
-                    if unclean {
-                        // Unflushed mutations were lost: any replica that saw them is on
-                        // another branch, so start a new one.
-                        let at = if high == disk.snap_end {
-                            disk.snap_end
-                        } else {
-                            disk.snap_start
-                        };
-                        a.failover.create_entry(s.next_uuid, at);
-                        s.next_uuid += 1;
-                        a.new_entry = true;
-                    }
-                    s.vbs[i].active = Some(a);
-                    if unclean && variant.persist_entry == PersistEntry::QueueAtCreate {
-                        s.queue_set_vbstate(i as u8); // not in the map: no notification
-                    }
-                }
-            }
-            Action::WarmupPopulatesVBucketMap => {
-                s.node = Node::Warming(Phase::PopulateVBucketMap);
-                for i in 0..s.vbs.len() {
-                    let vb = i as u8;
-                    let new_entry = s.active(vb).is_some_and(|a| a.new_entry);
-                    match variant.persist_entry {
-                        PersistEntry::SyncFlush if new_entry => {
-                            s.queue_set_vbstate(vb);
-                            s.commit(vb);
-                        }
-                        _ => {}
-                    }
-                    s.active_mut(vb).in_map = true;
-                    if new_entry && variant.persist_entry == PersistEntry::QueueAtPopulate {
-                        s.queue_set_vbstate(vb);
-                    }
-                }
-            }
-            Action::WarmupLoadsData => s.node = Node::Warming(Phase::LoadingData),
-            Action::WarmupReachesDone => s.node = Node::Warming(Phase::Done),
-            Action::WarmupCompletes => {
-                s.node = Node::Running;
-                if variant.persist_entry == PersistEntry::AtComplete {
-                    for vb in 0..self.bounds.vbuckets {
-                        s.queue_set_vbstate(vb);
-                    }
-                }
-            }
+            Action::WarmupLoadsData => s.set_warmup_phase(Phase::LoadingData),
+            Action::WarmupReachesDone => s.set_warmup_phase(Phase::Done),
+            Action::WarmupCompletes => s.warmup_complete(variant),
             Action::ReplicaRequestsStream { replica, vb } => {
-                let slot = &mut s.vbs[vb as usize];
-                let a = slot
-                    .active
-                    .as_ref()
-                    .expect("the producer serves vbs in memory");
-                let r = &mut slot.replicas[replica as usize];
-                let req = StreamRequest {
-                    start: r.high_seqno(),
-                    uuid: r.failover.newest().uuid,
-                    snap_start: r.snap_start,
-                    snap_end: r.snap_end,
-                    strict: false,
-                };
-                match a.failover.needs_rollback(req, a.high_seqno(), 0) {
-                    None => {
-                        r.failover = a.failover.clone();
-                        r.stream = Stream::Accepted;
-                    }
-                    Some(0) if r.failover.len() > 1 => {
-                        r.failover.drop_newest();
-                        r.stream = Stream::RolledBack(0);
-                    }
-                    Some(rb) => {
-                        // Every received mutation is its own commit, so the newest commit at or
-                        // below rb is min(rb, high).
-                        let high = rb.min(r.high_seqno());
-                        r.history.truncate(high as usize);
-                        r.snap_start = high;
-                        r.snap_end = high;
-                        r.failover.prune_entries(high);
-                        r.stream = Stream::RolledBack(rb);
-                    }
-                }
+                s.stream_request(variant, replica, vb)
             }
-            Action::ReplicaReceives { replica, vb, seqno } => {
-                let slot = &mut s.vbs[vb as usize];
-                let a = slot
-                    .active
-                    .as_ref()
-                    .expect("the producer streams vbs in memory");
-                let r = &mut slot.replicas[replica as usize];
-                assert_eq!(seqno, r.high_seqno() + 1);
-                if r.high_seqno() == r.snap_end {
-                    // The last snapshot is complete: the producer opens a new one (a snapshot
-                    // marker) covering everything it has now.
-                    r.snap_start = seqno;
-                    r.snap_end = a.high_seqno();
-                }
-                r.history.push_back(a.history[seqno as usize - 1]);
-            }
+            Action::ReplicaReceives { replica, vb, seqno } => s.receive(replica, vb, seqno),
+        }
+        if matches!(s.node, Node::ShuttingDown(_)) {
+            s.end_shutdown_if_done(variant);
         }
         Some(s)
     }
@@ -840,88 +814,6 @@ impl Model for Warmup {
 }
 
 impl Warmup {
-    /// Every property of the model, whatever `only` says.
-    pub fn all_properties(&self) -> Vec<Property<Self>> {
-        vec![
-            Property::always("no replica diverges", |_, s: &State| {
-                properties::no_replica_diverges(s)
-            }),
-            Property::always("failover tables are well formed", |_, s: &State| {
-                properties::failover_tables_well_formed(s)
-            }),
-            Property::always(
-                "the disk holds a prefix of the active's history",
-                |_, s: &State| properties::disk_is_prefix_of_memory(s),
-            ),
-            Property::always(
-                "the checkpoint holds exactly the unpersisted seqnos",
-                |_, s: &State| properties::checkpoint_holds_unpersisted(s),
-            ),
-            Property::always(
-                "every mutation on disk is on a branch the disk's failover table names",
-                |_, s: &State| properties::disk_branches_named(s),
-            ),
-            Property::always(
-                "stats.json says clean only when nothing queued was lost",
-                |_, s: &State| properties::clean_flag_honest(s),
-            ),
-            Property::sometimes("the active crashes during warmup", |_, s: &State| {
-                matches!(
-                    s.node,
-                    Node::Down(Down::Crashed {
-                        in_warmup: true,
-                        ..
-                    })
-                )
-            }),
-            Property::sometimes(
-                "an expiry made during warmup reaches disk",
-                |_, s: &State| {
-                    s.vbs.iter().any(|vb| {
-                        vb.disk
-                            .history
-                            .iter()
-                            .any(|m| m.op == Op::Expire { in_warmup: true })
-                    })
-                },
-            ),
-            Property::sometimes(
-                "a replica holds a mutation the active has not persisted",
-                |_, s: &State| {
-                    s.vbs.iter().any(|vb| {
-                        vb.replicas
-                            .iter()
-                            .any(|r| r.high_seqno() > vb.disk.persisted_seqno())
-                    })
-                },
-            ),
-            Property::sometimes("a replica rolls back", |_, s: &State| {
-                replica_streams(s).any(|st| matches!(st, Stream::RolledBack(_)))
-            }),
-            Property::sometimes("a replica rolls back to 0", |_, s: &State| {
-                replica_streams(s).any(|st| st == Stream::RolledBack(0))
-            }),
-            Property::sometimes(
-                "a replica is accepted after an unclean restart",
-                |_, s: &State| {
-                    s.read_clean == Some(false)
-                        && replica_streams(s).any(|st| st == Stream::Accepted)
-                },
-            ),
-            Property::sometimes("a clean shutdown completes", |_, s: &State| {
-                matches!(s.node, Node::Down(Down::ShutDown { .. }))
-            }),
-        ]
-    }
-}
-
-fn replica_streams(s: &State) -> impl Iterator<Item = Stream> + '_ {
-    s.vbs
-        .iter()
-        .flat_map(|vb| vb.replicas.iter().map(|r| r.stream))
-}
-
-impl Warmup {
     fn is_live(&self, s: &State, vb: u8, key: Key) -> bool {
         let Some(a) = s.active(vb) else { return false };
         match a.newest(key) {
@@ -944,101 +836,6 @@ impl Warmup {
                     .as_ref()
                     .is_some_and(|a| a.history.iter().any(unexpired))
         })
-    }
-
-    /// The property this model calls `name`.
-    pub fn property_named(&self, name: &str) -> Option<Property<Self>> {
-        self.all_properties().into_iter().find(|p| p.name == name)
-    }
-}
-
-/// The `always` properties as plain predicates, so the implementation's projected state can be
-/// judged by the same code in conformance.
-pub mod properties {
-    use super::*;
-
-    /// A replica whose stream the active has accepted holds, at every seqno it has, the same
-    /// mutation as the active.
-    pub fn no_replica_diverges(s: &State) -> bool {
-        s.vbs.iter().all(|vb| {
-            vb.replicas
-                .iter()
-                .filter(|r| r.stream == Stream::Accepted)
-                .all(|r| {
-                    let Some(a) = &vb.active else { return false };
-                    r.high_seqno() <= a.high_seqno()
-                        && r.history
-                            .iter()
-                            .zip(a.history.iter())
-                            .all(|(x, y)| x.same_content(y))
-                })
-        })
-    }
-
-    pub fn failover_tables_well_formed(s: &State) -> bool {
-        s.vbs.iter().all(|vb| {
-            let disk_ok = vb.disk.failover.is_well_formed()
-                && vb.disk.failover.newest().seqno <= vb.disk.persisted_seqno();
-            let active_ok = vb.active.as_ref().is_none_or(|a| {
-                a.failover.is_well_formed() && a.failover.newest().seqno <= a.high_seqno()
-            });
-            let replicas_ok = vb.replicas.iter().all(|r| r.failover.is_well_formed());
-            disk_ok && active_ok && replicas_ok
-        })
-    }
-
-    /// Persisted seqno at or below high seqno, and what is on disk is what memory holds.
-    pub fn disk_is_prefix_of_memory(s: &State) -> bool {
-        s.vbs.iter().all(|vb| {
-            vb.active.as_ref().is_none_or(|a| {
-                vb.disk.persisted_seqno() <= a.high_seqno()
-                    && vb
-                        .disk
-                        .history
-                        .iter()
-                        .zip(a.history.iter())
-                        .all(|(d, m)| d == m)
-            })
-        })
-    }
-
-    pub fn checkpoint_holds_unpersisted(s: &State) -> bool {
-        s.vbs.iter().all(|vb| {
-            vb.active.as_ref().is_none_or(|a| {
-                let queued: Vec<Seqno> = a
-                    .queue
-                    .iter()
-                    .filter_map(|q| match q {
-                        Queued::Mutation(s) => Some(*s),
-                        Queued::SetVbState(_) => None,
-                    })
-                    .collect();
-                let expected: Vec<Seqno> =
-                    (vb.disk.persisted_seqno() + 1..=a.high_seqno()).collect();
-                queued == expected
-            })
-        })
-    }
-
-    /// Every mutation on disk was made under a failover entry that the table on disk names, so
-    /// a restart that loses memory can still tell replicas where its history branched.
-    pub fn disk_branches_named(s: &State) -> bool {
-        s.vbs.iter().all(|vb| {
-            vb.disk
-                .history
-                .iter()
-                .all(|m| vb.disk.failover.contains_uuid(m.branch))
-        })
-    }
-
-    /// stats.json may say "clean" while the node is down only if the node lost nothing queued.
-    pub fn clean_flag_honest(s: &State) -> bool {
-        match s.node {
-            Node::Down(Down::Crashed { lost_queued, .. } | Down::ShutDown { lost_queued }) => {
-                !(s.clean_flag && lost_queued)
-            }
-            _ => true,
-        }
     }
 }
 

@@ -15,25 +15,41 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
             let a = next.vbs[vb as usize].active.as_ref().expect("active vb");
             let m = a.history.back().expect("a new mutation");
             let _ = write!(w, "vb {vb}: seqno {} = {m:?}", a.high_seqno());
-            if let Op::Expire { in_warmup: true } = m.op {
-                w.push_str(" (during warmup)");
+            if let Op::Expire { in_warmup, in_shutdown } = m.op {
+                if in_warmup {
+                    w.push_str(" (during warmup)");
+                }
+                if in_shutdown {
+                    w.push_str(" (during the shutdown: no DCP client can see it)");
+                }
             }
             let _ = write!(w, ", queued under {:?}", a.failover.newest());
             if !a.in_map {
                 w.push_str("; the flusher is not notified (vb not in the map)");
+            } else if matches!(next.node, Node::ShuttingDown(sd) if sd.flusher_stopped) {
+                w.push_str("; the flusher has stopped: it will never be written");
             }
         }
         Action::ClockAdvances => {
             let _ = write!(w, "clock {} -> {}", last.clock, next.clock);
         }
         Action::FlusherCommits { vb } => describe_commit(w, last, next, vb),
+        Action::FlusherCommitFails { vb } => {
+            let _ = write!(
+                w,
+                "vb {vb}: the flush fails: nothing is written, the items stay queued for a retry"
+            );
+        }
         Action::StatsSnapshotRewritesStatsJson => {
             w.push_str("stats.json rewritten without ep_force_shutdown: a crash now is unclean")
         }
         Action::ActiveCrashes => {
             let _ = write!(w, "the active crashes");
-            if let Node::Warming(p) = last.node {
+            if let Some(p) = last.warmup_phase() {
                 let _ = write!(w, " during warmup (after {})", p.name());
+            }
+            if matches!(last.node, Node::ShuttingDown(_)) {
+                w.push_str(" during a clean shutdown");
             }
             for (i, (l, n)) in last.vbs.iter().zip(next.vbs.iter()).enumerate() {
                 if let Some(a) = &l.active {
@@ -62,14 +78,45 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
             );
         }
         Action::ShutdownBegins => {
-            w.push_str("clean shutdown begins: traffic, expiry and DCP stop; streams drop")
+            w.push_str("clean shutdown begins: client traffic and DCP stop (streams drop)");
+            if let Some(p) = last.warmup_phase() {
+                let _ = write!(
+                    w,
+                    "; warmup (after {}) goes on until the tasks stop",
+                    p.name()
+                );
+            }
+            w.push_str("; the expiry pager and compaction go on");
         }
         Action::ShutdownWritesCleanFlag => {
-            w.push_str("stats.json: ep_force_shutdown=false (clean)");
+            if next.clean_flag && !last.clean_flag {
+                w.push_str("stats.json: ep_force_shutdown=false (clean)");
+            } else if next.clean_flag {
+                w.push_str("stats.json: ep_force_shutdown=false (clean), as it already said");
+            } else {
+                w.push_str(
+                    "stats.json left saying ep_force_shutdown=true: a vbstate was not persisted",
+                );
+            }
+            if let Some(p) = last.warmup_phase() {
+                let _ = write!(w, ", though warmup stopped after {}", p.name());
+            }
             describe_down(w, next);
         }
         Action::ShutdownStopsFlusher => {
             w.push_str("the flusher stops");
+            describe_down(w, next);
+        }
+        Action::ShutdownStopsTasks => {
+            w.push_str("warmup and the bucket's tasks (expiry pager, compaction) stop");
+            if last.warmup_phase().is_some() {
+                w.push_str("; Warmup::stop calls done()");
+                if next.vbs.iter().zip(last.vbs.iter()).any(|(n, l)| {
+                    n.active.as_ref().map(|a| a.queue.len()) != l.active.as_ref().map(|a| a.queue.len())
+                }) {
+                    w.push_str(", which queues set_vbucket_state the stopped flusher never writes");
+                }
+            }
             describe_down(w, next);
         }
         Action::WarmupInitializes => {
@@ -104,7 +151,13 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
             }
             out.truncate(out.trim_end_matches("; ").len());
         }
-        Action::WarmupPopulatesVBucketMap => {
+        Action::WarmupPopulatesVBucketMap | Action::WarmupPopulatesVBucketMapFlushFailing => {
+            if *action == Action::WarmupPopulatesVBucketMapFlushFailing {
+                w.push_str(
+                    "the synchronous vbstate flush fails: set_vbucket_state stays queued (flusher \
+                     not notified), failedToSetAVbucketState, client traffic refused; ",
+                );
+            }
             for (i, (l, n)) in last.vbs.iter().zip(next.vbs.iter()).enumerate() {
                 if l.disk.failover != n.disk.failover {
                     let _ = write!(
@@ -123,7 +176,13 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
         Action::WarmupLoadsData => w.push_str("warmup loads the values"),
         Action::WarmupReachesDone => w.push_str("warmup reaches Done"),
         Action::WarmupCompletes => {
-            w.push_str("warmupCompleted(): traffic enabled");
+            if matches!(next.node, Node::ShuttingDown(_)) {
+                w.push_str("warmupCompleted() during the shutdown");
+            } else if next.traffic_refused {
+                w.push_str("warmupCompleted(): traffic stays refused (a vbstate flush failed)");
+            } else {
+                w.push_str("warmupCompleted(): traffic enabled");
+            }
             if next.vbs.iter().any(|vb| {
                 vb.active
                     .as_ref()
@@ -207,10 +266,13 @@ fn describe_commit(w: &mut String, last: &State, next: &State, vb: u8) {
 }
 
 fn describe_down(w: &mut String, next: &State) {
-    if let Node::Down(Down::ShutDown { lost_queued }) = next.node {
+    if let Node::Down(Down::ShutDown { harmful_loss, .. }) = next.node {
         w.push_str("; the node is down (clean shutdown)");
-        if lost_queued {
-            w.push_str("; items queued for vbs the flusher was never notified about are lost");
+        if harmful_loss {
+            w.push_str(
+                "; lost: a failover entry that never reached disk, or queued items a DCP client \
+                 could have seen",
+            );
         }
     }
 }
@@ -274,9 +336,10 @@ pub fn explain(model: &crate::Warmup, name: &str, s: &State) -> Option<String> {
             }
             why.trim_end_matches("; ").to_string()
         }
-        "stats.json says clean only when nothing queued was lost" => {
-            "the node is down and stats.json says the shutdown was clean, but items queued for \
-             the flusher were lost; the next warmup will create no failover entry"
+        "stats.json says clean only when no branch point or streamable mutation was lost" => {
+            "the node is down and stats.json says the shutdown was clean, but it lost a failover \
+             entry that never reached disk or mutations a DCP client could have seen; the next \
+             warmup will create no failover entry"
                 .to_string()
         }
         _ => format!("the state breaks \"{name}\""),

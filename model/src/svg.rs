@@ -123,7 +123,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
         }
         if matches!(
             after.node,
-            Node::ShuttingDown { .. } | Node::Down(crate::Down::ShutDown { .. })
+            Node::ShuttingDown(_) | Node::Down(crate::Down::ShutDown { .. })
         ) && !matches!(before.node, Node::Down(_))
         {
             c.rect(

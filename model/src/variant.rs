@@ -1,4 +1,7 @@
-//! The designs kv_engine shipped, as two knobs and five presets (domain brief, section 4).
+//! The designs kv_engine shipped, as three knobs and six presets (domain brief, section 4, and
+//! `docs/fidelity.md` for the source of each). The implementation keeps its own copy of this
+//! table (`impl/src/engine/variant.rs`) on purpose: neither may depend on the other, and
+//! conformance checks that they agree.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -24,37 +27,73 @@ pub enum PersistEntry {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ShutdownFlag {
-    /// `ep_force_shutdown=false` is written before the flushers stop (before MB-45756).
+    /// `ep_force_shutdown=false` is written before the flushers stop: v6.5.1's
+    /// `EventuallyPersistentEngine::destroyInner` calls `KVBucket::snapshotStats` before
+    /// `EPBucket::deinitialize` stops the flusher (before MB-45756).
     BeforeFlush,
-    /// Written after the flushers stopped, and warmup's Initialize resets it to `true`
-    /// (MB-45756 / MB-46361).
+    /// Written by `KVBucket::persistShutdownContext` at the end of `EPBucket::deinitialize`,
+    /// after the flusher and the bucket's tasks stopped, whatever warmup had reached; warmup's
+    /// Initialize rewrites it to `true` as soon as it has read it (MB-45756 92fed9e6b, MB-46310
+    /// 81259bed6, kv_engine today).
     AfterFlush,
+    /// The `proposed` design: as `after-flush`, but `persistShutdownContext` writes `false` only
+    /// if warmup got past PopulateVBucketMap (every vbstate, and so every new failover entry,
+    /// was persisted) and no vbstate flush failed (`failedToSetAVbucketState` is false);
+    /// otherwise it leaves `true`, so the next warmup creates a failover entry.
+    AfterFlushIfStatePersisted,
 }
 
-/// A design: the two knobs, and the preset's name if it is one.
+/// What a DCP consumer does when the producer answers "roll back to 0" and its failover table
+/// has an older entry (`DcpConsumer::handleRollbackResponse`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackRetry {
+    /// Drop the newest entry and ask again with the older uuid, whatever its seqno (before
+    /// MB-48398).
+    Always,
+    /// Only when the newest entry's seqno equals the stream's start seqno; otherwise roll back
+    /// to 0 (MB-48398, 9a0f49a66).
+    IfEntryAtStart,
+}
+
+/// A design: the three knobs, and the preset's name if it is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Variant {
     pub persist_entry: PersistEntry,
     pub shutdown_flag: ShutdownFlag,
+    /// Traces written before this knob existed carry none: they were of the older rule.
+    #[serde(default = "RollbackRetry::always")]
+    pub rollback_retry: RollbackRetry,
+}
+
+impl RollbackRetry {
+    fn always() -> Self {
+        RollbackRetry::Always
+    }
 }
 
 impl Variant {
-    pub const PRESETS: [&'static str; 5] = ["v6.5.1", "mb41942", "mb43744", "mb41257", "current"];
+    pub const PRESETS: [&'static str; 6] = [
+        "v6.5.1", "mb41942", "mb43744", "mb41257", "current", "proposed",
+    ];
 
     pub fn preset(name: &str) -> Option<Variant> {
         use PersistEntry::*;
+        use RollbackRetry::*;
         use ShutdownFlag::*;
-        let (persist_entry, shutdown_flag) = match name {
-            "v6.5.1" => (AtComplete, BeforeFlush),
-            "mb41942" => (QueueAtCreate, BeforeFlush),
-            "mb43744" => (QueueAtPopulate, BeforeFlush),
-            "mb41257" => (SyncFlush, BeforeFlush),
-            "current" => (SyncFlush, AfterFlush),
+        let (persist_entry, shutdown_flag, rollback_retry) = match name {
+            "v6.5.1" => (AtComplete, BeforeFlush, Always),
+            "mb41942" => (QueueAtCreate, BeforeFlush, Always),
+            "mb43744" => (QueueAtPopulate, BeforeFlush, Always),
+            "mb41257" => (SyncFlush, BeforeFlush, Always),
+            "current" => (SyncFlush, AfterFlush, IfEntryAtStart),
+            "proposed" => (SyncFlush, AfterFlushIfStatePersisted, IfEntryAtStart),
             _ => return None,
         };
         Some(Variant {
             persist_entry,
             shutdown_flag,
+            rollback_retry,
         })
     }
 
@@ -76,8 +115,8 @@ impl fmt::Display for Variant {
             Some(n) => f.write_str(n),
             None => write!(
                 f,
-                "persist-entry={} shutdown-flag={}",
-                self.persist_entry, self.shutdown_flag
+                "persist-entry={} shutdown-flag={} rollback-retry={}",
+                self.persist_entry, self.shutdown_flag, self.rollback_retry
             ),
         }
     }
@@ -118,7 +157,20 @@ knob_names!(PersistEntry {
 knob_names!(ShutdownFlag {
     BeforeFlush => "before-flush",
     AfterFlush => "after-flush",
+    AfterFlushIfStatePersisted => "after-flush-if-state-persisted",
 });
+
+knob_names!(RollbackRetry {
+    Always => "always",
+    IfEntryAtStart => "if-entry-at-start",
+});
+
+impl ShutdownFlag {
+    /// Whether the flag is written after the flusher and the tasks stopped.
+    pub fn after_flush(self) -> bool {
+        !matches!(self, ShutdownFlag::BeforeFlush)
+    }
+}
 
 impl FromStr for Variant {
     type Err = String;

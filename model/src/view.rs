@@ -18,6 +18,10 @@ pub struct ActiveView {
     pub warmup_phase: Option<String>,
     pub warmup_read_clean: Option<bool>,
     pub flusher_stopped: bool,
+    /// The bucket's tasks (warmup, expiry pager, compaction) were stopped by a shutdown.
+    pub tasks_stopped: bool,
+    /// `failedToSetAVbucketState`: a warmup vbstate flush failed; client traffic is refused.
+    pub traffic_refused: bool,
     pub clean_shutdown_flag: bool,
     pub vbuckets: Vec<ActiveVbView>,
 }
@@ -100,14 +104,13 @@ fn items<'a>(h: impl IntoIterator<Item = &'a Mutation>) -> Vec<ItemView> {
 impl Warmup {
     /// Project a state onto the shared view.
     pub fn view(&self, s: &State) -> View {
-        let (process, phase, flusher_stopped) = match s.node {
-            Node::Running => ("running", None, false),
-            Node::Warming(p) => ("warming", Some(p.name().to_string()), false),
-            Node::ShuttingDown {
-                flusher_stopped, ..
-            } => ("shutting-down", None, flusher_stopped),
-            Node::Down(_) => ("down", None, false),
+        let (process, flusher_stopped, tasks_stopped) = match s.node {
+            Node::Running => ("running", false, false),
+            Node::Warming(_) => ("warming", false, false),
+            Node::ShuttingDown(sd) => ("shutting-down", sd.flusher_stopped, sd.tasks_stopped),
+            Node::Down(_) => ("down", false, false),
         };
+        let phase = s.warmup_phase().map(|p| p.name().to_string());
         let vbuckets = s
             .vbs
             .iter()
@@ -169,6 +172,8 @@ impl Warmup {
                 warmup_phase: phase,
                 warmup_read_clean: s.read_clean,
                 flusher_stopped,
+                tasks_stopped,
+                traffic_refused: s.traffic_refused,
                 clean_shutdown_flag: s.clean_flag,
                 vbuckets,
             },
