@@ -263,7 +263,7 @@ impl BoundsArgs {
 struct CheckArgs {
     #[command(flatten)]
     design: DesignArgs,
-    /// Check all five presets and print a table design x property.
+    /// Check every preset and print a table design x property.
     #[arg(long, conflicts_with_all = ["variant", "persist_entry", "shutdown_flag"])]
     all_variants: bool,
     #[command(flatten)]

@@ -1,4 +1,4 @@
-//! `warmcheck check`: exhaustive checking of one design, or of all five presets.
+//! `warmcheck check`: exhaustive checking of one design, or of every preset.
 
 use crate::check::{self, CheckOptions, CheckOutcome, PropertyResult};
 use crate::report::{self, Case, CheckReport};
@@ -212,8 +212,10 @@ fn cases(model: &Warmup, outcome: &CheckOutcome) -> Vec<Case> {
 pub fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -> u8 {
     crate::progress::install_interrupt_handler();
     println!(
-        "Checking that no replica diverges (and the other properties) in each of the five \
-         designs within {bounds}."
+        "Checking that no replica diverges (and the other properties) in each of the {} \
+         designs ({}) within {bounds}.",
+        Variant::PRESETS.len(),
+        Variant::PRESETS.join(", ")
     );
     let mut runs = Vec::new();
     for name in Variant::PRESETS {
