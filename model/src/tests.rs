@@ -33,30 +33,15 @@ const E: Key = Key(0);
 const K: Key = Key(1);
 
 /// The domain brief's section 5, action for action.
+#[rustfmt::skip]
 fn brief_story() -> Vec<Action> {
     vec![
-        ClientSets {
-            vb: 0,
-            key: E,
-            ttl: true,
-        },
+        ClientSets { vb: 0, key: E, ttl: true },
         FlusherCommits { vb: 0 },
-        ClientSets {
-            vb: 0,
-            key: K,
-            ttl: false,
-        },
+        ClientSets { vb: 0, key: K, ttl: false },
         ReplicaRequestsStream { replica: 0, vb: 0 },
-        ReplicaReceives {
-            replica: 0,
-            vb: 0,
-            seqno: 1,
-        },
-        ReplicaReceives {
-            replica: 0,
-            vb: 0,
-            seqno: 2,
-        },
+        ReplicaReceives { replica: 0, vb: 0, seqno: 1 },
+        ReplicaReceives { replica: 0, vb: 0, seqno: 2 },
         ActiveCrashes,
         WarmupInitializes,
         WarmupCreatesVBuckets,
@@ -75,19 +60,12 @@ fn brief_story() -> Vec<Action> {
 /// The MB-45756 story: the clean-shutdown flag is written, the node is killed before the final
 /// flush, and warmup believes the shutdown clean. The shortest divergence of every design that
 /// writes the flag before the final flush.
+#[rustfmt::skip]
 fn mb45756_story() -> Vec<Action> {
     vec![
-        ClientSets {
-            vb: 0,
-            key: E,
-            ttl: false,
-        },
+        ClientSets { vb: 0, key: E, ttl: false },
         ReplicaRequestsStream { replica: 0, vb: 0 },
-        ReplicaReceives {
-            replica: 0,
-            vb: 0,
-            seqno: 1,
-        },
+        ReplicaReceives { replica: 0, vb: 0, seqno: 1 },
         ShutdownBegins,
         ShutdownWritesCleanFlag,
         ActiveCrashes,
@@ -97,30 +75,19 @@ fn mb45756_story() -> Vec<Action> {
         WarmupLoadsData,
         WarmupReachesDone,
         WarmupCompletes,
-        ClientSets {
-            vb: 0,
-            key: E,
-            ttl: false,
-        },
+        ClientSets { vb: 0, key: E, ttl: false },
         ReplicaRequestsStream { replica: 0, vb: 0 },
     ]
 }
 
 /// The MB-43744 story: the entry queued at CreateVBuckets never wakes the flusher, a clean
 /// shutdown drops it, and the next (clean) warmup has no record of the branch.
+#[rustfmt::skip]
 fn mb43744_story() -> Vec<Action> {
     vec![
-        ClientSets {
-            vb: 0,
-            key: E,
-            ttl: false,
-        },
+        ClientSets { vb: 0, key: E, ttl: false },
         ReplicaRequestsStream { replica: 0, vb: 0 },
-        ReplicaReceives {
-            replica: 0,
-            vb: 0,
-            seqno: 1,
-        },
+        ReplicaReceives { replica: 0, vb: 0, seqno: 1 },
         ActiveCrashes,
         WarmupInitializes,
         WarmupCreatesVBuckets,
@@ -138,11 +105,7 @@ fn mb43744_story() -> Vec<Action> {
         WarmupLoadsData,
         WarmupReachesDone,
         WarmupCompletes,
-        ClientSets {
-            vb: 0,
-            key: E,
-            ttl: false,
-        },
+        ClientSets { vb: 0, key: E, ttl: false },
         ReplicaRequestsStream { replica: 0, vb: 0 },
     ]
 }
@@ -272,19 +235,12 @@ fn every_design_that_writes_the_flag_before_the_final_flush_diverges() {
 /// reads "unclean", but a clean shutdown begins before warmup has created (let alone persisted)
 /// the new failover entry, and `persistShutdownContext` writes `ep_force_shutdown=false`
 /// all the same. The next warmup is clean, creates no entry, and seqno 1 is reused under U1.
+#[rustfmt::skip]
 fn shutdown_during_warmup_story() -> Vec<Action> {
     vec![
-        ClientSets {
-            vb: 0,
-            key: E,
-            ttl: false,
-        },
+        ClientSets { vb: 0, key: E, ttl: false },
         ReplicaRequestsStream { replica: 0, vb: 0 },
-        ReplicaReceives {
-            replica: 0,
-            vb: 0,
-            seqno: 1,
-        },
+        ReplicaReceives { replica: 0, vb: 0, seqno: 1 },
         ActiveCrashes,
         WarmupInitializes,
         ShutdownBegins,
@@ -297,11 +253,7 @@ fn shutdown_during_warmup_story() -> Vec<Action> {
         WarmupLoadsData,
         WarmupReachesDone,
         WarmupCompletes,
-        ClientSets {
-            vb: 0,
-            key: E,
-            ttl: false,
-        },
+        ClientSets { vb: 0, key: E, ttl: false },
         ReplicaRequestsStream { replica: 0, vb: 0 },
     ]
 }
@@ -309,19 +261,12 @@ fn shutdown_during_warmup_story() -> Vec<Action> {
 /// `current` with a failed flush: MB-41257's synchronous vbstate flush fails, the
 /// set_vbucket_state stays queued without a flusher notification, the clean shutdown's final
 /// flush never sees it, and the flag says clean.
+#[rustfmt::skip]
 fn failed_vbstate_flush_story() -> Vec<Action> {
     vec![
-        ClientSets {
-            vb: 0,
-            key: E,
-            ttl: false,
-        },
+        ClientSets { vb: 0, key: E, ttl: false },
         ReplicaRequestsStream { replica: 0, vb: 0 },
-        ReplicaReceives {
-            replica: 0,
-            vb: 0,
-            seqno: 1,
-        },
+        ReplicaReceives { replica: 0, vb: 0, seqno: 1 },
         ActiveCrashes,
         WarmupInitializes,
         WarmupCreatesVBuckets,
@@ -339,11 +284,7 @@ fn failed_vbstate_flush_story() -> Vec<Action> {
         WarmupLoadsData,
         WarmupReachesDone,
         WarmupCompletes,
-        ClientSets {
-            vb: 0,
-            key: E,
-            ttl: false,
-        },
+        ClientSets { vb: 0, key: E, ttl: false },
         ReplicaRequestsStream { replica: 0, vb: 0 },
     ]
 }
