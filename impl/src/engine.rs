@@ -52,8 +52,8 @@ mod warmup;
 pub use crate::failover::{CounterUuids, RandomUuids, UuidGen};
 pub use crate::storage::{FaultyBackend, FileBackend, Tear};
 pub use dcp::{StreamOutcome, StreamState};
-pub use disk::{BackendRef, PathIoError, StorageBackend};
-pub use image::ClusterSnapshot;
+pub use disk::{PathIoError, StorageBackend};
+pub use image::ClusterImage;
 pub use item::{Item, ItemOp};
 pub use variant::{PersistEntry, SeededBugs, ShutdownFlag, Variant};
 pub use view::{ActiveVbView, ActiveView, EntryView, ItemView, ReplicaVbView, ReplicaView, View};
@@ -87,7 +87,7 @@ pub struct Config {
     /// `<dir>/r<i>/vb<N>.couch`.
     pub dir: PathBuf,
     /// The storage backend (real files, or the fault-injecting one).
-    pub backend: BackendRef,
+    pub backend: StorageBackend,
     /// Where new vb_uuids come from.
     pub uuids: Box<dyn UuidGen>,
     /// Test-only deliberate bugs; all off by default.
@@ -96,7 +96,7 @@ pub struct Config {
 
 impl Config {
     /// `variant`, one vbucket, one replica, counter uuids, no bugs, on `backend`.
-    pub fn new(dir: impl Into<PathBuf>, backend: BackendRef, variant: Variant) -> Config {
+    pub fn new(dir: impl Into<PathBuf>, backend: StorageBackend, variant: Variant) -> Config {
         Config {
             variant,
             vbuckets: 1,
@@ -110,7 +110,7 @@ impl Config {
 }
 
 /// The backend used when a caller does not choose one: real files.
-pub fn default_backend() -> BackendRef {
+pub fn default_backend() -> StorageBackend {
     StorageBackend::file()
 }
 
@@ -244,7 +244,7 @@ pub struct Cluster {
     variant: Variant,
     bugs: SeededBugs,
     dir: PathBuf,
-    backend: BackendRef,
+    backend: StorageBackend,
     uuids: Box<dyn UuidGen>,
     clock: u64,
     process: Process,
@@ -257,9 +257,9 @@ pub struct Cluster {
     replicas: Vec<Vec<ReplicaVb>>,
     event_log: Option<Box<dyn Write + Send>>,
     poisoned: Option<String>,
-    _lock: Option<disk::DirGuard>,
-    /// The bytes last read for a snapshot, by path, with their write generation.
-    snapshot_cache: std::collections::HashMap<PathBuf, (u64, FileImage)>,
+    _lock: Option<crate::storage::DirLock>,
+    /// The bytes last read for an image, by path, with their write generation.
+    image_cache: std::collections::HashMap<PathBuf, (u64, FileImage)>,
 }
 
 impl fmt::Debug for Cluster {
@@ -398,7 +398,7 @@ impl Cluster {
             event_log: None,
             poisoned: None,
             _lock: lock,
-            snapshot_cache: std::collections::HashMap::new(),
+            image_cache: std::collections::HashMap::new(),
         })
     }
 
@@ -476,7 +476,7 @@ impl Cluster {
             event_log: None,
             poisoned: None,
             _lock: lock,
-            snapshot_cache: std::collections::HashMap::new(),
+            image_cache: std::collections::HashMap::new(),
         })
     }
 

@@ -31,7 +31,7 @@ pub trait UuidGen: Send {
     /// The next candidate uuid. May return 0 or a uuid already in a table: callers redraw.
     fn next_uuid(&mut self) -> u64;
 
-    /// An independent copy in the same state, for `Cluster::snapshot` (a testing seam).
+    /// An independent copy in the same state, for `Cluster::save_image` (a testing seam).
     fn fork(&self) -> Box<dyn UuidGen>;
 }
 

@@ -46,7 +46,7 @@
 //! naming the line.
 
 use crate::engine::{
-    BackendRef, Cluster, Config, CounterUuids, EngineError, Item, Phase, Process, SeededBugs,
+    Cluster, Config, CounterUuids, EngineError, Item, Phase, Process, SeededBugs, StorageBackend,
     StreamOutcome, Variant, View,
 };
 use crate::failover::FailoverTable;
@@ -62,7 +62,7 @@ pub struct ScenarioOptions {
     /// The data directory; a fresh temporary one if `None`.
     pub dir: Option<PathBuf>,
     /// The storage backend; real files if `None`.
-    pub backend: Option<BackendRef>,
+    pub backend: Option<StorageBackend>,
     /// Test-only seeded bugs (off by default).
     pub bugs: SeededBugs,
 }
@@ -780,7 +780,7 @@ impl Runner {
 }
 
 /// The storage backend a scenario uses when none is given.
-fn default_backend() -> BackendRef {
+fn default_backend() -> StorageBackend {
     crate::engine::default_backend()
 }
 

@@ -29,9 +29,6 @@ pub enum StorageBackend {
     Other(Arc<dyn Backend>),
 }
 
-/// The name `Config::backend` is typed with.
-pub type BackendRef = StorageBackend;
-
 impl StorageBackend {
     /// Real files, real fsync.
     pub fn file() -> Self {
@@ -179,7 +176,7 @@ fn from_doc(d: Doc) -> Item {
 }
 
 /// A fresh write generation. Every write to a file gives it a new one, so two moments at which
-/// a file has the same generation see the same bytes; `Cluster::snapshot`/`restore` use this
+/// a file has the same generation see the same bytes; `Cluster::save_image`/`restore_image` use this
 /// to skip files that did not change.
 pub fn next_generation() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -400,10 +397,8 @@ pub fn crash_backend(backend: &StorageBackend, tear: Tear) {
     }
 }
 
-/// Held while the cluster owns its directory (file backend only).
-pub type DirGuard = DirLock;
-
-pub fn lock_dir(backend: &StorageBackend, dir: &Path) -> Result<Option<DirGuard>, EngineError> {
+/// Lock the data directory for the cluster's life (file backend only; `None` otherwise).
+pub fn lock_dir(backend: &StorageBackend, dir: &Path) -> Result<Option<DirLock>, EngineError> {
     match backend {
         StorageBackend::File(_) => {
             DirLock::acquire(dir)
