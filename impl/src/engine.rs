@@ -52,7 +52,7 @@ mod warmup;
 pub use crate::failover::{CounterUuids, RandomUuids, UuidGen};
 pub use crate::storage::{FaultyBackend, FileBackend, Tear};
 pub use dcp::{StreamOutcome, StreamState};
-pub use disk::{PathIoError, StorageBackend};
+pub use disk::StorageBackend;
 pub use image::ClusterImage;
 pub use item::{Item, ItemOp};
 pub use variant::{PersistEntry, SeededBugs, ShutdownFlag, Variant};
@@ -60,6 +60,8 @@ pub use view::{ActiveVbView, ActiveView, EntryView, ItemView, ReplicaVbView, Rep
 pub use warmup::Phase;
 
 use crate::failover::FailoverTable;
+use crate::stats::StatsError;
+use crate::storage::StoreError;
 use disk::{DiskState, StatsDisk, VbDisk};
 use image::FileImage;
 use serde_json::Value;
@@ -118,7 +120,8 @@ pub fn default_backend() -> StorageBackend {
 // Errors
 // ---------------------------------------------------------------------------------------------
 
-/// Why a call failed. Split by cause; storage errors keep their source and name the file.
+/// Why a call failed. Split by cause; storage errors keep the storage layer's typed error
+/// (`EngineError::Storage(StoreError::Locked { .. })` can be matched) and name the file.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The call is not allowed in the current state (kv_engine's `ENGINE_TMPFAIL` and friends).
@@ -134,14 +137,26 @@ pub enum EngineError {
     /// The data directory already holds a bucket (`create`) or holds none (`open`).
     #[error("{0}")]
     Directory(String),
-    /// A file could not be read, parsed, written or locked. `file` is the file (or directory)
-    /// concerned; the message (the source's) names it too.
-    #[error("storage: {source}")]
-    Storage {
-        file: PathBuf,
+    /// A data file could not be opened, read, committed to or rewound, or the data directory
+    /// could not be locked. The storage layer's error names the file (and the byte offset).
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
+    /// stats.json could not be read or replaced.
+    #[error("storage: {0}")]
+    Stats(#[from] StatsError),
+    /// A backend call on a path failed (creating the data directories, checking for
+    /// stats.json, copying a file for an image).
+    #[error("storage: {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: std::io::Error,
     },
+    /// A data file that the storage layer reads back whole but that no engine could have
+    /// written: no commit, documents that are not seqnos `1..=high`, a snapshot that starts
+    /// above the high seqno.
+    #[error("storage: data file {}: {what}", path.display())]
+    BadDataFile { path: PathBuf, what: String },
     /// A storage error happened earlier; the cluster's state is no longer trustworthy.
     #[error("the cluster is unusable after an earlier storage error: {0}")]
     Poisoned(String),
@@ -156,7 +171,14 @@ pub enum EngineError {
 impl EngineError {
     /// Whether this is a storage error (the scenario runner aborts on those).
     pub fn is_storage(&self) -> bool {
-        matches!(self, EngineError::Storage { .. } | EngineError::Poisoned(_))
+        matches!(
+            self,
+            EngineError::Storage(_)
+                | EngineError::Stats(_)
+                | EngineError::Io { .. }
+                | EngineError::BadDataFile { .. }
+                | EngineError::Poisoned(_)
+        )
     }
 }
 
@@ -439,12 +461,11 @@ impl Cluster {
                     .state()
                     .expect("an opened data file has a commit")
                     .clone();
-                if state.table.is_empty() {
-                    return Err(EngineError::Storage {
-                        file: disk.path().to_path_buf(),
-                        source: "the vbstate's failover table is empty".into(),
-                    });
-                }
+                assert!(
+                    !state.table.is_empty(),
+                    "{}: the storage layer refuses an empty failover table",
+                    disk.path().display()
+                );
                 let history = disk.items().to_vec();
                 check_contiguous(&history, disk.high_seqno(), disk.path());
                 row.push(ReplicaVb {

@@ -259,9 +259,9 @@ impl Runner {
                     .prefix("warmcheck-scenario-")
                     .tempdir()
                     .map_err(|e| {
-                        ScenarioError::Setup(EngineError::Storage {
-                            file: std::env::temp_dir(),
-                            source: Box::new(e),
+                        ScenarioError::Setup(EngineError::Io {
+                            path: std::env::temp_dir(),
+                            source: e,
                         })
                     })?;
                 (t.path().to_path_buf(), Some(t))

@@ -3,13 +3,14 @@
 
 use std::error::Error;
 use std::path::Path;
+use std::sync::Arc;
 use warmcheck_impl::engine::{
     Cluster, Config, CounterUuids, EngineError, Phase, SeededBugs, StorageBackend,
 };
 use warmcheck_impl::scenario::{run_script, ScenarioOptions};
 use warmcheck_impl::stats::StatsError;
 use warmcheck_impl::storage::layout::{FRAME_LEN, KIND_DOC, KIND_VBSTATE, MAGIC_LEN};
-use warmcheck_impl::storage::StoreError;
+use warmcheck_impl::storage::{Doc, FileBackend, Op, StoreError, VbFile, VbState};
 
 fn config(dir: &Path) -> Config {
     Config {
@@ -61,10 +62,26 @@ fn open_err(dir: &Path) -> EngineError {
         .expect_err("a damaged bucket does not warm up")
 }
 
+/// The storage layer's typed error, matched on the engine's variant (and kept as the source).
 fn store_error(e: &EngineError) -> &StoreError {
-    e.source()
-        .and_then(|s| s.downcast_ref::<StoreError>())
-        .unwrap_or_else(|| panic!("the storage error is kept as the source: {e:?}"))
+    let EngineError::Storage(store) = e else {
+        panic!("a data-file error is EngineError::Storage: {e:?}");
+    };
+    let source = e.source().and_then(|s| s.downcast_ref::<StoreError>());
+    assert!(
+        source.is_some_and(|s| std::ptr::eq(s, store)),
+        "the storage error is kept as the source"
+    );
+    store
+}
+
+/// Append one commit to a data file through the storage layer itself: checksums valid, content
+/// chosen by the test.
+fn append_commit(path: &Path, docs: &[Doc], edit: impl FnOnce(&mut VbState)) {
+    let mut file = VbFile::open(Arc::new(FileBackend::new()), path).unwrap();
+    let mut state = file.vbstate().unwrap().clone();
+    edit(&mut state);
+    file.commit(docs, &state).unwrap();
 }
 
 #[test]
@@ -148,6 +165,10 @@ fn a_stats_json_that_is_not_json_is_refused_naming_the_file() {
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains("not valid JSON (line 1, column 1)"), "{msg}");
+    assert!(
+        matches!(err, EngineError::Stats(StatsError::NotJson { .. })),
+        "{err:?}"
+    );
     let stats = err
         .source()
         .and_then(|s| s.downcast_ref::<StatsError>())
@@ -181,7 +202,60 @@ fn a_missing_data_file_is_refused_naming_it() {
     let dir = bucket();
     let path = dir.path().join("r1/vb0.couch");
     std::fs::remove_file(&path).unwrap();
-    let err = open_err(dir.path()).to_string();
-    assert!(err.contains(&path.display().to_string()), "{err}");
-    assert!(err.contains("holds no commit"), "{err}");
+    let err = open_err(dir.path());
+    assert!(
+        matches!(&err, EngineError::BadDataFile { path: p, .. } if *p == path),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("holds no commit"), "{msg}");
+}
+
+#[test]
+fn a_data_file_with_a_gap_in_its_seqnos_is_refused_naming_it_not_a_panic() {
+    for file in ["active/vb0.couch", "r1/vb0.couch"] {
+        let dir = bucket();
+        let path = dir.path().join(file);
+        let doc = Doc {
+            seqno: 3,
+            key: "k1".into(),
+            op: Op::Set,
+            value: Some("v".into()),
+            expiry: None,
+            cas: 1,
+        };
+        append_commit(&path, &[doc], |_| {});
+        let err = open_err(dir.path());
+        assert!(
+            matches!(&err, EngineError::BadDataFile { path: p, .. } if *p == path),
+            "{file}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(
+            msg.contains("document 1 has seqno 3, expected 1")
+                || msg.contains("document 2 has seqno 3, expected 2"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn a_vbstate_whose_snapshot_starts_above_the_high_seqno_is_refused_not_a_panic() {
+    let dir = bucket();
+    let path = dir.path().join("active/vb0.couch");
+    append_commit(&path, &[], |s| {
+        s.snap_start = 5;
+        s.snap_end = 5;
+    });
+    // Unclean, so that warmup would create an entry at snap_start (5) above the high seqno (1).
+    std::fs::write(dir.path().join("active/stats.json"), "{}").unwrap();
+    let err = open_err(dir.path());
+    let msg = err.to_string();
+    assert!(matches!(&err, EngineError::BadDataFile { .. }), "{err:?}");
+    assert!(
+        msg.contains("snapshot [5, 5] starts above the high seqno 1"),
+        "{msg}"
+    );
 }
