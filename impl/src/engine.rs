@@ -73,6 +73,13 @@ use vbucket::{ActiveVb, Queued, ReplicaVb, VbMem};
 /// The largest number of vbuckets a cluster may hold (kv_engine's default is 1024).
 pub const MAX_VBUCKETS: u16 = 1024;
 
+/// The longest key kv_engine takes, in bytes (`KEY_MAX_LENGTH`); an empty key is refused too.
+pub const MAX_KEY_BYTES: usize = 250;
+
+/// The largest value a set may carry, in bytes: kv_engine's default `max_item_size`
+/// (20 MiB; a larger one is refused with `E2BIG`).
+pub const MAX_VALUE_BYTES: usize = 20 * 1024 * 1024;
+
 // ---------------------------------------------------------------------------------------------
 // Configuration
 // ---------------------------------------------------------------------------------------------
@@ -134,6 +141,18 @@ pub enum EngineError {
     /// A vb, replica or argument that does not exist in this cluster. Nothing changed.
     #[error("InvalidArgument: {0}")]
     InvalidArgument(String),
+    /// A key kv_engine refuses (`EINVAL`): empty, or longer than [`MAX_KEY_BYTES`]. Nothing
+    /// changed.
+    #[error(
+        "InvalidKey: a key of {len} bytes (kv_engine takes keys of 1 to {MAX_KEY_BYTES} bytes)"
+    )]
+    InvalidKey { len: usize },
+    /// A value larger than kv_engine's `max_item_size` ([`MAX_VALUE_BYTES`], `E2BIG`). Nothing
+    /// changed.
+    #[error(
+        "TooBig: a value of {len} bytes (kv_engine's max_item_size is {MAX_VALUE_BYTES} bytes)"
+    )]
+    TooBig { len: usize },
     /// The data directory already holds a bucket (`create`) or holds none (`open`).
     #[error("{0}")]
     Directory(String),
@@ -169,6 +188,18 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// Whether the caller's input was refused: an argument that does not exist, a key or value
+    /// outside kv_engine's limits, a number that would overflow (the scenario runner stops on
+    /// those, naming the line).
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            EngineError::InvalidArgument(_)
+                | EngineError::InvalidKey { .. }
+                | EngineError::TooBig { .. }
+        )
+    }
+
     /// Whether this is a storage error (the scenario runner aborts on those).
     pub fn is_storage(&self) -> bool {
         matches!(

@@ -41,9 +41,10 @@
 //! | `show` | (none) the projected view, one line of JSON |
 //! | `check-divergence` | (none) replicas holding other mutations than the active at a seqno |
 //!
-//! A directive the engine refuses prints `error: ...` and the script goes on; an unknown
-//! directive, a bad argument, or a storage error stops the script with a [`ScenarioError`]
-//! naming the line.
+//! A directive the engine refuses in the current state prints `error: ...` and the script goes
+//! on; an unknown directive, a bad argument, an input the engine refuses (a key or value outside
+//! kv_engine's limits, a number that would overflow), or a storage error stops the script with a
+//! [`ScenarioError`] naming the line.
 
 use crate::engine::{
     Cluster, Config, CounterUuids, EngineError, Item, Phase, Process, SeededBugs, StorageBackend,
@@ -86,6 +87,16 @@ pub enum ScenarioError {
     /// A directive that does not parse or makes no sense here.
     #[error("line {line}: {what}")]
     BadDirective { line: usize, what: String },
+    /// A directive whose input the engine refused: a key or value outside kv_engine's limits, a
+    /// number that would overflow (the script stops).
+    #[error("line {line}: {directive}: {source}")]
+    BadInput {
+        line: usize,
+        /// The directive's command (`set`, `advance-clock`, ...).
+        directive: String,
+        #[source]
+        source: EngineError,
+    },
     /// A storage error while running a directive (the script stops).
     #[error("line {line}: {directive}: {source}")]
     Storage {
@@ -308,6 +319,13 @@ impl Runner {
         let mut out = Vec::new();
         match self.dispatch(&d, &mut out) {
             Ok(()) => {}
+            Err(e) if e.is_input() => {
+                return Err(ScenarioError::BadInput {
+                    line,
+                    directive: d.cmd.clone(),
+                    source: e,
+                })
+            }
             Err(e) if e.is_storage() => {
                 return Err(ScenarioError::Storage {
                     line,

@@ -5,7 +5,8 @@ use std::error::Error;
 use std::path::Path;
 use std::sync::Arc;
 use warmcheck_impl::engine::{
-    Cluster, Config, CounterUuids, EngineError, Phase, SeededBugs, StorageBackend,
+    Cluster, Config, CounterUuids, EngineError, Phase, SeededBugs, StorageBackend, MAX_KEY_BYTES,
+    MAX_VALUE_BYTES,
 };
 use warmcheck_impl::scenario::{run_script, ScenarioOptions};
 use warmcheck_impl::stats::StatsError;
@@ -257,5 +258,107 @@ fn a_vbstate_whose_snapshot_starts_above_the_high_seqno_is_refused_not_a_panic()
     assert!(
         msg.contains("snapshot [5, 5] starts above the high seqno 1"),
         "{msg}"
+    );
+}
+
+/// A running cluster on the fault-injecting backend (no disk I/O for the large values).
+fn running() -> Cluster {
+    Cluster::create(Config::new(
+        "/limits",
+        StorageBackend::faulty(),
+        "current".parse().unwrap(),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_key_of_251_bytes_or_an_empty_key_is_refused_at_set_and_nothing_changes() {
+    let mut c = running();
+    let before = c.view();
+    for key in ["k".repeat(MAX_KEY_BYTES + 1), String::new()] {
+        let err = c.set(0, &key, "v", None).unwrap_err();
+        assert!(
+            matches!(err, EngineError::InvalidKey { len } if len == key.len()),
+            "{err:?}"
+        );
+        assert!(err.is_input(), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("kv_engine takes keys of 1 to 250 bytes"),
+            "{err}"
+        );
+        assert_eq!(c.view(), before, "a refused set changes nothing");
+    }
+    // get and delete refuse the same keys (kv_engine validates every command's key).
+    assert!(matches!(
+        c.get(0, ""),
+        Err(EngineError::InvalidKey { len: 0 })
+    ));
+    assert!(matches!(
+        c.delete(0, &"k".repeat(300)),
+        Err(EngineError::InvalidKey { len: 300 })
+    ));
+    // A key of exactly 250 bytes goes all the way: flushed, crashed, warmed up, read back.
+    let key = "k".repeat(MAX_KEY_BYTES);
+    c.set(0, &key, "v", None).unwrap();
+    c.flush(0).unwrap();
+    c.crash().unwrap();
+    c.warmup_until(Phase::Complete).unwrap();
+    assert_eq!(c.get(0, &key).unwrap().as_deref(), Some("v"));
+}
+
+#[test]
+fn a_value_over_20_mib_is_refused_at_set_and_one_of_20_mib_is_flushed() {
+    assert_eq!(
+        MAX_VALUE_BYTES,
+        20 * 1024 * 1024,
+        "kv_engine's max_item_size"
+    );
+    let mut c = running();
+    let before = c.view();
+    let big = "x".repeat(MAX_VALUE_BYTES + 1);
+    let err = c.set(0, "k", &big, None).unwrap_err();
+    assert!(
+        matches!(err, EngineError::TooBig { len } if len == MAX_VALUE_BYTES + 1),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("max_item_size"), "{err}");
+    assert_eq!(c.view(), before, "a refused set changes nothing");
+    // Refused whatever the node's state: the limit is checked before traffic is.
+    c.crash().unwrap();
+    assert!(matches!(
+        c.set(0, "k", &big, None),
+        Err(EngineError::TooBig { .. })
+    ));
+    c.warmup_until(Phase::Complete).unwrap();
+    let limit = &big[..MAX_VALUE_BYTES];
+    c.set(0, "k", limit, None).unwrap();
+    c.flush(0).unwrap();
+    c.crash().unwrap();
+    c.warmup_until(Phase::Complete).unwrap();
+    assert_eq!(
+        c.get(0, "k").unwrap().map(|v| v.len()),
+        Some(MAX_VALUE_BYTES)
+    );
+}
+
+#[test]
+fn a_scenario_set_over_a_limit_stops_the_script_naming_its_line() {
+    let opts = ScenarioOptions::default;
+    let long_key = format!("set a\n\nset {}\n", "k".repeat(251));
+    let err = run_script(&long_key, opts()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "line 3: set: InvalidKey: a key of 251 bytes (kv_engine takes keys of 1 to 250 bytes)"
+    );
+    let big_value = format!("set a value={}\n", "x".repeat(MAX_VALUE_BYTES + 1));
+    let err = run_script(&big_value, opts()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "line 1: set: TooBig: a value of {} bytes (kv_engine's max_item_size is {} bytes)",
+            MAX_VALUE_BYTES + 1,
+            MAX_VALUE_BYTES
+        )
     );
 }

@@ -3,12 +3,15 @@
 //! the periodic stats snapshot (`StatSnap` -> `KVBucket::snapshotStats`).
 
 use super::{tmpfail, Cluster, EngineError, ItemOp, Process};
+use super::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use serde_json::{json, Value};
 
 impl Cluster {
     /// A client set (`EPBucket::set` -> `VBucket::set`): only while running. Takes the next
     /// seqno, queues it in the checkpoint, notifies the flusher. `ttl` in seconds; `Some(0)`
-    /// means no expiry, as in kv_engine. Returns the seqno.
+    /// means no expiry, as in kv_engine. Returns the seqno. A key or value outside kv_engine's
+    /// limits is refused here ([`EngineError::InvalidKey`], [`EngineError::TooBig`]), whatever
+    /// the node's state, and changes nothing.
     pub fn set(
         &mut self,
         vb: u16,
@@ -18,6 +21,10 @@ impl Cluster {
     ) -> Result<u64, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
+        check_key(key)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(EngineError::TooBig { len: value.len() });
+        }
         self.check_traffic(vb)?;
         let expiry = ttl.filter(|t| *t > 0).map(|t| self.clock + t);
         let seqno = self.queue_mutation(vb, key, ItemOp::Set, Some(value.to_string()), expiry);
@@ -39,6 +46,7 @@ impl Cluster {
     pub fn delete(&mut self, vb: u16, key: &str) -> Result<u64, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
+        check_key(key)?;
         self.check_traffic(vb)?;
         let now = self.clock;
         let m = self.mem(vb);
@@ -69,6 +77,7 @@ impl Cluster {
     pub fn get(&mut self, vb: u16, key: &str) -> Result<Option<String>, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
+        check_key(key)?;
         self.check_expiry_allowed(vb)?;
         let now = self.clock;
         let (value, expired) = match self.mem(vb).newest(key) {
@@ -217,4 +226,13 @@ fn expired_json(vb: u16, expired: &[(String, u64)]) -> Value {
             .map(|(k, s)| json!({"vb": vb, "key": k, "seqno": s}))
             .collect(),
     )
+}
+
+/// kv_engine refuses a key that is empty or longer than [`MAX_KEY_BYTES`] on every command
+/// (the packet validator, before the engine is asked).
+fn check_key(key: &str) -> Result<(), EngineError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(EngineError::InvalidKey { len: key.len() });
+    }
+    Ok(())
 }
