@@ -73,6 +73,14 @@ use vbucket::{ActiveVb, Queued, ReplicaVb, VbMem};
 /// The largest number of vbuckets a cluster may hold (kv_engine's default is 1024).
 pub const MAX_VBUCKETS: u16 = 1024;
 
+/// The clock's limit, in seconds: its value in nanoseconds (the unit of the hybrid logical
+/// clock behind CAS) must fit in a `u64`, so about 584 years. Time never passes it, and no
+/// expiry time lies beyond it.
+pub const MAX_CLOCK_SECS: u64 = u64::MAX / NANOS_PER_SEC;
+
+/// Nanoseconds in a second (CAS is in nanoseconds, the clock in seconds).
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
 /// The longest key kv_engine takes, in bytes (`KEY_MAX_LENGTH`); an empty key is refused too.
 pub const MAX_KEY_BYTES: usize = 250;
 
@@ -153,6 +161,10 @@ pub enum EngineError {
         "TooBig: a value of {len} bytes (kv_engine's max_item_size is {MAX_VALUE_BYTES} bytes)"
     )]
     TooBig { len: usize },
+    /// A number would overflow: the clock or an expiry time past [`MAX_CLOCK_SECS`], a seqno
+    /// or CAS past `u64::MAX`. Nothing changed.
+    #[error("Overflow: {0}")]
+    Overflow(String),
     /// The data directory already holds a bucket (`create`) or holds none (`open`).
     #[error("{0}")]
     Directory(String),
@@ -197,6 +209,7 @@ impl EngineError {
             EngineError::InvalidArgument(_)
                 | EngineError::InvalidKey { .. }
                 | EngineError::TooBig { .. }
+                | EngineError::Overflow(_)
         )
     }
 

@@ -355,9 +355,10 @@ impl Runner {
                 self.writes += 1;
                 let mut l = format!("vb {vb} seqno {seqno}: set {key}={value}");
                 if let Some(ttl) = d.ttl.filter(|t| *t > 0) {
+                    // `set` refused an expiry past the clock's limit, so this does not saturate.
                     l.push_str(&format!(
                         " ttl={ttl} (expires at {})",
-                        self.cluster.clock() + ttl
+                        self.cluster.clock().saturating_add(ttl)
                     ));
                 }
                 out.push(l);

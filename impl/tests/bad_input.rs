@@ -5,8 +5,8 @@ use std::error::Error;
 use std::path::Path;
 use std::sync::Arc;
 use warmcheck_impl::engine::{
-    Cluster, Config, CounterUuids, EngineError, Phase, SeededBugs, StorageBackend, MAX_KEY_BYTES,
-    MAX_VALUE_BYTES,
+    Cluster, Config, CounterUuids, EngineError, Phase, SeededBugs, StorageBackend, MAX_CLOCK_SECS,
+    MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 use warmcheck_impl::scenario::{run_script, ScenarioOptions};
 use warmcheck_impl::stats::StatsError;
@@ -360,5 +360,134 @@ fn a_scenario_set_over_a_limit_stops_the_script_naming_its_line() {
             MAX_VALUE_BYTES + 1,
             MAX_VALUE_BYTES
         )
+    );
+}
+
+#[test]
+fn the_clock_never_passes_its_limit_and_a_refused_advance_leaves_it_where_it_was() {
+    let mut c = running();
+    c.advance_clock(5).unwrap();
+    let before = c.view();
+    for secs in [u64::MAX, MAX_CLOCK_SECS - 4] {
+        let err = c.advance_clock(secs).unwrap_err();
+        assert!(matches!(err, EngineError::Overflow(_)), "{err:?}");
+        assert!(err.is_input(), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains(&format!("would pass its limit of {MAX_CLOCK_SECS} s")),
+            "{err}"
+        );
+        assert_eq!(c.view(), before, "a refused advance changes nothing");
+    }
+    c.advance_clock(MAX_CLOCK_SECS - 5).unwrap();
+    assert_eq!(c.clock(), MAX_CLOCK_SECS);
+    assert!(matches!(c.advance_clock(1), Err(EngineError::Overflow(_))));
+    c.advance_clock(0).unwrap();
+    assert_eq!(c.clock(), MAX_CLOCK_SECS, "time never goes backwards");
+    // At the limit, a set still gets a CAS (the clock in nanoseconds fits).
+    c.set(0, "k", "v", None).unwrap();
+}
+
+#[test]
+fn a_ttl_whose_expiry_time_would_pass_the_clock_limit_is_refused_at_set() {
+    let mut c = running();
+    c.advance_clock(10).unwrap();
+    let before = c.view();
+    for ttl in [u64::MAX, MAX_CLOCK_SECS - 9] {
+        let err = c.set(0, "k", "v", Some(ttl)).unwrap_err();
+        assert!(matches!(err, EngineError::Overflow(_)), "{err:?}");
+        assert!(
+            err.to_string().contains(&format!("ttl {ttl} at clock 10")),
+            "{err}"
+        );
+        assert_eq!(c.view(), before, "a refused set changes nothing");
+    }
+    c.set(0, "k", "v", Some(MAX_CLOCK_SECS - 10)).unwrap();
+    let items = c.active_items(0).unwrap();
+    assert_eq!(items[0].expiry, Some(MAX_CLOCK_SECS));
+}
+
+/// A bucket whose active vb 0 has `max_cas` on disk (a vbstate the storage layer accepts), warmed
+/// up and running.
+fn running_with_max_cas(dir: &Path, max_cas: u64) -> Cluster {
+    append_commit(&dir.join("active/vb0.couch"), &[], |s| s.max_cas = max_cas);
+    let mut c = Cluster::open(config(dir)).unwrap();
+    c.warmup_until(Phase::Complete).unwrap();
+    c
+}
+
+#[test]
+fn a_cas_at_u64_max_is_refused_not_wrapped() {
+    let dir = bucket();
+    let mut c = running_with_max_cas(dir.path(), u64::MAX - 1);
+    c.set(0, "a", "v", None).unwrap();
+    assert_eq!(c.active_items(0).unwrap().last().unwrap().cas, u64::MAX);
+    let before = c.view();
+    let err = c.set(0, "b", "v", None).unwrap_err();
+    assert!(matches!(err, EngineError::Overflow(_)), "{err:?}");
+    assert!(err.to_string().contains("would take the CAS past"), "{err}");
+    assert!(matches!(c.delete(0, "a"), Err(EngineError::Overflow(_))));
+    assert_eq!(c.view(), before, "a refused mutation changes nothing");
+}
+
+#[test]
+fn expiries_that_would_overflow_the_cas_are_all_refused_none_half_done() {
+    let dir = bucket();
+    let mut c = running_with_max_cas(dir.path(), u64::MAX - 3);
+    c.set(0, "a", "v", Some(1)).unwrap(); // cas MAX-2
+    c.set(0, "b", "v", Some(1)).unwrap(); // cas MAX-1: room for one more
+    c.advance_clock(1).unwrap();
+    let before = c.view();
+    let err = c.compact(0).unwrap_err();
+    assert!(matches!(err, EngineError::Overflow(_)), "{err:?}");
+    assert!(err.to_string().contains("2 more mutations"), "{err}");
+    assert!(matches!(
+        c.run_expiry_pager(),
+        Err(EngineError::Overflow(_))
+    ));
+    assert_eq!(c.view(), before, "neither expired one of the two");
+    assert_eq!(c.get(0, "a").unwrap(), None); // the last CAS: expires a
+    assert!(matches!(c.get(0, "b"), Err(EngineError::Overflow(_))));
+}
+
+#[test]
+fn a_data_file_claiming_seqno_u64_max_is_refused_so_no_seqno_can_overflow() {
+    let dir = bucket();
+    let path = dir.path().join("active/vb0.couch");
+    let doc = Doc {
+        seqno: u64::MAX,
+        key: "k1".into(),
+        op: Op::Set,
+        value: Some("v".into()),
+        expiry: None,
+        cas: 1,
+    };
+    append_commit(&path, &[doc], |_| {});
+    let msg = open_err(dir.path()).to_string();
+    assert!(
+        msg.contains(&format!("document 2 has seqno {}, expected 2", u64::MAX)),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_scenario_clock_or_ttl_that_would_overflow_stops_the_script_naming_its_line() {
+    let opts = ScenarioOptions::default;
+    let err = run_script(
+        "advance-clock 5\nadvance-clock 18446744073709551615\n",
+        opts(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("line 2: advance-clock: Overflow: advance_clock 18446744073709551615"),
+        "{err}"
+    );
+    let err = run_script("set a ttl=18446744073709551615\n", opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("line 1: set: Overflow: ttl 18446744073709551615 at clock 0"),
+        "{err}"
     );
 }

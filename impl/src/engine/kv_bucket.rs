@@ -3,7 +3,7 @@
 //! the periodic stats snapshot (`StatSnap` -> `KVBucket::snapshotStats`).
 
 use super::{tmpfail, Cluster, EngineError, ItemOp, Process};
-use super::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
+use super::{MAX_CLOCK_SECS, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use serde_json::{json, Value};
 
 impl Cluster {
@@ -25,9 +25,23 @@ impl Cluster {
         if value.len() > MAX_VALUE_BYTES {
             return Err(EngineError::TooBig { len: value.len() });
         }
+        let expiry = match ttl.filter(|t| *t > 0) {
+            None => None,
+            Some(t) => Some(
+                self.clock
+                    .checked_add(t)
+                    .filter(|e| *e <= MAX_CLOCK_SECS)
+                    .ok_or_else(|| {
+                        EngineError::Overflow(format!(
+                            "ttl {t} at clock {}: the expiry time would pass the clock's limit \
+                             of {MAX_CLOCK_SECS} s",
+                            self.clock
+                        ))
+                    })?,
+            ),
+        };
         self.check_traffic(vb)?;
-        let expiry = ttl.filter(|t| *t > 0).map(|t| self.clock + t);
-        let seqno = self.queue_mutation(vb, key, ItemOp::Set, Some(value.to_string()), expiry);
+        let seqno = self.queue_mutation(vb, key, ItemOp::Set, Some(value.to_string()), expiry)?;
         self.log(
             "set",
             &[
@@ -58,7 +72,7 @@ impl Cluster {
                 "vb {vb}: key {key} is not live (absent, deleted or expired)"
             )));
         }
-        let seqno = self.queue_mutation(vb, key, ItemOp::Delete, None, None);
+        let seqno = self.queue_mutation(vb, key, ItemOp::Delete, None, None)?;
         self.log(
             "delete",
             &[
@@ -85,7 +99,11 @@ impl Cluster {
             Some(i) if i.op == ItemOp::Set => (i.value.clone(), false),
             _ => (None, false),
         };
-        let seqno = expired.then(|| self.queue_mutation(vb, key, ItemOp::Expire, None, None));
+        let seqno = if expired {
+            Some(self.queue_mutation(vb, key, ItemOp::Expire, None, None)?)
+        } else {
+            None
+        };
         self.log(
             "get",
             &[
@@ -104,7 +122,9 @@ impl Cluster {
         self.usable()?;
         self.check_vb(vb)?;
         self.check_expiry_allowed(vb)?;
-        let expired = self.expire_all(vb);
+        let keys = self.expired_keys(vb);
+        self.check_room(vb, keys.len() as u64)?;
+        let expired = self.expire(vb, keys)?;
         self.log(
             "compact",
             &[("vb", json!(vb)), ("expired", expired_json(vb, &expired))],
@@ -122,13 +142,19 @@ impl Cluster {
                 self.process.describe()
             )));
         }
+        // Every vb's expiries fit, or none is queued.
+        let mut due = Vec::new();
+        for vb in 0..self.vbuckets() {
+            if self.mem(vb).in_map {
+                let keys = self.expired_keys(vb);
+                self.check_room(vb, keys.len() as u64)?;
+                due.push((vb, keys));
+            }
+        }
         let mut all = Vec::new();
         let mut lines = Vec::new();
-        for vb in 0..self.vbuckets() {
-            if !self.mem(vb).in_map {
-                continue;
-            }
-            let expired = self.expire_all(vb);
+        for (vb, keys) in due {
+            let expired = self.expire(vb, keys)?;
             for (key, seqno) in &expired {
                 lines.push(json!({"vb": vb, "key": key, "seqno": seqno}));
                 all.push((vb, *seqno));
@@ -138,10 +164,21 @@ impl Cluster {
         Ok(all)
     }
 
-    /// Time passes. Allowed in every state.
+    /// Time passes. Allowed in every state. Time never goes backwards, and never past
+    /// [`MAX_CLOCK_SECS`]: that is refused with [`EngineError::Overflow`], the clock unchanged.
     pub fn advance_clock(&mut self, secs: u64) -> Result<(), EngineError> {
         self.usable()?;
-        self.clock += secs;
+        self.clock = self
+            .clock
+            .checked_add(secs)
+            .filter(|c| *c <= MAX_CLOCK_SECS)
+            .ok_or_else(|| {
+                EngineError::Overflow(format!(
+                    "advance_clock {secs}: the clock ({} s) would pass its limit of \
+                     {MAX_CLOCK_SECS} s (in nanoseconds, the CAS unit, it must fit in 64 bits)",
+                    self.clock
+                ))
+            })?;
         self.log("advance_clock", &[("secs", json!(secs))])
     }
 
@@ -186,8 +223,8 @@ impl Cluster {
         }
     }
 
-    /// Expire every expired key of `vb`, oldest newest-mutation first. Returns (key, seqno).
-    pub(super) fn expire_all(&mut self, vb: u16) -> Vec<(String, u64)> {
+    /// The keys of `vb` whose newest mutation is an expired set, oldest newest-mutation first.
+    pub(super) fn expired_keys(&self, vb: u16) -> Vec<String> {
         let now = self.clock;
         let m = self.mem(vb);
         let mut keys: Vec<(u64, String)> = Vec::new();
@@ -199,10 +236,19 @@ impl Cluster {
         }
         keys.retain(|(s, _)| m.history[*s as usize - 1].is_expired_set(now));
         keys.sort();
+        keys.into_iter().map(|(_, key)| key).collect()
+    }
+
+    /// Expire `keys` of `vb`, in order, each a new seqno. Returns (key, seqno).
+    pub(super) fn expire(
+        &mut self,
+        vb: u16,
+        keys: Vec<String>,
+    ) -> Result<Vec<(String, u64)>, EngineError> {
         keys.into_iter()
-            .map(|(_, key)| {
-                let seqno = self.queue_mutation(vb, &key, ItemOp::Expire, None, None);
-                (key, seqno)
+            .map(|key| {
+                let seqno = self.queue_mutation(vb, &key, ItemOp::Expire, None, None)?;
+                Ok((key, seqno))
             })
             .collect()
     }
