@@ -41,12 +41,13 @@
 //! | `show` | (none) the projected view, one line of JSON |
 //! | `check-divergence` | (none) replicas holding other mutations than the active at a seqno |
 //!
-//! A directive the engine refuses prints `error: ...` and the script goes on; an unknown
-//! directive, a bad argument, or a storage error stops the script with a [`ScenarioError`]
-//! naming the line.
+//! A directive the engine refuses in the current state prints `error: ...` and the script goes
+//! on; an unknown directive, a bad argument, an input the engine refuses (a key or value outside
+//! kv_engine's limits, a number that would overflow), or a storage error stops the script with a
+//! [`ScenarioError`] naming the line.
 
 use crate::engine::{
-    BackendRef, Cluster, Config, CounterUuids, EngineError, Item, Phase, Process, SeededBugs,
+    Cluster, Config, CounterUuids, EngineError, Item, Phase, Process, SeededBugs, StorageBackend,
     StreamOutcome, Variant, View,
 };
 use crate::failover::FailoverTable;
@@ -62,7 +63,7 @@ pub struct ScenarioOptions {
     /// The data directory; a fresh temporary one if `None`.
     pub dir: Option<PathBuf>,
     /// The storage backend; real files if `None`.
-    pub backend: Option<BackendRef>,
+    pub backend: Option<StorageBackend>,
     /// Test-only seeded bugs (off by default).
     pub bugs: SeededBugs,
 }
@@ -86,6 +87,16 @@ pub enum ScenarioError {
     /// A directive that does not parse or makes no sense here.
     #[error("line {line}: {what}")]
     BadDirective { line: usize, what: String },
+    /// A directive whose input the engine refused: a key or value outside kv_engine's limits, a
+    /// number that would overflow (the script stops).
+    #[error("line {line}: {directive}: {source}")]
+    BadInput {
+        line: usize,
+        /// The directive's command (`set`, `advance-clock`, ...).
+        directive: String,
+        #[source]
+        source: EngineError,
+    },
     /// A storage error while running a directive (the script stops).
     #[error("line {line}: {directive}: {source}")]
     Storage {
@@ -259,9 +270,9 @@ impl Runner {
                     .prefix("warmcheck-scenario-")
                     .tempdir()
                     .map_err(|e| {
-                        ScenarioError::Setup(EngineError::Storage {
-                            file: std::env::temp_dir(),
-                            source: Box::new(e),
+                        ScenarioError::Setup(EngineError::Io {
+                            path: std::env::temp_dir(),
+                            source: e,
                         })
                     })?;
                 (t.path().to_path_buf(), Some(t))
@@ -308,6 +319,13 @@ impl Runner {
         let mut out = Vec::new();
         match self.dispatch(&d, &mut out) {
             Ok(()) => {}
+            Err(e) if e.is_input() => {
+                return Err(ScenarioError::BadInput {
+                    line,
+                    directive: d.cmd.clone(),
+                    source: e,
+                })
+            }
             Err(e) if e.is_storage() => {
                 return Err(ScenarioError::Storage {
                     line,
@@ -337,9 +355,10 @@ impl Runner {
                 self.writes += 1;
                 let mut l = format!("vb {vb} seqno {seqno}: set {key}={value}");
                 if let Some(ttl) = d.ttl.filter(|t| *t > 0) {
+                    // `set` refused an expiry past the clock's limit, so this does not saturate.
                     l.push_str(&format!(
                         " ttl={ttl} (expires at {})",
-                        self.cluster.clock() + ttl
+                        self.cluster.clock().saturating_add(ttl)
                     ));
                 }
                 out.push(l);
@@ -780,7 +799,7 @@ impl Runner {
 }
 
 /// The storage backend a scenario uses when none is given.
-fn default_backend() -> BackendRef {
+fn default_backend() -> StorageBackend {
     crate::engine::default_backend()
 }
 
