@@ -37,10 +37,8 @@ fn install_unix() {
     if signal_hook::flag::register(SIGPIPE, &PIPE_BROKEN).is_ok() {
         let default_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if PIPE_BROKEN.load(Ordering::SeqCst) && is_print_failure(info) {
-                remove_temp_dirs();
-                let _ = signal_hook::low_level::emulate_default_handler(SIGPIPE);
-                std::process::exit(128 + SIGPIPE);
+            if is_print_failure(info) {
+                end_if_pipe_broken();
             }
             default_hook(info);
         }));
@@ -61,6 +59,19 @@ fn install_unix() {
             });
         }
         Err(e) => log::warn!("cannot install the signal handlers: {e}"),
+    }
+}
+
+/// If a write found its reader gone (SIGPIPE), remove the temporary directories and end the
+/// process quietly by SIGPIPE, as command-line tools do; otherwise return. For a command that
+/// writes with `write!` and sees the error itself.
+pub fn end_if_pipe_broken() {
+    #[cfg(unix)]
+    if PIPE_BROKEN.load(Ordering::SeqCst) {
+        use signal_hook::consts::SIGPIPE;
+        remove_temp_dirs();
+        let _ = signal_hook::low_level::emulate_default_handler(SIGPIPE);
+        std::process::exit(128 + SIGPIPE);
     }
 }
 

@@ -20,6 +20,7 @@ pub fn run(_: Args) -> u8 {
     match warmcheck_impl::decide::decide_lines(BufReader::new(stdin.lock()), stdout.lock()) {
         Ok(()) => 0,
         Err(e) => {
+            crate::signals::end_if_pipe_broken();
             eprintln!("warmcheck failover-decide: {e}");
             2
         }
