@@ -233,3 +233,41 @@ fn the_backend_is_one_flag_everywhere_and_faulty_is_its_hidden_old_spelling() {
         assert!(err.contains("cannot be used with"), "{err}");
     }
 }
+
+#[test]
+fn simulate_names_the_whole_command_that_reproduces_a_failure() {
+    let (code, out, _) = warmcheck(&[
+        "simulate",
+        "--variant",
+        "v6.5.1",
+        "--seed",
+        "1",
+        "--keys",
+        "1",
+        "--writes",
+        "2",
+        "--crashes",
+        "1",
+        "--shutdowns",
+        "1",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let last = out.lines().last().unwrap();
+    let command = last
+        .split_once(": warmcheck ")
+        .unwrap_or_else(|| panic!("no command in {last:?}"))
+        .1;
+    let (code, again, _) = warmcheck(&command.split(' ').collect::<Vec<_>>());
+    assert_eq!(code, 1, "{again}");
+    let untimed = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.contains("sometimes-properties reached"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        untimed(&again),
+        untimed(&out),
+        "the printed command runs the same walks"
+    );
+}

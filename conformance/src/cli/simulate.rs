@@ -127,8 +127,28 @@ fn simulate_model(model: Warmup, seed: Option<u64>, runs: u64, depth: usize) -> 
         }
         Some(t) => {
             print!("{}", super::check::story_text(&t));
-            println!("FAILED: reproduce with --seed {seed}");
+            println!(
+                "FAILED: reproduce with --seed {seed}: warmcheck simulate {}",
+                reproduce_flags(&model, seed, runs, depth)
+            );
             1
         }
     }
+}
+
+/// The flags that run the same walks again.
+fn reproduce_flags(model: &Warmup, seed: u64, runs: u64, depth: usize) -> String {
+    let design = match model.variant.preset_name() {
+        Some(name) => format!("--variant {name}"),
+        None => format!(
+            "--persist-entry {} --shutdown-flag {}",
+            model.variant.persist_entry, model.variant.shutdown_flag
+        ),
+    };
+    let b = model.bounds;
+    format!(
+        "--seed {seed} --runs {runs} --depth {depth} {design} --vbuckets {} --replicas {} \
+         --keys {} --writes {} --crashes {} --shutdowns {}",
+        b.vbuckets, b.replicas, b.keys, b.writes, b.crashes, b.shutdowns
+    )
 }

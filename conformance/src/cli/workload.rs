@@ -149,6 +149,9 @@ fn go(opts: &Options) -> Result<Result<u64, String>, String> {
     config.bugs = opts.bugs;
     let (cluster, validator) = match start {
         None => {
+            // A directory a killed run left is continued with --resume, not created over.
+            super::args::check_fresh_dir(&opts.dir)
+                .map_err(|e| format!("{e} (or --resume STATE to continue its bucket)"))?;
             config.uuids = Box::new(CounterUuids::new());
             let cluster = Cluster::create(config).map_err(|e| e.to_string())?;
             (cluster, Validator::new(model))
