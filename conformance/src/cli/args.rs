@@ -113,6 +113,41 @@ impl BoundsArgs {
     }
 }
 
+/// The cluster's shape for the seeded workloads (`soak`, `workload`); their counters take the
+/// model's largest bounds.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ShapeArgs {
+    /// Vbuckets on the active node (1..=8).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=MAX_VBUCKETS as i64))]
+    pub vbuckets: u8,
+    /// Replica nodes (0..=8).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=MAX_REPLICAS as i64))]
+    pub replicas: u8,
+    /// Distinct keys clients write (1..=8).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=MAX_KEYS as i64))]
+    pub keys: u8,
+}
+
+/// The model's counters for a long run on the implementation (`validate`, `workload`): by
+/// default the largest the model takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BudgetArgs {
+    /// Client writes (sets and deletes) in the whole log (0..=60).
+    #[arg(long, default_value_t = MAX_WRITES, value_parser = clap::value_parser!(u8).range(0..=MAX_WRITES as i64))]
+    pub writes: u8,
+    /// Crashes of the active node (0..=20).
+    #[arg(long, default_value_t = MAX_CRASHES, value_parser = clap::value_parser!(u8).range(0..=MAX_CRASHES as i64))]
+    pub crashes: u8,
+    /// Clean shutdowns of the active node (0..=20).
+    #[arg(long, default_value_t = MAX_SHUTDOWNS, value_parser = clap::value_parser!(u8).range(0..=MAX_SHUTDOWNS as i64))]
+    pub shutdowns: u8,
+}
+
+/// The number of cores (1 if unknown): the default of `check --threads` and `conform --jobs`.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// The machine-readable reports a gating command writes (docs/reports.md).
 #[derive(clap::Args, Clone, Debug)]
 pub struct ReportArgs {

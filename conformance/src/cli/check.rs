@@ -58,11 +58,6 @@ struct Options {
     trace_dir: PathBuf,
 }
 
-/// The number of cores (1 if unknown).
-pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Exit codes: 0 passed, 1 failed or interrupted, 2 usage or output error.
 pub fn run(a: Args) -> u8 {
     if let Err(e) = a
@@ -75,7 +70,7 @@ pub fn run(a: Args) -> u8 {
     let opts = Options {
         check: CheckOptions {
             strategy: a.strategy,
-            threads: a.threads.map_or_else(cores, |t| t as usize),
+            threads: a.threads.map_or_else(super::args::cores, |t| t as usize),
             symmetry: a.symmetry,
             quiet: a.quiet,
             fail_fast: a.fail_fast,

@@ -115,7 +115,7 @@ pub fn run(a: Args) -> u8 {
             trace_dir: a.traces.trace_dir,
             quiet: a.quiet,
             bugs,
-            jobs: a.jobs.unwrap_or_else(|| super::check::cores() as u64),
+            jobs: a.jobs.unwrap_or_else(|| super::args::cores() as u64),
         },
     )
 }

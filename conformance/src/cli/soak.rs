@@ -1,10 +1,7 @@
 //! `warmcheck soak`: a seeded random workload on the implementation, validated against the
 //! model at every step.
 
-use super::args::{
-    check_fresh_dir, Backend, DesignArgs, ReportArgs, MAX_KEYS, MAX_REPLICAS, MAX_STEPS,
-    MAX_VBUCKETS,
-};
+use super::args::{check_fresh_dir, Backend, DesignArgs, ReportArgs, ShapeArgs, MAX_STEPS};
 use crate::report::{self, Case};
 use crate::signals;
 use crate::soak::{self, SoakBackend, SoakConfig, SoakReport};
@@ -66,21 +63,6 @@ pub struct Args {
     /// Test only: switch on a deliberate implementation bug (see SeededBugs).
     #[arg(long, hide = true, value_name = "NAME")]
     seeded_bug: Vec<String>,
-}
-
-/// The cluster's shape for the seeded workloads (`soak`, `workload`); their counters take the
-/// model's largest bounds.
-#[derive(clap::Args, Clone, Debug)]
-pub struct ShapeArgs {
-    /// Vbuckets on the active node (1..=8).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=MAX_VBUCKETS as i64))]
-    pub vbuckets: u8,
-    /// Replica nodes (0..=8).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=MAX_REPLICAS as i64))]
-    pub replicas: u8,
-    /// Distinct keys clients write (1..=8).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=MAX_KEYS as i64))]
-    pub keys: u8,
 }
 
 /// What a soak is asked for.

@@ -1,6 +1,6 @@
 //! `warmcheck validate`: check an engine event log against the model, line by line.
 
-use super::args::{DesignArgs, MAX_CRASHES, MAX_REPLICAS, MAX_SHUTDOWNS, MAX_VBUCKETS, MAX_WRITES};
+use super::args::{BudgetArgs, DesignArgs, MAX_REPLICAS, MAX_VBUCKETS};
 use crate::validate::{self, Validator};
 use std::path::PathBuf;
 use warmcheck_model::{State, Variant};
@@ -53,21 +53,6 @@ pub struct Args {
 
 /// The most keys a validated log may name.
 pub const MAX_LOG_KEYS: u8 = 64;
-
-/// The model's counters for a long run on the implementation (`validate`, `workload`): by
-/// default the largest the model takes.
-#[derive(clap::Args, Clone, Debug)]
-pub struct BudgetArgs {
-    /// Client writes (sets and deletes) in the whole log (0..=60).
-    #[arg(long, default_value_t = validate::MAX_WRITES, value_parser = clap::value_parser!(u8).range(0..=MAX_WRITES as i64))]
-    pub writes: u8,
-    /// Crashes of the active node (0..=20).
-    #[arg(long, default_value_t = validate::MAX_CRASHES, value_parser = clap::value_parser!(u8).range(0..=MAX_CRASHES as i64))]
-    pub crashes: u8,
-    /// Clean shutdowns of the active node (0..=20).
-    #[arg(long, default_value_t = validate::MAX_SHUTDOWNS, value_parser = clap::value_parser!(u8).range(0..=MAX_SHUTDOWNS as i64))]
-    pub shutdowns: u8,
-}
 
 /// What `validate` is asked to do.
 struct Options {

@@ -8,9 +8,7 @@
 //! run left behind; STATE is the model state the kill test found the directory in (JSON of
 //! `warmcheck_model::State`), and `--clock C` the engine clock the killed run had reached.
 
-use super::args::{DesignArgs, MAX_STEPS};
-use super::soak::ShapeArgs;
-use super::validate::BudgetArgs;
+use super::args::{BudgetArgs, DesignArgs, ShapeArgs, MAX_STEPS};
 use crate::soak::{self, Budget, Driver, Knobs};
 use crate::validate::{self, Validator};
 use rand::rngs::StdRng;
