@@ -25,7 +25,8 @@ use warmcheck_impl::scenario::{
 use warmcheck_testkit::Run;
 
 fn main() -> ExitCode {
-    warmcheck_testkit::run_stories("testdata", run_file, Vec::new())
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");
+    warmcheck_testkit::run_stories(&testdata, run_file, Vec::new())
 }
 
 /// The value of a `# name: value` line in the file's opening comment block.

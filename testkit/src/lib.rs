@@ -15,8 +15,9 @@
 //!   `git diff`. A story's other claims (a replay that must match, a property that must be
 //!   violated) still fail the test under `REWRITE=1`: rewriting never hides them.
 //!
-//! A test file using it sets `harness = false` in its crate's `Cargo.toml` and has
-//! `fn main() -> ExitCode { warmcheck_testkit::run_stories("testdata", story, extra) }`.
+//! A test file using it sets `harness = false` for itself in its crate's `Cargo.toml` and has
+//! a `main` calling [`run_stories`] with its directory, its [`Story`] runner and any other test
+//! cases (as [`Trial`]s: a `#[test]` function in such a file would not run).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -139,13 +140,12 @@ pub fn diff(expected: &str, actual: &str) -> String {
         .to_string()
 }
 
-/// The test binary's `main`: one test case per story file in `dir` (relative to the crate's
-/// directory, where cargo runs tests), plus `extra` test cases, run with libtest's command
-/// line (filters, `--exact`, `--ignored`, `--list`, `--test-threads`).
-pub fn run_stories(dir: &str, story: Story, extra: Vec<Trial>) -> ExitCode {
+/// The test binary's `main`: one test case per story file in `dir`, plus `extra` test cases,
+/// run with libtest's command line (filters, `--exact`, `--ignored`, `--list`,
+/// `--test-threads`).
+pub fn run_stories(dir: &Path, story: Story, extra: Vec<Trial>) -> ExitCode {
     let args = libtest_mimic::Arguments::from_args();
-    let dir = PathBuf::from(dir);
-    let mut trials = match story_files(&dir) {
+    let mut trials = match story_files(dir) {
         Ok(paths) => paths
             .into_iter()
             .map(|path| match story_name(&path) {
