@@ -37,12 +37,19 @@ pub use variant::{PersistEntry, ShutdownFlag, Variant};
 
 /// The bounds of a check. `into_model` pairs them with a design.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schemars",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Bounds {
     /// Vbuckets on the active node.
+    #[cfg_attr(feature = "schemars", schemars(range(min = 1)))]
     pub vbuckets: u8,
     /// Replica nodes.
     pub replicas: u8,
     /// Distinct keys clients write.
+    #[cfg_attr(feature = "schemars", schemars(range(min = 1)))]
     pub keys: u8,
     /// Client writes (sets and deletes) in a whole behaviour, across restarts.
     pub writes: u8,
@@ -124,6 +131,7 @@ pub struct Warmup {
 
 /// A key a client writes. Printed `k0`, `k1`, ...
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Key(pub u8);
 
 impl fmt::Debug for Key {
@@ -465,6 +473,11 @@ impl Representative for State {
 
 /// Every step the system can take. The `Debug` form is what counterexamples and Explorer print.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schemars",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub enum Action {
     ClientSets { vb: u8, key: Key, ttl: bool },
     ClientDeletes { vb: u8, key: Key },

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 /// Where the vbstate carrying a new failover entry is persisted during warmup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum PersistEntry {
     /// `warmupCompleted()` queues set_vbucket_state for every vb; the next flush persists it.
@@ -22,6 +23,7 @@ pub enum PersistEntry {
 
 /// When the clean-shutdown flag is written relative to the final flush.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ShutdownFlag {
     /// `ep_force_shutdown=false` is written before the flushers stop (before MB-45756).
@@ -33,6 +35,11 @@ pub enum ShutdownFlag {
 
 /// A design: the two knobs, and the preset's name if it is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schemars",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Variant {
     pub persist_entry: PersistEntry,
     pub shutdown_flag: ShutdownFlag,
