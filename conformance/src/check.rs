@@ -11,7 +11,7 @@ use std::hash::BuildHasher;
 use std::time::Duration;
 use warmcheck_model::Warmup;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
     Bfs,
@@ -28,12 +28,15 @@ pub struct CheckOptions {
     pub fail_fast: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PropertyResult {
     pub name: String,
     /// `always` or `sometimes`.
+    #[schemars(extend("enum" = ["always", "sometimes", "eventually"]))]
     pub expectation: String,
     /// `holds`, `violated`, `reached`, `unreached`, or `unknown` (the run was interrupted).
+    #[schemars(extend("enum" = ["holds", "violated", "reached", "unreached", "unknown"]))]
     pub status: String,
     /// Steps of the trace, if one was found.
     pub steps: Option<usize>,

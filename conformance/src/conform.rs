@@ -74,7 +74,8 @@ impl ConformOutcome {
 }
 
 /// A transition after which the system under test disagreed with the model.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Mismatch {
     /// The actions from the initial state up to and including the failing one. The walk's
     /// path is not always the shortest; `shortest_mismatch_trace` shortens it.
@@ -83,9 +84,11 @@ pub struct Mismatch {
     pub differences: Vec<Difference>,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Shard {
     pub index: u64,
+    #[schemars(range(min = 1))]
     pub count: u64,
 }
 

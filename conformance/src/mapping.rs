@@ -34,7 +34,8 @@ use warmcheck_impl::engine::{Cluster, EngineError, Phase as ImplPhase, StreamOut
 use warmcheck_model::{Action, State, Stream, Warmup};
 
 /// One field that differs between the two projections.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Difference {
     /// A JSON-pointer-like path, e.g. `/active/vbuckets/0/failover_on_disk`.
     pub path: String,

@@ -31,18 +31,20 @@ pub fn new_cluster(model: &Warmup, setup: &ImplSetup) -> Result<Cluster, String>
 }
 
 /// What happened at one step.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct StepReport {
     pub step: usize,
     pub action: String,
     /// `matched`, `refused by both`, or `mismatch`.
+    #[schemars(extend("enum" = ["matched", "refused by both", "mismatch"]))]
     pub outcome: String,
     pub story: Option<String>,
     pub error: Option<String>,
     pub differences: Vec<Difference>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct ReplayReport {
     pub steps: usize,
     pub matched: bool,

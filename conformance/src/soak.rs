@@ -837,7 +837,8 @@ impl SoakConfig {
 }
 
 /// Why a soak failed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct SoakFailure {
     pub step: u64,
     pub segment: u64,
@@ -847,8 +848,11 @@ pub struct SoakFailure {
     pub recent: Vec<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+/// `warmcheck soak --json`.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[schemars(title = "warmcheck soak --json", deny_unknown_fields)]
 pub struct SoakReport {
+    #[schemars(extend("const" = SOAK_SCHEMA))]
     pub schema: &'static str,
     /// A string above 2^53 (`report::seed`).
     #[serde(serialize_with = "crate::report::seed::serialize")]
@@ -861,10 +865,14 @@ pub struct SoakReport {
     pub stutters: u64,
     pub crashes: u64,
     pub torn_crashes: u64,
+    /// States in which the model's no-replica-diverges was violated (expected in buggy
+    /// designs; not a soak failure).
     pub divergences: u64,
     pub refused: u64,
+    #[schemars(range(min = 1))]
     pub segments: u64,
     pub failure: Option<SoakFailure>,
+    #[schemars(range(min = 0.0))]
     pub seconds: f64,
     pub interrupted: bool,
 }

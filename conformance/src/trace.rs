@@ -8,8 +8,14 @@ use warmcheck_model::{Action, Bounds, State, Variant, Warmup};
 
 pub const FORMAT: &str = "warmcheck-trace/1";
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A trace file: a behaviour of the model.
+#[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(
+    title = "warmcheck trace: a behaviour of the model",
+    deny_unknown_fields
+)]
 pub struct Trace {
+    #[schemars(extend("const" = FORMAT))]
     pub format: String,
     /// The preset name, or `custom`.
     pub variant: String,

@@ -12,9 +12,19 @@
 //!   designs, `current` among them, the property holds and no file diverges;
 //! - the rendered replays equal the file's expected section.
 //!
-//! `REWRITE=1 cargo test -p warmcheck-conformance --test counterexamples` rewrites the expected
-//! sections in place; review the change with `git diff conformance/testdata`.
+//! Each story file is its own test case, named after the file (the harness, shared with
+//! `impl/tests/scenarios.rs`, is `warmcheck-testkit`):
 //!
+//! ```text
+//! cargo test -p warmcheck-conformance --test counterexamples           # every story
+//! cargo test -p warmcheck-conformance --test counterexamples mb41942   # the stories named *mb41942*
+//! REWRITE=1 cargo test -p warmcheck-conformance --test counterexamples # rewrite the expected output
+//! ```
+//!
+//! `REWRITE=1` rewrites the expected sections in place (review the change with
+//! `git diff conformance/testdata`); the claims above still fail the test under it.
+//!
+//! The other test cases of this file sit in `main`'s list. Among them
 //! `every_violated_property_has_its_shortest_counterexample_as_a_story` (ignored by default: it
 //! runs seven exhaustive checks) runs the checker on every design and knob study the docs
 //! discuss and asks that each shortest counterexample be a story file, so that a change to the
@@ -22,33 +32,48 @@
 //! `cargo test --release -p warmcheck-conformance --test counterexamples -- --ignored`.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use warmcheck_conformance::check::{self, CheckOptions, Strategy};
 use warmcheck_conformance::story_file::{self, StoryFile};
 use warmcheck_model::{Bounds, Variant};
+use warmcheck_testkit::{Run, Trial};
+
+fn main() -> ExitCode {
+    let case = |name: &str, test: fn()| {
+        Trial::test(name, move || {
+            test();
+            Ok(())
+        })
+    };
+    let others = vec![
+        case(
+            "every_violated_property_has_its_shortest_counterexample_as_a_story",
+            every_violated_property_has_its_shortest_counterexample_as_a_story,
+        )
+        .with_ignored_flag(true),
+        case(
+            "a_seeded_implementation_bug_shows_as_a_mismatch",
+            a_seeded_implementation_bug_shows_as_a_mismatch,
+        ),
+        case(
+            "story_file_errors_name_the_line",
+            story_file_errors_name_the_line,
+        ),
+        case(
+            "designs_are_presets_or_both_knobs",
+            designs_are_presets_or_both_knobs,
+        ),
+    ];
+    warmcheck_testkit::run_stories(&testdata(), replay_story, others)
+}
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
 }
 
-fn story_paths() -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(testdata())
-        .expect("conformance/testdata exists")
-        .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    paths.sort();
-    assert!(
-        !paths.is_empty(),
-        "no story files in {}",
-        testdata().display()
-    );
-    paths
-}
-
-fn load(path: &Path) -> Result<(String, StoryFile), String> {
+fn load(path: &Path) -> Result<StoryFile, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read: {e}"))?;
-    let story = StoryFile::parse(&text)?;
-    Ok((text, story))
+    StoryFile::parse(&text)
 }
 
 /// The claims a story file makes about the model, in each counterexample design.
@@ -133,60 +158,16 @@ fn check_replays(story: &StoryFile, rendered: &story_file::Rendered) -> Result<(
     Ok(())
 }
 
-fn check_story(path: &Path, rewrite: bool) -> Result<(), String> {
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    if stem.is_empty()
-        || !stem
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    {
-        return Err("story files are named in lower_snake_case after their story".into());
-    }
-    let (text, story) = load(path)?;
+/// One story file: its claims about the model, then its replays on the implementation; the
+/// file's text with the replays rendered as its expected output.
+fn replay_story(_path: &Path, text: &str) -> Result<Run, String> {
+    let story = StoryFile::parse(text)?;
     check_on_the_model(&story)?;
     let rendered = story_file::render(&story)?;
-    let claims = check_replays(&story, &rendered);
-    let expected = story.expected.as_deref();
-    if rewrite {
-        let new_text = story.with_expected(&rendered.text);
-        if new_text != text {
-            std::fs::write(path, new_text).map_err(|e| format!("cannot rewrite: {e}"))?;
-            eprintln!("rewrote {}", path.display());
-        }
-        return claims;
-    }
-    claims?;
-    match expected {
-        None => Err(format!(
-            "no expected output (no '{}' line): run with REWRITE=1 and review the diff",
-            story_file::SEPARATOR
-        )),
-        Some(e) if e == rendered.text => Ok(()),
-        Some(e) => Err(format!(
-            "the replay differs from the expected output (REWRITE=1 to accept, then review \
-             the diff):\n{}",
-            story_file::diff(e, &rendered.text)
-        )),
-    }
-}
-
-#[test]
-fn every_story_replays_as_written() {
-    let rewrite = std::env::var_os("REWRITE").is_some_and(|v| !v.is_empty() && v != "0");
-    let mut failures = Vec::new();
-    for path in story_paths() {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if let Err(e) = check_story(&path, rewrite) {
-            failures.push(format!("{name}: {e}"));
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} story files failed:\n\n{}",
-        failures.len(),
-        story_paths().len(),
-        failures.join("\n\n")
-    );
+    Ok(Run {
+        text: story.with_expected(&rendered.text),
+        claims: check_replays(&story, &rendered),
+    })
 }
 
 /// The designs whose counterexamples must all be stories: the five presets and the two knob
@@ -208,14 +189,13 @@ fn designs_with_stories() -> Vec<Variant> {
 /// Seven exhaustive checks at the default bounds (about 7.5 million states): minutes in the
 /// dev profile on a busy machine, so it runs on request, after a change to the model:
 /// `cargo test --release -p warmcheck-conformance --test counterexamples -- --ignored`.
-#[test]
-#[ignore = "seven exhaustive checks; run with --release -- --ignored after a model change"]
 fn every_violated_property_has_its_shortest_counterexample_as_a_story() {
-    let stories: Vec<(String, StoryFile)> = story_paths()
+    let stories: Vec<(String, StoryFile)> = warmcheck_testkit::story_files(&testdata())
+        .unwrap()
         .iter()
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            let (_, story) = load(p).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let story = load(p).unwrap_or_else(|e| panic!("{name}: {e}"));
             (name, story)
         })
         .collect();
@@ -270,10 +250,9 @@ fn every_violated_property_has_its_shortest_counterexample_as_a_story() {
 
 /// The suite notices a wrong implementation: with the flusher ignoring set_vbucket_state, the
 /// MB-41942 story no longer replays as written in the designs that rely on that item.
-#[test]
 fn a_seeded_implementation_bug_shows_as_a_mismatch() {
     let path = testdata().join("mb41942_expiry_during_warmup_overtakes_replica.txt");
-    let (_, story) = load(&path).unwrap();
+    let story = load(&path).unwrap();
     let bugs = warmcheck_impl::engine::SeededBugs {
         flusher_ignores_set_vbstate: true,
         ..Default::default()
@@ -309,7 +288,6 @@ fn a_seeded_implementation_bug_shows_as_a_mismatch() {
     assert_ne!(story.expected.as_deref(), Some(rendered.text.as_str()));
 }
 
-#[test]
 fn story_file_errors_name_the_line() {
     let err = |text: &str| StoryFile::parse(text).unwrap_err();
     let header = "# guards something\ndesign: v6.5.1\nbounds: vbuckets=1 replicas=1 keys=2 \
@@ -354,7 +332,6 @@ fn story_file_errors_name_the_line() {
     );
 }
 
-#[test]
 fn designs_are_presets_or_both_knobs() {
     let v = |s: &str| story_file::parse_designs(s);
     let at_complete_after = Variant {
@@ -386,16 +363,4 @@ fn designs_are_presets_or_both_knobs() {
     assert!(v("persist-entry=later shutdown-flag=after-flush")
         .unwrap_err()
         .starts_with("persist-entry: unknown value 'later'"));
-}
-
-#[test]
-fn the_diff_shows_changed_lines_with_context() {
-    let expected = "a\nb\nc\nd\ne\nf\ng\nh\n";
-    let actual = "a\nb\nc\nd\nE\nf\ng\nh\n";
-    assert_eq!(story_file::diff(expected, expected), "");
-    assert_eq!(
-        story_file::diff(expected, actual),
-        "--- expected\n+++ actual\n@@ expected line 2, actual line 2 @@\n b\n c\n d\n-e\n+E\n f\n \
-         g\n h\n"
-    );
 }

@@ -1,5 +1,6 @@
 //! The machine-readable reports: every `--json` report and trace file validates against its
-//! documented JSON Schema (`docs/schemas/`), and every `--junit` file is JUnit XML with one test
+//! documented JSON Schema (`docs/schemas/`, generated from the report structs:
+//! `tests/schemas.rs`), and every `--junit` file is JUnit XML with one test
 //! case per property, a violation a `<failure>` carrying the counterexample.
 
 use serde_json::Value;
@@ -10,31 +11,12 @@ fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas")
 }
 
-/// Resolves `https://warmcheck.invalid/schemas/NAME` to `docs/schemas/NAME`.
-struct LocalSchemas;
-
-impl jsonschema::Retrieve for LocalSchemas {
-    fn retrieve(
-        &self,
-        uri: &jsonschema::Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        let name = uri
-            .as_str()
-            .strip_prefix("https://warmcheck.invalid/schemas/")
-            .ok_or_else(|| format!("not a warmcheck schema: {}", uri.as_str()))?;
-        let name = name.split('#').next().unwrap_or(name);
-        Ok(serde_json::from_str(&std::fs::read_to_string(
-            schemas_dir().join(name),
-        )?)?)
-    }
-}
-
 fn validator(schema: &str) -> jsonschema::Validator {
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(schemas_dir().join(schema)).unwrap())
             .unwrap();
+    // The schemas are self-contained (generated with their `$defs`): nothing to retrieve.
     jsonschema::options()
-        .with_retriever(LocalSchemas)
         .build(&doc)
         .unwrap_or_else(|e| panic!("{schema} is not a valid schema: {e}"))
 }

@@ -45,12 +45,19 @@ pub use variant::{PersistEntry, RollbackRetry, ShutdownFlag, Variant};
 
 /// The bounds of a check. `into_model` pairs them with a design.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schemars",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Bounds {
     /// Vbuckets on the active node.
+    #[cfg_attr(feature = "schemars", schemars(range(min = 1)))]
     pub vbuckets: u8,
     /// Replica nodes.
     pub replicas: u8,
     /// Distinct keys clients write.
+    #[cfg_attr(feature = "schemars", schemars(range(min = 1)))]
     pub keys: u8,
     /// Client writes (sets and deletes) in a whole behaviour, across restarts.
     pub writes: u8,
@@ -142,6 +149,11 @@ pub struct Warmup {
 /// reads as a story. The `Debug` form is what counterexamples, story files and Explorer print.
 /// `docs/fidelity.md` cites the kv_engine source of each.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schemars",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub enum Action {
     /// A client set, with or without a TTL (`KVBucket::set` -> `VBucket::queueItem`).
     ClientSets { vb: u8, key: Key, ttl: bool },
@@ -210,6 +222,7 @@ pub enum Action {
 
 /// A key a client writes. Printed `k0`, `k1`, ...
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 pub struct Key(pub u8);
 
 impl fmt::Debug for Key {

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 /// Where the vbstate carrying a new failover entry is persisted during warmup.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum PersistEntry {
     /// `warmupCompleted()` queues set_vbucket_state for every vb; the next flush persists it.
@@ -25,6 +26,7 @@ pub enum PersistEntry {
 
 /// When the clean-shutdown flag is written relative to the final flush.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ShutdownFlag {
     /// `ep_force_shutdown=false` is written before the flushers stop: v6.5.1's
@@ -46,6 +48,7 @@ pub enum ShutdownFlag {
 /// What a DCP consumer does when the producer answers "roll back to 0" and its failover table
 /// has an older entry (`DcpConsumer::handleRollbackResponse`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum RollbackRetry {
     /// Drop the newest entry and ask again with the older uuid, whatever its seqno (before
@@ -58,6 +61,11 @@ pub enum RollbackRetry {
 
 /// A design: the three knobs, and the preset's name if it is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schemars",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
 pub struct Variant {
     pub persist_entry: PersistEntry,
     pub shutdown_flag: ShutdownFlag,

@@ -380,10 +380,10 @@ fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -> u8
             .iter()
             .map(|(m, o)| CheckReport::new(m, &opts.check, o))
             .collect();
-        let doc = serde_json::json!({
-            "schema": "warmcheck-check-all-report/1",
-            "variants": reports,
-        });
+        let doc = report::CheckAllReport {
+            schema: report::CHECK_ALL_SCHEMA,
+            variants: reports,
+        };
         if let Err(e) = report::write_json(path, &doc) {
             eprintln!("warmcheck: {e}");
             return 2;

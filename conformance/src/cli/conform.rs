@@ -299,25 +299,25 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
         }
     }
     if let Some(path) = &opts.json {
-        let doc = serde_json::json!({
-            "schema": "warmcheck-conform-report/1",
-            "variant": report::variant_label(&model),
-            "design": model.variant,
-            "bounds": model.bounds,
-            "backend": if opts.faulty { "faulty" } else { "file" },
-            "shard": {"index": opts.shard.index, "count": opts.shard.count},
-            "transitions_covered": outcome.transitions_covered,
-            "transitions_reachable": outcome.transitions_reachable,
-            "states_covered": outcome.states_covered,
-            "states_reachable": outcome.states_reachable,
-            "steps": outcome.steps,
-            "steps_per_second": outcome.steps_per_second(),
-            "seconds": outcome.seconds,
-            "complete": !outcome.interrupted,
-            "passed": passed(&outcome),
-            "mismatches": outcome.mismatches,
-            "mismatch_trace": trace_path,
-        });
+        let doc = report::ConformReport {
+            schema: report::CONFORM_SCHEMA,
+            variant: report::variant_label(&model),
+            design: model.variant,
+            bounds: model.bounds,
+            backend: if opts.faulty { "faulty" } else { "file" },
+            shard: opts.shard,
+            transitions_covered: outcome.transitions_covered,
+            transitions_reachable: outcome.transitions_reachable,
+            states_covered: outcome.states_covered,
+            states_reachable: outcome.states_reachable,
+            steps: outcome.steps,
+            steps_per_second: outcome.steps_per_second(),
+            seconds: outcome.seconds,
+            complete: !outcome.interrupted,
+            passed: passed(&outcome),
+            mismatches: &outcome.mismatches,
+            mismatch_trace: trace_path,
+        };
         if let Err(e) = report::write_json(path, &doc) {
             eprintln!("warmcheck: {e}");
             return 2;

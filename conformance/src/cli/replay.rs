@@ -107,16 +107,11 @@ pub fn run(a: Args) -> u8 {
         ),
     }
     if let Some(path) = a.json {
-        let doc = serde_json::json!({
-            "schema": "warmcheck-replay-report/1",
-            "variant": model.variant.to_string(),
-            "steps": report.steps,
-            "matched": report.matched,
-            "violated": report.violated,
-            "diverged_on_disk": report.diverged_on_disk,
-            "divergence": report.divergence,
-            "step_reports": report.step_reports,
-        });
+        let doc = crate::report::ReplayJson {
+            schema: crate::report::REPLAY_SCHEMA,
+            variant: model.variant.to_string(),
+            report: &report,
+        };
         if let Err(e) = crate::report::write_json(&path, &doc) {
             eprintln!("warmcheck: {e}");
             return 2;
