@@ -1,6 +1,6 @@
 //! The implementation's own subcommands: `scenario` and `failover-decide`.
 
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use warmcheck_impl::engine::StorageBackend;
 use warmcheck_impl::scenario::{run_script, ScenarioOptions};
@@ -13,20 +13,12 @@ pub fn scenario(
     dir: Option<PathBuf>,
     faulty: bool,
 ) -> u8 {
-    let text = if file == Path::new("-") {
-        let mut s = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
-            eprintln!("warmcheck: standard input: {e}");
+    let text = match warmcheck_impl::input::read_file(file, warmcheck_impl::scenario::LIMITS, true)
+    {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("warmcheck: {e}");
             return 2;
-        }
-        s
-    } else {
-        match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("warmcheck: {}: cannot read: {e}", file.display());
-                return 2;
-            }
         }
     };
     let opts = ScenarioOptions {
