@@ -13,11 +13,15 @@
 //! 4. taken by the model (`next_state`);
 //! 5. compared: the model's projection must equal the logged `state` field for field (after
 //!    leaving out what the mapping leaves out, the clock). A stutter must leave the model's
-//!    projection equal to the logged one.
+//!    projection equal to the logged one;
+//! 6. and what the call returned (seqnos, a get's result, a flush's seqnos, a stream
+//!    request's outcome, ...) must be what the model's call returns
+//!    ([`mapping::check_results`]).
 //!
 //! Areas verified: every accepted engine call is a step the model allows from where the model
-//! is, and leaves the implementation in the state the model reaches (memory and disk of the
-//! active, stats.json's flag, every replica), after every line.
+//! is, returns what the model's step returns, and leaves the implementation in the state the
+//! model reaches (memory and disk of the active, stats.json's flag, every replica), after every
+//! line.
 //!
 //! Areas not verified, and why:
 //! - calls the engine refused: the engine logs nothing for them (`soak` checks them live, by
@@ -82,6 +86,13 @@ pub enum Problem {
         /// When a bound of the model is what disables the action.
         bound: Option<String>,
     },
+    /// The call returned something other than what the model's call returns (a seqno, a get's
+    /// result, a stream's outcome, ...): see [`mapping::check_results`].
+    ResultDiffers {
+        call: String,
+        actions: Vec<Action>,
+        difference: Box<mapping::ResultDifference>,
+    },
     /// After the event the model's projection differs from the logged state.
     Differs {
         call: String,
@@ -131,6 +142,25 @@ impl Invalid {
                     .as_deref()
                     .map(|b| format!(" ({b})"))
                     .unwrap_or_default()
+            ),
+            Problem::ResultDiffers {
+                call,
+                actions,
+                difference,
+            } => format!(
+                "line {l}: `{call}` ({}) returned {} = {}; the model's call returns {}",
+                if actions.is_empty() {
+                    "a stutter: no model action".to_string()
+                } else {
+                    actions
+                        .iter()
+                        .map(|a| format!("{a:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                difference.field,
+                difference.logged,
+                difference.model
             ),
             Problem::Differs { call, actions, .. } => format!(
                 "line {l}: after `{call}` ({}) the logged state differs from the model's",
@@ -338,6 +368,13 @@ impl Validator {
                 call,
                 actions,
                 differences: mapping::diff(&projection, &logged_projection(logged)),
+            }));
+        }
+        if let Err(d) = mapping::check_results(&self.state, &taken, event) {
+            return Err(invalid(Problem::ResultDiffers {
+                call,
+                actions,
+                difference: Box::new(d),
             }));
         }
         self.lines = line;
