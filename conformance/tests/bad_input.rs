@@ -376,3 +376,82 @@ fn failover_decide_refuses_a_line_that_is_not_utf8_naming_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2: not UTF-8 text (byte 9)"), "{err}");
 }
+
+// ---- requests to the Explorer -------------------------------------------------------------
+
+/// Explorer (stateright's server, with warmcheck's step stories and timeline) answers
+/// malformed, out-of-range, deep and abandoned requests without dying.
+#[test]
+fn explorer_survives_bad_requests() {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(["explore", "--addr", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "explore did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let get = |path: &str| -> String {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let deep = format!("/.states{}", "/0".repeat(5_000));
+    let wide = format!("/.states/{}", "9".repeat(100));
+    for path in [
+        "/.states/abc",
+        "/.states/0/999999",
+        "/.states//",
+        "/.states/-1",
+        deep.as_str(),
+        wide.as_str(),
+        "/nothing-here",
+    ] {
+        let answer = get(path);
+        assert!(
+            answer.starts_with("HTTP/1.1 404"),
+            "{}: {}",
+            &path[..path.len().min(40)],
+            &answer[..answer.len().min(200)]
+        );
+    }
+    // Requests abandoned before the answer.
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _ = write!(s, "GET /.states/0/0/0 HTTP/1.1\r\nHost: x\r\n\r\n");
+        drop(s);
+    }
+    // Garbage instead of HTTP.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = s.write_all(&[0xff; 10_000]);
+    drop(s);
+    let answer = get("/.states/0");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("ClientSets"),
+        "the initial state's next steps"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "explore is still running"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
