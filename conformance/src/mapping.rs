@@ -31,7 +31,7 @@
 use serde_json::Value;
 use std::fmt;
 use warmcheck_impl::engine::{Cluster, EngineError, Phase as ImplPhase, StreamOutcome};
-use warmcheck_model::{Action, State, Stream, Warmup};
+use warmcheck_model::{Action, Op, State, Stream, Warmup};
 
 /// One field that differs between the two projections.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, schemars::JsonSchema)]
@@ -414,6 +414,153 @@ pub fn action_of_event(
         other => return Err(format!("unknown event {other:?}")),
     };
     Ok(vec![action])
+}
+
+/// One result a logged call returned that is not what the model's call returns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultDifference {
+    /// The event's field, e.g. `seqno`, `result`, `expired/0/seqno`.
+    pub field: String,
+    pub logged: Value,
+    pub model: Value,
+}
+
+/// Check what a logged call returned against what the model says that call returns: the seqno
+/// a set or delete took, what a get returned and the seqno of the expiry it made, the seqno of
+/// each expiry of a compaction or an expiry-pager run, the seqnos a flush committed, and a
+/// stream request's request fields (the replica's start, uuid and snapshot), the producer's
+/// table and the outcome (accepted, or the rollback seqno and whether the replica dropped its
+/// newest entry). `before` is the model's state before the event and `taken` the actions it
+/// maps to, each with the state after it ([`action_of_event`]'s, all enabled).
+///
+/// Not compared: a rollback's `reason` (kv_engine's wording; the model decides by the same rule
+/// without naming it), a crash's `tear` (the model's crash keeps what was synced, torn or not).
+pub fn check_results(
+    before: &State,
+    taken: &[(Action, State)],
+    event: &Value,
+) -> Result<(), ResultDifference> {
+    let call = event.get("call").and_then(Value::as_str).unwrap_or("");
+    let expect = |field: &str, model: Value| -> Result<(), ResultDifference> {
+        let logged = event
+            .pointer(&format!("/{field}"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        if logged == model {
+            Ok(())
+        } else {
+            Err(ResultDifference {
+                field: field.to_string(),
+                logged,
+                model,
+            })
+        }
+    };
+    let high = |s: &State, vb: u8| -> Value {
+        s.vbs
+            .get(vb as usize)
+            .and_then(|v| v.active.as_ref())
+            .map_or(Value::Null, |a| Value::from(a.high_seqno()))
+    };
+    let vb_of = |a: &Action| match *a {
+        Action::ClientSets { vb, .. }
+        | Action::ClientDeletes { vb, .. }
+        | Action::ItemExpires { vb, .. }
+        | Action::FlusherCommits { vb }
+        | Action::ReplicaRequestsStream { vb, .. }
+        | Action::ReplicaReceives { vb, .. } => Some(vb),
+        _ => None,
+    };
+    match (call, taken) {
+        ("set" | "delete", [(a, s)]) => {
+            if let Some(vb) = vb_of(a) {
+                expect("seqno", high(s, vb))?;
+            }
+        }
+        ("get", [(Action::ItemExpires { vb, .. }, s)]) => {
+            expect("result", Value::Null)?;
+            expect("expired_seqno", high(s, *vb))?;
+        }
+        ("get", []) => {
+            // A stutter: the model's item is what the get returns (the mapping has checked
+            // that it expired nothing).
+            let vb = event.get("vb").and_then(Value::as_u64);
+            let key = event.get("key").and_then(Value::as_str);
+            let newest = vb
+                .and_then(|vb| before.vbs.get(vb as usize))
+                .and_then(|v| v.active.as_ref())
+                .zip(key)
+                .and_then(|(a, key)| {
+                    a.history
+                        .iter()
+                        .rev()
+                        .find(|m| m.key.to_string() == key)
+                        .copied()
+                });
+            let model = match newest.map(|m| m.op) {
+                Some(Op::Set { value, expiry }) if expiry.is_none_or(|e| e > before.clock) => {
+                    Value::from(format!("v{value}"))
+                }
+                _ => Value::Null,
+            };
+            expect("result", model)?;
+        }
+        ("compact" | "run_expiry_pager", _) => {
+            for (i, (a, s)) in taken.iter().enumerate() {
+                if let Some(vb) = vb_of(a) {
+                    expect(&format!("expired/{i}/seqno"), high(s, vb))?;
+                }
+            }
+        }
+        ("flush", [(Action::FlusherCommits { vb }, s)]) => {
+            let persisted = |s: &State| {
+                s.vbs
+                    .get(*vb as usize)
+                    .map_or(0, |v| v.disk.persisted_seqno() as u64)
+            };
+            let seqnos: Vec<u64> = (persisted(before) + 1..=persisted(s)).collect();
+            expect("seqnos", Value::from(seqnos))?;
+        }
+        ("stream_request", [(Action::ReplicaRequestsStream { replica, vb }, s)]) => {
+            fn slot(s: &State, vb: u8) -> Option<&warmcheck_model::Vb> {
+                s.vbs.get(vb as usize)
+            }
+            fn replica_of(s: &State, vb: u8, r: u8) -> Option<&warmcheck_model::ReplicaVb> {
+                slot(s, vb).and_then(|v| v.replicas.get(r as usize))
+            }
+            let (vb, replica) = (*vb, *replica);
+            if let Some(r) = replica_of(before, vb, replica) {
+                expect("start", Value::from(r.high_seqno()))?;
+                expect("uuid", Value::from(r.failover.newest().uuid))?;
+                expect("snap_start", Value::from(r.snap_start))?;
+                expect("snap_end", Value::from(r.snap_end))?;
+            }
+            if let Some(a) = slot(before, vb).and_then(|v| v.active.as_ref()) {
+                let table: Vec<Value> = a
+                    .failover
+                    .0
+                    .iter()
+                    .map(|e| serde_json::json!({"id": e.uuid, "seq": e.seqno}))
+                    .collect();
+                expect("producer_failover", Value::from(table))?;
+            }
+            match replica_of(s, vb, replica).map(|r| r.stream) {
+                Some(Stream::Accepted) => {
+                    expect("outcome", Value::from("accepted"))?;
+                    expect("dropped_entry", Value::Null)?;
+                }
+                Some(Stream::RolledBack(rb)) => {
+                    expect("outcome", Value::from(format!("rolled-back:{rb}")))?;
+                    let dropped = rb == 0
+                        && replica_of(before, vb, replica).is_some_and(|r| r.failover.len() > 1);
+                    expect("dropped_entry", Value::from(dropped))?;
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The implementation's design for the model's.

@@ -149,6 +149,11 @@ impl StoryFile {
         if story.actions.is_empty() {
             return Err("no actions".into());
         }
+        crate::checked::check_bounds(&story.bounds)?;
+        for (i, a) in story.actions.iter().enumerate() {
+            crate::checked::check_action(&story.bounds, a)
+                .map_err(|e| format!("action {}: {a:?}: {e}", i + 1))?;
+        }
         let model = story.bounds.into_model(story.design);
         match model.property_named(&story.violates) {
             Some(p) if p.expectation == stateright::Expectation::Always => {}

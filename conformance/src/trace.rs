@@ -1,12 +1,21 @@
 //! Trace files: a behaviour of the model saved as its design, bounds and actions, so that
 //! `replay`, `explore --trace` and the tests can re-run it. Written by `check` and `conform`.
 
+use crate::checked;
 use serde::{Deserialize, Serialize};
 use stateright::Model;
 use std::path::Path;
+use warmcheck_impl::input::{self, Limits, MIB};
 use warmcheck_model::{Action, Bounds, State, Variant, Warmup};
 
 pub const FORMAT: &str = "warmcheck-trace/1";
+
+/// The most a trace file (or check report) may hold.
+pub const LIMITS: Limits = Limits {
+    what: "trace file",
+    max_bytes: 64 * MIB,
+    max_line: 64 * MIB,
+};
 
 /// A trace file: a behaviour of the model.
 #[derive(Clone, Debug, Serialize, Deserialize, schemars::JsonSchema)]
@@ -42,11 +51,38 @@ impl Trace {
         self.bounds.into_model(self.design)
     }
 
-    /// Load a trace file, or the first violated property's trace of a `check --json` report.
+    /// Load a trace file, or the first violated property's trace of a `check --json` report,
+    /// checked as [`Trace::parse`] checks it. The file may hold at most [`LIMITS`].
     pub fn load(path: &Path) -> Result<Trace, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        let text = input::read_file(path, LIMITS, false).map_err(|e| e.to_string())?;
+        Trace::parse(text.as_bytes(), &path.display().to_string())
+    }
+
+    /// A trace from bytes (`name` for messages), checked: its bounds within what the model
+    /// takes, every action's vb, replica and key within them, and every step enabled in the
+    /// trace's design, one after the other from the initial state. The one reader of traces,
+    /// shared by `replay`, `explore --trace` and the tests; the entry point the fuzz targets
+    /// call.
+    pub fn parse(bytes: &[u8], name: &str) -> Result<Trace, String> {
+        if bytes.len() > LIMITS.max_bytes {
+            return Err(format!(
+                "{name}: larger than {} bytes, the most a trace may hold",
+                LIMITS.max_bytes
+            ));
+        }
+        let trace = Trace::parse_unchecked(bytes, name)?;
+        checked::check_bounds(&trace.bounds).map_err(|e| format!("{name}: {e}"))?;
+        for (i, a) in trace.actions.iter().enumerate() {
+            checked::check_action(&trace.bounds, a)
+                .map_err(|e| format!("{name}: step {}: {a:?}: {e}", i + 1))?;
+        }
+        trace.states().map_err(|e| format!("{name}: {e}"))?;
+        Ok(trace)
+    }
+
+    fn parse_unchecked(bytes: &[u8], name: &str) -> Result<Trace, String> {
+        let path = Path::new(name);
+        let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
             format!(
                 "{}: not JSON (line {}, column {}): {e}",
                 path.display(),
@@ -90,8 +126,9 @@ impl Trace {
     }
 
     /// Re-run the actions on the model, checking each is enabled. Returns every state, the
-    /// initial one first.
+    /// initial one first. (A trace out of the model's bounds is an error, not a panic.)
     pub fn states(&self) -> Result<Vec<State>, String> {
+        checked::check_bounds(&self.bounds)?;
         let model = self.model();
         let mut states = model.init_states();
         let mut cur = states.pop().expect("one initial state");

@@ -13,11 +13,15 @@
 //! 4. taken by the model (`next_state`);
 //! 5. compared: the model's projection must equal the logged `state` field for field (after
 //!    leaving out what the mapping leaves out, the clock). A stutter must leave the model's
-//!    projection equal to the logged one.
+//!    projection equal to the logged one;
+//! 6. and what the call returned (seqnos, a get's result, a flush's seqnos, a stream
+//!    request's outcome, ...) must be what the model's call returns
+//!    ([`mapping::check_results`]).
 //!
 //! Areas verified: every accepted engine call is a step the model allows from where the model
-//! is, and leaves the implementation in the state the model reaches (memory and disk of the
-//! active, stats.json's flag, every replica), after every line.
+//! is, returns what the model's step returns, and leaves the implementation in the state the
+//! model reaches (memory and disk of the active, stats.json's flag, every replica), after every
+//! line.
 //!
 //! Areas not verified, and why:
 //! - calls the engine refused: the engine logs nothing for them (`soak` checks them live, by
@@ -28,11 +32,14 @@
 //!   be the model's initial state, a freshly created bucket (or the state given with
 //!   [`Validator::starting_at`]); a log from a reopened directory fails at its first line.
 
+use crate::checked;
 use crate::mapping::{self, Difference};
 use serde_json::Value;
 use stateright::Model;
 use std::fmt;
-use warmcheck_model::{Action, Bounds, State, Warmup};
+use std::path::Path;
+use warmcheck_impl::input::{self, Limits, MIB};
+use warmcheck_model::{Action, Bounds, State, Variant, Warmup};
 
 /// One validated line of the log.
 #[derive(Clone, Debug)]
@@ -78,6 +85,13 @@ pub enum Problem {
         enabled: Vec<Action>,
         /// When a bound of the model is what disables the action.
         bound: Option<String>,
+    },
+    /// The call returned something other than what the model's call returns (a seqno, a get's
+    /// result, a stream's outcome, ...): see [`mapping::check_results`].
+    ResultDiffers {
+        call: String,
+        actions: Vec<Action>,
+        difference: Box<mapping::ResultDifference>,
     },
     /// After the event the model's projection differs from the logged state.
     Differs {
@@ -128,6 +142,25 @@ impl Invalid {
                     .as_deref()
                     .map(|b| format!(" ({b})"))
                     .unwrap_or_default()
+            ),
+            Problem::ResultDiffers {
+                call,
+                actions,
+                difference,
+            } => format!(
+                "line {l}: `{call}` ({}) returned {} = {}; the model's call returns {}",
+                if actions.is_empty() {
+                    "a stutter: no model action".to_string()
+                } else {
+                    actions
+                        .iter()
+                        .map(|a| format!("{a:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                },
+                difference.field,
+                difference.logged,
+                difference.model
             ),
             Problem::Differs { call, actions, .. } => format!(
                 "line {l}: after `{call}` ({}) the logged state differs from the model's",
@@ -337,6 +370,13 @@ impl Validator {
                 differences: mapping::diff(&projection, &logged_projection(logged)),
             }));
         }
+        if let Err(d) = mapping::check_results(&self.state, &taken, event) {
+            return Err(invalid(Problem::ResultDiffers {
+                call,
+                actions,
+                difference: Box::new(d),
+            }));
+        }
         self.lines = line;
         if taken.is_empty() {
             self.stutters += 1;
@@ -516,10 +556,74 @@ pub fn shape_of_log(text: &str) -> Shape {
 
 /// The largest bounds the model takes (`Bounds::into_model` keeps seqnos, uuids and values,
 /// which are `u8`, far from overflow).
-pub const MAX_VBUCKETS: u8 = 8;
-pub const MAX_WRITES: u8 = 60;
-pub const MAX_CRASHES: u8 = 20;
-pub const MAX_SHUTDOWNS: u8 = 20;
+pub use crate::checked::{MAX_CRASHES, MAX_SHUTDOWNS, MAX_VBUCKETS, MAX_WRITES};
+
+/// The most an event log may hold: a line is one call and the whole projected state after it
+/// (a few KiB at the model's largest bounds).
+pub const LOG_LIMITS: Limits = Limits {
+    what: "event log",
+    max_bytes: 256 * MIB,
+    max_line: 4 * MIB,
+};
+
+/// Read an event log within [`LOG_LIMITS`].
+pub fn read_log(path: &Path) -> Result<String, String> {
+    input::read_file(path, LOG_LIMITS, false).map_err(|e| e.to_string())
+}
+
+/// The bounds to validate a log of shape `shape` with: vbuckets, replicas and keys as given,
+/// else as the log shows them, each within what the model takes; the counters as given.
+pub fn bounds_for_log(
+    shape: &Shape,
+    vbuckets: Option<u8>,
+    replicas: Option<u8>,
+    keys: Option<u8>,
+    counters: (u8, u8, u8),
+) -> Result<Bounds, String> {
+    let pick = |what: &str, given: Option<u8>, found: usize, max: u8, min: u8| match given {
+        Some(n) => Ok(n),
+        None if (min as usize..=max as usize).contains(&found) => Ok(found as u8),
+        None => Err(format!(
+            "the log shows {found} {what}; the model takes {min}..={max} (give --{what})"
+        )),
+    };
+    let bounds = Bounds {
+        vbuckets: pick("vbuckets", vbuckets, shape.vbuckets, MAX_VBUCKETS, 1)?,
+        replicas: pick(
+            "replicas",
+            replicas,
+            shape.replicas,
+            checked::MAX_REPLICAS,
+            0,
+        )?,
+        keys: pick("keys", keys, shape.keys, checked::MAX_KEYS, 1)?,
+        writes: counters.0,
+        crashes: counters.1,
+        shutdowns: counters.2,
+        // A log may show failed flushes; the model is given all it takes.
+        flush_failures: 20,
+    };
+    checked::check_bounds(&bounds)?;
+    Ok(bounds)
+}
+
+/// Validate a whole log given as bytes in `design`, from a freshly created bucket, with the
+/// bounds the log shows and the largest counters: what `warmcheck validate LOG` does, as the
+/// entry point the fuzz targets and property tests call. `Err` for input that is not a log
+/// (too large, not UTF-8, bounds out of range) or an invalid one.
+pub fn parse_log(bytes: &[u8], design: Variant) -> Result<Summary, String> {
+    let text = input::read_text(bytes, "the log", LOG_LIMITS).map_err(|e| e.to_string())?;
+    let shape = shape_of_log(&text);
+    let bounds = bounds_for_log(
+        &shape,
+        None,
+        None,
+        None,
+        (MAX_WRITES, MAX_CRASHES, MAX_SHUTDOWNS),
+    )?;
+    let mut validator = Validator::new(bounds.into_model(design));
+    validate_log(&mut validator, &text, |_| {}).map_err(|e| e.to_string())
+}
 
 /// Bounds for validating logs: the shape given, and the largest counters the model takes, so
 /// that a log is not rejected for being long.

@@ -4,8 +4,14 @@
 //! each state and, at the end, the SVG timeline with the divergence marked. Saves a screenshot
 //! to `target/explorer-v6.5.1.png` (and to `docs/` with `WARMCHECK_UPDATE_DOCS=1`).
 //!
-//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Set
-//! `WARMCHECK_SKIP_BROWSER=1` to skip it on a machine without them; it never skips silently.
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); other binaries
+//! can be named with `WARMCHECK_CHROMIUM` and `WARMCHECK_CHROMEDRIVER`. Where either cannot be
+//! run (or `WARMCHECK_SKIP_BROWSER=1` is set), the test is reported by `cargo test` as
+//! `ignored, <why>`: never a silent pass. With `WARMCHECK_REQUIRE_BROWSER=1` (as `.ci/run`
+//! sets) a missing browser fails the test instead.
+//!
+//! The file is its own test harness (libtest-mimic, `harness = false` in Cargo.toml) because
+//! libtest cannot mark a test ignored at run time, with a reason.
 
 use serde_json::{json, Value};
 use std::net::TcpListener;
@@ -115,19 +121,61 @@ fn xpath_literal(s: &str) -> String {
     }
 }
 
-#[test]
-fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
+fn main() {
+    let args = libtest_mimic::Arguments::from_args();
+    let trial = libtest_mimic::Trial::ignorable_test(
+        "explorer_shows_the_v651_divergence_step_by_step_in_chromium",
+        || match browser() {
+            Ok((chromium, chromedriver)) => {
+                explorer_shows_the_v651_divergence_step_by_step_in_chromium(
+                    &chromium,
+                    &chromedriver,
+                );
+                Ok(libtest_mimic::Completion::Completed)
+            }
+            Err(why) if std::env::var_os("WARMCHECK_REQUIRE_BROWSER").is_some() => Err(format!(
+                "WARMCHECK_REQUIRE_BROWSER is set but the browser test cannot run: {why}"
+            )
+            .into()),
+            Err(why) => Ok(libtest_mimic::Completion::ignored_with(format!(
+                "SKIPPED, the browser test did not run: {why}"
+            ))),
+        },
+    );
+    libtest_mimic::run(&args, vec![trial]).exit();
+}
+
+/// The Chromium and chromedriver binaries to drive, or why the test cannot run here.
+fn browser() -> Result<(PathBuf, PathBuf), String> {
     if std::env::var_os("WARMCHECK_SKIP_BROWSER").is_some() {
-        eprintln!("WARMCHECK_SKIP_BROWSER is set: not running the browser test");
-        return;
+        return Err("WARMCHECK_SKIP_BROWSER is set".to_string());
     }
-    for tool in ["chromium", "chromedriver"] {
-        assert!(
-            Command::new(tool).arg("--version").output().is_ok(),
-            "{tool} is not installed: `apt-get install chromium chromium-driver` (as .ci/run \
-             does), or set WARMCHECK_SKIP_BROWSER=1"
-        );
-    }
+    let tool = |var: &str, default: &str| -> Result<PathBuf, String> {
+        let name = std::env::var_os(var).unwrap_or_else(|| default.into());
+        match Command::new(&name).arg("--version").output() {
+            Ok(out) if out.status.success() => Ok(PathBuf::from(name)),
+            Ok(out) => Err(format!(
+                "`{} --version` failed ({}); set {var} to another binary",
+                Path::new(&name).display(),
+                out.status
+            )),
+            Err(e) => Err(format!(
+                "cannot run `{}` ({e}): `apt-get install chromium chromium-driver` (as .ci/run \
+                 does), or set {var}",
+                Path::new(&name).display()
+            )),
+        }
+    };
+    Ok((
+        tool("WARMCHECK_CHROMIUM", "chromium")?,
+        tool("WARMCHECK_CHROMEDRIVER", "chromedriver")?,
+    ))
+}
+
+fn explorer_shows_the_v651_divergence_step_by_step_in_chromium(
+    chromium: &Path,
+    chromedriver: &Path,
+) {
     let bin = env!("CARGO_BIN_EXE_warmcheck");
     let work = tempfile::tempdir().unwrap();
 
@@ -161,7 +209,7 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
 
     // 3. Headless Chromium through chromedriver.
     let dport = free_port();
-    let chromedriver = Command::new("chromedriver")
+    let chromedriver = Command::new(chromedriver)
         .arg(format!("--port={dport}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -171,13 +219,15 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
     wait_for_port(dport, "chromedriver");
     let profile = tempfile::tempdir().unwrap();
     let base = format!("http://127.0.0.1:{dport}");
+    // chromedriver wants a path: resolve a bare name through PATH, as `Command` did.
+    let binary = which(chromium).display().to_string();
     let session = Driver::raw(
         "POST",
         &format!("{base}/session"),
         Some(json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
+                "binary": binary,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update",
                          "--disable-sync", "--disable-quic", "--window-size=1600,1500",
@@ -273,4 +323,17 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
 fn format_action(v: &Value) -> String {
     let action: warmcheck_model::Action = serde_json::from_value(v.clone()).unwrap();
     format!("{action:?}")
+}
+
+/// `name` itself when it names a path, else the first PATH entry holding it.
+fn which(name: &Path) -> PathBuf {
+    if name.components().count() > 1 {
+        return name.to_path_buf();
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| name.to_path_buf())
 }

@@ -95,14 +95,48 @@ pub fn parse_line(text: &str, line: usize) -> Result<DecideRequest, DecideError>
     Ok(req)
 }
 
-/// Answer every request of `input`, one JSON line each, on `output`. Stops at the first bad line.
-pub fn decide_lines(input: impl BufRead, mut output: impl Write) -> Result<(), DecideError> {
-    for (i, text) in input.lines().enumerate() {
-        let text = text?;
-        if text.trim().is_empty() {
+/// The longest input line taken: far more than any failover table kv_engine keeps (25
+/// entries), and little enough that an endless line (`< /dev/zero`) ends quickly.
+pub const MAX_LINE: usize = crate::input::MIB;
+
+/// Parse one line given as bytes (1-based `line` for messages): the entry point the fuzz
+/// targets and property tests call. Refuses a line longer than [`MAX_LINE`] or not UTF-8.
+pub fn parse_bytes(bytes: &[u8], line: usize) -> Result<DecideRequest, DecideError> {
+    if bytes.len() > MAX_LINE {
+        return Err(DecideError::BadLine {
+            line,
+            what: format!("longer than {MAX_LINE} bytes"),
+        });
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| DecideError::BadLine {
+        line,
+        what: format!("not UTF-8 text (byte {})", e.valid_up_to()),
+    })?;
+    parse_line(text, line)
+}
+
+/// Answer every request of `input`, one JSON line each, on `output`. Stops at the first bad
+/// line (one longer than [`MAX_LINE`] included).
+pub fn decide_lines(mut input: impl BufRead, mut output: impl Write) -> Result<(), DecideError> {
+    let mut buf = Vec::new();
+    let mut line = 0;
+    loop {
+        line += 1;
+        match crate::input::read_line(&mut input, &mut buf, MAX_LINE) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err(DecideError::BadLine {
+                    line,
+                    what: format!("longer than {MAX_LINE} bytes"),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if buf.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let req = parse_line(&text, i + 1)?;
+        let req = parse_bytes(&buf, line)?;
         let answer = decide(&req);
         serde_json::to_writer(&mut output, &answer).map_err(std::io::Error::other)?;
         output.write_all(b"\n")?;
@@ -157,6 +191,16 @@ mod tests {
         assert_eq!(
             err,
             "line 1: \"table\" is empty: a failover table has at least one entry"
+        );
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_by_number() {
+        let input = std::io::Read::chain(&b"\n"[..], std::io::repeat(0));
+        let err = decide_lines(std::io::BufReader::new(input), Vec::new()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("line 2: longer than {MAX_LINE} bytes")
         );
     }
 

@@ -14,6 +14,7 @@
 pub mod decide;
 pub mod engine;
 pub mod failover;
+pub mod input;
 pub mod scenario;
 pub mod stats;
 pub mod storage;

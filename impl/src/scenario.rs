@@ -109,6 +109,34 @@ pub enum ScenarioError {
     /// The cluster could not be created.
     #[error("scenario setup: {0}")]
     Setup(#[source] EngineError),
+    /// The script is larger than [`LIMITS`] allows, or not UTF-8.
+    #[error("{0}")]
+    Input(#[from] crate::input::InputError),
+}
+
+/// The most a scenario script may hold (a script is read whole before it runs).
+pub const LIMITS: crate::input::Limits = crate::input::Limits {
+    what: "scenario script",
+    max_bytes: 64 * crate::input::MIB,
+    max_line: 64 * crate::input::MIB,
+};
+
+/// The most seconds `advance-clock` and `ttl=` take: kv_engine's times are 32-bit.
+pub const MAX_SECONDS: u64 = u32::MAX as u64;
+
+/// Read a script from bytes within [`LIMITS`] and check the shape of every directive (not
+/// whether it makes sense for a cluster: that is checked as it runs). The entry point the fuzz
+/// targets and property tests call; [`run_script`] refuses what it refuses before running
+/// anything.
+pub fn parse_script(bytes: &[u8]) -> Result<Vec<Chunk>, ScenarioError> {
+    let text = crate::input::read_text(bytes, "the script", LIMITS)?;
+    let chunks = parse_data(&text);
+    for chunk in &chunks {
+        if let Chunk::Directive { line, text, .. } = chunk {
+            Directive::parse(*line, text)?;
+        }
+    }
+    Ok(chunks)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,7 +308,7 @@ pub fn run_script_with(
     opts: ScenarioOptions,
     mut emit: impl FnMut(&str),
 ) -> Result<(), ScenarioError> {
-    let chunks = parse_data(text);
+    let chunks = parse_script(text.as_bytes())?;
     let mut runner = Runner::new(opts)?;
     if let Some(warmup) = runner.reopened() {
         let mut head = format!(
@@ -1019,9 +1047,15 @@ impl Directive {
                         )));
                     }
                     let num = |v: &str| {
-                        v.parse::<u64>().map_err(|_| {
-                            bad(format!("{cmd}: {name}={v} is not a non-negative integer"))
-                        })
+                        v.parse::<u64>()
+                            .ok()
+                            .filter(|n| *n <= MAX_SECONDS)
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "{cmd}: {name}={v} is not a whole number of seconds in \
+                                     0..={MAX_SECONDS}"
+                                ))
+                            })
                     };
                     match name {
                         "ttl" => d.ttl = Some(num(v)?),
@@ -1059,7 +1093,13 @@ impl Directive {
                 "SECONDS" => {
                     d.secs = Some(
                         a.parse::<u64>()
-                            .map_err(|_| bad(format!("{cmd}: '{a}' is not a number of seconds")))?,
+                            .ok()
+                            .filter(|n| *n <= MAX_SECONDS)
+                            .ok_or_else(|| {
+                                bad(format!(
+                                    "{cmd}: '{a}' is not a number of seconds in 0..={MAX_SECONDS}"
+                                ))
+                            })?,
                     )
                 }
                 "REPLICA" => {

@@ -35,6 +35,10 @@ pub enum StatsError {
         source: serde_json::Error,
     },
 
+    /// stats.json is larger than [`MAX_BYTES`].
+    #[error("stats file {path}: {len} bytes, more than the {max} a stats file may hold", max = MAX_BYTES)]
+    TooLarge { path: PathBuf, len: usize },
+
     /// stats.json is JSON but not an object.
     #[error("stats file {path}: expected a JSON object, found {found}")]
     NotAnObject { path: PathBuf, found: String },
@@ -63,6 +67,42 @@ pub enum StatsError {
     /// fsync of the directory after the rename failed (the new content may not be durable).
     #[error("directory {dir}: fsync after replacing stats.json failed: {source}")]
     SyncDir { dir: PathBuf, source: io::Error },
+}
+
+/// The most stats.json may hold: the file written here is a few bytes, kv_engine's a few KiB.
+pub const MAX_BYTES: usize = crate::input::MIB;
+
+/// The value of `ep_force_shutdown` in stats.json's content `bytes` (`path` for messages):
+/// `None` if the key is missing. The one reader of stats.json, and the entry point the fuzz
+/// targets and property tests call.
+pub fn parse_flag(path: &Path, bytes: &[u8]) -> Result<Option<String>, StatsError> {
+    if bytes.len() > MAX_BYTES {
+        return Err(StatsError::TooLarge {
+            path: path.to_path_buf(),
+            len: bytes.len(),
+        });
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|source| StatsError::NotJson {
+            path: path.to_path_buf(),
+            line: source.line(),
+            column: source.column(),
+            source,
+        })?;
+    let serde_json::Value::Object(map) = value else {
+        return Err(StatsError::NotAnObject {
+            path: path.to_path_buf(),
+            found: value.to_string(),
+        });
+    };
+    match map.get(FORCE_SHUTDOWN_KEY) {
+        None => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(StatsError::FlagNotAString {
+            path: path.to_path_buf(),
+            found: other.to_string(),
+        }),
+    }
 }
 
 /// `<dir>/stats.json`, through a storage backend.
@@ -107,27 +147,7 @@ impl StatsFile {
         else {
             return Ok(None);
         };
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|source| StatsError::NotJson {
-                path: self.path.clone(),
-                line: source.line(),
-                column: source.column(),
-                source,
-            })?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(StatsError::NotAnObject {
-                path: self.path.clone(),
-                found: value.to_string(),
-            });
-        };
-        match map.get(FORCE_SHUTDOWN_KEY) {
-            None => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(StatsError::FlagNotAString {
-                path: self.path.clone(),
-                found: other.to_string(),
-            }),
-        }
+        parse_flag(&self.path, &bytes)
     }
 
     /// Whether the previous shutdown was clean: `ep_force_shutdown` is present and `"false"`.

@@ -97,7 +97,7 @@ fn a_scenario_line_that_makes_no_sense_names_its_line() {
         ),
         (
             "set a ttl=soon\n",
-            "line 1: set: ttl=soon is not a non-negative integer",
+            "line 1: set: ttl=soon is not a whole number of seconds",
         ),
         ("flush vb=7\n", "line 1: flush: no vb 7"),
         (

@@ -2,8 +2,8 @@
 
 use super::args::{Backend, MAX_REPLICAS};
 use crate::signals;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 use warmcheck_impl::engine::MAX_VBUCKETS;
 use warmcheck_impl::scenario::{run_script_with, ScenarioOptions};
 
@@ -54,17 +54,11 @@ pub fn run(a: Args) -> u8 {
         return super::usage_error(e);
     }
     let file = a.file.as_path();
-    let text = if file == Path::new("-") {
-        let mut s = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
-            return super::usage_error(format!("standard input: {e}"));
-        }
-        s
-    } else {
-        match std::fs::read_to_string(file) {
-            Ok(t) => t,
-            Err(e) => return super::usage_error(format!("{}: cannot read: {e}", file.display())),
-        }
+    // Bounded in size and line length: `/dev/zero` ends with an error, not all the memory.
+    let text = match warmcheck_impl::input::read_file(file, warmcheck_impl::scenario::LIMITS, true)
+    {
+        Ok(t) => t,
+        Err(e) => return super::usage_error(e.to_string()),
     };
     let (dir, _tmp) = match a.dir {
         Some(d) => (d, None),

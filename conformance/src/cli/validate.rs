@@ -90,80 +90,38 @@ pub fn run(a: Args) -> u8 {
 
 /// Exit codes: 0 valid, 1 invalid, 2 usage or I/O error.
 fn validate_log(opts: Options) -> u8 {
-    let text = match std::fs::read(&opts.log) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!(
-                    "warmcheck: {}: not UTF-8 text (byte {})",
-                    opts.log.display(),
-                    e.utf8_error().valid_up_to()
-                );
-                return 2;
-            }
-        },
+    let text = match validate::read_log(&opts.log) {
+        Ok(t) => t,
         Err(e) => {
-            eprintln!("warmcheck: {}: cannot read: {e}", opts.log.display());
+            eprintln!("warmcheck: {e}");
             return 2;
         }
     };
-    let start: Option<State> = match &opts.from {
-        None => None,
-        Some(path) => match std::fs::read_to_string(path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-        {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("warmcheck: {}: not a model state: {e}", path.display());
-                return 2;
-            }
-        },
-    };
     let shape = validate::shape_of_log(&text);
-    // The shape the log shows, unless given; each within what the model takes.
-    let pick =
-        |what: &str, given: Option<u8>, found: usize, range: std::ops::RangeInclusive<usize>| {
-            match given {
-                Some(n) => Ok(n),
-                None if range.contains(&found) => Ok(found as u8),
-                None => Err(format!(
-                    "the log shows {found} {what}; the model takes {}..={} (give --{what})",
-                    range.start(),
-                    range.end()
-                )),
-            }
-        };
-    let bounds = match (
-        pick(
-            "vbuckets",
-            opts.vbuckets,
-            shape.vbuckets,
-            1..=MAX_VBUCKETS as usize,
-        ),
-        pick(
-            "replicas",
-            opts.replicas,
-            shape.replicas,
-            0..=MAX_REPLICAS as usize,
-        ),
-        pick("keys", opts.keys, shape.keys, 1..=MAX_LOG_KEYS as usize),
+    let bounds = match validate::bounds_for_log(
+        &shape,
+        opts.vbuckets,
+        opts.replicas,
+        opts.keys,
+        (opts.writes, opts.crashes, opts.shutdowns),
     ) {
-        (Ok(vbuckets), Ok(replicas), Ok(keys)) => warmcheck_model::Bounds {
-            vbuckets,
-            replicas,
-            keys,
-            writes: opts.writes,
-            crashes: opts.crashes,
-            shutdowns: opts.shutdowns,
-            flush_failures: 0,
-        },
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+        Ok(b) => b,
+        Err(e) => {
             eprintln!("warmcheck: {}: {e}", opts.log.display());
             return 2;
         }
     };
     let model = bounds.into_model(opts.design);
+    let start: Option<State> = match &opts.from {
+        None => None,
+        Some(path) => match crate::checked::load_state(path, &model) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("warmcheck: {e}");
+                return 2;
+            }
+        },
+    };
     println!(
         "Validating {} against the model of design `{}` within {}, from {}.",
         opts.log.display(),

@@ -130,12 +130,7 @@ fn go(opts: &Options) -> Result<Result<u64, String>, String> {
         validate::generous_bounds(opts.vbuckets, opts.replicas, opts.keys).into_model(opts.design);
     let start: Option<State> = match &opts.resume {
         None => None,
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| e.to_string())
-                .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-                .map_err(|e| format!("{}: not a model state: {e}", path.display()))?,
-        ),
+        Some(path) => Some(crate::checked::load_state(path, &model)?),
     };
     let mut config = Config::new(
         opts.dir.clone(),

@@ -106,11 +106,22 @@ impl Backend for FileBackend {
     }
 
     fn read_all(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
-        match fs::read(path) {
-            Ok(data) => Ok(Some(data)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // Only a regular file has an end: a device or a pipe (stats.json -> /dev/zero) would be
+        // read forever.
+        if !file.metadata()?.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a regular file",
+            ));
         }
+        let mut data = Vec::new();
+        io::Read::read_to_end(&mut &file, &mut data)?;
+        Ok(Some(data))
     }
 
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {

@@ -381,6 +381,25 @@ impl VbFile {
         Self::open_and_load_with_bugs(backend, path, StorageBugs::default())
     }
 
+    /// [`VbFile::open_and_load`] of a data file holding `bytes` (durably, on an in-memory
+    /// backend): the entry point the fuzz targets and property tests call. Then every doc is
+    /// read back with [`VbFile::docs`] too, the other reader of a data file.
+    pub fn open_bytes(bytes: &[u8]) -> Result<(VbFile, Vec<Doc>), StoreError> {
+        let backend = Arc::new(super::FaultyBackend::new());
+        let path = Path::new("/fuzz/vb0.couch");
+        let io = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        backend.create_dir_all(Path::new("/fuzz")).map_err(io)?;
+        backend.write_new(path, bytes).map_err(io)?;
+        backend.sync_file(path).map_err(io)?;
+        backend.sync_dir(Path::new("/fuzz")).map_err(io)?;
+        let (vb, docs) = Self::open_and_load(backend, path)?;
+        vb.docs()?;
+        Ok((vb, docs))
+    }
+
     /// [`VbFile::open_and_load`] with seeded bugs (tests and the conformance suite only).
     pub fn open_and_load_with_bugs(
         backend: Arc<dyn Backend>,
