@@ -635,6 +635,6 @@ pub fn generous_bounds(vbuckets: u8, replicas: u8, keys: u8) -> Bounds {
         writes: MAX_WRITES,
         crashes: MAX_CRASHES,
         shutdowns: MAX_SHUTDOWNS,
-        flush_failures: 0,
+        flush_failures: 20,
     }
 }
