@@ -2,6 +2,9 @@
 //! what conformance compares, field by field, with the model's view. Field order, `null`s and
 //! the omitted `value` of deletes and expiries are part of the contract.
 
+use super::vbucket::{Queued, VbMem};
+use super::{replica_name, Cluster, Item, Process};
+use crate::failover::Entry;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,5 +88,88 @@ impl View {
     /// One line of JSON, the form `show` prints and the event log embeds.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a view serialises")
+    }
+}
+
+fn table_view(t: &[Entry]) -> Vec<EntryView> {
+    t.iter()
+        .map(|e| EntryView {
+            id: e.id,
+            seq: e.seq,
+        })
+        .collect()
+}
+
+impl Cluster {
+    /// The projected view of `docs/vocabulary.md`.
+    pub fn view(&self) -> View {
+        let (warmup_phase, flusher_stopped) = match self.process {
+            Process::Warming(p) => (Some(p.name().to_string()), false),
+            Process::ShuttingDown {
+                flusher_stopped, ..
+            } => (None, flusher_stopped),
+            _ => (None, false),
+        };
+        let vbuckets = self
+            .vbs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let m = a.mem.as_ref();
+                ActiveVbView {
+                    vb: i as u16,
+                    in_vbucket_map: m.is_some_and(|m| m.in_map),
+                    high_seqno: m.map(VbMem::high_seqno),
+                    persisted_seqno: a.disk.high_seqno(),
+                    failover: m.map(|m| table_view(m.failover.entries())),
+                    failover_on_disk: table_view(a.disk.table()),
+                    queued: m.map(|m| {
+                        m.queue
+                            .iter()
+                            .map(|q| match q {
+                                Queued::Mutation(s) => format!("seqno:{s}"),
+                                Queued::SetVbState(_) => "set_vbucket_state".to_string(),
+                            })
+                            .collect()
+                    }),
+                    flusher_notified: m.is_some_and(|m| m.notified),
+                    items: m.map(|m| m.history.iter().map(Item::view).collect()),
+                    items_on_disk: a.disk.items().iter().map(Item::view).collect(),
+                }
+            })
+            .collect();
+        let replicas = self
+            .replicas
+            .iter()
+            .enumerate()
+            .map(|(r, row)| ReplicaView {
+                name: replica_name(r),
+                vbuckets: row
+                    .iter()
+                    .enumerate()
+                    .map(|(vb, rv)| ReplicaVbView {
+                        vb: vb as u16,
+                        high_seqno: rv.high_seqno(),
+                        snap_start: rv.snap_start,
+                        snap_end: rv.snap_end,
+                        failover: table_view(rv.failover.entries()),
+                        stream: rv.stream.to_string(),
+                        items: rv.history.iter().map(Item::view).collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        View {
+            clock: self.clock,
+            active: ActiveView {
+                process: self.process.name().to_string(),
+                warmup_phase,
+                warmup_read_clean: self.read_clean,
+                flusher_stopped,
+                clean_shutdown_flag: self.clean_flag,
+                vbuckets,
+            },
+            replicas,
+        }
     }
 }

@@ -1,0 +1,285 @@
+//! DCP (kv_engine's `dcp/`): the producer's answer to a stream request
+//! (`DcpProducer::streamRequest` -> `FailoverTable::needsRollback`), the consumer's handling of
+//! it (`DcpConsumer`, `PassiveStream`, `KVBucket::rollback`), and the stream of mutations with
+//! their snapshot markers (`ActiveStream` -> `PassiveStream::processMutation`).
+
+use super::disk::DiskState;
+use super::{replica_name, tmpfail, Cluster, EngineError};
+use crate::failover::{FailoverTable, StreamRequest};
+use serde_json::{json, Value};
+use std::fmt;
+
+/// The answer to one DCP stream request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamOutcome {
+    /// The producer accepted; the replica adopted its failover table.
+    Accepted,
+    /// The producer asked for a rollback to `to`. `dropped_entry`: the replica dropped its
+    /// newest failover entry instead of rewinding (rollback to 0 with an older uuid to try).
+    RolledBack { to: u64, dropped_entry: bool },
+}
+
+impl fmt::Display for StreamOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamOutcome::Accepted => f.write_str("accepted"),
+            StreamOutcome::RolledBack { to, .. } => write!(f, "rolled-back:{to}"),
+        }
+    }
+}
+
+/// A replica's stream for one vb.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamState {
+    None,
+    RolledBack(u64),
+    Accepted,
+}
+
+impl fmt::Display for StreamState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamState::None => f.write_str("none"),
+            StreamState::Accepted => f.write_str("accepted"),
+            StreamState::RolledBack(rb) => write!(f, "rolled-back:{rb}"),
+        }
+    }
+}
+
+impl Cluster {
+    /// One DCP stream-request round trip of replica `replica` (0 = `r1`) for `vb`
+    /// (`DcpProducer::streamRequest` -> `FailoverTable::needsRollback`, and the consumer's
+    /// handling of the answer). When the vb is in the active's map, the active is not shutting
+    /// down, and the replica has no accepted stream.
+    pub fn stream_request(
+        &mut self,
+        replica: usize,
+        vb: u16,
+    ) -> Result<StreamOutcome, EngineError> {
+        self.usable()?;
+        self.check_vb(vb)?;
+        self.check_replica(replica)?;
+        self.check_dcp(vb)?;
+        let bug_lt = self.bugs.needs_rollback_uses_lt;
+        let no_prune = self.bugs.rollback_does_not_prune;
+        let a = self.vbs[vb as usize]
+            .mem
+            .as_ref()
+            .expect("checked by check_dcp");
+        let (producer_table, cur) = (a.failover.clone(), a.high_seqno());
+        let r = &mut self.replicas[replica][vb as usize];
+        if r.stream == StreamState::Accepted {
+            return Err(tmpfail(format!(
+                "{} vb {vb}: the stream is already accepted",
+                replica_name(replica)
+            )));
+        }
+        let req = StreamRequest {
+            start: r.high_seqno(),
+            uuid: r.failover.newest().id,
+            snap_start: r.snap_start,
+            snap_end: r.snap_end,
+            strict: false,
+        };
+        let decision = producer_table.decide(req, cur, 0, bug_lt);
+        let (outcome, reason) = match decision {
+            None => {
+                r.failover.replace(&producer_table);
+                r.stream = StreamState::Accepted;
+                (StreamOutcome::Accepted, None)
+            }
+            Some((0, reason)) if r.failover.len() > 1 => {
+                let dropped = r.failover.drop_newest();
+                assert!(dropped, "a table of two or more entries drops its newest");
+                r.stream = StreamState::RolledBack(0);
+                (
+                    StreamOutcome::RolledBack {
+                        to: 0,
+                        dropped_entry: true,
+                    },
+                    Some(reason),
+                )
+            }
+            Some((rb, reason)) => {
+                // Every received mutation is its own commit, so the newest commit at or below
+                // rb is min(rb, high).
+                let expected = rb.min(r.high_seqno());
+                let high = match r.disk.rewind_to(rb) {
+                    Ok(h) => h,
+                    Err(e) => {
+                        r.failed_write = true;
+                        self.poisoned = Some(e.to_string());
+                        return Err(e);
+                    }
+                };
+                assert_eq!(high, expected, "a replica rewinds to min(rb, high)");
+                r.history.truncate(high as usize);
+                assert_eq!(
+                    r.disk.items(),
+                    &r.history[..],
+                    "the rewound file holds the prefix"
+                );
+                r.snap_start = high;
+                r.snap_end = high;
+                if !no_prune {
+                    let pruned = r.failover.prune_entries(high);
+                    assert!(
+                        pruned,
+                        "a replica table keeps an entry at or below its high seqno"
+                    );
+                }
+                r.stream = StreamState::RolledBack(rb);
+                (
+                    StreamOutcome::RolledBack {
+                        to: rb,
+                        dropped_entry: false,
+                    },
+                    Some(reason),
+                )
+            }
+        };
+        let mut args = vec![
+            ("replica", json!(replica_name(replica))),
+            ("vb", json!(vb)),
+            ("start", json!(req.start)),
+            ("uuid", json!(req.uuid)),
+            ("snap_start", json!(req.snap_start)),
+            ("snap_end", json!(req.snap_end)),
+            ("producer_failover", json_table(&producer_table)),
+            ("outcome", json!(outcome.to_string())),
+        ];
+        if let StreamOutcome::RolledBack { dropped_entry, .. } = outcome {
+            args.push(("dropped_entry", json!(dropped_entry)));
+            args.push(("reason", json!(reason)));
+        }
+        self.log("stream_request", &args)?;
+        Ok(outcome)
+    }
+
+    /// Stream requests until one is accepted (each round trip its own call). Gives up after
+    /// 64 rounds with [`EngineError::NoProgress`] (a table has at most 25 entries and each
+    /// round drops one or rewinds, so kv_engine's rule always converges; a seeded bug may not).
+    pub fn connect(&mut self, replica: usize, vb: u16) -> Result<Vec<StreamOutcome>, EngineError> {
+        let mut rounds = Vec::new();
+        for _ in 0..64 {
+            let outcome = self.stream_request(replica, vb)?;
+            rounds.push(outcome);
+            if outcome == StreamOutcome::Accepted {
+                return Ok(rounds);
+            }
+        }
+        Err(EngineError::NoProgress(format!(
+            "{} vb {vb}: no stream accepted after 64 round trips: {rounds:?}",
+            replica_name(replica)
+        )))
+    }
+
+    /// The producer sends replica `replica` the next mutation of `vb` (persisted on the active
+    /// or not); the replica appends it as one snapshot `[s, s]` and commits it. `None` when the
+    /// replica has everything the active has.
+    pub fn stream_deliver(&mut self, replica: usize, vb: u16) -> Result<Option<u64>, EngineError> {
+        self.usable()?;
+        self.check_vb(vb)?;
+        self.check_replica(replica)?;
+        if self.replicas[replica][vb as usize].stream != StreamState::Accepted {
+            return Err(tmpfail(format!(
+                "{} vb {vb}: no accepted stream (stream {})",
+                replica_name(replica),
+                self.replicas[replica][vb as usize].stream
+            )));
+        }
+        self.check_dcp(vb)?;
+        let a = self.vbs[vb as usize]
+            .mem
+            .as_ref()
+            .expect("checked by check_dcp");
+        let r = &mut self.replicas[replica][vb as usize];
+        let seqno = r.high_seqno() + 1;
+        if seqno > a.high_seqno() {
+            return Ok(None);
+        }
+        let item = a.history[seqno as usize - 1].clone();
+        assert_eq!(item.seqno, seqno, "history is indexed by seqno");
+        // A snapshot marker (`ActiveStream::snapshot` -> `PassiveStream::processMarker`): when
+        // the replica's last snapshot is complete, the producer opens a new one covering
+        // everything it has now; otherwise this mutation continues the open snapshot.
+        let (snap_start, snap_end) = if r.high_seqno() == r.snap_end {
+            (seqno, a.high_seqno())
+        } else {
+            (r.snap_start, r.snap_end)
+        };
+        r.max_cas = r.max_cas.max(item.cas);
+        let state = DiskState {
+            replica: true,
+            table: r.failover.entries().to_vec(),
+            snap_start,
+            snap_end,
+            max_cas: r.max_cas,
+        };
+        assert!(
+            r.failover.is_well_formed(),
+            "replica table {} is well formed",
+            r.failover
+        );
+        if let Err(e) = r.disk.commit(std::slice::from_ref(&item), &state) {
+            r.failed_write = true;
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        assert_eq!(r.disk.high_seqno(), seqno, "the replica commit is durable");
+        r.history.push(item);
+        r.snap_start = snap_start;
+        r.snap_end = snap_end;
+        self.log(
+            "stream_deliver",
+            &[
+                ("replica", json!(replica_name(replica))),
+                ("vb", json!(vb)),
+                ("seqno", json!(seqno)),
+            ],
+        )?;
+        Ok(Some(seqno))
+    }
+
+    /// `stream_deliver` until the replica has everything. Returns the seqnos delivered.
+    pub fn stream_all(&mut self, replica: usize, vb: u16) -> Result<Vec<u64>, EngineError> {
+        let mut seqnos = Vec::new();
+        while let Some(s) = self.stream_deliver(replica, vb)? {
+            seqnos.push(s);
+        }
+        Ok(seqnos)
+    }
+
+    pub(super) fn check_replica(&self, r: usize) -> Result<(), EngineError> {
+        if r < self.replicas.len() {
+            Ok(())
+        } else {
+            Err(EngineError::InvalidArgument(format!(
+                "replica {} does not exist ({} replica{})",
+                replica_name(r),
+                self.replicas.len(),
+                if self.replicas.len() == 1 { "" } else { "s" }
+            )))
+        }
+    }
+
+    pub(super) fn check_dcp(&self, vb: u16) -> Result<(), EngineError> {
+        if self.in_live_map(vb) {
+            Ok(())
+        } else {
+            Err(tmpfail(format!(
+                "vb {vb}: DCP is not served ({})",
+                self.process.describe()
+            )))
+        }
+    }
+}
+
+fn json_table(t: &FailoverTable) -> Value {
+    Value::Array(
+        t.entries()
+            .iter()
+            .map(|e| json!({"id": e.id, "seq": e.seq}))
+            .collect(),
+    )
+}

@@ -1,0 +1,99 @@
+//! The flusher (kv_engine's `Flusher`, `flusher.cc`, and `EPBucket::flushVBucket`): one
+//! atomic commit of a vb's checkpoint queue, with the cached vbstate.
+
+use super::{tmpfail, Cluster, EngineError, Queued};
+use crate::failover::FailoverTable;
+use serde_json::json;
+
+impl Cluster {
+    /// The flusher's visit to `vb` (`EPBucket::flushVBucket`): when notified and not stopped,
+    /// one atomic commit of everything queued for the vb, with the cached vbstate whose table is
+    /// replaced only by a queued set_vbucket_state. Clears the notification. Returns the seqnos
+    /// committed.
+    pub fn flush(&mut self, vb: u16) -> Result<Vec<u64>, EngineError> {
+        self.usable()?;
+        self.check_vb(vb)?;
+        if !self.process.flusher_runs() {
+            return Err(tmpfail(format!(
+                "the flusher is not running (node {})",
+                self.process.describe()
+            )));
+        }
+        if !self.vbs[vb as usize]
+            .mem
+            .as_ref()
+            .is_some_and(|m| m.notified)
+        {
+            return Err(tmpfail(format!("vb {vb}: the flusher was not notified")));
+        }
+        let seqnos = self.commit_queue(vb)?;
+        self.log("flush", &[("vb", json!(vb)), ("seqnos", json!(seqnos))])?;
+        Ok(seqnos)
+    }
+
+    /// `flush` every notified vb, in vb order. Returns the vbs flushed.
+    pub fn flush_all(&mut self) -> Result<Vec<u16>, EngineError> {
+        let vbs = self.notified_vbs();
+        for vb in &vbs {
+            self.flush(*vb)?;
+        }
+        Ok(vbs)
+    }
+
+    /// The flusher's atomic commit of everything queued for `vb`.
+    pub(super) fn commit_queue(&mut self, vb: u16) -> Result<Vec<u64>, EngineError> {
+        let ignore_set_vbstate = self.bugs.flusher_ignores_set_vbstate;
+        let a = &mut self.vbs[vb as usize];
+        let m = a.mem.as_mut().expect("flushing a vb in memory");
+        let persisted = a.disk.high_seqno();
+        let mut items = Vec::new();
+        let mut table: Option<&FailoverTable> = None;
+        for q in &m.queue {
+            match q {
+                Queued::Mutation(s) => items.push(m.history[*s as usize - 1].clone()),
+                Queued::SetVbState(t) if !ignore_set_vbstate => table = Some(t),
+                Queued::SetVbState(_) => {}
+            }
+        }
+        let high = persisted + items.len() as u64;
+        let mut state = m.cached.clone();
+        if let Some(t) = table {
+            state.table = t.entries().to_vec();
+        }
+        state.snap_start = high;
+        state.snap_end = high;
+        state.max_cas = items.iter().map(|i| i.cas).fold(state.max_cas, u64::max);
+        // Before the commit: what is written is contiguous and well formed.
+        for (i, item) in items.iter().enumerate() {
+            assert_eq!(
+                item.seqno,
+                persisted + 1 + i as u64,
+                "vb {vb}: queued seqnos are contiguous after the persisted seqno {persisted}"
+            );
+        }
+        let written = FailoverTable::from_entries(state.table.clone());
+        if let Some(why) = written.well_formed_error() {
+            panic!("vb {vb}: the table to persist {written} is not well formed: {why}");
+        }
+        assert!(
+            written.newest().seq <= high,
+            "vb {vb}: the newest entry {:?} is above the new high seqno {high}",
+            written.newest()
+        );
+        if let Err(e) = a.disk.commit(&items, &state) {
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        // After the commit: the file says what was written.
+        assert_eq!(a.disk.high_seqno(), high, "vb {vb}: the commit is durable");
+        assert_eq!(
+            a.disk.state(),
+            Some(&state),
+            "vb {vb}: the vbstate reads back as written"
+        );
+        m.cached = state;
+        m.queue.clear();
+        m.notified = false;
+        Ok(items.iter().map(|i| i.seqno).collect())
+    }
+}

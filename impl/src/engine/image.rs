@@ -1,0 +1,172 @@
+//! The conformance test seam: a copy of the whole cluster (memory and the bytes of every file)
+//! and the return to it. Not part of kv_engine; no engine call uses it and it is not logged.
+
+use super::disk::{self, StatsDisk, VbDisk};
+use super::{active_dir, active_vb_path, replica_vb_path, Cluster, EngineError, Process, VbMem};
+use super::{Item, StreamState, UuidGen};
+use crate::failover::FailoverTable;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A file's bytes in a snapshot, or `None` if it did not exist.
+pub(super) type FileImage = Option<Arc<Vec<u8>>>;
+
+/// A copy of a cluster taken by [`Cluster::snapshot`].
+pub struct ClusterSnapshot {
+    clock: u64,
+    process: Process,
+    read_clean: Option<bool>,
+    clean_flag: bool,
+    poisoned: Option<String>,
+    uuids: Box<dyn UuidGen>,
+    mem: Vec<Option<VbMem>>,
+    replicas: Vec<Vec<ReplicaMem>>,
+    /// Every data file and stats.json: its write generation and its bytes (`None` if it did
+    /// not exist).
+    files: Vec<(PathBuf, u64, FileImage)>,
+}
+
+/// A replica's memory, in a snapshot.
+struct ReplicaMem {
+    history: Vec<Item>,
+    failover: FailoverTable,
+    snap_start: u64,
+    snap_end: u64,
+    max_cas: u64,
+    stream: StreamState,
+    failed_write: bool,
+}
+
+impl Cluster {
+    /// A copy of the whole cluster, memory and the bytes of every file, for
+    /// [`restore`](Self::restore). A testing seam: conformance walks the model's graph and must
+    /// return the cluster to an earlier state cheaply. It is not part of kv_engine, no engine
+    /// call uses it, and it is not logged.
+    pub fn snapshot(&mut self) -> Result<ClusterSnapshot, EngineError> {
+        let backend = self.backend.as_dyn();
+        let mut files = Vec::new();
+        for (path, generation) in self.data_files() {
+            // Read a file only when it changed since it was last read for a snapshot.
+            let bytes = match self.snapshot_cache.get(&path) {
+                Some((g, bytes)) if *g == generation => bytes.clone(),
+                _ => {
+                    let bytes = backend
+                        .read_all(&path)
+                        .map_err(|e| disk::io_err(&path, e))?
+                        .map(Arc::new);
+                    self.snapshot_cache
+                        .insert(path.clone(), (generation, bytes.clone()));
+                    bytes
+                }
+            };
+            files.push((path, generation, bytes));
+        }
+        Ok(ClusterSnapshot {
+            clock: self.clock,
+            process: self.process,
+            read_clean: self.read_clean,
+            clean_flag: self.clean_flag,
+            poisoned: self.poisoned.clone(),
+            uuids: self.uuids.fork(),
+            mem: self.vbs.iter().map(|v| v.mem.clone()).collect(),
+            replicas: self
+                .replicas
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|r| ReplicaMem {
+                            history: r.history.clone(),
+                            failover: r.failover.clone(),
+                            snap_start: r.snap_start,
+                            snap_end: r.snap_end,
+                            max_cas: r.max_cas,
+                            stream: r.stream,
+                            failed_write: r.failed_write,
+                        })
+                        .collect()
+                })
+                .collect(),
+            files,
+        })
+    }
+
+    /// Return to a [`snapshot`](Self::snapshot) of this cluster: files written since are
+    /// rewritten (and synced) with the snapshot's bytes and reopened; memory is replaced.
+    pub fn restore(&mut self, snap: &ClusterSnapshot) -> Result<(), EngineError> {
+        let backend = self.backend.as_dyn();
+        let current: std::collections::HashMap<PathBuf, u64> =
+            self.data_files().into_iter().collect();
+        for (path, generation, bytes) in &snap.files {
+            if current.get(path) == Some(generation) {
+                continue; // not written since the snapshot: the same bytes
+            }
+            match bytes {
+                Some(b) => backend
+                    .write_new(path, b)
+                    .and_then(|()| backend.sync_file(path))
+                    .map_err(|e| disk::io_err(path, e))?,
+                None => backend
+                    .remove_file(path)
+                    .map_err(|e| disk::io_err(path, e))?,
+            }
+            if *path == self.stats.path() {
+                self.stats = StatsDisk::open(&self.backend, &active_dir(&self.dir));
+                self.stats.generation = *generation;
+                continue;
+            }
+            for vb in 0..self.vbuckets() {
+                if active_vb_path(&self.dir, vb) == *path {
+                    let mut d = VbDisk::open(&self.backend, self.bugs.storage(), path)?;
+                    d.generation = *generation;
+                    self.vbs[vb as usize].disk = d;
+                }
+            }
+            for (r, row) in self.replicas.iter_mut().enumerate() {
+                for (vb, rv) in row.iter_mut().enumerate() {
+                    if replica_vb_path(&self.dir, r, vb as u16) == *path {
+                        let mut d = VbDisk::open(&self.backend, self.bugs.storage(), path)?;
+                        d.generation = *generation;
+                        rv.disk = d;
+                    }
+                }
+            }
+        }
+        self.clock = snap.clock;
+        self.process = snap.process;
+        self.read_clean = snap.read_clean;
+        self.clean_flag = snap.clean_flag;
+        self.poisoned = snap.poisoned.clone();
+        self.uuids = snap.uuids.fork();
+        for (v, m) in self.vbs.iter_mut().zip(&snap.mem) {
+            v.mem = m.clone();
+        }
+        for (row, srow) in self.replicas.iter_mut().zip(&snap.replicas) {
+            for (r, s) in row.iter_mut().zip(srow) {
+                r.history = s.history.clone();
+                r.failover = s.failover.clone();
+                r.snap_start = s.snap_start;
+                r.snap_end = s.snap_end;
+                r.max_cas = s.max_cas;
+                r.stream = s.stream;
+                r.failed_write = s.failed_write;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every data file and stats.json, with its write generation.
+    pub(super) fn data_files(&self) -> Vec<(PathBuf, u64)> {
+        let mut files: Vec<(PathBuf, u64)> = self
+            .vbs
+            .iter()
+            .map(|v| (v.disk.path().to_path_buf(), v.disk.generation))
+            .collect();
+        for row in &self.replicas {
+            for rv in row {
+                files.push((rv.disk.path().to_path_buf(), rv.disk.generation));
+            }
+        }
+        files.push((self.stats.path().to_path_buf(), self.stats.generation));
+        files
+    }
+}

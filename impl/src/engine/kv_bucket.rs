@@ -1,0 +1,220 @@
+//! Bucket operations (kv_engine's `KVBucket` / `EPBucket`, `kv_bucket.cc`, `ep_bucket.cc`):
+//! client sets, deletes and gets, compaction's and the expiry pager's expiries, the clock, and
+//! the periodic stats snapshot (`StatSnap` -> `KVBucket::snapshotStats`).
+
+use super::{tmpfail, Cluster, EngineError, ItemOp, Process};
+use serde_json::{json, Value};
+
+impl Cluster {
+    /// A client set (`EPBucket::set` -> `VBucket::set`): only while running. Takes the next
+    /// seqno, queues it in the checkpoint, notifies the flusher. `ttl` in seconds; `Some(0)`
+    /// means no expiry, as in kv_engine. Returns the seqno.
+    pub fn set(
+        &mut self,
+        vb: u16,
+        key: &str,
+        value: &str,
+        ttl: Option<u64>,
+    ) -> Result<u64, EngineError> {
+        self.usable()?;
+        self.check_vb(vb)?;
+        self.check_traffic(vb)?;
+        let expiry = ttl.filter(|t| *t > 0).map(|t| self.clock + t);
+        let seqno = self.queue_mutation(vb, key, ItemOp::Set, Some(value.to_string()), expiry);
+        self.log(
+            "set",
+            &[
+                ("vb", json!(vb)),
+                ("key", json!(key)),
+                ("value", json!(value)),
+                ("ttl", json!(ttl)),
+                ("seqno", json!(seqno)),
+            ],
+        )?;
+        Ok(seqno)
+    }
+
+    /// A client delete (`VBucket::deleteItem`): only while running and the key is live. Next
+    /// seqno, op `delete`. Returns the seqno.
+    pub fn delete(&mut self, vb: u16, key: &str) -> Result<u64, EngineError> {
+        self.usable()?;
+        self.check_vb(vb)?;
+        self.check_traffic(vb)?;
+        let now = self.clock;
+        let m = self.mem(vb);
+        let live = m
+            .newest(key)
+            .is_some_and(|i| i.op == ItemOp::Set && !i.is_expired_set(now));
+        if !live {
+            return Err(EngineError::NotFound(format!(
+                "vb {vb}: key {key} is not live (absent, deleted or expired)"
+            )));
+        }
+        let seqno = self.queue_mutation(vb, key, ItemOp::Delete, None, None);
+        self.log(
+            "delete",
+            &[
+                ("vb", json!(vb)),
+                ("key", json!(key)),
+                ("seqno", json!(seqno)),
+            ],
+        )?;
+        Ok(seqno)
+    }
+
+    /// A get (`VBucket::getInternal` -> `handleExpiredItem`): when the vb is in the vb map
+    /// (warming from PopulateVBucketMap on, or running). A live set returns its value; an
+    /// expired one is deleted as a new mutation (op `expire`) and `None` is returned; a deleted
+    /// or absent key returns `None`.
+    pub fn get(&mut self, vb: u16, key: &str) -> Result<Option<String>, EngineError> {
+        self.usable()?;
+        self.check_vb(vb)?;
+        self.check_expiry_allowed(vb)?;
+        let now = self.clock;
+        let (value, expired) = match self.mem(vb).newest(key) {
+            Some(i) if i.is_expired_set(now) => (None, true),
+            Some(i) if i.op == ItemOp::Set => (i.value.clone(), false),
+            _ => (None, false),
+        };
+        let seqno = expired.then(|| self.queue_mutation(vb, key, ItemOp::Expire, None, None));
+        self.log(
+            "get",
+            &[
+                ("vb", json!(vb)),
+                ("key", json!(key)),
+                ("result", json!(value)),
+                ("expired_seqno", json!(seqno)),
+            ],
+        )?;
+        Ok(value)
+    }
+
+    /// Compaction of `vb` (`EPBucket::compactInternal`'s expiry callback): expires every
+    /// expired item, each a new seqno, oldest newest-mutation first. Returns the new seqnos.
+    pub fn compact(&mut self, vb: u16) -> Result<Vec<u64>, EngineError> {
+        self.usable()?;
+        self.check_vb(vb)?;
+        self.check_expiry_allowed(vb)?;
+        let expired = self.expire_all(vb);
+        self.log(
+            "compact",
+            &[("vb", json!(vb)), ("expired", expired_json(vb, &expired))],
+        )?;
+        Ok(expired.into_iter().map(|(_, s)| s).collect())
+    }
+
+    /// The expiry pager (`ExpiredItemPager`): expires every expired item of every vb in the
+    /// map. Returns `(vb, seqno)` of each expiry.
+    pub fn run_expiry_pager(&mut self) -> Result<Vec<(u16, u64)>, EngineError> {
+        self.usable()?;
+        if !self.process.serves_vb_map() {
+            return Err(tmpfail(format!(
+                "the expiry pager does not run while the node is {}",
+                self.process.describe()
+            )));
+        }
+        let mut all = Vec::new();
+        let mut lines = Vec::new();
+        for vb in 0..self.vbuckets() {
+            if !self.mem(vb).in_map {
+                continue;
+            }
+            let expired = self.expire_all(vb);
+            for (key, seqno) in &expired {
+                lines.push(json!({"vb": vb, "key": key, "seqno": seqno}));
+                all.push((vb, *seqno));
+            }
+        }
+        self.log("run_expiry_pager", &[("expired", Value::Array(lines))])?;
+        Ok(all)
+    }
+
+    /// Time passes. Allowed in every state.
+    pub fn advance_clock(&mut self, secs: u64) -> Result<(), EngineError> {
+        self.usable()?;
+        self.clock += secs;
+        self.log("advance_clock", &[("secs", json!(secs))])
+    }
+
+    /// The periodic stats snapshot (`StatSnap`): when running and stats.json says clean,
+    /// rewrites stats.json without `ep_force_shutdown`, so a crash from now on is unclean.
+    pub fn stats_snapshot(&mut self) -> Result<(), EngineError> {
+        self.usable()?;
+        if self.process != Process::Running {
+            return Err(tmpfail(format!(
+                "the stats snapshot runs only while running (node {})",
+                self.process.describe()
+            )));
+        }
+        if !self.clean_flag {
+            return Err(tmpfail(
+                "stats.json does not say clean: the snapshot would change nothing",
+            ));
+        }
+        self.write_stats(None)?;
+        self.log("stats_snapshot", &[])
+    }
+
+    pub(super) fn check_traffic(&self, vb: u16) -> Result<(), EngineError> {
+        if self.process == Process::Running {
+            Ok(())
+        } else {
+            Err(tmpfail(format!(
+                "vb {vb} is not taking traffic ({})",
+                self.process.describe()
+            )))
+        }
+    }
+
+    pub(super) fn check_expiry_allowed(&self, vb: u16) -> Result<(), EngineError> {
+        if self.in_live_map(vb) {
+            Ok(())
+        } else {
+            Err(tmpfail(format!(
+                "vb {vb} is not in the vb map ({})",
+                self.process.describe()
+            )))
+        }
+    }
+
+    /// Expire every expired key of `vb`, oldest newest-mutation first. Returns (key, seqno).
+    pub(super) fn expire_all(&mut self, vb: u16) -> Vec<(String, u64)> {
+        let now = self.clock;
+        let m = self.mem(vb);
+        let mut keys: Vec<(u64, String)> = Vec::new();
+        for item in m.history.iter().rev() {
+            if keys.iter().any(|(_, k)| *k == item.key) {
+                continue;
+            }
+            keys.push((item.seqno, item.key.clone()));
+        }
+        keys.retain(|(s, _)| m.history[*s as usize - 1].is_expired_set(now));
+        keys.sort();
+        keys.into_iter()
+            .map(|(_, key)| {
+                let seqno = self.queue_mutation(vb, &key, ItemOp::Expire, None, None);
+                (key, seqno)
+            })
+            .collect()
+    }
+
+    pub(super) fn write_stats(&mut self, value: Option<&str>) -> Result<(), EngineError> {
+        if let Err(e) = self.stats.write(value) {
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        self.clean_flag = value == Some("false");
+        let read = self.stats.read_force_shutdown()?;
+        assert_eq!(read.as_deref(), value, "stats.json reads back as written");
+        Ok(())
+    }
+}
+
+fn expired_json(vb: u16, expired: &[(String, u64)]) -> Value {
+    Value::Array(
+        expired
+            .iter()
+            .map(|(k, s)| json!({"vb": vb, "key": k, "seqno": s}))
+            .collect(),
+    )
+}
