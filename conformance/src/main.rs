@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use warmcheck_conformance::check::Strategy;
 use warmcheck_conformance::cli;
 use warmcheck_conformance::validate;
-use warmcheck_model::{Bounds, PersistEntry, ShutdownFlag, Variant};
+use warmcheck_model::{Bounds, PersistEntry, RollbackRetry, ShutdownFlag, Variant};
 
 #[derive(Parser)]
 #[command(
@@ -136,8 +136,10 @@ struct ScenarioArgs {
 ///
 /// Reads JSON lines {"table":[{"id":U,"seq":S},...], "start", "cur", "uuid", "snap_start",
 /// "snap_end", "purge", "strict"} (table newest first) on standard input and prints one line
-/// each: {"rollback":false} or {"rollback":true,"seqno":N,"reason":"..."}. "purge" defaults
-/// to 0 and "strict" to false.
+/// each: {"rollback":false}, {"rollback":true,"seqno":N,"reason":"..."}, or
+/// {"error":"ERANGE","reason":"..."} when snap_start <= start <= snap_end does not hold (the
+/// producer refuses such a request before needsRollback). "purge" defaults to 0 and "strict"
+/// to false.
 ///
 /// Exit codes: 0 every line decided; 2 a line is not a valid request (its number is named).
 #[derive(Args)]
@@ -168,6 +170,9 @@ struct ReplayArgs {
     /// Override one knob of the design.
     #[arg(long, value_parser = |s: &str| s.parse::<ShutdownFlag>())]
     shutdown_flag: Option<ShutdownFlag>,
+    /// Override one knob of the design.
+    #[arg(long, value_parser = |s: &str| s.parse::<RollbackRetry>())]
+    rollback_retry: Option<RollbackRetry>,
     /// Write {"steps","matched","violated",...} to PATH.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -182,17 +187,21 @@ struct ReplayArgs {
 /// Which design to study: a preset, optionally with one knob overridden.
 #[derive(Args, Clone, Debug)]
 pub struct DesignArgs {
-    /// The design: v6.5.1, mb41942, mb43744, mb41257 or current.
+    /// The design: v6.5.1, mb41942, mb43744, mb41257, current or proposed.
     #[arg(long, default_value = "current", value_parser = parse_variant)]
     variant: Variant,
     /// Where the vbstate carrying a new failover entry is persisted (overrides the preset):
     /// at-complete, queue-at-create, queue-at-populate or sync-flush.
     #[arg(long, value_parser = |s: &str| s.parse::<PersistEntry>())]
     persist_entry: Option<PersistEntry>,
-    /// When the clean-shutdown flag is written (overrides the preset): before-flush or
-    /// after-flush.
+    /// When the clean-shutdown flag is written (overrides the preset): before-flush,
+    /// after-flush or after-flush-if-state-persisted.
     #[arg(long, value_parser = |s: &str| s.parse::<ShutdownFlag>())]
     shutdown_flag: Option<ShutdownFlag>,
+    /// When a consumer told to roll back to 0 retries with an older uuid (overrides the
+    /// preset): always or if-entry-at-start.
+    #[arg(long, value_parser = |s: &str| s.parse::<RollbackRetry>())]
+    rollback_retry: Option<RollbackRetry>,
 }
 
 fn parse_variant(s: &str) -> Result<Variant, String> {
@@ -207,6 +216,9 @@ impl DesignArgs {
         }
         if let Some(f) = self.shutdown_flag {
             v.shutdown_flag = f;
+        }
+        if let Some(r) = self.rollback_retry {
+            v.rollback_retry = r;
         }
         v
     }
@@ -233,6 +245,10 @@ pub struct BoundsArgs {
     /// Clean shutdowns of the active node.
     #[arg(long, default_value_t = Bounds::default().shutdowns, value_parser = clap::value_parser!(u8).range(0..=20))]
     shutdowns: u8,
+    /// Failed flushes (the flusher's, or warmup's synchronous vbstate flush) in a whole
+    /// behaviour.
+    #[arg(long, default_value_t = Bounds::default().flush_failures, value_parser = clap::value_parser!(u8).range(0..=20))]
+    flush_failures: u8,
 }
 
 impl BoundsArgs {
@@ -244,7 +260,7 @@ impl BoundsArgs {
             writes: self.writes,
             crashes: self.crashes,
             shutdowns: self.shutdowns,
-            flush_failures: 0,
+            flush_failures: self.flush_failures,
         }
     }
 }
@@ -264,7 +280,7 @@ struct CheckArgs {
     #[command(flatten)]
     design: DesignArgs,
     /// Check all five presets and print a table design x property.
-    #[arg(long, conflicts_with_all = ["variant", "persist_entry", "shutdown_flag"])]
+    #[arg(long, conflicts_with_all = ["variant", "persist_entry", "shutdown_flag", "rollback_retry"])]
     all_variants: bool,
     #[command(flatten)]
     bounds: BoundsArgs,
@@ -587,23 +603,29 @@ fn main() -> ExitCode {
         ),
         Command::FailoverDecide(_) => cli::implementation::failover_decide(),
         Command::Replay(a) => {
-            let design =
-                if a.variant.is_some() || a.persist_entry.is_some() || a.shutdown_flag.is_some() {
-                    let mut v = a.variant.unwrap_or_else(|| {
-                        warmcheck_conformance::trace::Trace::load(&a.trace)
-                            .map(|t| t.design)
-                            .unwrap_or_else(|_| Variant::current())
-                    });
-                    if let Some(p) = a.persist_entry {
-                        v.persist_entry = p;
-                    }
-                    if let Some(f) = a.shutdown_flag {
-                        v.shutdown_flag = f;
-                    }
-                    Some(v)
-                } else {
-                    None
-                };
+            let design = if a.variant.is_some()
+                || a.persist_entry.is_some()
+                || a.shutdown_flag.is_some()
+                || a.rollback_retry.is_some()
+            {
+                let mut v = a.variant.unwrap_or_else(|| {
+                    warmcheck_conformance::trace::Trace::load(&a.trace)
+                        .map(|t| t.design)
+                        .unwrap_or_else(|_| Variant::current())
+                });
+                if let Some(p) = a.persist_entry {
+                    v.persist_entry = p;
+                }
+                if let Some(f) = a.shutdown_flag {
+                    v.shutdown_flag = f;
+                }
+                if let Some(r) = a.rollback_retry {
+                    v.rollback_retry = r;
+                }
+                Some(v)
+            } else {
+                None
+            };
             cli::replay::run(&a.trace, design, a.json, a.dir, a.faulty)
         }
         Command::Conform(a) => {
@@ -681,6 +703,7 @@ fn main() -> ExitCode {
                     writes: a.writes,
                     crashes: a.crashes,
                     shutdowns: a.shutdowns,
+                    flush_failures: warmcheck_conformance::soak::FLUSH_FAILURES_PER_SEGMENT,
                 },
                 probe_percent: a.probes,
                 bugs,

@@ -369,6 +369,14 @@ impl Validator {
                 "its bound of {} clean shutdowns is used up",
                 b.shutdowns
             )),
+            Action::FlusherCommitFails { .. } | Action::WarmupPopulatesVBucketMapFlushFailing
+                if s.flush_failures >= b.flush_failures =>
+            {
+                Some(format!(
+                    "its bound of {} failed flushes is used up",
+                    b.flush_failures
+                ))
+            }
             _ => None,
         }
     }
@@ -520,6 +528,7 @@ pub const MAX_VBUCKETS: u8 = 8;
 pub const MAX_WRITES: u8 = 60;
 pub const MAX_CRASHES: u8 = 20;
 pub const MAX_SHUTDOWNS: u8 = 20;
+pub const MAX_FLUSH_FAILURES: u8 = 20;
 
 /// Bounds for validating logs: the shape given, and the largest counters the model takes, so
 /// that a log is not rejected for being long.
@@ -531,6 +540,6 @@ pub fn generous_bounds(vbuckets: u8, replicas: u8, keys: u8) -> Bounds {
         writes: MAX_WRITES,
         crashes: MAX_CRASHES,
         shutdowns: MAX_SHUTDOWNS,
-        flush_failures: 0,
+        flush_failures: MAX_FLUSH_FAILURES,
     }
 }

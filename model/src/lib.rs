@@ -204,7 +204,6 @@ pub enum Action {
     ReplicaReceives { replica: u8, vb: u8, seqno: Seqno },
 }
 
-
 // ---------------------------------------------------------------------------------------------
 // State
 // ---------------------------------------------------------------------------------------------
@@ -404,14 +403,8 @@ impl Phase {
 /// DCP client could have seen (see [`State::harmful_loss`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Down {
-    Crashed {
-        in_warmup: bool,
-        harmful_loss: bool,
-    },
-    ShutDown {
-        in_warmup: bool,
-        harmful_loss: bool,
-    },
+    Crashed { in_warmup: bool, harmful_loss: bool },
+    ShutDown { in_warmup: bool, harmful_loss: bool },
 }
 
 /// How far a clean shutdown (`EventuallyPersistentEngine::destroyInner` ->
@@ -492,8 +485,7 @@ impl State {
     /// Whether the expiry pager and compaction run: the vb map is populated and the bucket's
     /// tasks have not been stopped (they run through a shutdown until `unregisterTaskable`).
     fn expiry_runs(&self) -> bool {
-        self.vb_map_populated()
-            && !matches!(self.node, Node::ShuttingDown(sd) if sd.tasks_stopped)
+        self.vb_map_populated() && !matches!(self.node, Node::ShuttingDown(sd) if sd.tasks_stopped)
     }
 
     fn flusher_runs(&self) -> bool {
@@ -534,18 +526,18 @@ impl State {
         self.vbs.iter().any(|vb| {
             (unclean && vb.active.is_none())
                 || vb.active.as_ref().is_some_and(|a| {
-                a.failover != vb.disk.failover
-                    || a.queue.iter().any(|q| match q {
-                        Queued::Mutation(s) => !matches!(
-                            a.history[*s as usize - 1].op,
-                            Op::Expire {
-                                in_shutdown: true,
-                                ..
-                            }
-                        ),
-                        Queued::SetVbState(t) => *t != vb.disk.failover,
-                    })
-            })
+                    a.failover != vb.disk.failover
+                        || a.queue.iter().any(|q| match q {
+                            Queued::Mutation(s) => !matches!(
+                                a.history[*s as usize - 1].op,
+                                Op::Expire {
+                                    in_shutdown: true,
+                                    ..
+                                }
+                            ),
+                            Queued::SetVbState(t) => *t != vb.disk.failover,
+                        })
+                })
         })
     }
 
@@ -713,9 +705,10 @@ impl Model for Warmup {
             if a.in_map && s.expiry_runs() {
                 for key in keys.clone() {
                     if let Some(Mutation {
-                        op: Op::Set {
-                            expiry: Some(e), ..
-                        },
+                        op:
+                            Op::Set {
+                                expiry: Some(e), ..
+                            },
                         ..
                     }) = a.newest(key)
                     {
@@ -780,9 +773,7 @@ impl Model for Warmup {
             Action::WarmupLoadsData => s.set_warmup_phase(Phase::LoadingData),
             Action::WarmupReachesDone => s.set_warmup_phase(Phase::Done),
             Action::WarmupCompletes => s.warmup_complete(variant),
-            Action::ReplicaRequestsStream { replica, vb } => {
-                s.stream_request(variant, replica, vb)
-            }
+            Action::ReplicaRequestsStream { replica, vb } => s.stream_request(variant, replica, vb),
             Action::ReplicaReceives { replica, vb, seqno } => s.receive(replica, vb, seqno),
         }
         if matches!(s.node, Node::ShuttingDown(_)) {

@@ -9,9 +9,7 @@ impl Warmup {
     /// Every property of the model, whatever `only` says.
     pub fn all_properties(&self) -> Vec<Property<Self>> {
         vec![
-            Property::always("no replica diverges", |_, s: &State| {
-                no_replica_diverges(s)
-            }),
+            Property::always("no replica diverges", |_, s: &State| no_replica_diverges(s)),
             Property::always("failover tables are well formed", |_, s: &State| {
                 failover_tables_well_formed(s)
             }),
@@ -82,15 +80,18 @@ impl Warmup {
             Property::sometimes("a clean shutdown completes", |_, s: &State| {
                 matches!(s.node, Node::Down(Down::ShutDown { .. }))
             }),
-            Property::sometimes("a clean shutdown during warmup completes", |_, s: &State| {
-                matches!(
-                    s.node,
-                    Node::Down(Down::ShutDown {
-                        in_warmup: true,
-                        ..
-                    })
-                )
-            }),
+            Property::sometimes(
+                "a clean shutdown during warmup completes",
+                |_, s: &State| {
+                    matches!(
+                        s.node,
+                        Node::Down(Down::ShutDown {
+                            in_warmup: true,
+                            ..
+                        })
+                    )
+                },
+            ),
             Property::sometimes(
                 "an expiry is queued after the flusher stopped",
                 |_, s: &State| expiry_queued_after_flusher_stopped(s),

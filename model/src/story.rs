@@ -15,7 +15,11 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
             let a = next.vbs[vb as usize].active.as_ref().expect("active vb");
             let m = a.history.back().expect("a new mutation");
             let _ = write!(w, "vb {vb}: seqno {} = {m:?}", a.high_seqno());
-            if let Op::Expire { in_warmup, in_shutdown } = m.op {
+            if let Op::Expire {
+                in_warmup,
+                in_shutdown,
+            } = m.op
+            {
                 if in_warmup {
                     w.push_str(" (during warmup)");
                 }
@@ -112,7 +116,8 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
             if last.warmup_phase().is_some() {
                 w.push_str("; Warmup::stop calls done()");
                 if next.vbs.iter().zip(last.vbs.iter()).any(|(n, l)| {
-                    n.active.as_ref().map(|a| a.queue.len()) != l.active.as_ref().map(|a| a.queue.len())
+                    n.active.as_ref().map(|a| a.queue.len())
+                        != l.active.as_ref().map(|a| a.queue.len())
                 }) {
                     w.push_str(", which queues set_vbucket_state the stopped flusher never writes");
                 }

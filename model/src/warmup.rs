@@ -1,8 +1,6 @@
 //! Warmup's phases (`engines/ep/src/warmup.cc`), as the model's enabling conditions and effects.
 
-use crate::{
-    Action, ActiveVb, Node, PersistEntry, Phase, State, Variant, Warmup,
-};
+use crate::{Action, ActiveVb, Node, PersistEntry, Phase, State, Variant, Warmup};
 
 impl Warmup {
     /// The step that completes the phase after `phase`.

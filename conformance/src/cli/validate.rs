@@ -86,7 +86,7 @@ pub fn run(opts: Options) -> u8 {
             writes: opts.writes,
             crashes: opts.crashes,
             shutdowns: opts.shutdowns,
-            flush_failures: 0,
+            flush_failures: validate::MAX_FLUSH_FAILURES,
         },
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             eprintln!("warmcheck: {}: {e}", opts.log.display());
