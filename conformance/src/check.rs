@@ -1,7 +1,8 @@
 //! Running the model checker: the shared engine behind `check`, with progress, Ctrl-C and the
 //! results in a form the reports and the story printer use.
 
-use crate::progress::{self, Progress};
+use crate::progress::Progress;
+use crate::signals;
 use crate::trace::Trace;
 use serde::Serialize;
 use stateright::{Checker, Expectation, Model, Property};
@@ -36,6 +37,13 @@ pub struct PropertyResult {
     pub status: String,
     /// Steps of the trace, if one was found.
     pub steps: Option<usize>,
+    /// Whether `steps` is the fewest any counterexample takes (a breadth-first check that
+    /// ran to the violation searches again for it); `false` for a depth-first or interrupted
+    /// check, and when there is no counterexample.
+    pub shortest: bool,
+    /// Seconds from the start of the run until this verdict was known: when a trace was first
+    /// found, or the end of the run.
+    pub seconds: f64,
     pub trace: Option<Trace>,
 }
 
@@ -53,8 +61,11 @@ pub struct CheckOutcome {
     pub unique_states: usize,
     pub max_depth: usize,
     pub seconds: f64,
-    /// False when interrupted: the verdicts of unfinished properties are `unknown`.
+    /// False when interrupted or stopped early (`--fail-fast`): the verdicts of unfinished
+    /// properties are `unknown`.
     pub complete: bool,
+    /// Stopped at the first violated `always` (`--fail-fast`), not by a signal.
+    pub stopped_early: bool,
 }
 
 impl CheckOutcome {
@@ -83,9 +94,21 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
         Strategy::Dfs => Box::new(builder.spawn_dfs()),
     };
     let mut interrupted = false;
+    // When each property's trace was first seen (polled: discoveries rebuild their paths).
+    let mut found_at: HashMap<&'static str, f64> = HashMap::new();
+    let mut polled = std::time::Instant::now();
+    let mut poll = |checker: &dyn CheckerLike, seconds: f64| {
+        for name in checker.discoveries().into_keys() {
+            found_at.entry(name).or_insert(seconds);
+        }
+    };
     while !checker.done() {
         std::thread::sleep(Duration::from_millis(20));
-        if progress::interrupted() {
+        if polled.elapsed() >= Duration::from_millis(250) {
+            polled = std::time::Instant::now();
+            poll(checker.as_ref(), progress.elapsed().as_secs_f64());
+        }
+        if signals::interrupted() {
             interrupted = true;
             break;
         }
@@ -102,9 +125,13 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
         });
     }
     progress.finish();
+    // The run's time is the exploration's: the search for the shortest counterexamples below
+    // is not counted (it is not what the unique-states rate measures).
     let seconds = progress.elapsed().as_secs_f64();
+    poll(checker.as_ref(), seconds);
     let mut discoveries = checker.discoveries();
-    if opts.strategy == Strategy::Bfs && !interrupted {
+    let searched_again = opts.strategy == Strategy::Bfs && !interrupted;
+    if searched_again {
         // stateright 0.31's BFS overwrites a property's discovery with every later state that
         // also violates it, so what it returns is the last counterexample found, not the
         // shortest. Search again, breadth-first, for the first one.
@@ -121,6 +148,10 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
             discoveries.insert(name, path);
         }
     }
+    let stopped_early = opts.fail_fast
+        && props
+            .iter()
+            .any(|q| q.expectation == Expectation::Always && discoveries.contains_key(q.name));
     let properties = props
         .iter()
         .map(|p| {
@@ -133,10 +164,6 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
                 (Expectation::Eventually, true) => ("eventually", "violated"),
                 (Expectation::Eventually, false) => ("eventually", "holds"),
             };
-            let stopped_early = opts.fail_fast
-                && props.iter().any(|q| {
-                    q.expectation == Expectation::Always && discoveries.contains_key(q.name)
-                });
             let status = if (interrupted || stopped_early) && found.is_none() {
                 "unknown"
             } else {
@@ -148,6 +175,11 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
                 expectation: expectation.to_string(),
                 status: status.to_string(),
                 steps: trace.as_ref().map(|t| t.actions.len()),
+                shortest: searched_again && p.expectation == Expectation::Always && trace.is_some(),
+                seconds: match (found, found_at.get(p.name)) {
+                    (Some(_), Some(&at)) => at,
+                    _ => seconds,
+                },
                 trace,
             }
         })
@@ -158,7 +190,8 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
         unique_states: checker.unique(),
         max_depth: checker.depth(),
         seconds,
-        complete: !interrupted,
+        complete: !interrupted && !stopped_early,
+        stopped_early,
     }
 }
 

@@ -3,7 +3,7 @@
 //!
 //! The walk is a depth-first search of the model's graph with a visited set. Every state is
 //! expanded once, when it is first reached, and every action enabled there is performed once on
-//! the system under test, which is first restored to that state from a snapshot (taken when the
+//! the system under test, which is first restored to that state from an image (taken when the
 //! walk arrived). So each transition `(state, action)` of the model is exercised exactly once,
 //! and the system under test is compared with the model after each.
 //!
@@ -28,11 +28,11 @@ pub const SHARD_DEPTH: usize = 6;
 
 /// Something that can be driven by model actions and compared with the model.
 pub trait Sut {
-    type Snapshot;
+    type Image;
     /// Capture the whole state (memory and storage).
-    fn snapshot(&mut self) -> Result<Self::Snapshot, String>;
+    fn save_image(&mut self) -> Result<Self::Image, String>;
     /// Go back to a captured state.
-    fn restore(&mut self, snap: &Self::Snapshot) -> Result<(), String>;
+    fn restore_image(&mut self, image: &Self::Image) -> Result<(), String>;
     /// Perform one model action as one call.
     fn apply(&mut self, before: &State, action: &Action, after: &State) -> Result<(), ApplyError>;
     /// The projection compared with the model's.
@@ -101,7 +101,7 @@ fn fingerprint(s: &State) -> u64 {
 }
 
 /// One frame of the walk: a state being expanded.
-struct Frame<Snap> {
+struct Frame<Img> {
     state: State,
     depth: usize,
     actions: Vec<Action>,
@@ -110,7 +110,7 @@ struct Frame<Snap> {
     driven: bool,
     /// The shard that owns this state's transitions.
     owner: u64,
-    snapshot: Option<Snap>,
+    image: Option<Img>,
 }
 
 /// Walk the model and replay its transitions on `sut`. `progress` is called now and then
@@ -160,9 +160,9 @@ pub fn conform<S: Sut>(
     }
     let mut root = frame(model, init, 0, true, init_owner);
     if root.actions.len() > 1 {
-        root.snapshot = Some(sut.snapshot()?);
+        root.image = Some(sut.save_image()?);
     }
-    let mut stack: Vec<Frame<S::Snapshot>> = vec![root];
+    let mut stack: Vec<Frame<S::Image>> = vec![root];
     let mut ticks = 0u64;
     while let Some(top) = stack.last_mut() {
         if top.next == top.actions.len() {
@@ -190,11 +190,11 @@ pub fn conform<S: Sut>(
         let mut reached = true;
         if perform {
             if !first_action {
-                let snap = top
-                    .snapshot
+                let image = top
+                    .image
                     .as_ref()
-                    .expect("a driven state with several actions has a snapshot");
-                sut.restore(snap)?;
+                    .expect("a driven state with several actions has an image");
+                sut.restore_image(image)?;
             }
             out.steps += 1;
             let result = sut.apply(&state, &action, &next);
@@ -226,7 +226,7 @@ pub fn conform<S: Sut>(
             path.push(action);
             let mut f = frame(model, next, depth + 1, child_driven && reached, child_owner);
             if f.driven && f.actions.len() > 1 {
-                f.snapshot = Some(sut.snapshot()?);
+                f.image = Some(sut.save_image()?);
             }
             stack.push(f);
         }
@@ -243,13 +243,7 @@ pub fn conform<S: Sut>(
     Ok(out)
 }
 
-fn frame<Snap>(
-    model: &Warmup,
-    state: State,
-    depth: usize,
-    driven: bool,
-    owner: u64,
-) -> Frame<Snap> {
+fn frame<Img>(model: &Warmup, state: State, depth: usize, driven: bool, owner: u64) -> Frame<Img> {
     let mut actions = Vec::new();
     model.actions(&state, &mut actions);
     Frame {
@@ -259,7 +253,7 @@ fn frame<Snap>(
         next: 0,
         driven,
         owner,
-        snapshot: None,
+        image: None,
     }
 }
 
@@ -271,12 +265,12 @@ pub struct ModelSut<'a> {
 }
 
 impl Sut for ModelSut<'_> {
-    type Snapshot = State;
-    fn snapshot(&mut self) -> Result<State, String> {
+    type Image = State;
+    fn save_image(&mut self) -> Result<State, String> {
         Ok(self.state.clone())
     }
-    fn restore(&mut self, snap: &State) -> Result<(), String> {
-        self.state = snap.clone();
+    fn restore_image(&mut self, image: &State) -> Result<(), String> {
+        self.state = image.clone();
         Ok(())
     }
     fn apply(&mut self, before: &State, action: &Action, _after: &State) -> Result<(), ApplyError> {
@@ -303,16 +297,16 @@ pub struct ClusterSut {
 }
 
 impl Sut for ClusterSut {
-    type Snapshot = warmcheck_impl::engine::ClusterSnapshot;
-    fn snapshot(&mut self) -> Result<Self::Snapshot, String> {
+    type Image = warmcheck_impl::engine::ClusterImage;
+    fn save_image(&mut self) -> Result<Self::Image, String> {
         self.cluster
-            .snapshot()
-            .map_err(|e| format!("snapshot: {e}"))
+            .save_image()
+            .map_err(|e| format!("save image: {e}"))
     }
-    fn restore(&mut self, snap: &Self::Snapshot) -> Result<(), String> {
+    fn restore_image(&mut self, image: &Self::Image) -> Result<(), String> {
         self.cluster
-            .restore(snap)
-            .map_err(|e| format!("restore: {e}"))
+            .restore_image(image)
+            .map_err(|e| format!("restore image: {e}"))
     }
     fn apply(&mut self, before: &State, action: &Action, after: &State) -> Result<(), ApplyError> {
         mapping::apply(&mut self.cluster, before, action, after)

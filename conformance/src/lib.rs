@@ -9,6 +9,7 @@ pub mod mapping;
 pub mod progress;
 pub mod replay;
 pub mod report;
+pub mod signals;
 pub mod soak;
 pub mod story_file;
 pub mod trace;

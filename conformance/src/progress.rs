@@ -1,26 +1,10 @@
-//! Progress on stderr for long runs, and a clean stop on Ctrl-C.
+//! Progress on stderr for long runs (a clean stop on Ctrl-C is `crate::signals`).
 //!
 //! Runs that take longer than two seconds print a status line every second: a line redrawn in
 //! place when stderr is a terminal, plain lines otherwise. `--quiet` silences it.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-
-static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
-
-/// Install the Ctrl-C handler once; afterwards `interrupted()` tells whether it fired.
-pub fn install_interrupt_handler() {
-    let flag = INTERRUPTED.get_or_init(|| Arc::new(AtomicBool::new(false)));
-    let flag = Arc::clone(flag);
-    // A second installation attempt (tests) is harmless to ignore.
-    let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-}
-
-pub fn interrupted() -> bool {
-    INTERRUPTED.get().is_some_and(|f| f.load(Ordering::SeqCst))
-}
 
 pub struct Progress {
     quiet: bool,

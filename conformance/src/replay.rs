@@ -11,7 +11,7 @@ use warmcheck_model::{story, Action, State, Variant, Warmup};
 /// Where the implementation keeps its files.
 #[derive(Clone, Debug)]
 pub struct ImplSetup {
-    pub backend: warmcheck_impl::engine::BackendRef,
+    pub backend: warmcheck_impl::engine::StorageBackend,
     pub dir: PathBuf,
     pub bugs: SeededBugs,
 }

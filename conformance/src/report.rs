@@ -18,6 +18,7 @@ pub struct CheckReport<'a> {
     pub symmetry: bool,
     pub passed: bool,
     pub complete: bool,
+    pub stopped_early: bool,
     pub properties: &'a [crate::check::PropertyResult],
     pub states: usize,
     pub unique_states: usize,
@@ -42,6 +43,7 @@ impl<'a> CheckReport<'a> {
             symmetry: opts.symmetry,
             passed: outcome.passed(),
             complete: outcome.complete,
+            stopped_early: outcome.stopped_early,
             properties: &outcome.properties,
             states: outcome.states,
             unique_states: outcome.unique_states,
@@ -72,11 +74,11 @@ pub struct Case {
     pub skipped: Option<String>,
 }
 
-/// Write a JUnit XML file with one suite.
-pub fn write_junit(path: &Path, suite: &str, cases: &[Case]) -> Result<(), String> {
+/// Write a JUnit XML file with one suite, which took `total` seconds (its cases may have run
+/// at the same time).
+pub fn write_junit(path: &Path, suite: &str, total: f64, cases: &[Case]) -> Result<(), String> {
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
     let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
-    let total: f64 = cases.iter().map(|c| c.seconds).sum();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     x += &format!(
         "<testsuites tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" time=\"{total:.3}\">\n",
@@ -129,4 +131,69 @@ pub fn xml_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// A seed in a JSON report: a number up to 2^53, a string of digits above it, so that a reader
+/// that parses numbers as doubles (JavaScript, jq) keeps it exact and the reproduce command
+/// right. Reading takes either form. Use with `#[serde(with = "crate::report::seed")]`.
+pub mod seed {
+    use serde::{de, Deserializer, Serializer};
+
+    /// The largest integer a double holds exactly, and all below it.
+    pub const MAX_EXACT_IN_F64: u64 = 1 << 53;
+
+    pub fn serialize<S: Serializer>(seed: &u64, s: S) -> Result<S::Ok, S::Error> {
+        if *seed > MAX_EXACT_IN_F64 {
+            s.serialize_str(&seed.to_string())
+        } else {
+            s.serialize_u64(*seed)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        struct Seed;
+        impl de::Visitor<'_> for Seed {
+            type Value = u64;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a seed: an unsigned 64-bit number, or one written as a string")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
+                Ok(v)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+                v.parse()
+                    .map_err(|_| E::invalid_value(de::Unexpected::Str(v), &self))
+            }
+        }
+        d.deserialize_any(Seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct R {
+        #[serde(with = "super::seed")]
+        seed: u64,
+    }
+
+    #[test]
+    fn seeds_above_2_pow_53_are_strings_and_both_forms_read_back() {
+        for (seed, json) in [
+            (7, r#"{"seed":7}"#),
+            (1 << 53, r#"{"seed":9007199254740992}"#),
+            ((1 << 53) + 1, r#"{"seed":"9007199254740993"}"#),
+            (u64::MAX, r#"{"seed":"18446744073709551615"}"#),
+        ] {
+            assert_eq!(serde_json::to_string(&R { seed }).unwrap(), json);
+            assert_eq!(serde_json::from_str::<R>(json).unwrap(), R { seed });
+        }
+        // An old report's big seed as a number still reads.
+        let old: R = serde_json::from_str(r#"{"seed":18446744073709551615}"#).unwrap();
+        assert_eq!(old.seed, u64::MAX);
+        assert!(serde_json::from_str::<R>(r#"{"seed":"x1"}"#).is_err());
+        assert!(serde_json::from_str::<R>(r#"{"seed":-1}"#).is_err());
+    }
 }

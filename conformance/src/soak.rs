@@ -930,6 +930,8 @@ pub struct SoakFailure {
 #[derive(Clone, Debug, Serialize)]
 pub struct SoakReport {
     pub schema: &'static str,
+    /// A string above 2^53 (`report::seed`).
+    #[serde(serialize_with = "crate::report::seed::serialize")]
     pub seed: u64,
     /// Calls made (up to and including the failing one).
     pub steps: u64,

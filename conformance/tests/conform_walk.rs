@@ -75,12 +75,12 @@ fn a_system_that_disagrees_is_caught_with_its_trace() {
     // A "system" whose projection never shows the clean-shutdown flag.
     struct Forgetful<'a>(ModelSut<'a>);
     impl warmcheck_conformance::conform::Sut for Forgetful<'_> {
-        type Snapshot = warmcheck_model::State;
-        fn snapshot(&mut self) -> Result<Self::Snapshot, String> {
-            self.0.snapshot()
+        type Image = warmcheck_model::State;
+        fn save_image(&mut self) -> Result<Self::Image, String> {
+            self.0.save_image()
         }
-        fn restore(&mut self, s: &Self::Snapshot) -> Result<(), String> {
-            self.0.restore(s)
+        fn restore_image(&mut self, s: &Self::Image) -> Result<(), String> {
+            self.0.restore_image(s)
         }
         fn apply(
             &mut self,

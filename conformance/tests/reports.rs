@@ -256,3 +256,202 @@ fn soak_reports_validate_and_junit_has_one_case_per_seed() {
         1
     );
 }
+
+/// `check` on v6.5.1 at the small bounds with `extra` flags: (exit code, stdout, report).
+fn check_v651(extra: &[&str]) -> (Option<i32>, String, Value, PathBuf, tempfile::TempDir) {
+    let d = tempfile::tempdir().unwrap();
+    let json = d.path().join("check.json");
+    let junit = d.path().join("check.xml");
+    let traces = d.path().join("traces");
+    let mut args = vec!["check", "--variant", "v6.5.1", "--quiet"];
+    args.extend(SMALL);
+    args.extend(extra);
+    let (j, x, t) = (
+        json.to_str().unwrap(),
+        junit.to_str().unwrap(),
+        traces.to_str().unwrap(),
+    );
+    args.extend(["--json", j, "--junit", x, "--trace-dir", t]);
+    let out = warmcheck(&args);
+    let report = read_json(&json);
+    assert_valid("check-report.schema.json", &report);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        report,
+        junit,
+        d,
+    )
+}
+
+fn property<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap()
+}
+
+#[test]
+fn fail_fast_reports_an_incomplete_run_and_says_it_stopped_early() {
+    let (code, out, report, _, _d) = check_v651(&["--fail-fast"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["complete"], false, "{report:#}");
+    assert_eq!(report["stopped_early"], true);
+    assert_eq!(report["passed"], false);
+    assert!(out.contains("Stopped early (--fail-fast)"), "{out}");
+    // Without --fail-fast the same check completes.
+    let (_, out, report, _, _d) = check_v651(&[]);
+    assert_eq!(report["complete"], true);
+    assert_eq!(report["stopped_early"], false);
+    assert!(!out.contains("Stopped early"), "{out}");
+}
+
+#[test]
+fn only_a_breadth_first_counterexample_is_called_shortest() {
+    let (_, bfs_out, bfs, _, _d) = check_v651(&["--strategy", "bfs"]);
+    let (_, dfs_out, dfs, _, _d2) = check_v651(&["--strategy", "dfs"]);
+    let name = "no replica diverges";
+    assert_eq!(property(&bfs, name)["status"], "violated");
+    assert_eq!(property(&bfs, name)["shortest"], true);
+    assert_eq!(property(&dfs, name)["status"], "violated");
+    assert_eq!(property(&dfs, name)["shortest"], false);
+    assert!(
+        property(&dfs, name)["steps"].as_u64() >= property(&bfs, name)["steps"].as_u64(),
+        "the shortest is no longer than the one depth-first found"
+    );
+    let line = |out: &str| {
+        out.lines()
+            .find(|l| l.contains("violated") && l.contains(name))
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        !line(&bfs_out).contains("maybe not the shortest"),
+        "{bfs_out}"
+    );
+    assert!(
+        line(&dfs_out).contains("maybe not the shortest"),
+        "{dfs_out}"
+    );
+    // A property that holds has no counterexample to call shortest.
+    for p in bfs["properties"].as_array().unwrap() {
+        if p["status"] != "violated" {
+            assert_eq!(p["shortest"], false, "{p}");
+        }
+    }
+}
+
+#[test]
+fn check_junit_test_cases_carry_the_time_their_verdicts_took() {
+    let (_, _, report, junit, _d) = check_v651(&[]);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suite = doc
+        .descendants()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    let time = |n: &roxmltree::Node| n.attribute("time").unwrap().parse::<f64>().unwrap();
+    let total = time(&suite);
+    let run_seconds = report["seconds"].as_f64().unwrap();
+    assert!(total > 0.0 && (total - run_seconds).abs() < 0.002, "{xml}");
+    for case in suite.children().filter(|n| n.has_tag_name("testcase")) {
+        let t = time(&case);
+        assert!(t > 0.0, "a measured time, not 0: {xml}");
+        assert!(
+            t <= total + 0.001,
+            "no case takes longer than the run: {xml}"
+        );
+    }
+    for p in report["properties"].as_array().unwrap() {
+        let s = p["seconds"].as_f64().unwrap();
+        assert!(s > 0.0 && s <= run_seconds, "{p}");
+    }
+}
+
+#[test]
+fn a_seed_past_2_pow_53_is_a_string_in_the_soak_report() {
+    let d = tempfile::tempdir().unwrap();
+    for (seed, expected) in [
+        ("18446744073709551615", Value::from("18446744073709551615")),
+        ("9007199254740993", Value::from("9007199254740993")),
+        ("9007199254740992", Value::from(9007199254740992u64)),
+    ] {
+        let json = d.path().join(format!("soak-{seed}.json"));
+        let out = warmcheck(&[
+            "soak",
+            "--seed",
+            seed,
+            "--steps",
+            "50",
+            "--quiet",
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.starts_with(&format!("seed={seed}\n")), "{stdout}");
+        let doc = read_json(&json);
+        assert_valid("soak-report.schema.json", &doc);
+        assert_eq!(doc["seed"], expected);
+    }
+}
+
+#[test]
+fn output_paths_are_checked_before_the_run_starts() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let missing = d.path().join("no-such-dir").join("r.json");
+    let under_file = file.join("traces");
+    let cases: Vec<(Vec<&str>, &Path)> = vec![
+        (vec!["check", "--json", missing.to_str().unwrap()], &missing),
+        (
+            vec!["check", "--junit", missing.to_str().unwrap()],
+            &missing,
+        ),
+        (
+            vec!["check", "--trace-dir", under_file.to_str().unwrap()],
+            &under_file,
+        ),
+        (
+            vec!["check", "--json", d.path().to_str().unwrap()],
+            d.path(),
+        ),
+        (
+            vec!["conform", "--json", missing.to_str().unwrap()],
+            &missing,
+        ),
+        (
+            vec!["conform", "--trace-dir", under_file.to_str().unwrap()],
+            &under_file,
+        ),
+        (vec!["soak", "--junit", missing.to_str().unwrap()], &missing),
+        (
+            vec![
+                "replay",
+                "x.trace.json",
+                "--json",
+                missing.to_str().unwrap(),
+            ],
+            &missing,
+        ),
+    ];
+    for (args, path) in cases {
+        let out = warmcheck(&args);
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stdout}{stderr}");
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "{args:?}: names the path: {stderr}"
+        );
+        assert!(
+            stdout.is_empty(),
+            "{args:?}: refused before it starts: {stdout}"
+        );
+    }
+    assert!(!under_file.exists());
+}

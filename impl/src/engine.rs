@@ -52,14 +52,16 @@ mod warmup;
 pub use crate::failover::{CounterUuids, RandomUuids, UuidGen};
 pub use crate::storage::{DiskFull, FaultyBackend, FileBackend, Tear};
 pub use dcp::{StreamOutcome, StreamState};
-pub use disk::{BackendRef, PathIoError, StorageBackend};
-pub use image::ClusterSnapshot;
+pub use disk::StorageBackend;
+pub use image::ClusterImage;
 pub use item::{Item, ItemOp};
 pub use variant::{PersistEntry, RollbackRetry, SeededBugs, ShutdownFlag, Variant};
 pub use view::{ActiveVbView, ActiveView, EntryView, ItemView, ReplicaVbView, ReplicaView, View};
 pub use warmup::Phase;
 
 use crate::failover::FailoverTable;
+use crate::stats::StatsError;
+use crate::storage::StoreError;
 use disk::{DiskState, StatsDisk, VbDisk};
 use image::FileImage;
 use serde_json::Value;
@@ -70,6 +72,21 @@ use vbucket::{ActiveVb, Queued, ReplicaVb, VbMem};
 
 /// The largest number of vbuckets a cluster may hold (kv_engine's default is 1024).
 pub const MAX_VBUCKETS: u16 = 1024;
+
+/// The clock's limit, in seconds: its value in nanoseconds (the unit of the hybrid logical
+/// clock behind CAS) must fit in a `u64`, so about 584 years. Time never passes it, and no
+/// expiry time lies beyond it.
+pub const MAX_CLOCK_SECS: u64 = u64::MAX / NANOS_PER_SEC;
+
+/// Nanoseconds in a second (CAS is in nanoseconds, the clock in seconds).
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// The longest key kv_engine takes, in bytes (`KEY_MAX_LENGTH`); an empty key is refused too.
+pub const MAX_KEY_BYTES: usize = 250;
+
+/// The largest value a set may carry, in bytes: kv_engine's default `max_item_size`
+/// (20 MiB; a larger one is refused with `E2BIG`).
+pub const MAX_VALUE_BYTES: usize = 20 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -87,7 +104,7 @@ pub struct Config {
     /// `<dir>/r<i>/vb<N>.couch`.
     pub dir: PathBuf,
     /// The storage backend (real files, or the fault-injecting one).
-    pub backend: BackendRef,
+    pub backend: StorageBackend,
     /// Where new vb_uuids come from.
     pub uuids: Box<dyn UuidGen>,
     /// Test-only deliberate bugs; all off by default.
@@ -96,7 +113,7 @@ pub struct Config {
 
 impl Config {
     /// `variant`, one vbucket, one replica, counter uuids, no bugs, on `backend`.
-    pub fn new(dir: impl Into<PathBuf>, backend: BackendRef, variant: Variant) -> Config {
+    pub fn new(dir: impl Into<PathBuf>, backend: StorageBackend, variant: Variant) -> Config {
         Config {
             variant,
             vbuckets: 1,
@@ -110,7 +127,7 @@ impl Config {
 }
 
 /// The backend used when a caller does not choose one: real files.
-pub fn default_backend() -> BackendRef {
+pub fn default_backend() -> StorageBackend {
     StorageBackend::file()
 }
 
@@ -118,7 +135,8 @@ pub fn default_backend() -> BackendRef {
 // Errors
 // ---------------------------------------------------------------------------------------------
 
-/// Why a call failed. Split by cause; storage errors keep their source and name the file.
+/// Why a call failed. Split by cause; storage errors keep the storage layer's typed error
+/// (`EngineError::Storage(StoreError::Locked { .. })` can be matched) and name the file.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The call is not allowed in the current state (kv_engine's `ENGINE_TMPFAIL` and friends).
@@ -131,27 +149,52 @@ pub enum EngineError {
     /// A vb, replica or argument that does not exist in this cluster. Nothing changed.
     #[error("InvalidArgument: {0}")]
     InvalidArgument(String),
+    /// A key kv_engine refuses (`EINVAL`): empty, or longer than [`MAX_KEY_BYTES`]. Nothing
+    /// changed.
+    #[error(
+        "InvalidKey: a key of {len} bytes (kv_engine takes keys of 1 to {MAX_KEY_BYTES} bytes)"
+    )]
+    InvalidKey { len: usize },
+    /// A value larger than kv_engine's `max_item_size` ([`MAX_VALUE_BYTES`], `E2BIG`). Nothing
+    /// changed.
+    #[error(
+        "TooBig: a value of {len} bytes (kv_engine's max_item_size is {MAX_VALUE_BYTES} bytes)"
+    )]
+    TooBig { len: usize },
+    /// A number would overflow: the clock or an expiry time past [`MAX_CLOCK_SECS`], a seqno
+    /// or CAS past `u64::MAX`. Nothing changed.
+    #[error("Overflow: {0}")]
+    Overflow(String),
     /// The data directory already holds a bucket (`create`) or holds none (`open`).
     #[error("{0}")]
     Directory(String),
-    /// A file could not be read, parsed, written or locked. `file` is the file (or directory)
-    /// concerned; the message (the source's) names it too.
-    #[error("storage: {source}")]
-    Storage {
-        file: PathBuf,
+    /// A data file could not be opened, read, committed to or rewound, or the data directory
+    /// could not be locked. The storage layer's error names the file (and the byte offset).
+    #[error("storage: {0}")]
+    Storage(#[from] StoreError),
+    /// stats.json could not be read or replaced.
+    #[error("storage: {0}")]
+    Stats(#[from] StatsError),
+    /// A backend call on a path failed (creating the data directories, checking for
+    /// stats.json, copying a file for an image).
+    #[error("storage: {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: std::io::Error,
     },
-    /// A commit to a data file failed (a full disk, say) and was undone: nothing was
-    /// committed, the file is as of its last commit. A flush keeps the vb's items queued and
-    /// the flusher notified, so a later flush retries; warmup's synchronous vbstate flush
-    /// refuses client writes until the node restarts (MB-41257). The cluster stays usable.
-    #[error("FlushFailed: {file}: {source}")]
-    FlushFailed {
-        file: PathBuf,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
+    /// A data file that the storage layer reads back whole but that no engine could have
+    /// written: no commit, documents that are not seqnos `1..=high`, a snapshot that starts
+    /// above the high seqno.
+    #[error("storage: data file {}: {what}", path.display())]
+    BadDataFile { path: PathBuf, what: String },
+    /// A commit to a data file failed (a full disk, say) and the storage layer undid it:
+    /// nothing was committed, the file is as of its last commit and usable. A flush keeps the
+    /// vb's items queued and the flusher notified, so a later flush retries; warmup's
+    /// synchronous vbstate flush refuses client writes until the node restarts (MB-41257).
+    /// The cluster stays usable. The storage layer's error names the file.
+    #[error("FlushFailed: {0}")]
+    FlushFailed(StoreError),
     /// A storage error happened earlier; the cluster's state is no longer trustworthy.
     #[error("the cluster is unusable after an earlier storage error: {0}")]
     Poisoned(String),
@@ -164,9 +207,29 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// Whether the caller's input was refused: an argument that does not exist, a key or value
+    /// outside kv_engine's limits, a number that would overflow (the scenario runner stops on
+    /// those, naming the line).
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            EngineError::InvalidArgument(_)
+                | EngineError::InvalidKey { .. }
+                | EngineError::TooBig { .. }
+                | EngineError::Overflow(_)
+        )
+    }
+
     /// Whether this is a storage error (the scenario runner aborts on those).
     pub fn is_storage(&self) -> bool {
-        matches!(self, EngineError::Storage { .. } | EngineError::Poisoned(_))
+        matches!(
+            self,
+            EngineError::Storage(_)
+                | EngineError::Stats(_)
+                | EngineError::Io { .. }
+                | EngineError::BadDataFile { .. }
+                | EngineError::Poisoned(_)
+        )
     }
 }
 
@@ -302,7 +365,7 @@ pub struct Cluster {
     variant: Variant,
     bugs: SeededBugs,
     dir: PathBuf,
-    backend: BackendRef,
+    backend: StorageBackend,
     uuids: Box<dyn UuidGen>,
     clock: u64,
     process: Process,
@@ -321,9 +384,9 @@ pub struct Cluster {
     disk_full: DiskFull,
     event_log: Option<Box<dyn Write + Send>>,
     poisoned: Option<String>,
-    _lock: Option<disk::DirGuard>,
-    /// The bytes last read for a snapshot, by path, with their write generation.
-    snapshot_cache: std::collections::HashMap<PathBuf, (u64, FileImage)>,
+    _lock: Option<crate::storage::DirLock>,
+    /// The bytes last read for an image, by path, with their write generation.
+    image_cache: std::collections::HashMap<PathBuf, (u64, FileImage)>,
 }
 
 impl fmt::Debug for Cluster {
@@ -471,7 +534,7 @@ impl Cluster {
             event_log: None,
             poisoned: None,
             _lock: lock,
-            snapshot_cache: std::collections::HashMap::new(),
+            image_cache: std::collections::HashMap::new(),
         })
     }
 
@@ -514,12 +577,11 @@ impl Cluster {
                     .state()
                     .expect("an opened data file has a commit")
                     .clone();
-                if state.table.is_empty() {
-                    return Err(EngineError::Storage {
-                        file: disk.path().to_path_buf(),
-                        source: "the vbstate's failover table is empty".into(),
-                    });
-                }
+                assert!(
+                    !state.table.is_empty(),
+                    "{}: the storage layer refuses an empty failover table",
+                    disk.path().display()
+                );
                 let history = disk.items().to_vec();
                 check_contiguous(&history, disk.high_seqno(), disk.path());
                 row.push(ReplicaVb {
@@ -553,7 +615,7 @@ impl Cluster {
             event_log: None,
             poisoned: None,
             _lock: lock,
-            snapshot_cache: std::collections::HashMap::new(),
+            image_cache: std::collections::HashMap::new(),
         })
     }
 

@@ -8,6 +8,13 @@
 //!
 //! uuids come from a [`UuidGen`] (kv_engine's `cb::RandomGenerator`): random and non-zero in
 //! production, a counter in tests and conformance so runs are reproducible.
+//!
+//! Two versions on purpose: the model keeps its own failover table and `needsRollback`
+//! (`model/src/failover.rs`), written independently from kv_engine's source. The architecture
+//! forbids either crate depending on the other (the model does no I/O and knows nothing of the
+//! implementation; the implementation knows nothing of the model), and two independent readings
+//! of kv_engine that agree are worth more than one: conformance replays every model transition
+//! here and checks that both sides decide the same rollbacks.
 
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -31,7 +38,7 @@ pub trait UuidGen: Send {
     /// The next candidate uuid. May return 0 or a uuid already in a table: callers redraw.
     fn next_uuid(&mut self) -> u64;
 
-    /// An independent copy in the same state, for `Cluster::snapshot` (a testing seam).
+    /// An independent copy in the same state, for `Cluster::save_image` (a testing seam).
     fn fork(&self) -> Box<dyn UuidGen>;
 }
 

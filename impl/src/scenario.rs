@@ -43,12 +43,13 @@
 //! | `show` | (none) the projected view, one line of JSON |
 //! | `check-divergence` | (none) replicas holding other mutations than the active at a seqno |
 //!
-//! A directive the engine refuses prints `error: ...` and the script goes on; an unknown
-//! directive, a bad argument, or a storage error stops the script with a [`ScenarioError`]
-//! naming the line.
+//! A directive the engine refuses in the current state prints `error: ...` and the script goes
+//! on; an unknown directive, a bad argument, an input the engine refuses (a key or value outside
+//! kv_engine's limits, a number that would overflow), or a storage error stops the script with a
+//! [`ScenarioError`] naming the line.
 
 use crate::engine::{
-    BackendRef, Cluster, Config, CounterUuids, EngineError, Item, Phase, Process, SeededBugs,
+    Cluster, Config, CounterUuids, EngineError, Item, Phase, Process, SeededBugs, StorageBackend,
     StreamOutcome, Variant, View,
 };
 use crate::failover::FailoverTable;
@@ -61,10 +62,11 @@ pub struct ScenarioOptions {
     pub variant: Variant,
     pub replicas: usize,
     pub vbuckets: u16,
-    /// The data directory; a fresh temporary one if `None`.
+    /// The data directory; a fresh temporary one if `None`. One that already holds a bucket
+    /// is continued: opened and warmed up, as at a restart.
     pub dir: Option<PathBuf>,
     /// The storage backend; real files if `None`.
-    pub backend: Option<BackendRef>,
+    pub backend: Option<StorageBackend>,
     /// Test-only seeded bugs (off by default).
     pub bugs: SeededBugs,
 }
@@ -88,6 +90,16 @@ pub enum ScenarioError {
     /// A directive that does not parse or makes no sense here.
     #[error("line {line}: {what}")]
     BadDirective { line: usize, what: String },
+    /// A directive whose input the engine refused: a key or value outside kv_engine's limits, a
+    /// number that would overflow (the script stops).
+    #[error("line {line}: {directive}: {source}")]
+    BadInput {
+        line: usize,
+        /// The directive's command (`set`, `advance-clock`, ...).
+        directive: String,
+        #[source]
+        source: EngineError,
+    },
     /// A storage error while running a directive (the script stops).
     #[error("line {line}: {directive}: {source}")]
     Storage {
@@ -158,29 +170,42 @@ pub fn parse_data(text: &str) -> Vec<Chunk> {
 pub fn render_data(chunks: &[Chunk], outputs: &[Vec<String>]) -> String {
     let mut out = String::new();
     let mut k = 0;
-    for (i, chunk) in chunks.iter().enumerate() {
-        match chunk {
-            Chunk::Verbatim(l) => {
+    for i in 0..chunks.len() {
+        let output = match chunks[i] {
+            Chunk::Directive { .. } => {
+                k += 1;
+                Some(outputs[k - 1].as_slice())
+            }
+            Chunk::Verbatim(_) => None,
+        };
+        out += &render_chunk(chunks, i, output);
+    }
+    out
+}
+
+/// Render `chunks[i]`, with `output` under it if it is a directive.
+fn render_chunk(chunks: &[Chunk], i: usize, output: Option<&[String]>) -> String {
+    let mut out = String::new();
+    match &chunks[i] {
+        Chunk::Verbatim(l) => {
+            out.push_str(l);
+            out.push('\n');
+        }
+        Chunk::Directive { text, .. } => {
+            out.push_str(text);
+            out.push_str("\n----\n");
+            for l in output.unwrap_or_default() {
                 out.push_str(l);
                 out.push('\n');
             }
-            Chunk::Directive { text, .. } => {
-                out.push_str(text);
-                out.push_str("\n----\n");
-                for l in &outputs[k] {
-                    out.push_str(l);
-                    out.push('\n');
-                }
-                k += 1;
-                // The blank line closing the block, unless one follows anyway (or the file ends).
-                let next_is_blank = match chunks.get(i + 1) {
-                    None => true,
-                    Some(Chunk::Verbatim(l)) => l.trim().is_empty(),
-                    Some(Chunk::Directive { .. }) => false,
-                };
-                if !next_is_blank {
-                    out.push('\n');
-                }
+            // The blank line closing the block, unless one follows anyway (or the file ends).
+            let next_is_blank = match chunks.get(i + 1) {
+                None => true,
+                Some(Chunk::Verbatim(l)) => l.trim().is_empty(),
+                Some(Chunk::Directive { .. }) => false,
+            };
+            if !next_is_blank {
+                out.push('\n');
             }
         }
     }
@@ -236,20 +261,47 @@ pub struct Runner {
     cluster: Cluster,
     /// Client writes so far (successful sets and deletes), for default values.
     writes: u64,
+    /// What the warmup printed when the data directory already held a bucket.
+    reopened: Option<Vec<String>>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 /// Run a whole script; the output is the script with each directive's output under it.
 pub fn run_script(text: &str, opts: ScenarioOptions) -> Result<String, ScenarioError> {
+    let mut out = String::new();
+    run_script_with(text, opts, |piece| out.push_str(piece))?;
+    Ok(out)
+}
+
+/// Run a whole script, handing the output to `emit` piece by piece as it is known: a comment
+/// as it is read, a directive with its output block once it has run. A directive that stops
+/// the script leaves everything before it emitted. When the data directory already holds a
+/// bucket, the output starts with `#` lines saying so and what its warmup did.
+pub fn run_script_with(
+    text: &str,
+    opts: ScenarioOptions,
+    mut emit: impl FnMut(&str),
+) -> Result<(), ScenarioError> {
     let chunks = parse_data(text);
     let mut runner = Runner::new(opts)?;
-    let mut outputs = Vec::new();
-    for chunk in &chunks {
-        if let Chunk::Directive { line, text, .. } = chunk {
-            outputs.push(runner.run_directive(*line, text)?);
+    if let Some(warmup) = runner.reopened() {
+        let mut head = format!(
+            "# continuing the bucket in {}: warmup ran first, as at a restart\n",
+            runner.cluster().dir().display()
+        );
+        for l in warmup {
+            head += &format!("#   {l}\n");
         }
+        emit(&head);
     }
-    Ok(render_data(&chunks, &outputs))
+    for (i, chunk) in chunks.iter().enumerate() {
+        let output = match chunk {
+            Chunk::Directive { line, text, .. } => Some(runner.run_directive(*line, text)?),
+            Chunk::Verbatim(_) => None,
+        };
+        emit(&render_chunk(&chunks, i, output.as_deref()));
+    }
+    Ok(())
 }
 
 impl Runner {
@@ -261,9 +313,9 @@ impl Runner {
                     .prefix("warmcheck-scenario-")
                     .tempdir()
                     .map_err(|e| {
-                        ScenarioError::Setup(EngineError::Storage {
-                            file: std::env::temp_dir(),
-                            source: Box::new(e),
+                        ScenarioError::Setup(EngineError::Io {
+                            path: std::env::temp_dir(),
+                            source: e,
                         })
                     })?;
                 (t.path().to_path_buf(), Some(t))
@@ -282,12 +334,43 @@ impl Runner {
             uuids: Box::new(CounterUuids::new()),
             bugs: opts.bugs,
         };
-        let cluster = Cluster::create(config).map_err(ScenarioError::Setup)?;
-        Ok(Runner {
+        // A directory that already holds a bucket is continued, as kv_engine does at a restart:
+        // opened, then warmed up.
+        let stats = crate::engine::active_dir(&config.dir).join(crate::stats::StatsFile::FILE_NAME);
+        let exists = config.backend.as_dyn().read_all(&stats).map_err(|e| {
+            ScenarioError::Setup(EngineError::Io {
+                path: stats.clone(),
+                source: e,
+            })
+        })?;
+        if exists.is_none() {
+            let cluster = Cluster::create(config).map_err(ScenarioError::Setup)?;
+            return Ok(Runner {
+                cluster,
+                writes: 0,
+                reopened: None,
+                _tmp: tmp,
+            });
+        }
+        let cluster = Cluster::open(config).map_err(ScenarioError::Setup)?;
+        let mut runner = Runner {
             cluster,
             writes: 0,
+            reopened: None,
             _tmp: tmp,
-        })
+        };
+        let warmup = runner.run_directive(0, "warmup").map_err(|e| match e {
+            ScenarioError::Storage { source, .. } => ScenarioError::Setup(source),
+            other => other,
+        })?;
+        runner.reopened = Some(warmup);
+        Ok(runner)
+    }
+
+    /// What the warmup printed, when the data directory already held a bucket (`None` for a
+    /// bucket this runner created).
+    pub fn reopened(&self) -> Option<&[String]> {
+        self.reopened.as_deref()
     }
 
     pub fn cluster(&self) -> &Cluster {
@@ -310,6 +393,13 @@ impl Runner {
         let mut out = Vec::new();
         match self.dispatch(&d, &mut out) {
             Ok(()) => {}
+            Err(e) if e.is_input() => {
+                return Err(ScenarioError::BadInput {
+                    line,
+                    directive: d.cmd.clone(),
+                    source: e,
+                })
+            }
             Err(e) if e.is_storage() => {
                 return Err(ScenarioError::Storage {
                     line,
@@ -339,9 +429,10 @@ impl Runner {
                 self.writes += 1;
                 let mut l = format!("vb {vb} seqno {seqno}: set {key}={value}");
                 if let Some(ttl) = d.ttl.filter(|t| *t > 0) {
+                    // `set` refused an expiry past the clock's limit, so this does not saturate.
                     l.push_str(&format!(
                         " ttl={ttl} (expires at {})",
-                        self.cluster.clock() + ttl
+                        self.cluster.clock().saturating_add(ttl)
                     ));
                 }
                 out.push(l);
@@ -870,7 +961,7 @@ impl Runner {
 }
 
 /// The storage backend a scenario uses when none is given.
-fn default_backend() -> BackendRef {
+fn default_backend() -> StorageBackend {
     crate::engine::default_backend()
 }
 

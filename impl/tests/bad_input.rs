@@ -3,13 +3,15 @@
 
 use std::error::Error;
 use std::path::Path;
+use std::sync::Arc;
 use warmcheck_impl::engine::{
-    Cluster, Config, CounterUuids, EngineError, Phase, SeededBugs, StorageBackend,
+    Cluster, Config, CounterUuids, EngineError, Phase, SeededBugs, StorageBackend, MAX_CLOCK_SECS,
+    MAX_KEY_BYTES, MAX_VALUE_BYTES,
 };
 use warmcheck_impl::scenario::{run_script, ScenarioOptions};
 use warmcheck_impl::stats::StatsError;
 use warmcheck_impl::storage::layout::{FRAME_LEN, KIND_DOC, KIND_VBSTATE, MAGIC_LEN};
-use warmcheck_impl::storage::StoreError;
+use warmcheck_impl::storage::{Doc, FileBackend, Op, StoreError, VbFile, VbState};
 
 fn config(dir: &Path) -> Config {
     Config {
@@ -61,10 +63,26 @@ fn open_err(dir: &Path) -> EngineError {
         .expect_err("a damaged bucket does not warm up")
 }
 
+/// The storage layer's typed error, matched on the engine's variant (and kept as the source).
 fn store_error(e: &EngineError) -> &StoreError {
-    e.source()
-        .and_then(|s| s.downcast_ref::<StoreError>())
-        .unwrap_or_else(|| panic!("the storage error is kept as the source: {e:?}"))
+    let EngineError::Storage(store) = e else {
+        panic!("a data-file error is EngineError::Storage: {e:?}");
+    };
+    let source = e.source().and_then(|s| s.downcast_ref::<StoreError>());
+    assert!(
+        source.is_some_and(|s| std::ptr::eq(s, store)),
+        "the storage error is kept as the source"
+    );
+    store
+}
+
+/// Append one commit to a data file through the storage layer itself: checksums valid, content
+/// chosen by the test.
+fn append_commit(path: &Path, docs: &[Doc], edit: impl FnOnce(&mut VbState)) {
+    let mut file = VbFile::open(Arc::new(FileBackend::new()), path).unwrap();
+    let mut state = file.vbstate().unwrap().clone();
+    edit(&mut state);
+    file.commit(docs, &state).unwrap();
 }
 
 #[test]
@@ -148,6 +166,10 @@ fn a_stats_json_that_is_not_json_is_refused_naming_the_file() {
     let msg = err.to_string();
     assert!(msg.contains(&path.display().to_string()), "{msg}");
     assert!(msg.contains("not valid JSON (line 1, column 1)"), "{msg}");
+    assert!(
+        matches!(err, EngineError::Stats(StatsError::NotJson { .. })),
+        "{err:?}"
+    );
     let stats = err
         .source()
         .and_then(|s| s.downcast_ref::<StatsError>())
@@ -181,7 +203,291 @@ fn a_missing_data_file_is_refused_naming_it() {
     let dir = bucket();
     let path = dir.path().join("r1/vb0.couch");
     std::fs::remove_file(&path).unwrap();
-    let err = open_err(dir.path()).to_string();
-    assert!(err.contains(&path.display().to_string()), "{err}");
-    assert!(err.contains("holds no commit"), "{err}");
+    let err = open_err(dir.path());
+    assert!(
+        matches!(&err, EngineError::BadDataFile { path: p, .. } if *p == path),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(msg.contains("holds no commit"), "{msg}");
+}
+
+#[test]
+fn a_data_file_with_a_gap_in_its_seqnos_is_refused_naming_it_not_a_panic() {
+    for file in ["active/vb0.couch", "r1/vb0.couch"] {
+        let dir = bucket();
+        let path = dir.path().join(file);
+        let doc = Doc {
+            seqno: 3,
+            key: "k1".into(),
+            op: Op::Set,
+            value: Some("v".into()),
+            expiry: None,
+            cas: 1,
+        };
+        append_commit(&path, &[doc], |_| {});
+        let err = open_err(dir.path());
+        assert!(
+            matches!(&err, EngineError::BadDataFile { path: p, .. } if *p == path),
+            "{file}: {err:?}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(
+            msg.contains("document 1 has seqno 3, expected 1")
+                || msg.contains("document 2 has seqno 3, expected 2"),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn a_vbstate_whose_snapshot_starts_above_the_high_seqno_is_refused_not_a_panic() {
+    let dir = bucket();
+    let path = dir.path().join("active/vb0.couch");
+    append_commit(&path, &[], |s| {
+        s.snap_start = 5;
+        s.snap_end = 5;
+    });
+    // Unclean, so that warmup would create an entry at snap_start (5) above the high seqno (1).
+    std::fs::write(dir.path().join("active/stats.json"), "{}").unwrap();
+    let err = open_err(dir.path());
+    let msg = err.to_string();
+    assert!(matches!(&err, EngineError::BadDataFile { .. }), "{err:?}");
+    assert!(
+        msg.contains("snapshot [5, 5] starts above the high seqno 1"),
+        "{msg}"
+    );
+}
+
+/// A running cluster on the fault-injecting backend (no disk I/O for the large values).
+fn running() -> Cluster {
+    Cluster::create(Config::new(
+        "/limits",
+        StorageBackend::faulty(),
+        "current".parse().unwrap(),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn a_key_of_251_bytes_or_an_empty_key_is_refused_at_set_and_nothing_changes() {
+    let mut c = running();
+    let before = c.view();
+    for key in ["k".repeat(MAX_KEY_BYTES + 1), String::new()] {
+        let err = c.set(0, &key, "v", None).unwrap_err();
+        assert!(
+            matches!(err, EngineError::InvalidKey { len } if len == key.len()),
+            "{err:?}"
+        );
+        assert!(err.is_input(), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("kv_engine takes keys of 1 to 250 bytes"),
+            "{err}"
+        );
+        assert_eq!(c.view(), before, "a refused set changes nothing");
+    }
+    // get and delete refuse the same keys (kv_engine validates every command's key).
+    assert!(matches!(
+        c.get(0, ""),
+        Err(EngineError::InvalidKey { len: 0 })
+    ));
+    assert!(matches!(
+        c.delete(0, &"k".repeat(300)),
+        Err(EngineError::InvalidKey { len: 300 })
+    ));
+    // A key of exactly 250 bytes goes all the way: flushed, crashed, warmed up, read back.
+    let key = "k".repeat(MAX_KEY_BYTES);
+    c.set(0, &key, "v", None).unwrap();
+    c.flush(0).unwrap();
+    c.crash().unwrap();
+    c.warmup_until(Phase::Complete).unwrap();
+    assert_eq!(c.get(0, &key).unwrap().as_deref(), Some("v"));
+}
+
+#[test]
+fn a_value_over_20_mib_is_refused_at_set_and_one_of_20_mib_is_flushed() {
+    assert_eq!(
+        MAX_VALUE_BYTES,
+        20 * 1024 * 1024,
+        "kv_engine's max_item_size"
+    );
+    let mut c = running();
+    let before = c.view();
+    let big = "x".repeat(MAX_VALUE_BYTES + 1);
+    let err = c.set(0, "k", &big, None).unwrap_err();
+    assert!(
+        matches!(err, EngineError::TooBig { len } if len == MAX_VALUE_BYTES + 1),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("max_item_size"), "{err}");
+    assert_eq!(c.view(), before, "a refused set changes nothing");
+    // Refused whatever the node's state: the limit is checked before traffic is.
+    c.crash().unwrap();
+    assert!(matches!(
+        c.set(0, "k", &big, None),
+        Err(EngineError::TooBig { .. })
+    ));
+    c.warmup_until(Phase::Complete).unwrap();
+    let limit = &big[..MAX_VALUE_BYTES];
+    c.set(0, "k", limit, None).unwrap();
+    c.flush(0).unwrap();
+    c.crash().unwrap();
+    c.warmup_until(Phase::Complete).unwrap();
+    assert_eq!(
+        c.get(0, "k").unwrap().map(|v| v.len()),
+        Some(MAX_VALUE_BYTES)
+    );
+}
+
+#[test]
+fn a_scenario_set_over_a_limit_stops_the_script_naming_its_line() {
+    let opts = ScenarioOptions::default;
+    let long_key = format!("set a\n\nset {}\n", "k".repeat(251));
+    let err = run_script(&long_key, opts()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "line 3: set: InvalidKey: a key of 251 bytes (kv_engine takes keys of 1 to 250 bytes)"
+    );
+    let big_value = format!("set a value={}\n", "x".repeat(MAX_VALUE_BYTES + 1));
+    let err = run_script(&big_value, opts()).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "line 1: set: TooBig: a value of {} bytes (kv_engine's max_item_size is {} bytes)",
+            MAX_VALUE_BYTES + 1,
+            MAX_VALUE_BYTES
+        )
+    );
+}
+
+#[test]
+fn the_clock_never_passes_its_limit_and_a_refused_advance_leaves_it_where_it_was() {
+    let mut c = running();
+    c.advance_clock(5).unwrap();
+    let before = c.view();
+    for secs in [u64::MAX, MAX_CLOCK_SECS - 4] {
+        let err = c.advance_clock(secs).unwrap_err();
+        assert!(matches!(err, EngineError::Overflow(_)), "{err:?}");
+        assert!(err.is_input(), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains(&format!("would pass its limit of {MAX_CLOCK_SECS} s")),
+            "{err}"
+        );
+        assert_eq!(c.view(), before, "a refused advance changes nothing");
+    }
+    c.advance_clock(MAX_CLOCK_SECS - 5).unwrap();
+    assert_eq!(c.clock(), MAX_CLOCK_SECS);
+    assert!(matches!(c.advance_clock(1), Err(EngineError::Overflow(_))));
+    c.advance_clock(0).unwrap();
+    assert_eq!(c.clock(), MAX_CLOCK_SECS, "time never goes backwards");
+    // At the limit, a set still gets a CAS (the clock in nanoseconds fits).
+    c.set(0, "k", "v", None).unwrap();
+}
+
+#[test]
+fn a_ttl_whose_expiry_time_would_pass_the_clock_limit_is_refused_at_set() {
+    let mut c = running();
+    c.advance_clock(10).unwrap();
+    let before = c.view();
+    for ttl in [u64::MAX, MAX_CLOCK_SECS - 9] {
+        let err = c.set(0, "k", "v", Some(ttl)).unwrap_err();
+        assert!(matches!(err, EngineError::Overflow(_)), "{err:?}");
+        assert!(
+            err.to_string().contains(&format!("ttl {ttl} at clock 10")),
+            "{err}"
+        );
+        assert_eq!(c.view(), before, "a refused set changes nothing");
+    }
+    c.set(0, "k", "v", Some(MAX_CLOCK_SECS - 10)).unwrap();
+    let items = c.active_items(0).unwrap();
+    assert_eq!(items[0].expiry, Some(MAX_CLOCK_SECS));
+}
+
+/// A bucket whose active vb 0 has `max_cas` on disk (a vbstate the storage layer accepts), warmed
+/// up and running.
+fn running_with_max_cas(dir: &Path, max_cas: u64) -> Cluster {
+    append_commit(&dir.join("active/vb0.couch"), &[], |s| s.max_cas = max_cas);
+    let mut c = Cluster::open(config(dir)).unwrap();
+    c.warmup_until(Phase::Complete).unwrap();
+    c
+}
+
+#[test]
+fn a_cas_at_u64_max_is_refused_not_wrapped() {
+    let dir = bucket();
+    let mut c = running_with_max_cas(dir.path(), u64::MAX - 1);
+    c.set(0, "a", "v", None).unwrap();
+    assert_eq!(c.active_items(0).unwrap().last().unwrap().cas, u64::MAX);
+    let before = c.view();
+    let err = c.set(0, "b", "v", None).unwrap_err();
+    assert!(matches!(err, EngineError::Overflow(_)), "{err:?}");
+    assert!(err.to_string().contains("would take the CAS past"), "{err}");
+    assert!(matches!(c.delete(0, "a"), Err(EngineError::Overflow(_))));
+    assert_eq!(c.view(), before, "a refused mutation changes nothing");
+}
+
+#[test]
+fn expiries_that_would_overflow_the_cas_are_all_refused_none_half_done() {
+    let dir = bucket();
+    let mut c = running_with_max_cas(dir.path(), u64::MAX - 3);
+    c.set(0, "a", "v", Some(1)).unwrap(); // cas MAX-2
+    c.set(0, "b", "v", Some(1)).unwrap(); // cas MAX-1: room for one more
+    c.advance_clock(1).unwrap();
+    let before = c.view();
+    let err = c.compact(0).unwrap_err();
+    assert!(matches!(err, EngineError::Overflow(_)), "{err:?}");
+    assert!(err.to_string().contains("2 more mutations"), "{err}");
+    assert!(matches!(
+        c.run_expiry_pager(),
+        Err(EngineError::Overflow(_))
+    ));
+    assert_eq!(c.view(), before, "neither expired one of the two");
+    assert_eq!(c.get(0, "a").unwrap(), None); // the last CAS: expires a
+    assert!(matches!(c.get(0, "b"), Err(EngineError::Overflow(_))));
+}
+
+#[test]
+fn a_data_file_claiming_seqno_u64_max_is_refused_so_no_seqno_can_overflow() {
+    let dir = bucket();
+    let path = dir.path().join("active/vb0.couch");
+    let doc = Doc {
+        seqno: u64::MAX,
+        key: "k1".into(),
+        op: Op::Set,
+        value: Some("v".into()),
+        expiry: None,
+        cas: 1,
+    };
+    append_commit(&path, &[doc], |_| {});
+    let msg = open_err(dir.path()).to_string();
+    assert!(
+        msg.contains(&format!("document 2 has seqno {}, expected 2", u64::MAX)),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_scenario_clock_or_ttl_that_would_overflow_stops_the_script_naming_its_line() {
+    let opts = ScenarioOptions::default;
+    let err = run_script(
+        "advance-clock 5\nadvance-clock 18446744073709551615\n",
+        opts(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("line 2: advance-clock: Overflow: advance_clock 18446744073709551615"),
+        "{err}"
+    );
+    let err = run_script("set a ttl=18446744073709551615\n", opts())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("line 1: set: Overflow: ttl 18446744073709551615 at clock 0"),
+        "{err}"
+    );
 }

@@ -91,7 +91,7 @@ fn walk(variant: &str, seed: u64) -> bool {
         match result {
             Ok(()) | Err(EngineError::TemporaryFailure(_)) | Err(EngineError::NotFound(_)) => {}
             // An injected sync failure, and every call after it until the node crashes.
-            Err(EngineError::Storage { .. } | EngineError::Poisoned(_)) if armed => {
+            Err(e) if armed && e.is_storage() => {
                 if rng.random_bool(0.5) {
                     c.crash_torn(tear(&mut rng))
                         .unwrap_or_else(|e| panic!("{variant} seed={seed} step {step}: {e}"));

@@ -191,7 +191,11 @@ mod tests {
     /// Every distinct action enabled in the first `limit` states reached, breadth-first or
     /// depth-first (which reaches the deep ones, e.g. a stats snapshot after a clean restart).
     fn reachable_actions(variant: Variant, limit: usize, depth_first: bool) -> HashSet<Action> {
-        let model = Bounds::default().into_model(variant);
+        let bounds = Bounds {
+            flush_failures: 1,
+            ..Bounds::default()
+        };
+        let model = bounds.into_model(variant);
         let mut seen = HashSet::new();
         let mut queue: VecDeque<_> = model.init_states().into();
         let mut out = HashSet::new();

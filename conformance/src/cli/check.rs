@@ -1,16 +1,100 @@
-//! `warmcheck check`: exhaustive checking of one design, or of all five presets.
+//! `warmcheck check`: exhaustive checking of one design, or of every preset.
 
-use crate::check::{self, CheckOptions, CheckOutcome, PropertyResult};
+use super::args::{BoundsArgs, DesignArgs, ReportArgs, TraceDirArgs, MAX_THREADS};
+use crate::check::{self, CheckOptions, CheckOutcome, PropertyResult, Strategy};
 use crate::report::{self, Case, CheckReport};
 use crate::trace::Trace;
 use std::path::{Path, PathBuf};
 use warmcheck_model::{story, Bounds, Variant, Warmup};
 
-pub struct Options {
-    pub check: CheckOptions,
-    pub json: Option<PathBuf>,
-    pub junit: Option<PathBuf>,
-    pub trace_dir: PathBuf,
+/// Check every behaviour of a design within bounds and report each property.
+///
+/// Prints one sentence saying what is checked, then for each property holds / violated /
+/// reached / unreached, then the state counts and the time. A violation is printed as a
+/// numbered story and saved as a trace file (see --trace-dir) that `replay` and
+/// `explore --trace` load.
+///
+/// Exit codes: 0 every `always` holds and every `sometimes` is reached; 1 otherwise (or the run
+/// was interrupted with Ctrl-C); 2 usage error.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    design: DesignArgs,
+    /// Check every preset and print a table design x property.
+    #[arg(long, conflicts_with_all = ["variant", "persist_entry", "shutdown_flag"])]
+    all_variants: bool,
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// Breadth-first finds the shortest counterexamples; depth-first uses less memory.
+    #[arg(long, value_enum, default_value = "bfs")]
+    strategy: Strategy,
+    /// Checker threads, 1..=1024 (default: the number of cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_THREADS))]
+    threads: Option<u64>,
+    /// Reduce states that differ only by a permutation of replicas or vbuckets.
+    #[arg(long)]
+    symmetry: bool,
+    #[command(flatten)]
+    reports: ReportArgs,
+    #[command(flatten)]
+    traces: TraceDirArgs,
+    /// Stop at the first violated `always` property (the other verdicts are then `unknown`).
+    #[arg(long)]
+    fail_fast: bool,
+    /// Check only this property (repeatable); e.g. --property "no replica diverges".
+    #[arg(long = "property", value_name = "NAME")]
+    properties: Vec<String>,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// What a check run is asked for, besides the model.
+struct Options {
+    check: CheckOptions,
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    trace_dir: PathBuf,
+}
+
+/// Exit codes: 0 passed, 1 failed or interrupted, 2 usage or output error.
+pub fn run(a: Args) -> u8 {
+    if let Err(e) = a
+        .reports
+        .check_writable()
+        .and_then(|()| a.traces.check_writable())
+    {
+        return super::usage_error(e);
+    }
+    let opts = Options {
+        check: CheckOptions {
+            strategy: a.strategy,
+            threads: a.threads.map_or_else(super::args::cores, |t| t as usize),
+            symmetry: a.symmetry,
+            quiet: a.quiet,
+            fail_fast: a.fail_fast,
+        },
+        json: a.reports.json,
+        junit: a.reports.junit,
+        trace_dir: a.traces.trace_dir,
+    };
+    let mut model = a.bounds.bounds().into_model(a.design.design());
+    if !a.properties.is_empty() {
+        let known: Vec<&str> = model.all_properties().iter().map(|p| p.name).collect();
+        if let Some(bad) = a.properties.iter().find(|p| !known.contains(&p.as_str())) {
+            return super::usage_error(format!(
+                "unknown property {bad:?}; the properties are:\n  {}",
+                known.join("\n  ")
+            ));
+        }
+        model.only = Some(a.properties);
+    }
+    if a.all_variants {
+        all_variants(a.bounds.bounds(), &opts, model.only.clone())
+    } else {
+        one(model, &opts)
+    }
 }
 
 fn what_is_checked(model: &Warmup) -> String {
@@ -56,8 +140,8 @@ pub fn headline(model: &Warmup, opts: &CheckOptions) -> String {
     )
 }
 
-pub fn one(model: Warmup, opts: &Options) -> u8 {
-    crate::progress::install_interrupt_handler();
+fn one(model: Warmup, opts: &Options) -> u8 {
+    crate::signals::stop_gracefully();
     println!("{}", headline(&model, &opts.check));
     let outcome = check::run(&model, &opts.check);
     let paths = match save_traces(&model, &outcome, &opts.trace_dir) {
@@ -71,6 +155,9 @@ pub fn one(model: Warmup, opts: &Options) -> u8 {
         let mut line = format!("  {:<10} {:<10} {}", p.status, p.expectation, p.name);
         if let (Some(steps), "violated") = (p.steps, p.status.as_str()) {
             line += &format!(" ({steps} steps");
+            if !p.shortest {
+                line += ", maybe not the shortest";
+            }
             if let Some(path) = paths.iter().find(|(n, _)| *n == p.name).map(|(_, p)| p) {
                 line += &format!("; trace {}", path.display());
             }
@@ -89,7 +176,12 @@ pub fn one(model: Warmup, opts: &Options) -> u8 {
         eprintln!("warmcheck: {e}");
         return 2;
     }
-    if !outcome.complete {
+    if outcome.stopped_early {
+        println!(
+            "Stopped early (--fail-fast) at the first violated `always`: the verdicts above \
+             marked `unknown` are not final."
+        );
+    } else if !outcome.complete {
         println!("Interrupted: the verdicts above marked `unknown` are not final.");
     }
     if outcome.passed() {
@@ -179,7 +271,7 @@ fn write_reports(model: &Warmup, opts: &Options, outcome: &CheckOutcome) -> Resu
     }
     if let Some(path) = &opts.junit {
         let suite = format!("warmcheck check {}", report::variant_label(model));
-        report::write_junit(path, &suite, &cases(model, outcome))?;
+        report::write_junit(path, &suite, outcome.seconds, &cases(model, outcome))?;
     }
     Ok(())
 }
@@ -191,7 +283,7 @@ fn cases(model: &Warmup, outcome: &CheckOutcome) -> Vec<Case> {
         .map(|p: &PropertyResult| Case {
             classname: format!("warmcheck.check.{}", report::variant_label(model)),
             name: format!("{} {}", p.expectation, p.name),
-            seconds: 0.0,
+            seconds: p.seconds,
             failure: match p.status.as_str() {
                 "violated" => Some((
                     format!("{} steps", p.steps.unwrap_or(0)),
@@ -203,17 +295,25 @@ fn cases(model: &Warmup, outcome: &CheckOutcome) -> Vec<Case> {
                 )),
                 _ => None,
             },
-            skipped: (p.status == "unknown").then(|| "interrupted".to_string()),
+            skipped: (p.status == "unknown").then(|| {
+                if outcome.stopped_early {
+                    "stopped early (--fail-fast)".to_string()
+                } else {
+                    "interrupted".to_string()
+                }
+            }),
         })
         .collect()
 }
 
 /// `check --all-variants`: a table design x property.
-pub fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -> u8 {
-    crate::progress::install_interrupt_handler();
+fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -> u8 {
+    crate::signals::stop_gracefully();
     println!(
-        "Checking that no replica diverges (and the other properties) in each of the five \
-         designs within {bounds}."
+        "Checking that no replica diverges (and the other properties) in each of the {} \
+         designs ({}) within {bounds}.",
+        Variant::PRESETS.len(),
+        Variant::PRESETS.join(", ")
     );
     let mut runs = Vec::new();
     for name in Variant::PRESETS {
@@ -225,7 +325,7 @@ pub fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -
             return 2;
         }
         runs.push((model, outcome));
-        if crate::progress::interrupted() {
+        if crate::signals::interrupted() {
             break;
         }
     }
@@ -255,6 +355,22 @@ pub fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -
         }
         println!("{line}");
     }
+    let maybe_longer = runs.iter().any(|(_, o)| {
+        o.properties
+            .iter()
+            .any(|p| p.status == "violated" && !p.shortest)
+    });
+    if maybe_longer {
+        println!(
+            "(a depth-first or interrupted check: the step counts are those of the \
+             counterexamples found, maybe not the shortest)"
+        );
+    }
+    if runs.iter().any(|(_, o)| o.stopped_early) {
+        println!("Stopped early (--fail-fast): the verdicts marked `unknown` are not final.");
+    } else if runs.iter().any(|(_, o)| !o.complete) {
+        println!("Interrupted: the verdicts marked `unknown` are not final.");
+    }
     for (m, o) in &runs {
         print!("{:<8} ", report::variant_label(m));
         print_counts(o);
@@ -275,7 +391,8 @@ pub fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -
     }
     if let Some(path) = &opts.junit {
         let cases: Vec<Case> = runs.iter().flat_map(|(m, o)| cases(m, o)).collect();
-        if let Err(e) = report::write_junit(path, "warmcheck check --all-variants", &cases) {
+        let total = runs.iter().map(|(_, o)| o.seconds).sum();
+        if let Err(e) = report::write_junit(path, "warmcheck check --all-variants", total, &cases) {
             eprintln!("warmcheck: {e}");
             return 2;
         }

@@ -1,25 +1,123 @@
 //! `warmcheck conform`: every reachable model transition replayed on the implementation.
 
+use super::args::{
+    check_fresh_dir, Backend, BoundsArgs, DesignArgs, ReportArgs, TraceDirArgs, MAX_THREADS,
+};
 use crate::conform::{self, ClusterSut, ConformOutcome, Shard};
-use crate::progress::{self, Progress};
+use crate::progress::Progress;
 use crate::replay::{self, ImplSetup};
 use crate::report::{self, Case};
+use crate::signals;
 use crate::trace::Trace;
 use std::path::PathBuf;
 use warmcheck_impl::engine::{SeededBugs, StorageBackend};
 use warmcheck_model::Warmup;
 
-pub struct Options {
-    pub faulty: bool,
-    pub shard: Shard,
-    pub dir: Option<PathBuf>,
-    pub json: Option<PathBuf>,
-    pub junit: Option<PathBuf>,
-    pub trace_dir: PathBuf,
-    pub quiet: bool,
-    pub bugs: SeededBugs,
+/// Replay every reachable transition of the model on the implementation, comparing the
+/// implementation's projected state with the model's after every step.
+///
+/// Walks the model's reachable graph depth-first; at each state it restores the implementation
+/// to that state (from a snapshot) and performs each enabled action as one engine call. Prints
+/// transitions and states covered / reachable, steps replayed, steps per second and seconds.
+/// On a mismatch it prints the trace, the two projections' differing fields side by side, and
+/// writes the trace to --trace-dir for `warmcheck replay`. Files live on tmpfs (/dev/shm) by
+/// default, real files with real fsync calls, so that fsync latency does not dominate.
+///
+/// Exit codes: 0 every transition conformed; 1 a mismatch (or interrupted); 2 usage error.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    design: DesignArgs,
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// Where the implementation keeps its files.
+    #[arg(long, value_enum, default_value_t = Backend::File)]
+    backend: Backend,
+    /// Run the I-th of N deterministic parts (e.g. 0/4 .. 3/4 on four CI runners), N at most
+    /// 65536.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<Shard>,
+    /// The data directory, absent or empty (default: a fresh one under /dev/shm, or the temp
+    /// dir). Needs --backend file.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    #[command(flatten)]
+    reports: ReportArgs,
+    #[command(flatten)]
+    traces: TraceDirArgs,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Test only: switch on a deliberate implementation bug (see SeededBugs).
+    #[arg(long, hide = true, value_name = "NAME")]
+    seeded_bug: Vec<String>,
+    /// Worker threads, each replaying its own part with its own cluster, 1..=1024 (default:
+    /// cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_THREADS))]
+    jobs: Option<u64>,
+}
+
+/// The most parts `--shard` splits the walk into.
+pub const MAX_SHARDS: u64 = 65536;
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
+    let index: u64 = i.parse().map_err(|_| format!("{i:?} is not a number"))?;
+    let count: u64 = n.parse().map_err(|_| format!("{n:?} is not a number"))?;
+    if count == 0 || index >= count {
+        return Err(format!("shard {index}/{count}: need 0 <= I < N"));
+    }
+    if count > MAX_SHARDS {
+        return Err(format!("shard {index}/{count}: N is at most {MAX_SHARDS}"));
+    }
+    Ok(Shard { index, count })
+}
+
+/// What a conform run is asked for, besides the model.
+struct Options {
+    faulty: bool,
+    shard: Shard,
+    dir: Option<PathBuf>,
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    trace_dir: PathBuf,
+    quiet: bool,
+    bugs: SeededBugs,
     /// Worker threads, each walking its own sub-shard with its own cluster.
-    pub jobs: u64,
+    jobs: u64,
+}
+
+/// Exit codes: 0 every transition conformed; 1 a mismatch or interrupted; 2 usage error.
+pub fn run(a: Args) -> u8 {
+    let checks = a
+        .reports
+        .check_writable()
+        .and_then(|()| a.traces.check_writable())
+        .and_then(|()| a.backend.check_dir(a.dir.as_deref()))
+        .and_then(|()| a.dir.as_deref().map_or(Ok(()), check_fresh_dir));
+    if let Err(e) = checks {
+        return super::usage_error(e);
+    }
+    let bugs = match super::seeded_bugs(&a.seeded_bug) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let model = a.bounds.bounds().into_model(a.design.design());
+    conform_model(
+        model,
+        Options {
+            faulty: a.backend == Backend::Faulty,
+            shard: a.shard.unwrap_or(Shard::ALL),
+            dir: a.dir,
+            json: a.reports.json,
+            junit: a.reports.junit,
+            trace_dir: a.traces.trace_dir,
+            quiet: a.quiet,
+            bugs,
+            jobs: a.jobs.unwrap_or_else(|| super::args::cores() as u64),
+        },
+    )
 }
 
 /// Where conform keeps its files by default: tmpfs when there is one, so that the file
@@ -33,14 +131,11 @@ fn default_parent() -> PathBuf {
     }
 }
 
-pub fn run(model: Warmup, opts: Options) -> u8 {
-    progress::install_interrupt_handler();
+fn conform_model(model: Warmup, opts: Options) -> u8 {
+    signals::stop_gracefully();
     let tmp = match opts.dir.clone() {
         Some(_) => None,
-        None => match tempfile::Builder::new()
-            .prefix("warmcheck-conform-")
-            .tempdir_in(default_parent())
-        {
+        None => match signals::temp_dir("warmcheck-conform-", Some(&default_parent())) {
             Ok(t) => Some(t),
             Err(e) => {
                 eprintln!("warmcheck: cannot make a temporary directory: {e}");
@@ -121,7 +216,7 @@ pub fn run(model: Warmup, opts: Options) -> u8 {
             .collect();
         while !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(std::time::Duration::from_millis(50));
-            if progress::interrupted() {
+            if signals::interrupted() {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             bar.tick(|elapsed| {
@@ -168,7 +263,7 @@ pub fn run(model: Warmup, opts: Options) -> u8 {
         }
     }
     // A job stopped because another found a mismatch is not "interrupted" by the user.
-    if !outcome.mismatches.is_empty() && !progress::interrupted() {
+    if !outcome.mismatches.is_empty() && !signals::interrupted() {
         outcome.interrupted = false;
     }
     outcome.mismatches.sort_by_key(|m| m.trace.len());
@@ -258,7 +353,7 @@ pub fn run(model: Warmup, opts: Options) -> u8 {
             }),
             skipped: outcome.interrupted.then(|| "interrupted".to_string()),
         };
-        if let Err(e) = report::write_junit(path, "warmcheck conform", &[case]) {
+        if let Err(e) = report::write_junit(path, "warmcheck conform", outcome.seconds, &[case]) {
             eprintln!("warmcheck: {e}");
             return 2;
         }

@@ -1,12 +1,35 @@
 //! `warmcheck explore`: stateright's Explorer on the model.
 
+use super::args::{BoundsArgs, DesignArgs};
 use crate::trace::Trace;
 use stateright::{Checker, Model, Path};
 use std::path::PathBuf;
-use warmcheck_model::{Bounds, Variant};
 
-pub fn run(design: Variant, bounds: Bounds, addr: &str, trace: Option<PathBuf>) -> u8 {
-    let (model, steps) = match trace {
+/// Serve stateright's Explorer on the model, to browse behaviours step by step in a browser.
+///
+/// Each step shows what it changed, and a timeline picture of the path (one lane per node and
+/// one for the active's disk). With --trace, prints the address that opens Explorer at the end
+/// of a saved counterexample.
+///
+/// Runs until interrupted. Exit codes: 2 usage error or the address is taken.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    design: DesignArgs,
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    addr: String,
+    /// A trace file (or `check --json` report) to open; its design and bounds are used.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+}
+
+pub fn run(a: Args) -> u8 {
+    let addr = a.addr.as_str();
+    let (model, steps) = match a.trace {
         Some(path) => match Trace::load(&path) {
             Ok(t) => {
                 if let Err(e) = t.states() {
@@ -25,7 +48,7 @@ pub fn run(design: Variant, bounds: Bounds, addr: &str, trace: Option<PathBuf>) 
                 return 2;
             }
         },
-        None => (bounds.into_model(design), None),
+        None => (a.bounds.bounds().into_model(a.design.design()), None),
     };
     if let Err(e) = std::net::TcpListener::bind(addr) {
         eprintln!("warmcheck: cannot listen on {addr}: {e}");

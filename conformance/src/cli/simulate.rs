@@ -1,5 +1,6 @@
 //! `warmcheck simulate`: seeded random walks through the model.
 
+use super::args::{BoundsArgs, DesignArgs, MAX_STEPS};
 use crate::trace::Trace;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -62,7 +63,39 @@ pub fn simulate(model: &Warmup, seed: u64, runs: u64, depth: usize) -> SimOutcom
     }
 }
 
-pub fn run(model: Warmup, seed: Option<u64>, runs: u64, depth: usize) -> u8 {
+/// Seeded random walks through the model, checking every property on the way.
+///
+/// Prints the seed first; ends with PASSED, or the failing walk as a story and
+/// "reproduce with --seed S". Useful at bounds too large to check exhaustively.
+///
+/// Exit codes: 0 no `always` violated; 1 one was; 2 usage error.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    #[command(flatten)]
+    design: DesignArgs,
+    #[command(flatten)]
+    bounds: BoundsArgs,
+    /// The seed, any 64-bit unsigned number (default: random, printed first).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of walks, 1..=1000000000.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=MAX_STEPS))]
+    runs: u64,
+    /// Maximum steps per walk, 0..=10000.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=MAX_DEPTH))]
+    depth: u64,
+}
+
+/// The longest walk `simulate` takes.
+pub const MAX_DEPTH: u64 = 10_000;
+
+pub fn run(a: Args) -> u8 {
+    let model = a.bounds.bounds().into_model(a.design.design());
+    simulate_model(model, a.seed, a.runs, a.depth as usize)
+}
+
+fn simulate_model(model: Warmup, seed: Option<u64>, runs: u64, depth: usize) -> u8 {
     let seed = seed.unwrap_or_else(|| rand::rng().random());
     println!("seed={seed}");
     println!(
@@ -94,8 +127,28 @@ pub fn run(model: Warmup, seed: Option<u64>, runs: u64, depth: usize) -> u8 {
         }
         Some(t) => {
             print!("{}", super::check::story_text(&t));
-            println!("FAILED: reproduce with --seed {seed}");
+            println!(
+                "FAILED: reproduce with --seed {seed}: warmcheck simulate {}",
+                reproduce_flags(&model, seed, runs, depth)
+            );
             1
         }
     }
+}
+
+/// The flags that run the same walks again.
+fn reproduce_flags(model: &Warmup, seed: u64, runs: u64, depth: usize) -> String {
+    let design = match model.variant.preset_name() {
+        Some(name) => format!("--variant {name}"),
+        None => format!(
+            "--persist-entry {} --shutdown-flag {}",
+            model.variant.persist_entry, model.variant.shutdown_flag
+        ),
+    };
+    let b = model.bounds;
+    format!(
+        "--seed {seed} --runs {runs} --depth {depth} {design} --vbuckets {} --replicas {} \
+         --keys {} --writes {} --crashes {} --shutdowns {}",
+        b.vbuckets, b.replicas, b.keys, b.writes, b.crashes, b.shutdowns
+    )
 }

@@ -1,30 +1,123 @@
 //! `warmcheck soak`: a seeded random workload on the implementation, validated against the
 //! model at every step.
 
-use crate::progress;
+use super::args::{check_fresh_dir, Backend, DesignArgs, ReportArgs, ShapeArgs, MAX_STEPS};
 use crate::report::{self, Case};
+use crate::signals;
 use crate::soak::{self, SoakBackend, SoakConfig, SoakReport};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use warmcheck_model::Variant;
 
-pub struct Options {
-    pub seed: Option<u64>,
-    pub steps: u64,
-    pub design: Variant,
-    pub vbuckets: u8,
-    pub replicas: u8,
-    pub keys: u8,
+/// Drive the implementation with a seeded random workload, validating its event log against
+/// the model at every step.
+///
+/// Calls: client sets (with and without ttl=1) and deletes on k0..k{K-1}, advance_clock, get,
+/// compact, the expiry pager, flush, stats snapshots, crashes (plain and torn), the shutdown
+/// and warmup steps, DCP stream requests and deliveries. Mostly calls the model enables (the
+/// engine must accept each, as that very action); some that are no single model action
+/// (expiries or stutters); and --probes percent of any call at all (a refused one must change
+/// nothing; an accepted one must be a step the model allows). Every event-log line is validated
+/// as `validate` does, and the live state compared with the model's after each call that logs
+/// nothing. When the model's counters reach its bounds (60 client writes, 20 crashes, 20 clean
+/// shutdowns) a new segment starts: a fresh cluster and the model's initial state. Each
+/// segment weighs the kinds of calls its own way (swarm testing).
+///
+/// Prints seed=S first and progress on stderr every ~2 s (unless --quiet); ends with PASSED
+/// (steps, model steps, crashes, torn crashes, and how often the model saw a replica diverge:
+/// in a buggy design, the implementation diverging as the model does is no failure), or the
+/// failing step, the last 20 events and "reproduce with --seed S". Deterministic for a seed.
+///
+/// Exit codes: 0 passed; 1 failed (or interrupted with Ctrl-C); 2 usage or setup error.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The seed, any 64-bit unsigned number (default: random, printed first).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Engine calls to make, 1..=1000000000.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=MAX_STEPS))]
+    steps: u64,
+    #[command(flatten)]
+    design: DesignArgs,
+    #[command(flatten)]
+    shape: ShapeArgs,
+    /// Where the implementation keeps its files.
+    #[arg(long, value_enum, default_value_t = Backend::Faulty)]
+    backend: Backend,
+    /// Where the data lives, absent or empty (default: a temporary directory). Needs
+    /// --backend file.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Percent of calls that are probes (any call, whatever the model enables), 0..=100.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
+    probes: u32,
+    /// Percent of crashes that are torn (crash_torn with a random tear), 0..=100.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
+    torn: u32,
+    #[command(flatten)]
+    reports: ReportArgs,
+    /// No progress on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Test only: switch on a deliberate implementation bug (see SeededBugs).
+    #[arg(long, hide = true, value_name = "NAME")]
+    seeded_bug: Vec<String>,
+}
+
+/// What a soak is asked for.
+struct Options {
+    seed: Option<u64>,
+    steps: u64,
+    design: Variant,
+    vbuckets: u8,
+    replicas: u8,
+    keys: u8,
     /// Real files (under `dir`, or a temporary directory) instead of the crashable backend.
-    pub file_backend: bool,
-    pub dir: Option<PathBuf>,
-    pub knobs: soak::Knobs,
-    pub bugs: warmcheck_impl::engine::SeededBugs,
+    file_backend: bool,
+    dir: Option<PathBuf>,
+    knobs: soak::Knobs,
+    bugs: warmcheck_impl::engine::SeededBugs,
     /// The seeded bugs' names, to repeat them in the reproduce line.
-    pub bug_names: Vec<String>,
-    pub json: Option<PathBuf>,
-    pub junit: Option<PathBuf>,
-    pub quiet: bool,
+    bug_names: Vec<String>,
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    quiet: bool,
+}
+
+/// Exit codes: 0 passed; 1 failed (or interrupted); 2 usage or setup error.
+pub fn run(a: Args) -> u8 {
+    let checks = a
+        .reports
+        .check_writable()
+        .and_then(|()| a.backend.check_dir(a.dir.as_deref()))
+        .and_then(|()| a.dir.as_deref().map_or(Ok(()), check_fresh_dir));
+    if let Err(e) = checks {
+        return super::usage_error(e);
+    }
+    let bugs = match super::seeded_bugs(&a.seeded_bug) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    soak_with(Options {
+        seed: a.seed,
+        steps: a.steps,
+        design: a.design.design(),
+        vbuckets: a.shape.vbuckets,
+        replicas: a.shape.replicas,
+        keys: a.shape.keys,
+        file_backend: a.backend == Backend::File,
+        dir: a.dir,
+        knobs: soak::Knobs {
+            probe_percent: a.probes,
+            torn_percent: a.torn,
+        },
+        bugs,
+        bug_names: a.seeded_bug,
+        json: a.reports.json,
+        junit: a.reports.junit,
+        quiet: a.quiet,
+    })
 }
 
 /// The flags that reproduce `report` (its seed, up to its last step).
@@ -59,16 +152,15 @@ fn reproduce_flags(opts: &Options, seed: u64, steps: u64) -> String {
     flags
 }
 
-/// Exit codes: 0 passed; 1 failed (or interrupted); 2 setup error.
-pub fn run(opts: Options) -> u8 {
+fn soak_with(opts: Options) -> u8 {
     let seed = opts.seed.unwrap_or_else(rand::random);
     println!("seed={seed}");
-    progress::install_interrupt_handler();
+    signals::stop_gracefully();
     let mut tmp = None;
     let backend = if opts.file_backend {
         let root = match &opts.dir {
             Some(d) => d.clone(),
-            None => match tempfile::Builder::new().prefix("warmcheck-soak-").tempdir() {
+            None => match signals::temp_dir("warmcheck-soak-", None) {
                 Ok(t) => {
                     let p = t.path().to_path_buf();
                     tmp = Some(t);
@@ -146,7 +238,7 @@ pub fn run(opts: Options) -> u8 {
                 st.step as f64 / st.seconds.max(1e-9)
             );
         }
-        !progress::interrupted()
+        !signals::interrupted()
     }) {
         Ok(r) => r,
         Err(e) => {
@@ -205,7 +297,7 @@ pub fn run(opts: Options) -> u8 {
             }),
             skipped: None,
         };
-        if let Err(e) = report::write_junit(path, "warmcheck soak", &[case]) {
+        if let Err(e) = report::write_junit(path, "warmcheck soak", report.seconds, &[case]) {
             eprintln!("warmcheck: {e}");
             code = 2;
         }

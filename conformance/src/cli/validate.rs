@@ -1,30 +1,95 @@
 //! `warmcheck validate`: check an engine event log against the model, line by line.
 
-use crate::validate::{self, Validator, MAX_VBUCKETS};
+use super::args::{BudgetArgs, DesignArgs, MAX_REPLICAS, MAX_VBUCKETS};
+use crate::validate::{self, Validator};
 use std::path::PathBuf;
 use warmcheck_model::{State, Variant};
 
+/// Check an engine event log against the model, line by line (trace validation).
+///
+/// LOG is the NDJSON event log the engine writes (Cluster::set_event_log): one line per
+/// successful call, {"call":..., arguments..., "state": <the projected view after the call>}.
+/// From the model's initial state (a freshly created bucket), each line is mapped to model
+/// actions (none for a stutter: a get that expired nothing, a clock move that makes nothing
+/// due); each must be enabled in the model's current state, and after them the model's
+/// projection must equal the logged state (the clock aside). The first failing line is named
+/// with what is wrong: not JSON, cut short, an unknown call, an action the model does not
+/// enable (with those it does), or the differing fields side by side.
+///
+/// Bounds: vbuckets and replicas default to what the log's first state shows, keys to one more
+/// than the largest kN the log names, client writes / crashes / clean shutdowns to the largest
+/// the model takes (60 / 20 / 20), so that a long log is not refused for its length.
+///
+/// Prints "N events, M model steps, K stutters: VALID", or the error and INVALID.
+///
+/// Exit codes: 0 valid; 1 invalid (an empty log or a last line cut short too); 2 usage error,
+/// or the file cannot be read.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The event log (NDJSON).
+    log: PathBuf,
+    #[command(flatten)]
+    design: DesignArgs,
+    /// Vbuckets, 1..=8 (default: as the log's first state shows).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=MAX_VBUCKETS as i64))]
+    vbuckets: Option<u8>,
+    /// Replica nodes, 0..=8 (default: as the log's first state shows).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=MAX_REPLICAS as i64))]
+    replicas: Option<u8>,
+    /// Keys k0..k{K-1}, 1..=64 (default: one more than the largest the log names).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=MAX_LOG_KEYS as i64))]
+    keys: Option<u8>,
+    #[command(flatten)]
+    budget: BudgetArgs,
+    /// Start from this model state (JSON, as `workload --resume` takes) instead of a freshly
+    /// created bucket.
+    #[arg(long, value_name = "STATE")]
+    from: Option<PathBuf>,
+    /// Print one line per event: its line number, call and model actions.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+/// The most keys a validated log may name.
+pub const MAX_LOG_KEYS: u8 = 64;
+
 /// What `validate` is asked to do.
-pub struct Options {
-    pub log: PathBuf,
-    pub design: Variant,
+struct Options {
+    log: PathBuf,
+    design: Variant,
     /// `None`: as the log's first state shows.
-    pub vbuckets: Option<u8>,
+    vbuckets: Option<u8>,
     /// `None`: as the log's first state shows.
-    pub replicas: Option<u8>,
+    replicas: Option<u8>,
     /// `None`: one more than the largest `kN` the log names.
-    pub keys: Option<u8>,
-    pub writes: u8,
-    pub crashes: u8,
-    pub shutdowns: u8,
+    keys: Option<u8>,
+    writes: u8,
+    crashes: u8,
+    shutdowns: u8,
     /// Start from this model state (JSON, as `workload --resume` takes) instead of the initial
     /// state.
-    pub from: Option<PathBuf>,
-    pub verbose: bool,
+    from: Option<PathBuf>,
+    verbose: bool,
+}
+
+pub fn run(a: Args) -> u8 {
+    validate_log(Options {
+        log: a.log,
+        design: a.design.design(),
+        vbuckets: a.vbuckets,
+        replicas: a.replicas,
+        keys: a.keys,
+        writes: a.budget.writes,
+        crashes: a.budget.crashes,
+        shutdowns: a.budget.shutdowns,
+        from: a.from,
+        verbose: a.verbose,
+    })
 }
 
 /// Exit codes: 0 valid, 1 invalid, 2 usage or I/O error.
-pub fn run(opts: Options) -> u8 {
+fn validate_log(opts: Options) -> u8 {
     let text = match std::fs::read(&opts.log) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(t) => t,
@@ -76,8 +141,13 @@ pub fn run(opts: Options) -> u8 {
             shape.vbuckets,
             1..=MAX_VBUCKETS as usize,
         ),
-        pick("replicas", opts.replicas, shape.replicas, 0..=8),
-        pick("keys", opts.keys, shape.keys, 1..=64),
+        pick(
+            "replicas",
+            opts.replicas,
+            shape.replicas,
+            0..=MAX_REPLICAS as usize,
+        ),
+        pick("keys", opts.keys, shape.keys, 1..=MAX_LOG_KEYS as usize),
     ) {
         (Ok(vbuckets), Ok(replicas), Ok(keys)) => warmcheck_model::Bounds {
             vbuckets,

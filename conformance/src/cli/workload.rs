@@ -8,6 +8,7 @@
 //! run left behind; STATE is the model state the kill test found the directory in (JSON of
 //! `warmcheck_model::State`), and `--clock C` the engine clock the killed run had reached.
 
+use super::args::{BudgetArgs, DesignArgs, ShapeArgs, MAX_STEPS};
 use crate::soak::{self, Budget, Driver, Knobs};
 use crate::validate::{self, Validator};
 use rand::rngs::StdRng;
@@ -16,25 +17,97 @@ use std::path::PathBuf;
 use warmcheck_impl::engine::{Cluster, Config, CounterUuids, SeededBugs, StorageBackend};
 use warmcheck_model::{State, Variant};
 
-pub struct Options {
-    pub dir: PathBuf,
-    pub seed: u64,
-    pub log: PathBuf,
-    pub design: Variant,
-    pub vbuckets: u8,
-    pub replicas: u8,
-    pub keys: u8,
-    pub steps: u64,
-    pub resume: Option<PathBuf>,
-    pub clock: u64,
-    pub budget: Budget,
-    pub probe_percent: u32,
-    pub bugs: SeededBugs,
+/// The kill test's child process (conformance/tests/crash_kill.rs): soak's seeded workload on
+/// real files in DIR, the event log written to LOG a line at a time as each call completes,
+/// validated against the model as it goes, until --steps are done or the process is killed.
+/// Creates the bucket; with --resume STATE opens the directory a killed run left, STATE being
+/// the model state the test found there (JSON) and --clock the engine clock the killed run had
+/// reached. --writes/--crashes/--shutdowns cap the model's counters for this run.
+///
+/// Exit codes: 0 the steps are done; 1 the implementation did not follow the model; 2 usage or
+/// setup error.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The data directory.
+    #[arg(long)]
+    dir: PathBuf,
+    #[arg(long)]
+    seed: u64,
+    /// Where the event log goes (created or truncated).
+    #[arg(long)]
+    log: PathBuf,
+    #[command(flatten)]
+    design: DesignArgs,
+    #[command(flatten)]
+    shape: ShapeArgs,
+    /// Engine calls to make, 1..=1000000000.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=MAX_STEPS))]
+    steps: u64,
+    /// The model state the directory holds (JSON); the bucket is opened, not created.
+    #[arg(long, value_name = "STATE")]
+    resume: Option<PathBuf>,
+    /// Move the engine clock this far after opening, before the log starts (0..=1000000).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=MAX_CLOCK))]
+    clock: u64,
+    #[command(flatten)]
+    budget: BudgetArgs,
+    /// Percent of calls that are probes, 0..=100.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
+    probes: u32,
+    #[arg(long, value_name = "NAME")]
+    seeded_bug: Vec<String>,
+}
+
+/// The furthest `--clock` moves the clock (a second at a time).
+pub const MAX_CLOCK: u64 = 1_000_000;
+
+struct Options {
+    dir: PathBuf,
+    seed: u64,
+    log: PathBuf,
+    design: Variant,
+    vbuckets: u8,
+    replicas: u8,
+    keys: u8,
+    steps: u64,
+    resume: Option<PathBuf>,
+    clock: u64,
+    budget: Budget,
+    probe_percent: u32,
+    bugs: SeededBugs,
+}
+
+pub fn run(a: Args) -> u8 {
+    let bugs = match super::seeded_bugs(&a.seeded_bug) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    run_workload(Options {
+        dir: a.dir,
+        seed: a.seed,
+        log: a.log,
+        design: a.design.design(),
+        vbuckets: a.shape.vbuckets,
+        replicas: a.shape.replicas,
+        keys: a.shape.keys,
+        steps: a.steps,
+        resume: a.resume,
+        clock: a.clock,
+        budget: Budget {
+            writes: a.budget.writes,
+            crashes: a.budget.crashes,
+            shutdowns: a.budget.shutdowns,
+            flush_failures: soak::FLUSH_FAILURES_PER_SEGMENT,
+        },
+        probe_percent: a.probes,
+        bugs,
+    })
 }
 
 /// Exit codes: 0 the steps are done; 1 the implementation did not follow the model; 2 setup
 /// error.
-pub fn run(opts: Options) -> u8 {
+fn run_workload(opts: Options) -> u8 {
     println!("seed={}", opts.seed);
     match go(&opts) {
         Ok(Ok(steps)) => {
@@ -75,6 +148,9 @@ fn go(opts: &Options) -> Result<Result<u64, String>, String> {
     config.bugs = opts.bugs;
     let (cluster, validator) = match start {
         None => {
+            // A directory a killed run left is continued with --resume, not created over.
+            super::args::check_fresh_dir(&opts.dir)
+                .map_err(|e| format!("{e} (or --resume STATE to continue its bucket)"))?;
             config.uuids = Box::new(CounterUuids::new());
             let cluster = Cluster::create(config).map_err(|e| e.to_string())?;
             (cluster, Validator::new(model))

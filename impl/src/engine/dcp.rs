@@ -184,9 +184,11 @@ impl Cluster {
         )))
     }
 
-    /// The producer sends replica `replica` the next mutation of `vb` (persisted on the active
-    /// or not); the replica appends it as one snapshot `[s, s]` and commits it. `None` when the
-    /// replica has everything the active has.
+    /// The producer sends replica `replica` the next mutation `s` of `vb` (persisted on the
+    /// active or not); the replica appends it and commits it (one commit per mutation). If the
+    /// replica's last snapshot is complete, a snapshot marker `[s, active high]` opens a new one
+    /// first; otherwise `s` continues the open snapshot. `None` when the replica has everything
+    /// the active has.
     pub fn stream_deliver(&mut self, replica: usize, vb: u16) -> Result<Option<u64>, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;

@@ -11,7 +11,7 @@ use crate::failover::Entry;
 use crate::stats::StatsFile;
 use crate::storage::{
     Backend, DirLock, DiskFull, Doc, FailoverEntryJson, FaultyBackend, FileBackend, Op,
-    StorageBugs, StoreError, Tear, VbFile, VbState, VbStateKind,
+    StorageBugs, Tear, VbFile, VbState, VbStateKind,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,9 +28,6 @@ pub enum StorageBackend {
     /// Any other backend: no lock, a `crash` keeps everything written.
     Other(Arc<dyn Backend>),
 }
-
-/// The name `Config::backend` is typed with.
-pub type BackendRef = StorageBackend;
 
 impl StorageBackend {
     /// Real files, real fsync.
@@ -71,29 +68,10 @@ impl From<Arc<dyn Backend>> for StorageBackend {
     }
 }
 
-/// An I/O error of the backend, with the path it concerns.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
-pub struct PathIoError {
-    pub path: PathBuf,
-    #[source]
-    pub source: std::io::Error,
-}
-
 pub(crate) fn io_err(path: &Path, source: std::io::Error) -> EngineError {
-    EngineError::Storage {
-        file: path.to_path_buf(),
-        source: Box::new(PathIoError {
-            path: path.to_path_buf(),
-            source,
-        }),
-    }
-}
-
-fn store_err(file: &Path, e: StoreError) -> EngineError {
-    EngineError::Storage {
-        file: file.to_path_buf(),
-        source: Box::new(e),
+    EngineError::Io {
+        path: path.to_path_buf(),
+        source,
     }
 }
 
@@ -179,7 +157,7 @@ fn from_doc(d: Doc) -> Item {
 }
 
 /// A fresh write generation. Every write to a file gives it a new one, so two moments at which
-/// a file has the same generation see the same bytes; `Cluster::snapshot`/`restore` use this
+/// a file has the same generation see the same bytes; `Cluster::save_image`/`restore_image` use this
 /// to skip files that did not change.
 pub fn next_generation() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -197,7 +175,8 @@ pub struct VbDisk {
 
 impl VbDisk {
     /// Open an existing file and read its newest commit. A file with no commit is an error
-    /// (every data file is created with one).
+    /// (every data file is created with one), and so is one that no engine could have written
+    /// (documents other than seqnos `1..=high`, a snapshot starting above the high seqno).
     pub fn open(
         backend: &StorageBackend,
         bugs: StorageBugs,
@@ -205,20 +184,46 @@ impl VbDisk {
     ) -> Result<VbDisk, EngineError> {
         // Warmup's read in one pass: open (verifying every record) and decode the documents.
         let (file, docs) = VbFile::open_and_load_with_bugs(backend.as_dyn(), path, bugs)
-            .map_err(|e| store_err(path, e))?;
+            .map_err(EngineError::Storage)?;
         let Some(vbstate) = file.vbstate() else {
-            return Err(EngineError::Storage {
-                file: path.to_path_buf(),
-                source: format!(
-                    "data file {}: holds no commit (no vbstate); the bucket was never fully \
-                     created, or the file was replaced",
-                    path.display()
-                )
-                .into(),
+            return Err(EngineError::BadDataFile {
+                path: path.to_path_buf(),
+                what: "holds no commit (no vbstate); the bucket was never fully created, or the \
+                       file was replaced"
+                    .into(),
             });
         };
+        let bad = |what: String| EngineError::BadDataFile {
+            path: path.to_path_buf(),
+            what,
+        };
+        let high = file.high_seqno();
+        let items: Vec<Item> = docs.into_iter().map(from_doc).collect();
+        // Nothing here de-duplicates or purges: the documents are exactly seqnos 1..=high. The
+        // storage layer checks only that they ascend.
+        let gap = (1..)
+            .zip(&items)
+            .find(|(expected, item)| item.seqno != *expected);
+        if let Some((expected, item)) = gap {
+            return Err(bad(format!(
+                "document {expected} has seqno {}, expected {expected} (the documents of a data \
+                 file are seqnos 1..=high, high {high})",
+                item.seqno
+            )));
+        }
+        if items.len() as u64 != high {
+            return Err(bad(format!(
+                "{} documents for high seqno {high} (expected seqnos 1..={high})",
+                items.len()
+            )));
+        }
+        if vbstate.snap_start > high {
+            return Err(bad(format!(
+                "the vbstate's snapshot [{}, {}] starts above the high seqno {high}",
+                vbstate.snap_start, vbstate.snap_end
+            )));
+        }
         let state = Some(DiskState::from_vbstate(vbstate));
-        let items = docs.into_iter().map(from_doc).collect();
         Ok(VbDisk {
             file,
             items,
@@ -235,7 +240,7 @@ impl VbDisk {
         state: &DiskState,
     ) -> Result<VbDisk, EngineError> {
         let file =
-            VbFile::open_with_bugs(backend.as_dyn(), path, bugs).map_err(|e| store_err(path, e))?;
+            VbFile::open_with_bugs(backend.as_dyn(), path, bugs).map_err(EngineError::Storage)?;
         if file.vbstate().is_some() {
             return Err(EngineError::Directory(format!(
                 "{} already holds a data file",
@@ -265,12 +270,9 @@ impl VbDisk {
         self.generation = next_generation();
         if let Err(e) = self.file.commit(&docs, &state.to_vbstate()) {
             if self.file.is_poisoned() {
-                return Err(store_err(&path, e));
+                return Err(EngineError::Storage(e));
             }
-            return Err(EngineError::FlushFailed {
-                file: path,
-                source: Box::new(e),
-            });
+            return Err(EngineError::FlushFailed(e));
         }
         self.items.extend_from_slice(items);
         self.state = Some(state.clone());
@@ -318,7 +320,7 @@ impl VbDisk {
         let items: Vec<Item> = self
             .file
             .docs()
-            .map_err(|e| store_err(path, e))?
+            .map_err(EngineError::Storage)?
             .into_iter()
             .map(from_doc)
             .collect();
@@ -340,12 +342,8 @@ impl VbDisk {
 
     /// Rewind to the newest commit whose high seqno is `<= seqno`; returns the new high seqno.
     pub fn rewind_to(&mut self, seqno: u64) -> Result<u64, EngineError> {
-        let path = self.file.path().to_path_buf();
         self.generation = next_generation();
-        let high = self
-            .file
-            .rewind_to(seqno)
-            .map_err(|e| store_err(&path, e))?;
+        let high = self.file.rewind_to(seqno).map_err(EngineError::Storage)?;
         self.items
             .truncate(self.items.partition_point(|i| i.seqno <= high));
         self.state = self.file.vbstate().map(DiskState::from_vbstate);
@@ -374,19 +372,13 @@ impl StatsDisk {
 
     /// The value of `ep_force_shutdown`, if stats.json has one.
     pub fn read_force_shutdown(&self) -> Result<Option<String>, EngineError> {
-        self.file.read().map_err(|e| EngineError::Storage {
-            file: self.file.path().to_path_buf(),
-            source: Box::new(e),
-        })
+        self.file.read().map_err(EngineError::Stats)
     }
 
     /// Atomically replace stats.json, with `ep_force_shutdown` set to `value` or absent.
     pub fn write(&mut self, value: Option<&str>) -> Result<(), EngineError> {
         self.generation = next_generation();
-        self.file.write(value).map_err(|e| EngineError::Storage {
-            file: self.file.path().to_path_buf(),
-            source: Box::new(e),
-        })
+        self.file.write(value).map_err(EngineError::Stats)
     }
 
     /// Whether stats.json exists.
@@ -414,19 +406,12 @@ pub fn crash_backend(backend: &StorageBackend, tear: Tear) {
     }
 }
 
-/// Held while the cluster owns its directory (file backend only).
-pub type DirGuard = DirLock;
-
-pub fn lock_dir(backend: &StorageBackend, dir: &Path) -> Result<Option<DirGuard>, EngineError> {
+/// Lock the data directory for the cluster's life (file backend only; `None` otherwise).
+pub fn lock_dir(backend: &StorageBackend, dir: &Path) -> Result<Option<DirLock>, EngineError> {
     match backend {
-        StorageBackend::File(_) => {
-            DirLock::acquire(dir)
-                .map(Some)
-                .map_err(|e| EngineError::Storage {
-                    file: dir.to_path_buf(),
-                    source: Box::new(e),
-                })
-        }
+        StorageBackend::File(_) => DirLock::acquire(dir)
+            .map(Some)
+            .map_err(EngineError::Storage),
         _ => Ok(None),
     }
 }

@@ -8,11 +8,11 @@ use crate::failover::FailoverTable;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// A file's bytes in a snapshot, or `None` if it did not exist.
+/// A file's bytes in an image, or `None` if it did not exist.
 pub(super) type FileImage = Option<Arc<Vec<u8>>>;
 
-/// A copy of a cluster taken by [`Cluster::snapshot`].
-pub struct ClusterSnapshot {
+/// A copy of a cluster taken by [`Cluster::save_image`], for [`Cluster::restore_image`].
+pub struct ClusterImage {
     clock: u64,
     process: Process,
     read_clean: Option<bool>,
@@ -28,7 +28,7 @@ pub struct ClusterSnapshot {
     files: Vec<(PathBuf, u64, FileImage)>,
 }
 
-/// A replica's memory, in a snapshot.
+/// A replica's memory, in an image.
 struct ReplicaMem {
     history: Vec<Item>,
     failover: FailoverTable,
@@ -41,29 +41,29 @@ struct ReplicaMem {
 
 impl Cluster {
     /// A copy of the whole cluster, memory and the bytes of every file, for
-    /// [`restore`](Self::restore). A testing seam: conformance walks the model's graph and must
-    /// return the cluster to an earlier state cheaply. It is not part of kv_engine, no engine
-    /// call uses it, and it is not logged.
-    pub fn snapshot(&mut self) -> Result<ClusterSnapshot, EngineError> {
+    /// [`restore_image`](Self::restore_image). A testing seam: conformance walks the model's
+    /// graph and must return the cluster to an earlier state cheaply. It is not part of
+    /// kv_engine, no engine call uses it, and it is not logged.
+    pub fn save_image(&mut self) -> Result<ClusterImage, EngineError> {
         let backend = self.backend.as_dyn();
         let mut files = Vec::new();
         for (path, generation) in self.data_files() {
-            // Read a file only when it changed since it was last read for a snapshot.
-            let bytes = match self.snapshot_cache.get(&path) {
+            // Read a file only when it changed since it was last read for an image.
+            let bytes = match self.image_cache.get(&path) {
                 Some((g, bytes)) if *g == generation => bytes.clone(),
                 _ => {
                     let bytes = backend
                         .read_all(&path)
                         .map_err(|e| disk::io_err(&path, e))?
                         .map(Arc::new);
-                    self.snapshot_cache
+                    self.image_cache
                         .insert(path.clone(), (generation, bytes.clone()));
                     bytes
                 }
             };
             files.push((path, generation, bytes));
         }
-        Ok(ClusterSnapshot {
+        Ok(ClusterImage {
             clock: self.clock,
             process: self.process,
             read_clean: self.read_clean,
@@ -94,15 +94,16 @@ impl Cluster {
         })
     }
 
-    /// Return to a [`snapshot`](Self::snapshot) of this cluster: files written since are
-    /// rewritten (and synced) with the snapshot's bytes and reopened; memory is replaced.
-    pub fn restore(&mut self, snap: &ClusterSnapshot) -> Result<(), EngineError> {
+    /// Return to an image of this cluster taken by [`save_image`](Self::save_image): files
+    /// written since are rewritten (and synced) with the image's bytes and reopened; memory is
+    /// replaced.
+    pub fn restore_image(&mut self, image: &ClusterImage) -> Result<(), EngineError> {
         let backend = self.backend.as_dyn();
         let current: std::collections::HashMap<PathBuf, u64> =
             self.data_files().into_iter().collect();
-        for (path, generation, bytes) in &snap.files {
+        for (path, generation, bytes) in &image.files {
             if current.get(path) == Some(generation) {
-                continue; // not written since the snapshot: the same bytes
+                continue; // not written since the image: the same bytes
             }
             match bytes {
                 Some(b) => backend
@@ -136,18 +137,18 @@ impl Cluster {
                 }
             }
         }
-        self.clock = snap.clock;
-        self.process = snap.process;
-        self.read_clean = snap.read_clean;
-        self.clean_flag = snap.clean_flag;
-        self.traffic_refused = snap.traffic_refused;
-        self.disk_full.fail_next_appends(snap.armed_flush_failures);
-        self.poisoned = snap.poisoned.clone();
-        self.uuids = snap.uuids.fork();
-        for (v, m) in self.vbs.iter_mut().zip(&snap.mem) {
+        self.clock = image.clock;
+        self.process = image.process;
+        self.read_clean = image.read_clean;
+        self.clean_flag = image.clean_flag;
+        self.traffic_refused = image.traffic_refused;
+        self.disk_full.fail_next_appends(image.armed_flush_failures);
+        self.poisoned = image.poisoned.clone();
+        self.uuids = image.uuids.fork();
+        for (v, m) in self.vbs.iter_mut().zip(&image.mem) {
             v.mem = m.clone();
         }
-        for (row, srow) in self.replicas.iter_mut().zip(&snap.replicas) {
+        for (row, srow) in self.replicas.iter_mut().zip(&image.replicas) {
             for (r, s) in row.iter_mut().zip(srow) {
                 r.history = s.history.clone();
                 r.failover = s.failover.clone();

@@ -8,13 +8,16 @@
 //! go on through a shutdown until `shutdown_stop_tasks`.
 
 use super::{tmpfail, Cluster, EngineError, ItemOp, Process};
+use super::{MAX_CLOCK_SECS, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use serde_json::{json, Value};
 
 impl Cluster {
     /// A client set (`EPBucket::set` -> `VBucket::set`): only while running with traffic
     /// enabled (not after a failed vbstate flush in warmup). Takes the next
     /// seqno, queues it in the checkpoint, notifies the flusher. `ttl` in seconds; `Some(0)`
-    /// means no expiry, as in kv_engine. Returns the seqno.
+    /// means no expiry, as in kv_engine. Returns the seqno. A key or value outside kv_engine's
+    /// limits is refused here ([`EngineError::InvalidKey`], [`EngineError::TooBig`]), whatever
+    /// the node's state, and changes nothing.
     pub fn set(
         &mut self,
         vb: u16,
@@ -24,9 +27,27 @@ impl Cluster {
     ) -> Result<u64, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
+        check_key(key)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(EngineError::TooBig { len: value.len() });
+        }
+        let expiry = match ttl.filter(|t| *t > 0) {
+            None => None,
+            Some(t) => Some(
+                self.clock
+                    .checked_add(t)
+                    .filter(|e| *e <= MAX_CLOCK_SECS)
+                    .ok_or_else(|| {
+                        EngineError::Overflow(format!(
+                            "ttl {t} at clock {}: the expiry time would pass the clock's limit \
+                             of {MAX_CLOCK_SECS} s",
+                            self.clock
+                        ))
+                    })?,
+            ),
+        };
         self.check_traffic(vb)?;
-        let expiry = ttl.filter(|t| *t > 0).map(|t| self.clock + t);
-        let seqno = self.queue_mutation(vb, key, ItemOp::Set, Some(value.to_string()), expiry);
+        let seqno = self.queue_mutation(vb, key, ItemOp::Set, Some(value.to_string()), expiry)?;
         self.log(
             "set",
             &[
@@ -45,6 +66,7 @@ impl Cluster {
     pub fn delete(&mut self, vb: u16, key: &str) -> Result<u64, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
+        check_key(key)?;
         self.check_traffic(vb)?;
         let now = self.clock;
         let m = self.mem(vb);
@@ -56,7 +78,7 @@ impl Cluster {
                 "vb {vb}: key {key} is not live (absent, deleted or expired)"
             )));
         }
-        let seqno = self.queue_mutation(vb, key, ItemOp::Delete, None, None);
+        let seqno = self.queue_mutation(vb, key, ItemOp::Delete, None, None)?;
         self.log(
             "delete",
             &[
@@ -75,6 +97,7 @@ impl Cluster {
     pub fn get(&mut self, vb: u16, key: &str) -> Result<Option<String>, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
+        check_key(key)?;
         if matches!(self.process, Process::ShuttingDown { .. }) {
             return Err(tmpfail(format!(
                 "vb {vb}: gets stop when a shutdown begins ({})",
@@ -88,7 +111,11 @@ impl Cluster {
             Some(i) if i.op == ItemOp::Set => (i.value.clone(), false),
             _ => (None, false),
         };
-        let seqno = expired.then(|| self.queue_mutation(vb, key, ItemOp::Expire, None, None));
+        let seqno = if expired {
+            Some(self.queue_mutation(vb, key, ItemOp::Expire, None, None)?)
+        } else {
+            None
+        };
         self.log(
             "get",
             &[
@@ -109,6 +136,7 @@ impl Cluster {
     pub fn expire_item(&mut self, vb: u16, key: &str) -> Result<u64, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
+        check_key(key)?;
         self.check_expiry_allowed(vb)?;
         let now = self.clock;
         if !self
@@ -121,7 +149,7 @@ impl Cluster {
                  clock {now})"
             )));
         }
-        let seqno = self.queue_mutation(vb, key, ItemOp::Expire, None, None);
+        let seqno = self.queue_mutation(vb, key, ItemOp::Expire, None, None)?;
         self.log(
             "expire_item",
             &[
@@ -140,7 +168,9 @@ impl Cluster {
         self.usable()?;
         self.check_vb(vb)?;
         self.check_expiry_allowed(vb)?;
-        let expired = self.expire_all(vb);
+        let keys = self.expired_keys(vb);
+        self.check_room(vb, keys.len() as u64)?;
+        let expired = self.expire(vb, keys)?;
         self.log(
             "compact",
             &[("vb", json!(vb)), ("expired", expired_json(vb, &expired))],
@@ -159,13 +189,19 @@ impl Cluster {
                 self.process.describe()
             )));
         }
+        // Every vb's expiries fit, or none is queued.
+        let mut due = Vec::new();
+        for vb in 0..self.vbuckets() {
+            if self.mem(vb).in_map {
+                let keys = self.expired_keys(vb);
+                self.check_room(vb, keys.len() as u64)?;
+                due.push((vb, keys));
+            }
+        }
         let mut all = Vec::new();
         let mut lines = Vec::new();
-        for vb in 0..self.vbuckets() {
-            if !self.mem(vb).in_map {
-                continue;
-            }
-            let expired = self.expire_all(vb);
+        for (vb, keys) in due {
+            let expired = self.expire(vb, keys)?;
             for (key, seqno) in &expired {
                 lines.push(json!({"vb": vb, "key": key, "seqno": seqno}));
                 all.push((vb, *seqno));
@@ -175,10 +211,21 @@ impl Cluster {
         Ok(all)
     }
 
-    /// Time passes. Allowed in every state.
+    /// Time passes. Allowed in every state. Time never goes backwards, and never past
+    /// [`MAX_CLOCK_SECS`]: that is refused with [`EngineError::Overflow`], the clock unchanged.
     pub fn advance_clock(&mut self, secs: u64) -> Result<(), EngineError> {
         self.usable()?;
-        self.clock += secs;
+        self.clock = self
+            .clock
+            .checked_add(secs)
+            .filter(|c| *c <= MAX_CLOCK_SECS)
+            .ok_or_else(|| {
+                EngineError::Overflow(format!(
+                    "advance_clock {secs}: the clock ({} s) would pass its limit of \
+                     {MAX_CLOCK_SECS} s (in nanoseconds, the CAS unit, it must fit in 64 bits)",
+                    self.clock
+                ))
+            })?;
         self.log("advance_clock", &[("secs", json!(secs))])
     }
 
@@ -235,8 +282,8 @@ impl Cluster {
         }
     }
 
-    /// Expire every expired key of `vb`, oldest newest-mutation first. Returns (key, seqno).
-    pub(super) fn expire_all(&mut self, vb: u16) -> Vec<(String, u64)> {
+    /// The keys of `vb` whose newest mutation is an expired set, oldest newest-mutation first.
+    pub(super) fn expired_keys(&self, vb: u16) -> Vec<String> {
         let now = self.clock;
         let m = self.mem(vb);
         let mut keys: Vec<(u64, String)> = Vec::new();
@@ -248,10 +295,19 @@ impl Cluster {
         }
         keys.retain(|(s, _)| m.history[*s as usize - 1].is_expired_set(now));
         keys.sort();
+        keys.into_iter().map(|(_, key)| key).collect()
+    }
+
+    /// Expire `keys` of `vb`, in order, each a new seqno. Returns (key, seqno).
+    pub(super) fn expire(
+        &mut self,
+        vb: u16,
+        keys: Vec<String>,
+    ) -> Result<Vec<(String, u64)>, EngineError> {
         keys.into_iter()
-            .map(|(_, key)| {
-                let seqno = self.queue_mutation(vb, &key, ItemOp::Expire, None, None);
-                (key, seqno)
+            .map(|key| {
+                let seqno = self.queue_mutation(vb, &key, ItemOp::Expire, None, None)?;
+                Ok((key, seqno))
             })
             .collect()
     }
@@ -275,4 +331,13 @@ fn expired_json(vb: u16, expired: &[(String, u64)]) -> Value {
             .map(|(k, s)| json!({"vb": vb, "key": k, "seqno": s}))
             .collect(),
     )
+}
+
+/// kv_engine refuses a key that is empty or longer than [`MAX_KEY_BYTES`] on every command
+/// (the packet validator, before the engine is asked).
+fn check_key(key: &str) -> Result<(), EngineError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(EngineError::InvalidKey { len: key.len() });
+    }
+    Ok(())
 }

@@ -1,5 +1,10 @@
 //! The designs kv_engine shipped (domain brief, section 4), and `proposed`: three knobs and six
 //! presets, named exactly as the model names them (`docs/vocabulary.md`).
+//!
+//! Two versions on purpose: the model keeps its own designs and knobs (`model/src/variant.rs`).
+//! The architecture forbids either crate depending on the other, so each states the designs in
+//! its own types; `docs/vocabulary.md` fixes the names, and conformance (`mapping::impl_variant`)
+//! maps one onto the other and checks, transition by transition, that they behave alike.
 
 use std::fmt;
 use std::str::FromStr;

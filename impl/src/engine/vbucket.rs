@@ -3,7 +3,7 @@
 //! set_vbucket_state (`VBucket::queueDirty`, `queueSetVBState`) and the hybrid logical clock.
 
 use super::disk::{DiskState, VbDisk};
-use super::{Cluster, Item, ItemOp, StreamState};
+use super::{Cluster, EngineError, Item, ItemOp, StreamState, NANOS_PER_SEC};
 use crate::failover::FailoverTable;
 
 /// An item in a checkpoint queue.
@@ -84,16 +84,47 @@ impl Cluster {
             .expect("the vb is in memory")
     }
 
-    /// The hybrid logical clock: `max(max_cas + 1, now in ns)`.
-    pub(super) fn next_cas(&mut self, vb: u16) -> u64 {
-        let now_ns = self.clock.saturating_mul(1_000_000_000);
-        let m = self.mem_mut(vb);
-        m.max_cas = (m.max_cas + 1).max(now_ns);
-        m.max_cas
+    /// The CAS the `n`-th next mutation of `vb` would get (`n >= 1`). The hybrid logical clock
+    /// gives each mutation `max(previous + 1, now in ns)`, so the `n`-th is
+    /// `max(max_cas + 1, now in ns) + n - 1`. An error if that passes `u64::MAX`.
+    pub(super) fn cas_of_next(&self, vb: u16, n: u64) -> Result<u64, EngineError> {
+        assert!(n >= 1, "the CAS of the n-th next mutation, n >= 1");
+        let max_cas = self.mem(vb).max_cas;
+        let now_ns = self.clock.checked_mul(NANOS_PER_SEC).ok_or_else(|| {
+            EngineError::Overflow(format!("the clock {} s in nanoseconds", self.clock))
+        })?;
+        max_cas
+            .checked_add(1)
+            .map(|c| c.max(now_ns))
+            .and_then(|c| c.checked_add(n - 1))
+            .ok_or_else(|| {
+                EngineError::Overflow(format!(
+                    "vb {vb}: {n} more mutation{} would take the CAS past {} (max_cas {max_cas})",
+                    if n == 1 { "" } else { "s" },
+                    u64::MAX
+                ))
+            })
+    }
+
+    /// An error unless `n` more mutations fit in `vb`: their seqnos and CASes stay within `u64`.
+    /// Called before a call that queues several, so that it queues all or none.
+    pub(super) fn check_room(&self, vb: u16, n: u64) -> Result<(), EngineError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let high = self.mem(vb).high_seqno();
+        if high.checked_add(n).is_none() {
+            return Err(EngineError::Overflow(format!(
+                "vb {vb}: {n} more mutations would take the seqno past {} (high seqno {high})",
+                u64::MAX
+            )));
+        }
+        self.cas_of_next(vb, n).map(drop)
     }
 
     /// Queue a mutation at the next seqno, notifying the flusher if the vb is in the map
-    /// (`NotifyFlusherCB`). Returns the seqno.
+    /// (`NotifyFlusherCB`). Returns the seqno. An overflowing seqno or CAS is refused before
+    /// anything changes.
     pub(super) fn queue_mutation(
         &mut self,
         vb: u16,
@@ -101,10 +132,12 @@ impl Cluster {
         op: ItemOp,
         value: Option<String>,
         expiry: Option<u64>,
-    ) -> u64 {
-        let cas = self.next_cas(vb);
+    ) -> Result<u64, EngineError> {
+        self.check_room(vb, 1)?;
+        let cas = self.cas_of_next(vb, 1)?;
         let m = self.mem_mut(vb);
-        let seqno = m.high_seqno() + 1;
+        let seqno = m.high_seqno() + 1; // checked by check_room
+        m.max_cas = cas;
         m.history.push(Item {
             seqno,
             key: key.to_string(),
@@ -117,7 +150,7 @@ impl Cluster {
         if m.in_map {
             m.notified = true;
         }
-        seqno
+        Ok(seqno)
     }
 
     /// `queueSetVBState`: a set_vbucket_state carrying the current table.

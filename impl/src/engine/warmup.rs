@@ -164,9 +164,9 @@ impl Cluster {
         let mut mems = Vec::new();
         for a in &self.vbs {
             let (history, state) = a.disk.read()?;
-            let state = state.ok_or_else(|| EngineError::Storage {
-                file: a.disk.path().to_path_buf(),
-                source: format!("data file {}: holds no commit", a.disk.path().display()).into(),
+            let state = state.ok_or_else(|| EngineError::BadDataFile {
+                path: a.disk.path().to_path_buf(),
+                what: "holds no commit".into(),
             })?;
             let high = a.disk.high_seqno();
             check_contiguous(&history, high, a.disk.path());

@@ -1,6 +1,6 @@
-//! `Cluster::snapshot` / `restore`, the testing seam conformance walks the model with: after a
-//! restore the cluster's view and every file's bytes are exactly those of the snapshot, whatever
-//! happened in between (commits, a replica rewind, a crash, a warmup).
+//! `Cluster::save_image` / `restore_image`, the testing seam conformance walks the model with:
+//! after a restore the cluster's view and every file's bytes are exactly those of the image,
+//! whatever happened in between (commits, a replica rewind, a crash, a warmup).
 
 use warmcheck_impl::engine::{Cluster, Config, StorageBackend, Variant};
 
@@ -21,7 +21,7 @@ fn files(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 }
 
 #[test]
-fn restore_returns_the_view_and_every_file_to_the_snapshot() {
+fn restore_image_returns_the_view_and_every_file_to_the_image() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let mut c = Cluster::create(Config::new(
@@ -35,7 +35,7 @@ fn restore_returns_the_view_and_every_file_to_the_snapshot() {
     c.set(0, "k1", "v2", None).unwrap();
     c.connect(0, 0).unwrap();
     c.stream_all(0, 0).unwrap();
-    let snap = c.snapshot().unwrap();
+    let image = c.save_image().unwrap();
     let view = c.view().to_json();
     let bytes = files(&dir);
 
@@ -55,7 +55,7 @@ fn restore_returns_the_view_and_every_file_to_the_snapshot() {
     assert_ne!(c.view().to_json(), view);
     assert_ne!(files(&dir), bytes);
 
-    c.restore(&snap).unwrap();
+    c.restore_image(&image).unwrap();
     assert_eq!(c.view().to_json(), view);
     assert_eq!(files(&dir), bytes);
     // And the restored cluster carries on as the original would.

@@ -1,0 +1,93 @@
+//! `warmcheck scenario`: a scenario script on the implementation.
+
+use super::args::{Backend, MAX_REPLICAS};
+use crate::signals;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use warmcheck_impl::engine::MAX_VBUCKETS;
+use warmcheck_impl::scenario::{run_script_with, ScenarioOptions};
+
+/// Run a scenario script on the implementation, on real files, printing each directive's
+/// output as it runs.
+///
+/// One directive a line, `#` comments: set KEY [ttl=S] [vb=N] [value=V], delete KEY, get KEY,
+/// advance-clock S, compact, expiry-pager, flush [vb=N], crash, shutdown (or its steps
+/// shutdown-begin, shutdown-write-flag, shutdown-stop-flusher), warmup [until=PHASE]
+/// (initialize, create-vbuckets, populate-vbucket-map, loading-data, done, complete),
+/// stats-snapshot, connect REPLICA, stream REPLICA, show (the whole state as one JSON line),
+/// check-divergence. FILE `-` reads standard input. See impl/testdata/ for stories.
+///
+/// With --dir D holding a bucket (a previous run's), the script continues it: the bucket is
+/// opened and warmed up first, as kv_engine does at a restart.
+///
+/// Exit codes: 0 the script ran; 2 a directive makes no sense (its line number is named), a
+/// storage error, or the file cannot be read.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// The script.
+    file: PathBuf,
+    #[command(flatten)]
+    design: super::args::DesignArgs,
+    /// Replica nodes (r1, r2, ...), 0..=8.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=MAX_REPLICAS as i64))]
+    replicas: u8,
+    /// Vbuckets on the active node, 1..=1024.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_VBUCKETS as i64))]
+    vbuckets: u16,
+    /// The data directory (default: a fresh temporary one, removed afterwards). One holding a
+    /// bucket is continued. Needs --backend file.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Where the implementation keeps its files (faulty: a crash then keeps only what was
+    /// synced).
+    #[arg(long, value_enum, default_value_t = Backend::File)]
+    backend: Backend,
+    /// The old spelling of --backend faulty.
+    #[arg(long, hide = true, conflicts_with = "backend")]
+    faulty: bool,
+}
+
+pub fn run(a: Args) -> u8 {
+    let backend = a.backend.or_faulty(a.faulty);
+    if let Err(e) = backend.check_dir(a.dir.as_deref()) {
+        return super::usage_error(e);
+    }
+    let file = a.file.as_path();
+    let text = if file == Path::new("-") {
+        let mut s = String::new();
+        if let Err(e) = std::io::stdin().read_to_string(&mut s) {
+            return super::usage_error(format!("standard input: {e}"));
+        }
+        s
+    } else {
+        match std::fs::read_to_string(file) {
+            Ok(t) => t,
+            Err(e) => return super::usage_error(format!("{}: cannot read: {e}", file.display())),
+        }
+    };
+    let (dir, _tmp) = match a.dir {
+        Some(d) => (d, None),
+        None => match signals::temp_dir("warmcheck-scenario-", None) {
+            Ok(t) => (t.path().to_path_buf(), Some(t)),
+            Err(e) => return super::usage_error(format!("cannot make a temporary directory: {e}")),
+        },
+    };
+    let opts = ScenarioOptions {
+        variant: crate::mapping::impl_variant(a.design.design()),
+        replicas: a.replicas as usize,
+        vbuckets: a.vbuckets,
+        dir: Some(dir),
+        backend: Some(backend.storage()),
+        ..ScenarioOptions::default()
+    };
+    let mut stdout = std::io::stdout();
+    let result = run_script_with(&text, opts, |piece| {
+        print!("{piece}");
+        let _ = stdout.flush();
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => super::usage_error(format!("{}: {e}", file.display())),
+    }
+}
