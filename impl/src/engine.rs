@@ -194,7 +194,7 @@ pub enum EngineError {
     /// synchronous vbstate flush refuses client writes until the node restarts (MB-41257).
     /// The cluster stays usable. The storage layer's error names the file.
     #[error("FlushFailed: {0}")]
-    FlushFailed(StoreError),
+    FlushFailed(#[source] StoreError),
     /// A storage error happened earlier; the cluster's state is no longer trustworthy.
     #[error("the cluster is unusable after an earlier storage error: {0}")]
     Poisoned(String),
