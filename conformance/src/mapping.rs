@@ -11,8 +11,10 @@
 //! same order as the model's counter; mutation identities need none because conformance writes
 //! the value the model names (`v<N>`, the N-th client write).
 //!
-//! Compared, field by field: the active's process state, warmup phase, what warmup read from
-//! stats.json, whether the flusher stopped, the clean-shutdown flag on disk; per vb whether it
+//! Compared, field by field: the active's process state, warmup phase (the last completed, also
+//! while shutting down during warmup), what warmup read from stats.json, whether the flusher
+//! and the tasks stopped, whether client traffic is refused after a failed vbstate flush, the
+//! clean-shutdown flag on disk; per vb whether it
 //! is in the vb map, high seqno, persisted seqno, failover table in memory and on disk, the
 //! checkpoint queue (seqnos and set_vbucket_state items, in order), whether the flusher was
 //! notified, every mutation in memory and on disk (seqno, key, op, value); per replica and vb
@@ -25,13 +27,15 @@
 //! - expiry times and CAS values: kv_engine metadata the model does not carry; whether an item
 //!   is expired is compared through what the engine does with it (an `expire` mutation).
 //! - the model's ghost state (a mutation's branch uuid, how the node went down, whether queued
-//!   items were lost): it exists to state properties, not in any real node.
+//!   items were lost, whether a vb's flush failed and was retried, the count of failed flushes):
+//!   it exists to state properties and bounds, not in any real node. A failed flush is visible
+//!   all the same: nothing reaches disk, the items stay queued, the vb stays notified.
 //! - byte layout of files: the storage layer's own tests cover it (`docs/on-disk-format.md`).
 
 use serde_json::Value;
 use std::fmt;
 use warmcheck_impl::engine::{Cluster, EngineError, Phase as ImplPhase, StreamOutcome};
-use warmcheck_model::{Action, Op, State, Stream, Warmup};
+use warmcheck_model::{Action, Node, Op, State, Stream, Warmup};
 
 /// One field that differs between the two projections.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, schemars::JsonSchema)]
@@ -168,7 +172,9 @@ impl From<EngineError> for ApplyError {
 }
 
 /// Perform model action `action`, taken from model state `before` (whose successor is
-/// `after`), as exactly one engine call, and check the call's own answer.
+/// `after`), as exactly one engine call, and check the call's own answer. A failed flush is
+/// one call too, preceded by arming the storage seam's failure ([`Cluster::fail_next_flushes`],
+/// a test seam that is not logged) and followed by disarming what is left of it.
 pub fn apply(
     cluster: &mut Cluster,
     before: &State,
@@ -193,8 +199,12 @@ pub fn apply(
             cluster.delete(vb as u16, &key_name(key))?;
         }
         Action::ClockAdvances => cluster.advance_clock(1)?,
+        // A get expires an item while client traffic flows; once a shutdown has stopped it, the
+        // expiry pager's visit of the item does (compaction's is the same step).
         Action::ItemExpires { vb, key } => {
-            if let Some(v) = cluster.get(vb as u16, &key_name(key))? {
+            if matches!(before.node, Node::ShuttingDown(_)) {
+                cluster.expire_item(vb as u16, &key_name(key))?;
+            } else if let Some(v) = cluster.get(vb as u16, &key_name(key))? {
                 return Err(ApplyError::Unexpected(format!(
                     "get {key} returned {v:?} where the model expires it"
                 )));
@@ -203,22 +213,40 @@ pub fn apply(
         Action::FlusherCommits { vb } => {
             cluster.flush(vb as u16)?;
         }
+        // One failure armed at the storage seam, then the flusher's visit, which must fail.
+        Action::FlusherCommitFails { vb } => {
+            cluster.fail_next_flushes(1);
+            let got = cluster.flush(vb as u16);
+            cluster.fail_next_flushes(0);
+            match got {
+                Err(EngineError::FlushFailed { .. }) => {}
+                Ok(seqnos) => {
+                    return Err(ApplyError::Unexpected(format!(
+                        "flush committed {seqnos:?} with a failure armed, where the model's \
+                         flush fails"
+                    )))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Action::StatsSnapshotRewritesStatsJson => cluster.stats_snapshot()?,
         Action::ActiveCrashes => cluster.crash()?,
         Action::ShutdownBegins => cluster.shutdown_begin()?,
         Action::ShutdownWritesCleanFlag => cluster.shutdown_write_clean_flag()?,
         Action::ShutdownStopsFlusher => cluster.shutdown_stop_flusher()?,
-        Action::FlusherCommitFails { .. }
-        | Action::ShutdownStopsTasks
-        | Action::WarmupPopulatesVBucketMapFlushFailing => {
-            return Err(ApplyError::Unexpected(format!(
-                "{action:?}: not implemented by the engine yet"
-            )))
-        }
+        Action::ShutdownStopsTasks => cluster.shutdown_stop_tasks()?,
         Action::WarmupInitializes => phase(ImplPhase::Initialize, cluster.warmup_step()?)?,
         Action::WarmupCreatesVBuckets => phase(ImplPhase::CreateVBuckets, cluster.warmup_step()?)?,
         Action::WarmupPopulatesVBucketMap => {
             phase(ImplPhase::PopulateVBucketMap, cluster.warmup_step()?)?
+        }
+        // One failure armed per synchronous vbstate flush the model fails (every vb with a new
+        // entry), then the phase.
+        Action::WarmupPopulatesVBucketMapFlushFailing => {
+            cluster.fail_next_flushes(sync_flushes(before));
+            let got = cluster.warmup_step();
+            cluster.fail_next_flushes(0);
+            phase(ImplPhase::PopulateVBucketMap, got?)?
         }
         Action::WarmupLoadsData => phase(ImplPhase::LoadingData, cluster.warmup_step()?)?,
         Action::WarmupReachesDone => phase(ImplPhase::Done, cluster.warmup_step()?)?,
@@ -249,6 +277,16 @@ pub fn apply(
         }
     }
     Ok(())
+}
+
+/// How many synchronous vbstate flushes PopulateVBucketMap makes from `before`: one per vb with
+/// a new failover entry (the model fails them all in `WarmupPopulatesVBucketMapFlushFailing`).
+pub fn sync_flushes(before: &State) -> u32 {
+    before
+        .vbs
+        .iter()
+        .filter(|vb| vb.active.as_ref().is_some_and(|a| a.new_entry))
+        .count() as u32
 }
 
 /// The model actions an engine event-log line stands for, given the model state before it.
@@ -376,6 +414,13 @@ pub fn action_of_event(
                 return Ok(vec![]);
             }
         }
+        "expire_item" => Action::ItemExpires {
+            vb: u8_field("vb")?,
+            key: key()?,
+        },
+        "flush" if event.get("failed").is_some() => Action::FlusherCommitFails {
+            vb: u8_field("vb")?,
+        },
         "flush" => Action::FlusherCommits {
             vb: u8_field("vb")?,
         },
@@ -384,6 +429,7 @@ pub fn action_of_event(
         "shutdown_begin" => Action::ShutdownBegins,
         "shutdown_write_clean_flag" => Action::ShutdownWritesCleanFlag,
         "shutdown_stop_flusher" => Action::ShutdownStopsFlusher,
+        "shutdown_stop_tasks" => Action::ShutdownStopsTasks,
         "warmup_step" => {
             let phase = event
                 .get("phase")
@@ -392,7 +438,17 @@ pub fn action_of_event(
             match phase {
                 "initialize" => Action::WarmupInitializes,
                 "create-vbuckets" => Action::WarmupCreatesVBuckets,
-                "populate-vbucket-map" => Action::WarmupPopulatesVBucketMap,
+                "populate-vbucket-map" => {
+                    let failed = event
+                        .get("failed_vbstate_flushes")
+                        .and_then(Value::as_array)
+                        .is_some_and(|l| !l.is_empty());
+                    if failed {
+                        Action::WarmupPopulatesVBucketMapFlushFailing
+                    } else {
+                        Action::WarmupPopulatesVBucketMap
+                    }
+                }
                 "loading-data" => Action::WarmupLoadsData,
                 "done" => Action::WarmupReachesDone,
                 "complete" => Action::WarmupCompletes,
@@ -573,6 +629,11 @@ pub fn impl_variant(v: warmcheck_model::Variant) -> warmcheck_impl::engine::Vari
             .expect("both sides name the knobs alike"),
         shutdown_flag: v
             .shutdown_flag
+            .name()
+            .parse()
+            .expect("both sides name the knobs alike"),
+        rollback_retry: v
+            .rollback_retry
             .name()
             .parse()
             .expect("both sides name the knobs alike"),

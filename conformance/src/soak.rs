@@ -25,12 +25,18 @@
 //! segment: a fresh cluster on fresh storage and the model's initial state. Steps are numbered
 //! across segments; the seed fixes everything.
 //!
+//! **Failed flushes.** The model's `FlusherCommitFails` and
+//! `WarmupPopulatesVBucketMapFlushFailing` are calls too: a failure armed at the storage seam
+//! (`Cluster::fail_next_flushes`: a full disk, on whichever backend), then `flush` or
+//! `warmup_step`, then disarmed. Each segment may fail at most [`FLUSH_FAILURES_PER_SEGMENT`]
+//! flushes, so that failures are exercised without crowding out the rest.
+//!
 //! Areas verified: see `validate.rs`, at every step; and that every action the model enables
 //! is accepted by the engine, and every refused call changes nothing.
-//! Areas not verified, and why: failed writes (injected sync failures) are left to
-//! `impl/tests/random_walk.rs` and to the kill test (`tests/crash_kill.rs`): the model has no
-//! flush failures, so the call in flight at a failure has no single model successor; replicas
-//! restarting (the model's replicas never restart).
+//! Areas not verified, and why: injected *sync* failures (the crashable backend's
+//! `crash_at_sync`, after which the machine is gone) are left to `impl/tests/random_walk.rs`
+//! and to the kill test (`tests/crash_kill.rs`): the call in flight at such a failure has no
+//! single model successor; replicas restarting (the model's replicas never restart).
 
 use crate::mapping;
 use crate::validate::{self, Step, Validator};
@@ -79,8 +85,17 @@ pub enum Call {
         vb: u16,
     },
     RunExpiryPager,
+    /// `expire_item`: the expiry pager's visit of one item.
+    ExpireItem {
+        vb: u16,
+        key: u8,
+    },
     AdvanceClock,
     Flush {
+        vb: u16,
+    },
+    /// `fail_next_flushes(1)`, `flush(vb)` (which must fail), disarm.
+    FailFlush {
         vb: u16,
     },
     StatsSnapshot,
@@ -91,7 +106,13 @@ pub enum Call {
     ShutdownBegin,
     ShutdownWriteCleanFlag,
     ShutdownStopFlusher,
+    ShutdownStopTasks,
     WarmupStep,
+    /// `fail_next_flushes(failures)`, `warmup_step()`, disarm: PopulateVBucketMap whose
+    /// synchronous vbstate flushes fail.
+    WarmupStepFlushFailing {
+        failures: u32,
+    },
     StreamRequest {
         replica: usize,
         vb: u16,
@@ -120,15 +141,21 @@ impl fmt::Display for Call {
             Call::Get { vb, key } => write!(f, "get vb{vb} k{key}"),
             Call::Compact { vb } => write!(f, "compact vb{vb}"),
             Call::RunExpiryPager => f.write_str("run_expiry_pager"),
+            Call::ExpireItem { vb, key } => write!(f, "expire_item vb{vb} k{key}"),
             Call::AdvanceClock => f.write_str("advance_clock 1"),
             Call::Flush { vb } => write!(f, "flush vb{vb}"),
+            Call::FailFlush { vb } => write!(f, "fail_next_flushes 1; flush vb{vb}"),
             Call::StatsSnapshot => f.write_str("stats_snapshot"),
             Call::Crash { tear: None } => f.write_str("crash"),
             Call::Crash { tear: Some(t) } => write!(f, "crash_torn {t:?}"),
             Call::ShutdownBegin => f.write_str("shutdown_begin"),
             Call::ShutdownWriteCleanFlag => f.write_str("shutdown_write_clean_flag"),
             Call::ShutdownStopFlusher => f.write_str("shutdown_stop_flusher"),
+            Call::ShutdownStopTasks => f.write_str("shutdown_stop_tasks"),
             Call::WarmupStep => f.write_str("warmup_step"),
+            Call::WarmupStepFlushFailing { failures } => {
+                write!(f, "fail_next_flushes {failures}; warmup_step")
+            }
             Call::StreamRequest { replica, vb } => {
                 write!(f, "stream_request {} vb{vb}", r(replica))
             }
@@ -169,11 +196,24 @@ impl Call {
             }),
             Call::Compact { vb } => done(format!("expired {:?}", cluster.compact(*vb)?)),
             Call::RunExpiryPager => done(format!("expired {:?}", cluster.run_expiry_pager()?)),
+            Call::ExpireItem { vb, key: k } => {
+                done(format!("seqno {}", cluster.expire_item(*vb, &key(k))?))
+            }
             Call::AdvanceClock => {
                 cluster.advance_clock(1)?;
                 done(format!("clock {}", cluster.clock()))
             }
             Call::Flush { vb } => done(format!("committed {:?}", cluster.flush(*vb)?)),
+            Call::FailFlush { vb } => {
+                cluster.fail_next_flushes(1);
+                let got = cluster.flush(*vb);
+                cluster.fail_next_flushes(0);
+                match got {
+                    Err(EngineError::FlushFailed { .. }) => done("flush failed".to_string()),
+                    Ok(seqnos) => done(format!("committed {seqnos:?} (a failure was armed)")),
+                    Err(e) => return Err(e),
+                }
+            }
             Call::StatsSnapshot => {
                 cluster.stats_snapshot()?;
                 done("ok".to_string())
@@ -197,7 +237,17 @@ impl Call {
                 cluster.shutdown_stop_flusher()?;
                 done("ok".to_string())
             }
+            Call::ShutdownStopTasks => {
+                cluster.shutdown_stop_tasks()?;
+                done("ok".to_string())
+            }
             Call::WarmupStep => done(format!("completed {}", cluster.warmup_step()?)),
+            Call::WarmupStepFlushFailing { failures } => {
+                cluster.fail_next_flushes(*failures);
+                let got = cluster.warmup_step();
+                cluster.fail_next_flushes(0);
+                done(format!("completed {}", got?))
+            }
             Call::StreamRequest { replica, vb } => {
                 done(cluster.stream_request(*replica, *vb)?.to_string())
             }
@@ -225,21 +275,23 @@ impl Call {
                 key: key.0,
             },
             Action::ClockAdvances => Call::AdvanceClock,
-            Action::ItemExpires { vb, key } => Call::Get {
+            // A get stops when a shutdown begins; the pager's visit goes on (get is exercised by
+            // the generator's plain calls).
+            Action::ItemExpires { vb, key } => Call::ExpireItem {
                 vb: vb as u16,
                 key: key.0,
             },
             Action::FlusherCommits { vb } => Call::Flush { vb: vb as u16 },
+            Action::FlusherCommitFails { vb } => Call::FailFlush { vb: vb as u16 },
             Action::StatsSnapshotRewritesStatsJson => Call::StatsSnapshot,
             Action::ActiveCrashes => Call::Crash { tear },
             Action::ShutdownBegins => Call::ShutdownBegin,
             Action::ShutdownWritesCleanFlag => Call::ShutdownWriteCleanFlag,
             Action::ShutdownStopsFlusher => Call::ShutdownStopFlusher,
-            Action::FlusherCommitFails { .. }
-            | Action::ShutdownStopsTasks
-            | Action::WarmupPopulatesVBucketMapFlushFailing => {
-                unimplemented!("{a:?}: not implemented by the engine yet")
-            }
+            Action::ShutdownStopsTasks => Call::ShutdownStopTasks,
+            Action::WarmupPopulatesVBucketMapFlushFailing => Call::WarmupStepFlushFailing {
+                failures: mapping::sync_flushes(s),
+            },
             Action::WarmupInitializes
             | Action::WarmupCreatesVBuckets
             | Action::WarmupPopulatesVBucketMap
@@ -289,7 +341,12 @@ pub struct Budget {
     pub writes: u8,
     pub crashes: u8,
     pub shutdowns: u8,
+    pub flush_failures: u8,
 }
+
+/// The most flushes a segment fails: a small share, so that failures are exercised without
+/// crowding out the rest.
+pub const FLUSH_FAILURES_PER_SEGMENT: u8 = 3;
 
 impl Budget {
     pub fn of(bounds: &Bounds) -> Budget {
@@ -297,6 +354,7 @@ impl Budget {
             writes: bounds.writes,
             crashes: bounds.crashes,
             shutdowns: bounds.shutdowns,
+            flush_failures: bounds.flush_failures.min(FLUSH_FAILURES_PER_SEGMENT),
         }
     }
 
@@ -305,6 +363,9 @@ impl Budget {
             Call::Set { .. } | Call::Delete { .. } => s.writes < self.writes,
             Call::Crash { .. } => s.crashes < self.crashes,
             Call::ShutdownBegin => s.shutdowns < self.shutdowns,
+            Call::FailFlush { .. } | Call::WarmupStepFlushFailing { .. } => {
+                s.flush_failures < self.flush_failures
+            }
             _ => true,
         }
     }
@@ -321,14 +382,22 @@ pub struct Pick {
     pub probe: bool,
 }
 
-/// Whether the active serves `vb` from its vb map (expiry and DCP allowed).
-fn serves(s: &State, vb: usize) -> bool {
-    let live = match s.node {
-        Node::Running => true,
-        Node::Warming(p) => p >= Phase::PopulateVBucketMap,
-        _ => false,
+/// Whether expiry runs on `vb` (compaction and the pager: the vb is in a populated map and the
+/// bucket's tasks run, through a shutdown until they stop), and whether gets are served too
+/// (no shutdown has begun).
+fn expiry_runs(s: &State, vb: usize) -> (bool, bool) {
+    let (populated, shutting_down, tasks_stopped) = match s.node {
+        Node::Running => (true, false, false),
+        Node::Warming(p) => (p >= Phase::PopulateVBucketMap, false, false),
+        Node::ShuttingDown(sd) => (
+            sd.warmup.is_none_or(|p| p >= Phase::PopulateVBucketMap),
+            true,
+            sd.tasks_stopped,
+        ),
+        Node::Down(_) => (false, false, false),
     };
-    live && s.vbs[vb].active.as_ref().is_some_and(|a| a.in_map)
+    let runs = populated && !tasks_stopped && s.vbs[vb].active.as_ref().is_some_and(|a| a.in_map);
+    (runs, runs && !shutting_down)
 }
 
 fn random_tear(rng: &mut StdRng) -> Tear {
@@ -442,14 +511,17 @@ pub fn pick(
     // Calls that are not one model action: each maps to expiries or to a stutter.
     let b = &model.bounds;
     for vb in 0..b.vbuckets as usize {
-        if serves(s, vb) {
-            let key = rng.random_range(0..b.keys);
-            let plain = |call| Pick {
-                call,
-                intended: None,
-                probe: false,
-            };
+        let (expiry, gets) = expiry_runs(s, vb);
+        let key = rng.random_range(0..b.keys);
+        let plain = |call| Pick {
+            call,
+            intended: None,
+            probe: false,
+        };
+        if gets {
             add(2, plain(Call::Get { vb: vb as u16, key }), &mut groups);
+        }
+        if expiry {
             add(2, plain(Call::Compact { vb: vb as u16 }), &mut groups);
             add(2, plain(Call::RunExpiryPager), &mut groups);
         }
@@ -493,7 +565,15 @@ fn probe(rng: &mut StdRng, model: &Warmup, s: &State, knobs: &Knobs, budget: &Bu
             rng.random_range(0..b.replicas) as usize
         };
         let key = rng.random_range(0..b.keys);
-        let call = match rng.random_range(0..15) {
+        let call = match rng.random_range(0..19) {
+            15 => Call::ExpireItem { vb, key },
+            16 => Call::FailFlush { vb },
+            17 => Call::ShutdownStopTasks,
+            // As many failures as PopulateVBucketMap would make flushes (the model fails them
+            // all or none).
+            18 => Call::WarmupStepFlushFailing {
+                failures: mapping::sync_flushes(s).max(1),
+            },
             0 => Call::Set {
                 vb,
                 key,
@@ -892,6 +972,7 @@ fn segment_used_up(model: &Warmup, s: &State) -> bool {
     s.writes >= b.writes
         || s.crashes >= b.crashes
         || s.shutdowns >= b.shutdowns
+        || s.flush_failures >= b.flush_failures
         || u32::from(s.next_uuid) + u32::from(b.vbuckets) > 250
 }
 

@@ -21,10 +21,11 @@
 //! - The first line is a `#` comment saying what the file guards. `#` lines and blank lines may
 //!   appear anywhere before `----`.
 //! - Directives, each once, before the first action: `design` (required), `also-in`
-//!   (optional), `bounds` (required, all six), `violates` (required: an `always` property),
-//!   `replay-in` (required). A design is a preset name (`v6.5.1`) or both knobs
-//!   (`persist-entry=at-complete shutdown-flag=after-flush`, as `Variant`'s `Display` prints a
-//!   non-preset); lists separate designs by spaces or commas.
+//!   (optional), `bounds` (required: all six, and `flush_failures` if not 0), `violates`
+//!   (required: an `always` property), `replay-in` (required). A design is a preset name
+//!   (`v6.5.1`) or its knobs (`persist-entry=at-complete shutdown-flag=after-flush
+//!   rollback-retry=always`, as `Variant`'s `Display` prints a non-preset; `rollback-retry`
+//!   defaults to `always`); lists separate designs by spaces or commas.
 //! - The actions: in `design` and every `also-in` design they are enabled one after the other
 //!   from the initial state and the last state, and only the last, violates `violates`.
 //! - Actions: one a line, in their `Debug` form (see `warmcheck_model::parse`).
@@ -43,7 +44,9 @@ use crate::trace::Trace;
 use stateright::Model;
 use std::fmt::Write;
 use warmcheck_impl::engine::{SeededBugs, StorageBackend};
-use warmcheck_model::{story, Action, Bounds, PersistEntry, ShutdownFlag, State, Variant};
+use warmcheck_model::{
+    story, Action, Bounds, PersistEntry, RollbackRetry, ShutdownFlag, State, Variant,
+};
 
 /// The line between the story and its expected output.
 pub const SEPARATOR: &str = "----";
@@ -209,7 +212,7 @@ fn directive(line: &str) -> Option<(&str, &str)> {
     is_word.then_some((key, value))
 }
 
-/// A preset name or `persist-entry=P shutdown-flag=F` (either order).
+/// A preset name or `persist-entry=P shutdown-flag=F [rollback-retry=R]` (any order).
 pub fn parse_design(text: &str) -> Result<Variant, String> {
     match parse_designs(text)?.as_slice() {
         [one] => Ok(*one),
@@ -218,68 +221,99 @@ pub fn parse_design(text: &str) -> Result<Variant, String> {
     }
 }
 
-/// Designs separated by spaces or commas. A preset is one word; a non-preset design is the two
-/// knobs `persist-entry=...` and `shutdown-flag=...`, next to each other.
+/// The knobs of a non-preset design being read.
+#[derive(Default)]
+struct Knobs {
+    persist: Option<PersistEntry>,
+    flag: Option<ShutdownFlag>,
+    retry: Option<RollbackRetry>,
+}
+
+impl Knobs {
+    fn is_empty(&self) -> bool {
+        self.persist.is_none() && self.flag.is_none() && self.retry.is_none()
+    }
+
+    /// The design these knobs make, if any knob was given. `rollback-retry` may be left out:
+    /// it is then `always`, the rule of the designs before MB-48398 (and of story files
+    /// written before the knob existed).
+    fn finish(&mut self) -> Result<Option<Variant>, String> {
+        let k = std::mem::take(self);
+        match (k.persist, k.flag) {
+            (None, None) if k.retry.is_none() => Ok(None),
+            (Some(persist_entry), Some(shutdown_flag)) => Ok(Some(Variant {
+                persist_entry,
+                shutdown_flag,
+                rollback_retry: k.retry.unwrap_or(RollbackRetry::Always),
+            })),
+            (Some(_), None) => Err("persist-entry=... without shutdown-flag=...".to_string()),
+            (None, Some(_)) => Err("shutdown-flag=... without persist-entry=...".to_string()),
+            (None, None) => Err(
+                "rollback-retry=... without persist-entry=... and shutdown-flag=...".to_string(),
+            ),
+        }
+    }
+}
+
+/// Designs separated by spaces or commas. A preset is one word; a non-preset design is its
+/// knobs `persist-entry=...`, `shutdown-flag=...` and optionally `rollback-retry=...`, next to
+/// each other (a knob given again starts the next design).
 pub fn parse_designs(text: &str) -> Result<Vec<Variant>, String> {
     let mut out = Vec::new();
-    let mut persist: Option<PersistEntry> = None;
-    let mut flag: Option<ShutdownFlag> = None;
-    let unfinished = |p: Option<PersistEntry>, f: Option<ShutdownFlag>| match (p, f) {
-        (Some(_), None) => Err("persist-entry=... without shutdown-flag=...".to_string()),
-        (None, Some(_)) => Err("shutdown-flag=... without persist-entry=...".to_string()),
-        _ => Ok(()),
-    };
+    let mut knobs = Knobs::default();
     for word in text
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|w| !w.is_empty())
     {
         match word.split_once('=') {
             Some(("persist-entry", v)) => {
-                if persist.is_some() {
-                    return Err(format!("'{word}': persist-entry given twice in one design"));
+                if knobs.persist.is_some() {
+                    out.extend(knobs.finish()?);
                 }
-                persist = Some(v.parse().map_err(|e| format!("persist-entry: {e}"))?);
+                knobs.persist = Some(v.parse().map_err(|e| format!("persist-entry: {e}"))?);
             }
             Some(("shutdown-flag", v)) => {
-                if flag.is_some() {
-                    return Err(format!("'{word}': shutdown-flag given twice in one design"));
+                if knobs.flag.is_some() {
+                    out.extend(knobs.finish()?);
                 }
-                flag = Some(v.parse().map_err(|e| format!("shutdown-flag: {e}"))?);
+                knobs.flag = Some(v.parse().map_err(|e| format!("shutdown-flag: {e}"))?);
+            }
+            Some(("rollback-retry", v)) => {
+                if knobs.retry.is_some() {
+                    out.extend(knobs.finish()?);
+                }
+                knobs.retry = Some(v.parse().map_err(|e| format!("rollback-retry: {e}"))?);
             }
             Some((k, _)) => {
                 return Err(format!(
-                    "unknown knob '{k}' (expected persist-entry or shutdown-flag)"
+                    "unknown knob '{k}' (expected persist-entry, shutdown-flag or rollback-retry)"
                 ))
             }
             None => {
-                unfinished(persist, flag)?;
+                if !knobs.is_empty() {
+                    out.extend(knobs.finish()?);
+                }
                 out.push(word.parse::<Variant>()?);
             }
         }
-        if let (Some(persist_entry), Some(shutdown_flag)) = (persist, flag) {
-            out.push(Variant {
-                persist_entry,
-                shutdown_flag,
-                rollback_retry: warmcheck_model::RollbackRetry::Always,
-            });
-            (persist, flag) = (None, None);
-        }
     }
-    unfinished(persist, flag)?;
+    out.extend(knobs.finish()?);
     Ok(out)
 }
 
-/// `vbuckets=1 replicas=1 keys=2 writes=2 crashes=2 shutdowns=1`: all six, any order.
+/// `vbuckets=1 replicas=1 keys=2 writes=2 crashes=2 shutdowns=1`: all six, any order, and
+/// optionally `flush_failures=N` (0 if left out).
 pub fn parse_bounds(text: &str) -> Result<Bounds, String> {
-    const NAMES: [&str; 6] = [
+    const NAMES: [&str; 7] = [
         "vbuckets",
         "replicas",
         "keys",
         "writes",
         "crashes",
         "shutdowns",
+        "flush_failures",
     ];
-    let mut values: [Option<u8>; 6] = [None; 6];
+    let mut values: [Option<u8>; 7] = [None; 7];
     for word in text.split_whitespace() {
         let Some((name, value)) = word.split_once('=') else {
             return Err(format!("bounds: expected name=number, found '{word}'"));
@@ -300,13 +334,14 @@ pub fn parse_bounds(text: &str) -> Result<Bounds, String> {
     let missing: Vec<&str> = NAMES
         .iter()
         .zip(values.iter())
-        .filter(|(_, v)| v.is_none())
+        .filter(|(n, v)| v.is_none() && **n != "flush_failures")
         .map(|(n, _)| *n)
         .collect();
     if !missing.is_empty() {
         return Err(format!("bounds: missing {}", missing.join(", ")));
     }
-    let [vbuckets, replicas, keys, writes, crashes, shutdowns] = values.map(Option::unwrap);
+    let [vbuckets, replicas, keys, writes, crashes, shutdowns, flush_failures] =
+        values.map(|v| v.unwrap_or(0));
     Ok(Bounds {
         vbuckets,
         replicas,
@@ -314,16 +349,20 @@ pub fn parse_bounds(text: &str) -> Result<Bounds, String> {
         writes,
         crashes,
         shutdowns,
-        flush_failures: 0,
+        flush_failures,
     })
 }
 
-/// `bounds` as a `bounds:` directive's value.
+/// `bounds` as a `bounds:` directive's value (`flush_failures` only when not 0).
 pub fn bounds_text(b: &Bounds) -> String {
-    format!(
+    let mut text = format!(
         "vbuckets={} replicas={} keys={} writes={} crashes={} shutdowns={}",
         b.vbuckets, b.replicas, b.keys, b.writes, b.crashes, b.shutdowns
-    )
+    );
+    if b.flush_failures > 0 {
+        text.push_str(&format!(" flush_failures={}", b.flush_failures));
+    }
+    text
 }
 
 /// A new story file for `trace` (a counterexample), without expected output: fill it with

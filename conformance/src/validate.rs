@@ -409,6 +409,14 @@ impl Validator {
                 "its bound of {} clean shutdowns is used up",
                 b.shutdowns
             )),
+            Action::FlusherCommitFails { .. } | Action::WarmupPopulatesVBucketMapFlushFailing
+                if s.flush_failures >= b.flush_failures =>
+            {
+                Some(format!(
+                    "its bound of {} failed flushes is used up",
+                    b.flush_failures
+                ))
+            }
             _ => None,
         }
     }
@@ -557,6 +565,8 @@ pub fn shape_of_log(text: &str) -> Shape {
 /// The largest bounds the model takes (`Bounds::into_model` keeps seqnos, uuids and values,
 /// which are `u8`, far from overflow).
 pub use crate::checked::{MAX_CRASHES, MAX_SHUTDOWNS, MAX_VBUCKETS, MAX_WRITES};
+/// The most failed flushes the model takes (`Bounds::into_model`).
+pub const MAX_FLUSH_FAILURES: u8 = 20;
 
 /// The most an event log may hold: a line is one call and the whole projected state after it
 /// (a few KiB at the model's largest bounds).
@@ -601,7 +611,7 @@ pub fn bounds_for_log(
         crashes: counters.1,
         shutdowns: counters.2,
         // A log may show failed flushes; the model is given all it takes.
-        flush_failures: 20,
+        flush_failures: MAX_FLUSH_FAILURES,
     };
     checked::check_bounds(&bounds)?;
     Ok(bounds)
@@ -635,6 +645,6 @@ pub fn generous_bounds(vbuckets: u8, replicas: u8, keys: u8) -> Bounds {
         writes: MAX_WRITES,
         crashes: MAX_CRASHES,
         shutdowns: MAX_SHUTDOWNS,
-        flush_failures: 20,
+        flush_failures: MAX_FLUSH_FAILURES,
     }
 }

@@ -6,10 +6,17 @@
 //! {"table":[{"id":3,"seq":2},{"id":1,"seq":0}],"start":2,"cur":2,"uuid":1,"snap_start":2,"snap_end":2}
 //! ```
 //!
-//! (`table` newest first; `purge` defaults to 0, `strict` to false). Each output line is
-//! `{"rollback":false}` or `{"rollback":true,"seqno":N,"reason":"..."}`. Blank lines are
-//! skipped. The table is used as given (not sanitized), so a malformed table is judged the way
-//! kv_engine would judge it in memory.
+//! (`table` newest first; `purge` defaults to 0, `strict` to false). Each output line is one
+//! of
+//!
+//! - `{"rollback":false}`: the stream is accepted;
+//! - `{"rollback":true,"seqno":N,"reason":"..."}`: the consumer must roll back to `N`;
+//! - `{"error":"ERANGE","reason":"..."}`: the producer refuses the request before deciding
+//!   anything, because `snap_start <= start <= snap_end` does not hold
+//!   (`DcpProducer::streamRequest` checks it before `needsRollback`).
+//!
+//! Blank lines are skipped. The table is used as given (not sanitized), so a malformed table is
+//! judged the way kv_engine would judge it in memory.
 
 use crate::failover::{Entry, FailoverTable, StreamRequest};
 use serde::{Deserialize, Serialize};
@@ -39,11 +46,16 @@ pub struct DecideRequest {
 /// One output line.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct DecideAnswer {
-    pub rollback: bool,
+    /// Absent when the request is refused (`error`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seqno: Option<u64>,
+    /// `ERANGE` when the producer refuses the request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<&'static str>,
+    pub error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +70,17 @@ pub enum DecideError {
 
 /// Decide one request.
 pub fn decide(req: &DecideRequest) -> DecideAnswer {
+    if !(req.snap_start <= req.start && req.start <= req.snap_end) {
+        return DecideAnswer {
+            rollback: None,
+            seqno: None,
+            error: Some("ERANGE"),
+            reason: Some(format!(
+                "snap_start <= start <= snap_end does not hold ({} <= {} <= {})",
+                req.snap_start, req.start, req.snap_end
+            )),
+        };
+    }
     let table = FailoverTable::from_entries(req.table.clone());
     let stream = StreamRequest {
         start: req.start,
@@ -68,14 +91,16 @@ pub fn decide(req: &DecideRequest) -> DecideAnswer {
     };
     match table.decide(stream, req.cur, req.purge, false) {
         None => DecideAnswer {
-            rollback: false,
+            rollback: Some(false),
             seqno: None,
+            error: None,
             reason: None,
         },
         Some((seqno, reason)) => DecideAnswer {
-            rollback: true,
+            rollback: Some(true),
             seqno: Some(seqno),
-            reason: Some(reason),
+            error: None,
+            reason: Some(reason.to_string()),
         },
     }
 }
@@ -173,6 +198,33 @@ mod tests {
         let out = run(r#"{"table":[{"id":1,"seq":0}],"start":4,"cur":9,"uuid":5,"snap_start":4,"snap_end":4}"#)
             .unwrap();
         assert!(out.starts_with(r#"{"rollback":true,"seqno":0,"reason":"vBucket UUID not found"#));
+    }
+
+    #[test]
+    fn a_start_outside_the_snapshot_is_refused_with_erange_before_any_rollback_decision() {
+        // The uuid is unknown, so needsRollback would say "roll back to 0": the ERANGE check
+        // comes first.
+        let out = run(concat!(
+            r#"{"table":[{"id":1,"seq":0}],"start":5,"cur":9,"uuid":7,"snap_start":2,"snap_end":4}"#,
+            "\n",
+            r#"{"table":[{"id":1,"seq":0}],"start":1,"cur":9,"uuid":1,"snap_start":2,"snap_end":4}"#,
+            "\n",
+            r#"{"table":[{"id":1,"seq":0}],"start":4,"cur":9,"uuid":1,"snap_start":2,"snap_end":4}"#,
+        ))
+        .unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"error":"ERANGE","reason":"snap_start <= start <= snap_end does not hold (2 <= 5 <= 4)"}"#
+        );
+        assert_eq!(
+            lines[1],
+            r#"{"error":"ERANGE","reason":"snap_start <= start <= snap_end does not hold (2 <= 1 <= 4)"}"#
+        );
+        assert_eq!(
+            lines[2], r#"{"rollback":false}"#,
+            "start == snap_end is in range"
+        );
     }
 
     #[test]

@@ -50,12 +50,12 @@ pub mod view;
 mod warmup;
 
 pub use crate::failover::{CounterUuids, RandomUuids, UuidGen};
-pub use crate::storage::{FaultyBackend, FileBackend, Tear};
+pub use crate::storage::{DiskFull, FaultyBackend, FileBackend, Tear};
 pub use dcp::{StreamOutcome, StreamState};
 pub use disk::StorageBackend;
 pub use image::ClusterImage;
 pub use item::{Item, ItemOp};
-pub use variant::{PersistEntry, SeededBugs, ShutdownFlag, Variant};
+pub use variant::{PersistEntry, RollbackRetry, SeededBugs, ShutdownFlag, Variant};
 pub use view::{ActiveVbView, ActiveView, EntryView, ItemView, ReplicaVbView, ReplicaView, View};
 pub use warmup::Phase;
 
@@ -188,6 +188,13 @@ pub enum EngineError {
     /// above the high seqno.
     #[error("storage: data file {}: {what}", path.display())]
     BadDataFile { path: PathBuf, what: String },
+    /// A commit to a data file failed (a full disk, say) and the storage layer undid it:
+    /// nothing was committed, the file is as of its last commit and usable. A flush keeps the
+    /// vb's items queued and the flusher notified, so a later flush retries; warmup's
+    /// synchronous vbstate flush refuses client writes until the node restarts (MB-41257).
+    /// The cluster stays usable. The storage layer's error names the file.
+    #[error("FlushFailed: {0}")]
+    FlushFailed(#[source] StoreError),
     /// A storage error happened earlier; the cluster's state is no longer trustworthy.
     #[error("the cluster is unusable after an earlier storage error: {0}")]
     Poisoned(String),
@@ -237,14 +244,25 @@ fn tmpfail(msg: impl Into<String>) -> EngineError {
 /// The active node's process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process {
-    /// Traffic on.
+    /// Warmup completed (traffic on, unless a vbstate flush failed: see
+    /// [`Cluster::traffic_refused`]).
     Running,
     /// Warming up; the phase is the last one completed (never `Complete`).
     Warming(Phase),
-    /// Between `shutdown_begin` and the step that ends the shutdown.
+    /// Between `shutdown_begin` and the step that ends the shutdown
+    /// (`EventuallyPersistentEngine::destroyInner` -> `EPBucket::deinitialize`).
     ShuttingDown {
+        /// This shutdown wrote stats.json (`ep_force_shutdown=false`, or, in
+        /// `after-flush-if-state-persisted`, left it as it was).
         flag_written: bool,
+        /// The flusher made its final pass and stopped (`EPBucket::stopFlusher`).
         flusher_stopped: bool,
+        /// Warmup, the expiry pager and compaction were stopped
+        /// (`EPBucket::stopWarmup`, `KVBucket::deinitialize` -> `unregisterTaskable`).
+        tasks_stopped: bool,
+        /// The last warmup phase completed, if warmup had not completed when the shutdown
+        /// began (never `Complete`): warmup goes on through the shutdown until the tasks stop.
+        warmup: Option<Phase>,
     },
     /// Crashed or shut down: nothing in memory.
     Down,
@@ -260,14 +278,45 @@ impl Process {
         }
     }
 
-    /// The DCP producer, expiry and the vb map are live: running, or warming from
-    /// PopulateVBucketMap on.
-    fn serves_vb_map(self) -> bool {
+    /// The last warmup phase completed, while warming up or shutting down during warmup.
+    pub fn warmup_phase(self) -> Option<Phase> {
+        match self {
+            Process::Warming(p) => Some(p),
+            Process::ShuttingDown { warmup, .. } => warmup,
+            _ => None,
+        }
+    }
+
+    /// The vb map has been populated in this run of the process: running, or warmup got past
+    /// PopulateVBucketMap (shutting down included).
+    fn vb_map_populated(self) -> bool {
         match self {
             Process::Running => true,
             Process::Warming(p) => p >= Phase::PopulateVBucketMap,
-            _ => false,
+            Process::ShuttingDown { warmup, .. } => {
+                warmup.is_none_or(|p| p >= Phase::PopulateVBucketMap)
+            }
+            Process::Down => false,
         }
+    }
+
+    /// The DCP producer serves the vb map: populated, and no shutdown has closed the
+    /// connections (`shutdownAllConnections` comes first in a shutdown).
+    fn serves_dcp(self) -> bool {
+        self.vb_map_populated() && !matches!(self, Process::ShuttingDown { .. })
+    }
+
+    /// Expiry runs (gets while not shutting down; compaction and the expiry pager also through
+    /// a shutdown until the tasks stop): the vb map is populated and the tasks run.
+    fn expiry_runs(self) -> bool {
+        self.vb_map_populated()
+            && !matches!(
+                self,
+                Process::ShuttingDown {
+                    tasks_stopped: true,
+                    ..
+                }
+            )
     }
 
     fn flusher_runs(self) -> bool {
@@ -287,15 +336,21 @@ impl Process {
             Process::ShuttingDown {
                 flag_written,
                 flusher_stopped,
-            } => format!(
-                "shutting down, clean flag {}written, flusher {}",
-                if flag_written { "" } else { "not " },
-                if flusher_stopped {
-                    "stopped"
-                } else {
-                    "running"
+                tasks_stopped,
+                warmup,
+            } => {
+                let stopped = |b: bool| if b { "stopped" } else { "running" };
+                let mut d = format!(
+                    "shutting down, clean flag {}written, flusher {}, tasks {}",
+                    if flag_written { "" } else { "not " },
+                    stopped(flusher_stopped),
+                    stopped(tasks_stopped)
+                );
+                if let Some(p) = warmup {
+                    d.push_str(&format!(", warmup after {}", p.name()));
                 }
-            ),
+                d
+            }
             p => p.name().to_string(),
         }
     }
@@ -321,6 +376,12 @@ pub struct Cluster {
     vbs: Vec<ActiveVb>,
     /// `replicas[r][vb]`.
     replicas: Vec<Vec<ReplicaVb>>,
+    /// `failedToSetAVbucketState`: warmup's synchronous vbstate flush failed; client writes
+    /// are refused until the node restarts (MB-41257).
+    traffic_refused: bool,
+    /// The test seam that makes the active's data-file commits fail
+    /// ([`Cluster::fail_next_flushes`]); every active data file is opened through it.
+    disk_full: DiskFull,
     event_log: Option<Box<dyn Write + Send>>,
     poisoned: Option<String>,
     _lock: Option<crate::storage::DirLock>,
@@ -387,6 +448,8 @@ impl Cluster {
                 dir.display()
             )));
         }
+        let disk_full = DiskFull::new();
+        let active_backend = disk::with_disk_full(&backend, &disk_full);
         let mut vbs = Vec::new();
         let mut tables = Vec::new();
         for vb in 0..vbuckets {
@@ -399,7 +462,12 @@ impl Cluster {
                 snap_end: 0,
                 max_cas: 0,
             };
-            let disk = VbDisk::create(&backend, bugs.storage(), &active_vb_path(&dir, vb), &state)?;
+            let disk = VbDisk::create(
+                &active_backend,
+                bugs.storage(),
+                &active_vb_path(&dir, vb),
+                &state,
+            )?;
             vbs.push(ActiveVb {
                 disk,
                 mem: Some(VbMem {
@@ -461,6 +529,8 @@ impl Cluster {
             clean_flag: false,
             vbs,
             replicas: replica_vbs,
+            traffic_refused: false,
+            disk_full,
             event_log: None,
             poisoned: None,
             _lock: lock,
@@ -491,9 +561,11 @@ impl Cluster {
         }
         let stats = StatsDisk::open(&backend, &active_dir(&dir));
         let clean_flag = stats.read_force_shutdown()?.as_deref() == Some("false");
+        let disk_full = DiskFull::new();
+        let active_backend = disk::with_disk_full(&backend, &disk_full);
         let mut vbs = Vec::new();
         for vb in 0..vbuckets {
-            let disk = VbDisk::open(&backend, bugs.storage(), &active_vb_path(&dir, vb))?;
+            let disk = VbDisk::open(&active_backend, bugs.storage(), &active_vb_path(&dir, vb))?;
             vbs.push(ActiveVb { disk, mem: None });
         }
         let mut replica_vbs = Vec::new();
@@ -538,6 +610,8 @@ impl Cluster {
             clean_flag,
             vbs,
             replicas: replica_vbs,
+            traffic_refused: false,
+            disk_full,
             event_log: None,
             poisoned: None,
             _lock: lock,
@@ -623,6 +697,26 @@ impl Cluster {
             .collect()
     }
 
+    /// `failedToSetAVbucketState`: a synchronous vbstate flush of this warmup failed, so client
+    /// writes are refused until the node restarts (MB-41257).
+    pub fn traffic_refused(&self) -> bool {
+        self.traffic_refused
+    }
+
+    /// Test seam (not kv_engine, not logged): the next `n` commits to the active's data files
+    /// (flushes, and warmup's synchronous vbstate flushes) fail as on a full disk, through the
+    /// storage seam: each one's first write is cut short with `ENOSPC`, whatever the backend
+    /// (real files included). The storage layer undoes each failed commit; the engine survives
+    /// it ([`EngineError::FlushFailed`]). 0 disarms.
+    pub fn fail_next_flushes(&mut self, n: u32) {
+        self.disk_full.fail_next_appends(u64::from(n));
+    }
+
+    /// How many commits [`fail_next_flushes`](Self::fail_next_flushes) still has to fail.
+    pub fn armed_flush_failures(&self) -> u32 {
+        u32::try_from(self.disk_full.armed()).unwrap_or(u32::MAX)
+    }
+
     /// Every successful call from now on appends one NDJSON line to `w`:
     /// `{"call":"set","vb":0,"key":"k0","value":"v1","ttl":1,"state":<view>}`.
     pub fn set_event_log(&mut self, w: Box<dyn Write + Send>) {
@@ -651,17 +745,18 @@ impl Cluster {
         }
     }
 
-    fn in_live_map(&self, vb: u16) -> bool {
-        self.process.serves_vb_map() && self.vbs[vb as usize].mem.as_ref().is_some_and(|m| m.in_map)
+    fn in_map(&self, vb: u16) -> bool {
+        self.vbs[vb as usize].mem.as_ref().is_some_and(|m| m.in_map)
     }
 
     /// Reopen every file from what storage has (after a crash: the fault-injecting backend's
     /// handles are stale then). Replicas commit every mutation durably, so theirs must come
     /// back exactly as they were.
     fn reopen_files(&mut self) -> Result<(), EngineError> {
+        let active_backend = disk::with_disk_full(&self.backend, &self.disk_full);
         for vb in 0..self.vbuckets() {
             let disk = VbDisk::open(
-                &self.backend,
+                &active_backend,
                 self.bugs.storage(),
                 &active_vb_path(&self.dir, vb),
             )?;

@@ -29,10 +29,12 @@
 //! | `advance-clock SECONDS` | `advance_clock` |
 //! | `compact [vb=N]` | `compact` |
 //! | `expiry-pager` | `run_expiry_pager` |
+//! | `expire KEY [vb=N]` | `expire_item` (the pager's visit of one item) |
 //! | `flush [vb=N]` | `flush` (every notified vb if no vb is given) |
+//! | `fail-next-flushes N` | `fail_next_flushes` (test seam: the next N commits of the active fail, ENOSPC) |
 //! | `crash` | `crash` |
 //! | `shutdown` | the variant's whole clean shutdown, step by step |
-//! | `shutdown-begin`, `shutdown-write-flag`, `shutdown-stop-flusher` | one shutdown step |
+//! | `shutdown-begin`, `shutdown-write-flag`, `shutdown-stop-flusher`, `shutdown-stop-tasks` | one shutdown step |
 //! | `warmup [until=PHASE]` | `warmup_step` until PHASE (default `complete`) |
 //! | `stats-snapshot` | `stats_snapshot` |
 //! | `connect REPLICA [vb=N]` | `stream_request` until accepted, one line per round trip |
@@ -525,6 +527,23 @@ impl Runner {
                     out.push("nothing expired".into());
                 }
             }
+            // expire KEY [vb=N]
+            "expire" => {
+                let key = d.key.as_deref().expect("checked by parse");
+                let vb = d.vb;
+                let before = self.cluster.active_items(vb).unwrap_or_default();
+                let seqno = self.cluster.expire_item(vb, key)?;
+                self.print_expiries(vb, &before, &[seqno], out);
+            }
+            // fail-next-flushes N
+            "fail-next-flushes" => {
+                let n = d.count.expect("checked by parse");
+                self.cluster.fail_next_flushes(n);
+                out.push(format!(
+                    "the next {n} commit{} of the active's data files fail (ENOSPC)",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
             // flush [vb=N]
             "flush" => {
                 if d.vb_given {
@@ -554,16 +573,23 @@ impl Runner {
                 self.cluster.shutdown_begin()?;
                 out.push("shutdown-begin: traffic, expiry and DCP stopped".into());
                 let steps: &[&str] = if self.flag_before_flush() {
-                    &["flag", "flush", "stop"]
+                    &["flag", "flush", "stop", "tasks"]
                 } else {
-                    &["flush", "stop", "flag"]
+                    &["flush", "stop", "tasks", "flag"]
                 };
                 for step in steps {
                     before = self.cluster.view(); // losses are judged just before the last step
                     match *step {
                         "flag" => {
                             self.cluster.shutdown_write_clean_flag()?;
-                            out.push("shutdown-write-flag: stats.json says clean".into());
+                            out.push(format!("shutdown-write-flag: {}", self.flag_written()));
+                        }
+                        "tasks" => {
+                            self.cluster.shutdown_stop_tasks()?;
+                            out.push(
+                                "shutdown-stop-tasks: warmup, expiry pager and compaction stopped"
+                                    .into(),
+                            );
                         }
                         "flush" => {
                             for vb in self.cluster.notified_vbs() {
@@ -580,14 +606,41 @@ impl Runner {
             }
             // shutdown-begin
             "shutdown-begin" => {
+                let was = self.cluster.process();
                 self.cluster.shutdown_begin()?;
-                out.push("traffic, expiry and DCP stopped; streams dropped".into());
+                let mut l = "client traffic and DCP stopped; streams dropped".to_string();
+                if let Process::Warming(p) = was {
+                    l.push_str(&format!(
+                        "; warmup (after {p}) goes on until the tasks stop"
+                    ));
+                }
+                out.push(l);
             }
             // shutdown-write-flag
             "shutdown-write-flag" => {
                 let before = self.cluster.view();
                 self.cluster.shutdown_write_clean_flag()?;
-                out.push("stats.json says clean".into());
+                out.push(self.flag_written());
+                self.print_if_down(&before, out);
+            }
+            // shutdown-stop-tasks
+            "shutdown-stop-tasks" => {
+                let before = self.cluster.view();
+                self.cluster.shutdown_stop_tasks()?;
+                out.push("warmup, expiry pager and compaction stopped".into());
+                for (b, a) in before
+                    .active
+                    .vbuckets
+                    .iter()
+                    .zip(&self.cluster.view().active.vbuckets)
+                {
+                    if a.queued != b.queued {
+                        out.push(format!(
+                            "vb {}: warmup stopped: set_vbucket_state queued (never flushed: the flusher stopped)",
+                            a.vb
+                        ));
+                    }
+                }
                 self.print_if_down(&before, out);
             }
             // shutdown-stop-flusher
@@ -603,8 +656,9 @@ impl Runner {
                 loop {
                     let done = match self.cluster.process() {
                         Process::Warming(p) => p >= until,
+                        Process::ShuttingDown { warmup, .. } => warmup.is_none_or(|p| p >= until),
                         Process::Running => until == Phase::Complete,
-                        _ => false,
+                        Process::Down => false,
                     };
                     if done {
                         break;
@@ -703,8 +757,34 @@ impl Runner {
             || self.cluster.bugs().clean_flag_before_final_flush
     }
 
+    /// What the shutdown's flag step did to stats.json.
+    fn flag_written(&self) -> String {
+        if self.cluster.view().active.clean_shutdown_flag {
+            "stats.json says clean".into()
+        } else {
+            "stats.json left as it is (not clean): warmup did not persist every vbstate".into()
+        }
+    }
+
     fn flush_one(&mut self, vb: u16, out: &mut Vec<String>) -> Result<(), EngineError> {
-        let seqnos = self.cluster.flush(vb)?;
+        let seqnos = match self.cluster.flush(vb) {
+            Ok(s) => s,
+            Err(e @ EngineError::FlushFailed { .. }) => {
+                let view = self.cluster.view();
+                let v = &view.active.vbuckets[vb as usize];
+                out.push(format!(
+                    "vb {vb}: flush failed ({}): nothing committed; disk high {}, failover {}; \
+                     still queued {}, flusher {}notified",
+                    root_cause(&e),
+                    v.persisted_seqno,
+                    show_table(&v.failover_on_disk),
+                    v.queued.as_ref().map_or(String::new(), |q| q.join(" ")),
+                    if v.flusher_notified { "" } else { "not " }
+                ));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let view = self.cluster.view();
         let v = &view.active.vbuckets[vb as usize];
         let what = if seqnos.is_empty() {
@@ -790,7 +870,7 @@ impl Runner {
                         "not clean"
                     }
                 );
-                if self.cluster.variant().shutdown_flag == crate::engine::ShutdownFlag::AfterFlush {
+                if self.cluster.variant().shutdown_flag.after_flush() {
                     l.push_str("; ep_force_shutdown=true written");
                 }
                 out.push(l);
@@ -844,11 +924,21 @@ impl Runner {
                     }
                     out.push(l);
                 }
+                if after.active.traffic_refused && !before.active.traffic_refused {
+                    out.push(
+                        "populate-vbucket-map: a synchronous vbstate flush failed \
+                         (failedToSetAVbucketState): client writes refused until restart"
+                            .into(),
+                    );
+                }
             }
             Phase::LoadingData => out.push("loading-data".into()),
             Phase::Done => out.push("done".into()),
             Phase::Complete => {
-                let mut l = "complete: running".to_string();
+                let mut l = match self.cluster.process() {
+                    Process::Running => "complete: running".to_string(),
+                    _ => "complete: warmup ended (the node is shutting down)".to_string(),
+                };
                 let queued: Vec<String> = after
                     .active
                     .vbuckets
@@ -909,6 +999,16 @@ fn describe_process(p: Process) -> String {
         Process::ShuttingDown { .. } => "shutting down".into(),
         p => p.name().into(),
     }
+}
+
+/// The innermost cause of an error (e.g. `No space left on device (os error 28)`), without the
+/// paths the outer layers name (a scenario's directory is a temporary one).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 fn newest_expiry(items: &[Item], key: &str) -> Option<u64> {
@@ -974,6 +1074,7 @@ struct Directive {
     vb: u16,
     vb_given: bool,
     secs: Option<u64>,
+    count: Option<u32>,
     until: Option<Phase>,
     replica: Option<usize>,
 }
@@ -982,8 +1083,9 @@ struct Directive {
 fn grammar(cmd: &str) -> Option<(&'static [&'static str], &'static [&'static str])> {
     Some(match cmd {
         "set" => (&["KEY"], &["ttl", "vb", "value"]),
-        "delete" | "get" => (&["KEY"], &["vb"]),
+        "delete" | "get" | "expire" => (&["KEY"], &["vb"]),
         "advance-clock" => (&["SECONDS"], &[]),
+        "fail-next-flushes" => (&["COUNT"], &[]),
         "compact" | "flush" | "disk" => (&[], &["vb"]),
         "connect" | "stream" => (&["REPLICA"], &["vb"]),
         "warmup" => (&[], &["until"]),
@@ -993,6 +1095,7 @@ fn grammar(cmd: &str) -> Option<(&'static [&'static str], &'static [&'static str
         | "shutdown-begin"
         | "shutdown-write-flag"
         | "shutdown-stop-flusher"
+        | "shutdown-stop-tasks"
         | "stats-snapshot"
         | "show"
         | "check-divergence" => (&[], &[]),
@@ -1000,9 +1103,10 @@ fn grammar(cmd: &str) -> Option<(&'static [&'static str], &'static [&'static str
     })
 }
 
-const COMMANDS: &str = "set, delete, get, advance-clock, compact, expiry-pager, flush, crash, \
-    shutdown, shutdown-begin, shutdown-write-flag, shutdown-stop-flusher, warmup, \
-    stats-snapshot, connect, stream, disk, show, check-divergence";
+const COMMANDS: &str = "set, delete, get, advance-clock, compact, expiry-pager, expire, flush, \
+    fail-next-flushes, crash, shutdown, shutdown-begin, shutdown-write-flag, \
+    shutdown-stop-flusher, shutdown-stop-tasks, warmup, stats-snapshot, connect, stream, disk, \
+    show, check-divergence";
 
 impl Directive {
     fn parse(line: usize, text: &str) -> Result<Directive, ScenarioError> {
@@ -1033,6 +1137,7 @@ impl Directive {
             vb: 0,
             vb_given: false,
             secs: None,
+            count: None,
             until: None,
             replica: None,
         };
@@ -1101,6 +1206,11 @@ impl Directive {
                                 ))
                             })?,
                     )
+                }
+                "COUNT" => {
+                    d.count = Some(a.parse::<u32>().map_err(|_| {
+                        bad(format!("{cmd}: '{a}' is not a count (0..={})", u32::MAX))
+                    })?)
                 }
                 "REPLICA" => {
                     let n = a

@@ -6,8 +6,10 @@ use std::io::BufReader;
 ///
 /// Reads JSON lines {"table":[{"id":U,"seq":S},...], "start", "cur", "uuid", "snap_start",
 /// "snap_end", "purge", "strict"} (table newest first) on standard input and prints one line
-/// each: {"rollback":false} or {"rollback":true,"seqno":N,"reason":"..."}. "purge" defaults
-/// to 0 and "strict" to false.
+/// each: {"rollback":false}, {"rollback":true,"seqno":N,"reason":"..."}, or
+/// {"error":"ERANGE","reason":"..."} when snap_start <= start <= snap_end does not hold (the
+/// producer refuses such a request before needsRollback). "purge" defaults to 0 and "strict"
+/// to false.
 ///
 /// Exit codes: 0 every line decided; 2 a line is not a valid request (its number is named).
 #[derive(clap::Args)]

@@ -98,6 +98,7 @@ pub fn run(a: Args) -> u8 {
             writes: a.budget.writes,
             crashes: a.budget.crashes,
             shutdowns: a.budget.shutdowns,
+            flush_failures: soak::FLUSH_FAILURES_PER_SEGMENT,
         },
         probe_percent: a.probes,
         bugs,

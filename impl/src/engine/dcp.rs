@@ -4,7 +4,7 @@
 //! their snapshot markers (`ActiveStream` -> `PassiveStream::processMutation`).
 
 use super::disk::DiskState;
-use super::{replica_name, tmpfail, Cluster, EngineError};
+use super::{replica_name, tmpfail, Cluster, EngineError, RollbackRetry};
 use crate::failover::{FailoverTable, StreamRequest};
 use serde_json::{json, Value};
 use std::fmt;
@@ -50,7 +50,9 @@ impl Cluster {
     /// One DCP stream-request round trip of replica `replica` (0 = `r1`) for `vb`
     /// (`DcpProducer::streamRequest` -> `FailoverTable::needsRollback`, and the consumer's
     /// handling of the answer). When the vb is in the active's map, the active is not shutting
-    /// down, and the replica has no accepted stream.
+    /// down, and the replica has no accepted stream. A rollback to 0 with an older entry to try
+    /// drops the newest entry instead of rewinding when the design's rollback-retry rule says
+    /// so; any other rollback (to 0 included) rewinds the replica and prunes its table.
     pub fn stream_request(
         &mut self,
         replica: usize,
@@ -82,13 +84,21 @@ impl Cluster {
             strict: false,
         };
         let decision = producer_table.decide(req, cur, 0, bug_lt);
+        // `DcpConsumer::handleRollbackResponse`: told to roll back to 0, a consumer with an
+        // older entry drops its newest and asks again with the older uuid: always before
+        // MB-48398; since, only if the newest entry's seqno is the request's start seqno.
+        let retry = r.failover.len() > 1
+            && match self.variant.rollback_retry {
+                RollbackRetry::Always => true,
+                RollbackRetry::IfEntryAtStart => r.failover.newest().seq == req.start,
+            };
         let (outcome, reason) = match decision {
             None => {
                 r.failover.replace(&producer_table);
                 r.stream = StreamState::Accepted;
                 (StreamOutcome::Accepted, None)
             }
-            Some((0, reason)) if r.failover.len() > 1 => {
+            Some((0, reason)) if retry => {
                 let dropped = r.failover.drop_newest();
                 assert!(dropped, "a table of two or more entries drops its newest");
                 r.stream = StreamState::RolledBack(0);
@@ -266,7 +276,7 @@ impl Cluster {
     }
 
     pub(super) fn check_dcp(&self, vb: u16) -> Result<(), EngineError> {
-        if self.in_live_map(vb) {
+        if self.process.serves_dcp() && self.in_map(vb) {
             Ok(())
         } else {
             Err(tmpfail(format!(

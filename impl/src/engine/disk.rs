@@ -10,8 +10,8 @@ use super::{EngineError, Item, ItemOp};
 use crate::failover::Entry;
 use crate::stats::StatsFile;
 use crate::storage::{
-    Backend, DirLock, Doc, FailoverEntryJson, FaultyBackend, FileBackend, Op, StorageBugs, Tear,
-    VbFile, VbState, VbStateKind,
+    Backend, DirLock, DiskFull, Doc, FailoverEntryJson, FaultyBackend, FileBackend, Op,
+    StorageBugs, Tear, VbFile, VbState, VbStateKind,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -261,14 +261,19 @@ impl VbDisk {
         self.file.path()
     }
 
-    /// One atomic commit: `items` appended, `state` as the new vbstate. Durable when `Ok`.
+    /// One atomic commit: `items` appended, `state` as the new vbstate. Durable when `Ok`. A
+    /// failure the storage layer undid (the file is as of its last commit and usable) is
+    /// [`EngineError::FlushFailed`]; any other is [`EngineError::Storage`].
     pub fn commit(&mut self, items: &[Item], state: &DiskState) -> Result<(), EngineError> {
         let docs: Vec<Doc> = items.iter().map(to_doc).collect();
         let path = self.file.path().to_path_buf();
         self.generation = next_generation();
-        self.file
-            .commit(&docs, &state.to_vbstate())
-            .map_err(EngineError::Storage)?;
+        if let Err(e) = self.file.commit(&docs, &state.to_vbstate()) {
+            if self.file.is_poisoned() {
+                return Err(EngineError::Storage(e));
+            }
+            return Err(EngineError::FlushFailed(e));
+        }
         self.items.extend_from_slice(items);
         self.state = Some(state.clone());
         // Paired with the checks before the commit: the file says what was written.
@@ -385,6 +390,12 @@ impl StatsDisk {
             .map(|c| c.is_some())
             .map_err(|e| io_err(&path, e))
     }
+}
+
+/// `backend` with its appends subject to `switch`: how the active's data files are opened, so
+/// that [`super::Cluster::fail_next_flushes`] reaches them (and only them).
+pub fn with_disk_full(backend: &StorageBackend, switch: &DiskFull) -> StorageBackend {
+    StorageBackend::Other(switch.wrap(backend.as_dyn()))
 }
 
 /// A process crash. With the fault-injecting backend the machine crashes too: only synced

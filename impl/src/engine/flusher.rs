@@ -10,6 +10,11 @@ impl Cluster {
     /// one atomic commit of everything queued for the vb, with the cached vbstate whose table is
     /// replaced only by a queued set_vbucket_state. Clears the notification. Returns the seqnos
     /// committed.
+    ///
+    /// A commit the storage layer fails and undoes (a full disk) is [`EngineError::FlushFailed`]:
+    /// nothing is committed, the items stay queued and the vb notified, so a later flush
+    /// retries (`flushVBucket` returns `MoreAvailable::Yes`; `Flusher::flushVB` ->
+    /// `lpVbs.pushUnique`). It is logged (`"failed"`, the error) and the cluster stays usable.
     pub fn flush(&mut self, vb: u16) -> Result<Vec<u64>, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
@@ -26,9 +31,20 @@ impl Cluster {
         {
             return Err(tmpfail(format!("vb {vb}: the flusher was not notified")));
         }
-        let seqnos = self.commit_queue(vb)?;
-        self.log("flush", &[("vb", json!(vb)), ("seqnos", json!(seqnos))])?;
-        Ok(seqnos)
+        match self.commit_queue(vb) {
+            Ok(seqnos) => {
+                self.log("flush", &[("vb", json!(vb)), ("seqnos", json!(seqnos))])?;
+                Ok(seqnos)
+            }
+            Err(e @ EngineError::FlushFailed { .. }) => {
+                self.log(
+                    "flush",
+                    &[("vb", json!(vb)), ("failed", json!(e.to_string()))],
+                )?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// `flush` every notified vb, in vb order. Returns the vbs flushed.
@@ -40,7 +56,9 @@ impl Cluster {
         Ok(vbs)
     }
 
-    /// The flusher's atomic commit of everything queued for `vb`.
+    /// The flusher's atomic commit of everything queued for `vb`. On
+    /// [`EngineError::FlushFailed`] nothing changed (the storage layer undid the commit); on any
+    /// other error the cluster is poisoned.
     pub(super) fn commit_queue(&mut self, vb: u16) -> Result<Vec<u64>, EngineError> {
         let ignore_set_vbstate = self.bugs.flusher_ignores_set_vbstate;
         let a = &mut self.vbs[vb as usize];
@@ -80,9 +98,13 @@ impl Cluster {
             "vb {vb}: the newest entry {:?} is above the new high seqno {high}",
             written.newest()
         );
-        if let Err(e) = a.disk.commit(&items, &state) {
-            self.poisoned = Some(e.to_string());
-            return Err(e);
+        match a.disk.commit(&items, &state) {
+            Ok(()) => {}
+            Err(e @ EngineError::FlushFailed { .. }) => return Err(e),
+            Err(e) => {
+                self.poisoned = Some(e.to_string());
+                return Err(e);
+            }
         }
         // After the commit: the file says what was written.
         assert_eq!(a.disk.high_seqno(), high, "vb {vb}: the commit is durable");

@@ -17,6 +17,8 @@ pub struct ClusterImage {
     process: Process,
     read_clean: Option<bool>,
     clean_flag: bool,
+    traffic_refused: bool,
+    armed_flush_failures: u64,
     poisoned: Option<String>,
     uuids: Box<dyn UuidGen>,
     mem: Vec<Option<VbMem>>,
@@ -66,6 +68,8 @@ impl Cluster {
             process: self.process,
             read_clean: self.read_clean,
             clean_flag: self.clean_flag,
+            traffic_refused: self.traffic_refused,
+            armed_flush_failures: self.disk_full.armed(),
             poisoned: self.poisoned.clone(),
             uuids: self.uuids.fork(),
             mem: self.vbs.iter().map(|v| v.mem.clone()).collect(),
@@ -117,7 +121,8 @@ impl Cluster {
             }
             for vb in 0..self.vbuckets() {
                 if active_vb_path(&self.dir, vb) == *path {
-                    let mut d = VbDisk::open(&self.backend, self.bugs.storage(), path)?;
+                    let backend = disk::with_disk_full(&self.backend, &self.disk_full);
+                    let mut d = VbDisk::open(&backend, self.bugs.storage(), path)?;
                     d.generation = *generation;
                     self.vbs[vb as usize].disk = d;
                 }
@@ -136,6 +141,8 @@ impl Cluster {
         self.process = image.process;
         self.read_clean = image.read_clean;
         self.clean_flag = image.clean_flag;
+        self.traffic_refused = image.traffic_refused;
+        self.disk_full.fail_next_appends(image.armed_flush_failures);
         self.poisoned = image.poisoned.clone();
         self.uuids = image.uuids.fork();
         for (v, m) in self.vbs.iter_mut().zip(&image.mem) {

@@ -1,13 +1,19 @@
 //! Bucket operations (kv_engine's `KVBucket` / `EPBucket`, `kv_bucket.cc`, `ep_bucket.cc`):
 //! client sets, deletes and gets, compaction's and the expiry pager's expiries, the clock, and
 //! the periodic stats snapshot (`StatSnap` -> `KVBucket::snapshotStats`).
+//!
+//! Client traffic (set, delete, get) stops when a shutdown begins; sets and deletes also stop
+//! for good in a run whose warmup failed to flush a vbstate (`failedToSetAVbucketState`).
+//! Compaction and the expiry pager are bucket tasks: they run once the vb map is populated and
+//! go on through a shutdown until `shutdown_stop_tasks`.
 
 use super::{tmpfail, Cluster, EngineError, ItemOp, Process};
 use super::{MAX_CLOCK_SECS, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 use serde_json::{json, Value};
 
 impl Cluster {
-    /// A client set (`EPBucket::set` -> `VBucket::set`): only while running. Takes the next
+    /// A client set (`EPBucket::set` -> `VBucket::set`): only while running with traffic
+    /// enabled (not after a failed vbstate flush in warmup). Takes the next
     /// seqno, queues it in the checkpoint, notifies the flusher. `ttl` in seconds; `Some(0)`
     /// means no expiry, as in kv_engine. Returns the seqno. A key or value outside kv_engine's
     /// limits is refused here ([`EngineError::InvalidKey`], [`EngineError::TooBig`]), whatever
@@ -55,8 +61,8 @@ impl Cluster {
         Ok(seqno)
     }
 
-    /// A client delete (`VBucket::deleteItem`): only while running and the key is live. Next
-    /// seqno, op `delete`. Returns the seqno.
+    /// A client delete (`VBucket::deleteItem`): only while running with traffic enabled, and
+    /// the key is live. Next seqno, op `delete`. Returns the seqno.
     pub fn delete(&mut self, vb: u16, key: &str) -> Result<u64, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
@@ -85,13 +91,19 @@ impl Cluster {
     }
 
     /// A get (`VBucket::getInternal` -> `handleExpiredItem`): when the vb is in the vb map
-    /// (warming from PopulateVBucketMap on, or running). A live set returns its value; an
-    /// expired one is deleted as a new mutation (op `expire`) and `None` is returned; a deleted
-    /// or absent key returns `None`.
+    /// (warming from PopulateVBucketMap on, or running) and no shutdown has begun. A live set
+    /// returns its value; an expired one is deleted as a new mutation (op `expire`) and `None`
+    /// is returned; a deleted or absent key returns `None`.
     pub fn get(&mut self, vb: u16, key: &str) -> Result<Option<String>, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
         check_key(key)?;
+        if matches!(self.process, Process::ShuttingDown { .. }) {
+            return Err(tmpfail(format!(
+                "vb {vb}: gets stop when a shutdown begins ({})",
+                self.process.describe()
+            )));
+        }
         self.check_expiry_allowed(vb)?;
         let now = self.clock;
         let (value, expired) = match self.mem(vb).newest(key) {
@@ -116,8 +128,42 @@ impl Cluster {
         Ok(value)
     }
 
+    /// The expiry pager's (or compaction's) visit of one item (`ExpiredItemPager` ->
+    /// `VBucket::processExpiredItem`): when the vb is in the vb map and the bucket's tasks run
+    /// (through a shutdown until they stop), and the newest mutation of `key` is a set whose
+    /// expiry time has passed, deletes it as a new mutation (op `expire`) and returns its seqno.
+    /// Refused with [`EngineError::NotFound`] when `key` has nothing to expire.
+    pub fn expire_item(&mut self, vb: u16, key: &str) -> Result<u64, EngineError> {
+        self.usable()?;
+        self.check_vb(vb)?;
+        check_key(key)?;
+        self.check_expiry_allowed(vb)?;
+        let now = self.clock;
+        if !self
+            .mem(vb)
+            .newest(key)
+            .is_some_and(|i| i.is_expired_set(now))
+        {
+            return Err(EngineError::NotFound(format!(
+                "vb {vb}: key {key} has nothing to expire (absent, deleted, or not expired at \
+                 clock {now})"
+            )));
+        }
+        let seqno = self.queue_mutation(vb, key, ItemOp::Expire, None, None)?;
+        self.log(
+            "expire_item",
+            &[
+                ("vb", json!(vb)),
+                ("key", json!(key)),
+                ("seqno", json!(seqno)),
+            ],
+        )?;
+        Ok(seqno)
+    }
+
     /// Compaction of `vb` (`EPBucket::compactInternal`'s expiry callback): expires every
     /// expired item, each a new seqno, oldest newest-mutation first. Returns the new seqnos.
+    /// Runs while the bucket's tasks run (see [`expire_item`](Self::expire_item)).
     pub fn compact(&mut self, vb: u16) -> Result<Vec<u64>, EngineError> {
         self.usable()?;
         self.check_vb(vb)?;
@@ -133,10 +179,11 @@ impl Cluster {
     }
 
     /// The expiry pager (`ExpiredItemPager`): expires every expired item of every vb in the
-    /// map. Returns `(vb, seqno)` of each expiry.
+    /// map. Returns `(vb, seqno)` of each expiry. Runs while the bucket's tasks run (see
+    /// [`expire_item`](Self::expire_item)).
     pub fn run_expiry_pager(&mut self) -> Result<Vec<(u16, u64)>, EngineError> {
         self.usable()?;
-        if !self.process.serves_vb_map() {
+        if !self.process.expiry_runs() {
             return Err(tmpfail(format!(
                 "the expiry pager does not run while the node is {}",
                 self.process.describe()
@@ -202,19 +249,31 @@ impl Cluster {
     }
 
     pub(super) fn check_traffic(&self, vb: u16) -> Result<(), EngineError> {
-        if self.process == Process::Running {
-            Ok(())
-        } else {
-            Err(tmpfail(format!(
+        if self.process != Process::Running {
+            return Err(tmpfail(format!(
                 "vb {vb} is not taking traffic ({})",
                 self.process.describe()
-            )))
+            )));
         }
+        if self.traffic_refused {
+            return Err(tmpfail(format!(
+                "vb {vb} is not taking traffic: a vbstate flush failed in warmup \
+                 (failedToSetAVbucketState); writes are refused until the node restarts"
+            )));
+        }
+        Ok(())
     }
 
+    /// Expiry (a get's, compaction's, the pager's) needs the vb in a populated map and the
+    /// bucket's tasks running.
     pub(super) fn check_expiry_allowed(&self, vb: u16) -> Result<(), EngineError> {
-        if self.in_live_map(vb) {
+        if self.process.expiry_runs() && self.in_map(vb) {
             Ok(())
+        } else if self.process.vb_map_populated() && self.in_map(vb) {
+            Err(tmpfail(format!(
+                "vb {vb}: expiry stopped with the bucket's tasks ({})",
+                self.process.describe()
+            )))
         } else {
             Err(tmpfail(format!(
                 "vb {vb} is not in the vb map ({})",

@@ -1,9 +1,13 @@
 //! How the active node stops: a crash (`kill -9`), or a clean shutdown
-//! (`EventuallyPersistentEngine::destroy` -> `KVBucket::deinitialize`) in the design's order of
-//! writing the clean flag and stopping the flusher.
+//! (`EventuallyPersistentEngine::destroyInner` -> `EPBucket::deinitialize` ->
+//! `KVBucket::deinitialize`) in the design's order of its three steps: writing the clean flag,
+//! stopping the flusher, stopping the bucket's tasks (warmup, the expiry pager, compaction).
+//! Before-flush: flag, flusher, tasks; after-flush: flusher, tasks, flag.
 
 use super::disk;
-use super::{tmpfail, Cluster, EngineError, Process, ShutdownFlag, StreamState, Tear};
+use super::{
+    tmpfail, Cluster, EngineError, PersistEntry, Phase, Process, ShutdownFlag, StreamState, Tear,
+};
 use serde_json::json;
 
 impl Cluster {
@@ -38,14 +42,20 @@ impl Cluster {
         }
     }
 
-    /// How far the shutdown is (flag written, flusher stopped), or an error saying that `what`
-    /// happens only during a shutdown.
-    pub(super) fn shutdown_progress(&self, what: &str) -> Result<(bool, bool), EngineError> {
+    /// How far the shutdown is, or an error saying that `what` happens only during a shutdown.
+    pub(super) fn shutdown_progress(&self, what: &str) -> Result<Progress, EngineError> {
         match self.process {
             Process::ShuttingDown {
                 flag_written,
                 flusher_stopped,
-            } => Ok((flag_written, flusher_stopped)),
+                tasks_stopped,
+                warmup,
+            } => Ok(Progress {
+                flag_written,
+                flusher_stopped,
+                tasks_stopped,
+                warmup,
+            }),
             _ => Err(tmpfail(format!(
                 "{what} only during a shutdown (node {})",
                 self.process.describe()
@@ -53,55 +63,83 @@ impl Cluster {
         }
     }
 
-    /// Clean shutdown begins (`EventuallyPersistentEngine::destroy`): only while running.
-    /// Client traffic, expiry and DCP stop; streams drop.
+    fn set_progress(&mut self, p: Progress) {
+        self.process = Process::ShuttingDown {
+            flag_written: p.flag_written,
+            flusher_stopped: p.flusher_stopped,
+            tasks_stopped: p.tasks_stopped,
+            warmup: p.warmup,
+        };
+    }
+
+    /// A clean shutdown begins (`EventuallyPersistentEngine::destroyInner`): while running, or
+    /// warming up from Initialize on (the shutdown records the last phase completed). Client
+    /// traffic stops and DCP connections close (`shutdownAllConnections`): streams drop.
+    /// Warmup, the expiry pager and compaction go on until `shutdown_stop_tasks`.
     pub fn shutdown_begin(&mut self) -> Result<(), EngineError> {
         self.usable()?;
-        if self.process != Process::Running {
-            return Err(tmpfail(format!(
-                "shutdown begins only while running (node {})",
-                self.process.describe()
-            )));
-        }
-        self.process = Process::ShuttingDown {
+        let warmup = match self.process {
+            Process::Running => None,
+            Process::Warming(p) => Some(p),
+            _ => {
+                return Err(tmpfail(format!(
+                    "shutdown begins only while running or warming up (node {})",
+                    self.process.describe()
+                )))
+            }
+        };
+        self.set_progress(Progress {
             flag_written: false,
             flusher_stopped: false,
-        };
+            tasks_stopped: false,
+            warmup,
+        });
         self.drop_streams();
         self.log("shutdown_begin", &[])
     }
 
-    /// The shutdown path writes `ep_force_shutdown=false`. Before-flush: any time during the
-    /// shutdown; after-flush: once the flusher stopped, and this ends the shutdown.
+    /// The shutdown path writes stats.json. Before-flush (v6.5.1 to MB-41257): any time during
+    /// the shutdown, before the flusher stops. After-flush (`KVBucket::persistShutdownContext`
+    /// at the end of `EPBucket::deinitialize`): once the tasks stopped. Writes
+    /// `ep_force_shutdown=false`, except in `after-flush-if-state-persisted` when warmup did not
+    /// get past PopulateVBucketMap or a vbstate flush failed: stats.json is then left as it is
+    /// (Initialize wrote `true`), so the next warmup is unclean. The last of the three steps
+    /// ends the shutdown.
     pub fn shutdown_write_clean_flag(&mut self) -> Result<(), EngineError> {
         self.usable()?;
-        let (flag_written, flusher_stopped) =
-            self.shutdown_progress("the clean flag is written")?;
-        if flag_written {
+        let mut p = self.shutdown_progress("the clean flag is written")?;
+        if p.flag_written {
             return Err(tmpfail("the clean flag is already written"));
         }
-        if !self.flag_before_flush() && !flusher_stopped {
+        if !self.flag_before_flush() && !p.tasks_stopped {
             return Err(tmpfail(format!(
-                "{}: the clean flag is written only after the flusher stopped",
+                "{}: the clean flag is written only after the flusher and the tasks stopped",
                 self.variant.shutdown_flag
             )));
         }
-        self.write_stats(Some("false"))?;
-        self.process = Process::ShuttingDown {
-            flag_written: true,
-            flusher_stopped,
+        let clean = match self.variant.shutdown_flag {
+            ShutdownFlag::BeforeFlush | ShutdownFlag::AfterFlush => true,
+            ShutdownFlag::AfterFlushIfStatePersisted => {
+                let populated = p.warmup.is_none_or(|w| w >= Phase::PopulateVBucketMap);
+                populated && !self.traffic_refused
+            }
         };
+        if clean {
+            self.write_stats(Some("false"))?;
+        }
+        p.flag_written = true;
+        self.set_progress(p);
         self.end_shutdown_if_done();
-        self.log("shutdown_write_clean_flag", &[])
+        self.log("shutdown_write_clean_flag", &[("clean", json!(clean))])
     }
 
-    /// The flushers stop (`KVBucket::deinitialize`): when no vb is notified (the final flushes
-    /// are ordinary `flush` calls). Before-flush: needs the flag written, and this ends the
-    /// shutdown. Queued items of vbs that were never notified are lost (MB-43744).
+    /// The flusher stops (`EPBucket::stopFlusher`): when no vb is notified (the final flushes
+    /// are ordinary `flush` calls). Before-flush: needs the flag written. Queued items of vbs
+    /// that were never notified are lost (MB-43744).
     pub fn shutdown_stop_flusher(&mut self) -> Result<(), EngineError> {
         self.usable()?;
-        let (flag_written, flusher_stopped) = self.shutdown_progress("the flusher stops")?;
-        if flusher_stopped {
+        let mut p = self.shutdown_progress("the flusher stops")?;
+        if p.flusher_stopped {
             return Err(tmpfail("the flusher is already stopped"));
         }
         let notified = self.notified_vbs();
@@ -110,32 +148,55 @@ impl Cluster {
                 "the flusher still has notified vbs to flush: {notified:?}"
             )));
         }
-        if self.flag_before_flush() && !flag_written {
+        if self.flag_before_flush() && !p.flag_written {
             return Err(tmpfail(format!(
                 "{}: the flusher stops only after the clean flag is written",
                 self.variant.shutdown_flag
             )));
         }
-        self.process = Process::ShuttingDown {
-            flag_written,
-            flusher_stopped: true,
-        };
+        p.flusher_stopped = true;
+        self.set_progress(p);
         self.end_shutdown_if_done();
         self.log("shutdown_stop_flusher", &[])
     }
 
-    /// The whole clean shutdown in the variant's order: begin; before-flush: flag, final
-    /// flushes, stop; after-flush: final flushes, stop, flag. Each step is its own call (and
-    /// its own event-log line).
+    /// The bucket's tasks stop, once the flusher stopped: warmup, if it has not completed, is
+    /// stopped (`EPBucket::stopWarmup` -> `Warmup::stop`, whose `done()` calls
+    /// `warmupCompleted`: in `at-complete` that queues set_vbucket_state for every vb in the
+    /// map, which the stopped flusher never writes), then `KVBucket::deinitialize` ->
+    /// `unregisterTaskable` stops the expiry pager and compaction.
+    pub fn shutdown_stop_tasks(&mut self) -> Result<(), EngineError> {
+        self.usable()?;
+        let mut p = self.shutdown_progress("the tasks stop")?;
+        if p.tasks_stopped {
+            return Err(tmpfail("the tasks are already stopped"));
+        }
+        if !p.flusher_stopped {
+            return Err(tmpfail("the tasks stop only after the flusher stopped"));
+        }
+        p.tasks_stopped = true;
+        self.set_progress(p);
+        if p.warmup.is_some() && self.variant.persist_entry == PersistEntry::AtComplete {
+            self.queue_set_vbstate_in_map();
+        }
+        self.end_shutdown_if_done();
+        self.log("shutdown_stop_tasks", &[])
+    }
+
+    /// The whole clean shutdown in the variant's order, each step its own call (and its own
+    /// event-log line): begin; before-flush: flag, final flushes, flusher, tasks; after-flush:
+    /// final flushes, flusher, tasks, flag.
     pub fn shutdown(&mut self) -> Result<(), EngineError> {
         self.shutdown_begin()?;
         if self.flag_before_flush() {
             self.shutdown_write_clean_flag()?;
             self.flush_all()?;
             self.shutdown_stop_flusher()?;
+            self.shutdown_stop_tasks()?;
         } else {
             self.flush_all()?;
             self.shutdown_stop_flusher()?;
+            self.shutdown_stop_tasks()?;
             self.shutdown_write_clean_flag()?;
         }
         Ok(())
@@ -150,6 +211,7 @@ impl Cluster {
     pub(super) fn go_down(&mut self) {
         self.process = Process::Down;
         self.read_clean = None;
+        self.traffic_refused = false;
         for a in &mut self.vbs {
             a.mem = None;
         }
@@ -164,13 +226,25 @@ impl Cluster {
         }
     }
 
+    /// The shutdown ends when all three of its steps are done.
     pub(super) fn end_shutdown_if_done(&mut self) {
         if let Process::ShuttingDown {
             flag_written: true,
             flusher_stopped: true,
+            tasks_stopped: true,
+            ..
         } = self.process
         {
             self.go_down();
         }
     }
+}
+
+/// How far a shutdown has got (the fields of [`Process::ShuttingDown`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Progress {
+    flag_written: bool,
+    flusher_stopped: bool,
+    tasks_stopped: bool,
+    warmup: Option<Phase>,
 }

@@ -1,5 +1,5 @@
-//! The designs kv_engine shipped (domain brief, section 4): two knobs and five presets, named
-//! exactly as the model names them (`docs/vocabulary.md`).
+//! The designs kv_engine shipped (domain brief, section 4), and `proposed`: three knobs and six
+//! presets, named exactly as the model names them (`docs/vocabulary.md`).
 //!
 //! Two versions on purpose: the model keeps its own designs and knobs (`model/src/variant.rs`).
 //! The architecture forbids either crate depending on the other, so each states the designs in
@@ -30,38 +30,70 @@ pub enum PersistEntry {
 pub enum ShutdownFlag {
     /// Before the flushers stop (before MB-45756).
     BeforeFlush,
-    /// After the flushers stopped; and warmup's Initialize resets the flag to `true` as soon as
-    /// it has read it (MB-45756 / MB-46361).
+    /// After the flusher and the bucket's tasks stopped (`KVBucket::persistShutdownContext` at
+    /// the end of `EPBucket::deinitialize`), whatever warmup had reached; and warmup's
+    /// Initialize resets the flag to `true` as soon as it has read it (MB-45756 / MB-46361).
     AfterFlush,
+    /// `proposed`: as `after-flush`, but `false` is written only if warmup got past
+    /// PopulateVBucketMap (or had completed) and no vbstate flush failed; otherwise stats.json
+    /// is left saying `true` (written by Initialize), so the next warmup is unclean.
+    AfterFlushIfStatePersisted,
 }
 
-/// A design: the two knobs.
+impl ShutdownFlag {
+    /// Whether the flag is written after the flusher and the tasks stopped (and Initialize
+    /// rewrites it to `true`).
+    pub fn after_flush(self) -> bool {
+        !matches!(self, ShutdownFlag::BeforeFlush)
+    }
+}
+
+/// What a DCP consumer does when the producer answers "roll back to 0" while its failover
+/// table has an older entry (`DcpConsumer::handleRollbackResponse`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RollbackRetry {
+    /// Drop the newest entry and ask again with the older uuid (before MB-48398).
+    Always,
+    /// Only when the newest entry's seqno equals the request's start seqno; otherwise roll
+    /// back to 0 (MB-48398).
+    IfEntryAtStart,
+}
+
+/// A design: the three knobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Variant {
     pub persist_entry: PersistEntry,
     pub shutdown_flag: ShutdownFlag,
+    pub rollback_retry: RollbackRetry,
 }
 
 impl Variant {
-    pub const PRESETS: [&'static str; 5] = ["v6.5.1", "mb41942", "mb43744", "mb41257", "current"];
+    pub const PRESETS: [&'static str; 6] = [
+        "v6.5.1", "mb41942", "mb43744", "mb41257", "current", "proposed",
+    ];
 
     /// `v6.5.1` = at-complete + before-flush, `mb41942` = queue-at-create + before-flush,
     /// `mb43744` = queue-at-populate + before-flush, `mb41257` = sync-flush + before-flush,
-    /// `current` = sync-flush + after-flush.
+    /// each with rollback-retry `always`; `current` = sync-flush + after-flush +
+    /// if-entry-at-start; `proposed` = sync-flush + after-flush-if-state-persisted +
+    /// if-entry-at-start.
     pub fn preset(name: &str) -> Option<Variant> {
         use PersistEntry::*;
+        use RollbackRetry::*;
         use ShutdownFlag::*;
-        let (persist_entry, shutdown_flag) = match name {
-            "v6.5.1" => (AtComplete, BeforeFlush),
-            "mb41942" => (QueueAtCreate, BeforeFlush),
-            "mb43744" => (QueueAtPopulate, BeforeFlush),
-            "mb41257" => (SyncFlush, BeforeFlush),
-            "current" => (SyncFlush, AfterFlush),
+        let (persist_entry, shutdown_flag, rollback_retry) = match name {
+            "v6.5.1" => (AtComplete, BeforeFlush, Always),
+            "mb41942" => (QueueAtCreate, BeforeFlush, Always),
+            "mb43744" => (QueueAtPopulate, BeforeFlush, Always),
+            "mb41257" => (SyncFlush, BeforeFlush, Always),
+            "current" => (SyncFlush, AfterFlush, IfEntryAtStart),
+            "proposed" => (SyncFlush, AfterFlushIfStatePersisted, IfEntryAtStart),
             _ => return None,
         };
         Some(Variant {
             persist_entry,
             shutdown_flag,
+            rollback_retry,
         })
     }
 
@@ -83,23 +115,25 @@ impl Default for Variant {
     }
 }
 
-/// A preset's name, or `persist-entry=<knob> shutdown-flag=<knob>` for other combinations.
+/// A preset's name, or `persist-entry=<knob> shutdown-flag=<knob> rollback-retry=<knob>` for
+/// other combinations.
 impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.preset_name() {
             Some(n) => f.write_str(n),
             None => write!(
                 f,
-                "persist-entry={} shutdown-flag={}",
-                self.persist_entry, self.shutdown_flag
+                "persist-entry={} shutdown-flag={} rollback-retry={}",
+                self.persist_entry, self.shutdown_flag, self.rollback_retry
             ),
         }
     }
 }
 
 /// A preset name, or the `Display` form of a combination
-/// (`persist-entry=queue-at-create shutdown-flag=after-flush`, either order, either separator
-/// of space or comma).
+/// (`persist-entry=queue-at-create shutdown-flag=after-flush rollback-retry=always`, any order,
+/// separated by spaces or commas). `rollback-retry` may be left out: it is then `always`, the
+/// rule of every design before MB-48398 (and of combinations written before the knob existed).
 impl FromStr for Variant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -108,17 +142,20 @@ impl FromStr for Variant {
         }
         let mut persist_entry = None;
         let mut shutdown_flag = None;
+        let mut rollback_retry = None;
         for part in s.split([' ', ',']).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
                 Some(("persist-entry", v)) => persist_entry = Some(v.parse::<PersistEntry>()?),
                 Some(("shutdown-flag", v)) => shutdown_flag = Some(v.parse::<ShutdownFlag>()?),
+                Some(("rollback-retry", v)) => rollback_retry = Some(v.parse::<RollbackRetry>()?),
                 _ => {
                     return Err(format!(
                         "unknown variant '{s}' (expected one of: {}, or \
-                         persist-entry=<{}> shutdown-flag=<{}>)",
+                         persist-entry=<{}> shutdown-flag=<{}> [rollback-retry=<{}>])",
                         Self::PRESETS.join(", "),
                         PersistEntry::NAMES.join("|"),
                         ShutdownFlag::NAMES.join("|"),
+                        RollbackRetry::NAMES.join("|"),
                     ))
                 }
             }
@@ -127,9 +164,10 @@ impl FromStr for Variant {
             (Some(persist_entry), Some(shutdown_flag)) => Ok(Variant {
                 persist_entry,
                 shutdown_flag,
+                rollback_retry: rollback_retry.unwrap_or(RollbackRetry::Always),
             }),
             _ => Err(format!(
-                "variant '{s}' names only one knob (both persist-entry= and shutdown-flag= are needed)"
+                "variant '{s}' lacks a knob (persist-entry= and shutdown-flag= are both needed)"
             )),
         }
     }
@@ -173,6 +211,12 @@ knob_names!(PersistEntry {
 knob_names!(ShutdownFlag {
     BeforeFlush => "before-flush",
     AfterFlush => "after-flush",
+    AfterFlushIfStatePersisted => "after-flush-if-state-persisted",
+});
+
+knob_names!(RollbackRetry {
+    Always => "always",
+    IfEntryAtStart => "if-entry-at-start",
 });
 
 /// Deliberate bugs, for the conformance suite's sensitivity test only: it checks that the
@@ -264,13 +308,31 @@ mod tests {
         let v = Variant {
             persist_entry: PersistEntry::QueueAtCreate,
             shutdown_flag: ShutdownFlag::AfterFlush,
+            rollback_retry: RollbackRetry::IfEntryAtStart,
         };
         let shown = v.to_string();
         assert_eq!(
             shown,
-            "persist-entry=queue-at-create shutdown-flag=after-flush"
+            "persist-entry=queue-at-create shutdown-flag=after-flush \
+             rollback-retry=if-entry-at-start"
         );
         assert_eq!(shown.parse::<Variant>().unwrap(), v);
+    }
+
+    #[test]
+    fn a_combination_without_rollback_retry_has_the_older_rule() {
+        let v: Variant = "persist-entry=sync-flush shutdown-flag=after-flush-if-state-persisted"
+            .parse()
+            .unwrap();
+        assert_eq!(v.rollback_retry, RollbackRetry::Always);
+        assert_eq!(v.shutdown_flag, ShutdownFlag::AfterFlushIfStatePersisted);
+        assert_eq!(
+            Variant::preset("proposed").unwrap(),
+            Variant {
+                rollback_retry: RollbackRetry::IfEntryAtStart,
+                ..v
+            }
+        );
     }
 
     #[test]

@@ -19,12 +19,19 @@ pub struct View {
 pub struct ActiveView {
     /// `running | warming | shutting-down | down`.
     pub process: String,
-    /// The last warmup phase completed; `null` unless warming.
+    /// The last warmup phase completed, while warming up or shutting down during warmup;
+    /// `null` otherwise.
     pub warmup_phase: Option<String>,
     /// What Initialize read from stats.json; kept until the node goes down.
     pub warmup_read_clean: Option<bool>,
     /// Only ever true while shutting down.
     pub flusher_stopped: bool,
+    /// The bucket's tasks (warmup, expiry pager, compaction) were stopped; only ever true while
+    /// shutting down.
+    pub tasks_stopped: bool,
+    /// `failedToSetAVbucketState`: a warmup vbstate flush failed; client writes are refused
+    /// until the node restarts.
+    pub traffic_refused: bool,
     /// stats.json on disk says `ep_force_shutdown` is `"false"`.
     pub clean_shutdown_flag: bool,
     pub vbuckets: Vec<ActiveVbView>,
@@ -103,12 +110,14 @@ fn table_view(t: &[Entry]) -> Vec<EntryView> {
 impl Cluster {
     /// The projected view of `docs/vocabulary.md`.
     pub fn view(&self) -> View {
-        let (warmup_phase, flusher_stopped) = match self.process {
-            Process::Warming(p) => (Some(p.name().to_string()), false),
+        let warmup_phase = self.process.warmup_phase().map(|p| p.name().to_string());
+        let (flusher_stopped, tasks_stopped) = match self.process {
             Process::ShuttingDown {
-                flusher_stopped, ..
-            } => (None, flusher_stopped),
-            _ => (None, false),
+                flusher_stopped,
+                tasks_stopped,
+                ..
+            } => (flusher_stopped, tasks_stopped),
+            _ => (false, false),
         };
         let vbuckets = self
             .vbs
@@ -166,6 +175,8 @@ impl Cluster {
                 warmup_phase,
                 warmup_read_clean: self.read_clean,
                 flusher_stopped,
+                tasks_stopped,
+                traffic_refused: self.traffic_refused,
                 clean_shutdown_flag: self.clean_flag,
                 vbuckets,
             },

@@ -2,8 +2,7 @@
 //! PopulateVBucketMap, LoadingData, Done, then `warmupCompleted()`.
 
 use super::{
-    check_contiguous, tmpfail, Cluster, EngineError, PersistEntry, Process, Queued, ShutdownFlag,
-    VbMem,
+    check_contiguous, tmpfail, Cluster, EngineError, PersistEntry, Process, Queued, VbMem,
 };
 use crate::failover::FailoverTable;
 use serde_json::json;
@@ -76,26 +75,40 @@ impl Cluster {
     /// Run exactly one warmup phase: from down, Initialize; then CreateVBuckets,
     /// PopulateVBucketMap, LoadingData, Done, and Complete (`warmupCompleted()`, after which the
     /// node is running). Returns the phase just completed.
+    ///
+    /// Warmup is a bucket task: if a shutdown begins during warmup, warmup goes on through the
+    /// shutdown until `shutdown_stop_tasks`; Complete then only ends warmup (the node stays
+    /// shutting down).
     pub fn warmup_step(&mut self) -> Result<Phase, EngineError> {
         self.usable()?;
         let phase = match self.process {
             Process::Down => Phase::Initialize,
-            Process::Warming(p) => p.next().expect("warming never rests at Complete"),
+            Process::Warming(p)
+            | Process::ShuttingDown {
+                warmup: Some(p),
+                tasks_stopped: false,
+                ..
+            } => p.next().expect("warming never rests at Complete"),
             _ => {
                 return Err(tmpfail(format!(
-                    "warmup runs only from down (node {})",
+                    "warmup runs only from down, or until it completes (node {})",
                     self.process.describe()
                 )))
             }
         };
+        let mut failed = Vec::new();
         match phase {
             Phase::Initialize => self.warmup_initialize()?,
             Phase::CreateVBuckets => self.warmup_create_vbuckets()?,
-            Phase::PopulateVBucketMap => self.warmup_populate_vbucket_map()?,
-            Phase::LoadingData | Phase::Done => self.process = Process::Warming(phase),
+            Phase::PopulateVBucketMap => failed = self.warmup_populate_vbucket_map()?,
+            Phase::LoadingData | Phase::Done => self.set_warmup_phase(phase),
             Phase::Complete => self.warmup_complete(),
         }
-        self.log("warmup_step", &[("phase", json!(phase.name()))])?;
+        let mut args = vec![("phase", json!(phase.name()))];
+        if !failed.is_empty() {
+            args.push(("failed_vbstate_flushes", json!(failed)));
+        }
+        self.log("warmup_step", &args)?;
         Ok(phase)
     }
 
@@ -103,8 +116,9 @@ impl Cluster {
     pub fn warmup_until(&mut self, phase: Phase) -> Result<(), EngineError> {
         let done = |p: Process| match p {
             Process::Warming(q) => q >= phase,
+            Process::ShuttingDown { warmup, .. } => warmup.is_none_or(|q| q >= phase),
             Process::Running => phase == Phase::Complete,
-            _ => false,
+            Process::Down => false,
         };
         if done(self.process) {
             return Err(tmpfail(format!(
@@ -119,6 +133,15 @@ impl Cluster {
         Ok(())
     }
 
+    /// Record that warmup completed `phase` (not `Complete`), warming or shutting down.
+    pub(super) fn set_warmup_phase(&mut self, phase: Phase) {
+        match &mut self.process {
+            Process::Warming(p) => *p = phase,
+            Process::ShuttingDown { warmup, .. } => *warmup = Some(phase),
+            p => unreachable!("warmup steps run while warming up (node {p:?})"),
+        }
+    }
+
     pub(super) fn warmup_initialize(&mut self) -> Result<(), EngineError> {
         let flag = self.stats.read_force_shutdown()?;
         let clean = flag.as_deref() == Some("false");
@@ -128,7 +151,7 @@ impl Cluster {
         );
         self.read_clean = Some(clean);
         self.process = Process::Warming(Phase::Initialize);
-        if self.variant.shutdown_flag == ShutdownFlag::AfterFlush {
+        if self.variant.shutdown_flag.after_flush() {
             // MB-46361: a crash from here on counts as unclean.
             self.write_stats(Some("true"))?;
         }
@@ -184,33 +207,60 @@ impl Cluster {
         for (a, m) in self.vbs.iter_mut().zip(mems) {
             a.mem = Some(m);
         }
-        self.process = Process::Warming(Phase::CreateVBuckets);
+        self.set_warmup_phase(Phase::CreateVBuckets);
         Ok(())
     }
 
-    pub(super) fn warmup_populate_vbucket_map(&mut self) -> Result<(), EngineError> {
+    /// `Warmup::populateVBucketMap`. `sync-flush` (MB-41257) queues set_vbucket_state and
+    /// flushes it synchronously before the vb enters the map. When that flush fails (and the
+    /// storage layer undid it: [`EngineError::FlushFailed`]) the set_vbucket_state stays
+    /// queued, the flusher not notified, the vb enters the map all the same, and the node sets
+    /// `failedToSetAVbucketState` ([`Cluster::traffic_refused`]). Returns the vbs whose flush
+    /// failed.
+    pub(super) fn warmup_populate_vbucket_map(&mut self) -> Result<Vec<u16>, EngineError> {
         let persist = self.variant.persist_entry;
+        let mut failed = Vec::new();
         for vb in 0..self.vbuckets() {
             let new_entry = self.mem(vb).new_entry;
             if persist == PersistEntry::SyncFlush && new_entry {
-                // MB-41257: persist the new entry before the vb takes traffic. If this fails the
-                // vb stays out of the map (and the error is returned).
-                self.queue_set_vbstate(vb);
-                self.commit_queue(vb)?;
+                // MB-41257: persist the new entry before the vb takes traffic.
+                self.queue_set_vbstate(vb); // not in the map: no notification
+                match self.commit_queue(vb) {
+                    Ok(_) => {}
+                    Err(EngineError::FlushFailed { .. }) => {
+                        self.traffic_refused = true;
+                        failed.push(vb);
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             self.mem_mut(vb).in_map = true;
             if persist == PersistEntry::QueueAtPopulate && new_entry {
                 self.queue_set_vbstate(vb); // in the map: notifies
             }
         }
-        self.process = Process::Warming(Phase::PopulateVBucketMap);
-        Ok(())
+        self.set_warmup_phase(Phase::PopulateVBucketMap);
+        Ok(failed)
     }
 
+    /// `Warmup::done` -> `KVBucket::warmupCompleted`: the node runs (unless shutting down: then
+    /// warmup just ends); `at-complete` (v6.5.1) queues set_vbucket_state for every vb in the
+    /// map (`scheduleVBStatePersist`).
     pub(super) fn warmup_complete(&mut self) {
-        self.process = Process::Running;
+        match &mut self.process {
+            Process::Warming(_) => self.process = Process::Running,
+            Process::ShuttingDown { warmup, .. } => *warmup = None,
+            p => unreachable!("warmup completes while warming up (node {p:?})"),
+        }
         if self.variant.persist_entry == PersistEntry::AtComplete {
-            for vb in 0..self.vbuckets() {
+            self.queue_set_vbstate_in_map();
+        }
+    }
+
+    /// `EPBucket::scheduleVBStatePersist` for every vb in the map.
+    pub(super) fn queue_set_vbstate_in_map(&mut self) {
+        for vb in 0..self.vbuckets() {
+            if self.in_map(vb) {
                 self.queue_set_vbstate(vb);
             }
         }

@@ -4,6 +4,8 @@
 //!   files with real fsync; [`FaultyBackend`] is an in-memory file system with a volatile and a
 //!   durable image that can [crash](FaultyBackend::crash) (optionally tearing unsynced writes)
 //!   and fail at a chosen [sync point](FaultyBackend::crash_at_sync).
+//! - [`DiskFull`]: wraps any backend so that chosen appends fail as on a full disk (a short
+//!   write, then `ENOSPC`): the engine's failed-flush test seam.
 //! - [`VbFile`]: one append-only data file per vbucket. A commit appends docs and the
 //!   `_local/vbstate` record, fsyncs, appends a checksummed header, fsyncs. Open recovers the
 //!   newest commit, ignores a torn tail, and refuses a file whose committed data is corrupt;
@@ -16,6 +18,7 @@
 //! stores what it is given and hands back exactly the newest durable commit.
 
 mod backend;
+mod disk_full;
 mod error;
 mod faulty;
 mod format;
@@ -23,6 +26,7 @@ mod lock;
 mod vbfile;
 
 pub use backend::{Backend, BackendFile, FileBackend};
+pub use disk_full::DiskFull;
 pub use error::StoreError;
 pub use faulty::{FaultyBackend, Tear};
 pub use lock::DirLock;

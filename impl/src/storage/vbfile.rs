@@ -763,8 +763,11 @@ impl VbFile {
 
     /// Atomically commits `docs` (seqnos strictly increasing, above the current high seqno) and
     /// `vbstate` (well formed; see [`VbState::defect`]). Durable when this returns `Ok`. On an
-    /// error the file is poisoned: nothing may be assumed about the commit until the file is
-    /// reopened (after a crash, or at least a re-scan).
+    /// error the commit is undone if it can be: the file is cut back to its last commit and the
+    /// cut is synced, so the file stays usable, as of that commit, and a later commit retries (a
+    /// full disk, say). If the undo fails too, the file is poisoned: nothing may be assumed
+    /// about the commit until the file is reopened (after a crash, or at least a re-scan).
+    /// [`VbFile::is_poisoned`] tells the two apart.
     ///
     /// # Panics
     /// If the docs or the vbstate break the rules above: those are bugs of the caller.
@@ -812,10 +815,33 @@ impl VbFile {
             );
         }
         let result = self.commit_unchecked(docs, vbstate, last_seqno);
-        if result.is_err() {
+        if result.is_err() && !self.undo_failed_commit() {
             self.poisoned = true;
         }
         result
+    }
+
+    /// Whether an earlier failure left the file unusable until it is reopened.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
+    /// After a failed commit: cut away whatever it appended (a short write leaves bytes the
+    /// file's own length does not count) and sync the cut, so that the file is durably its last
+    /// commit again. Whether that worked. A file that failed while getting its magic is left
+    /// to be reopened.
+    fn undo_failed_commit(&mut self) -> bool {
+        if !self.has_magic {
+            return false;
+        }
+        let base = self.committed_len().max(MAGIC_LEN);
+        match self.file.truncate(base).and_then(|()| self.file.sync()) {
+            Ok(()) => {
+                self.len = base;
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     fn commit_unchecked(
