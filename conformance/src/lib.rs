@@ -3,6 +3,7 @@
 //! `warmcheck` binary's subcommands.
 
 pub mod check;
+pub mod checked;
 pub mod cli;
 pub mod conform;
 pub mod mapping;
