@@ -331,6 +331,9 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
     if stopped_by.is_none() && depth_target.is_some_and(|t| depth >= t) {
         stopped_by = Some(StoppedBy::MaxDepth);
     }
+    // The run's time is the exploration's: the search for the shortest counterexamples below
+    // is not counted (it is not what the unique-states rate measures).
+    let seconds = progress.elapsed().as_secs_f64();
     let searched_again = opts.strategy == Strategy::Bfs
         && !matches!(stopped_by, Some(StoppedBy::Interrupt | StoppedBy::Timeout));
     if searched_again {
@@ -358,7 +361,6 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
             discoveries.insert(name, actions);
         }
     }
-    let seconds = progress.elapsed().as_secs_f64();
     if stopped_by.is_none()
         && opts.fail_fast
         && props
