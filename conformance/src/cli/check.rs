@@ -52,10 +52,11 @@ pub struct Args {
     /// Stop at the first violated `always` property (the other verdicts are then `unknown`).
     #[arg(long)]
     fail_fast: bool,
-    /// Explore behaviours of at most N steps. With breadth-first every state within N steps is
-    /// checked; depth-first may reach a state first by a longer path and leave it unexplored.
-    #[arg(long, value_name = "N")]
-    max_depth: Option<usize>,
+    /// Explore behaviours of at most N steps, 0..=10000. With breadth-first every state within
+    /// N steps is checked; depth-first may reach a state first by a longer path and leave it
+    /// unexplored.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    max_depth: Option<u64>,
     /// Stop exploring after SECONDS (a decimal number; with --all-variants, each design's
     /// check); the report is then partial.
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
@@ -111,7 +112,7 @@ pub fn run(a: Args) -> u8 {
             symmetry: a.symmetry,
             quiet: a.quiet,
             fail_fast: a.fail_fast,
-            max_depth: a.max_depth,
+            max_depth: a.max_depth.map(|d| d as usize),
             timeout: a.timeout,
             shard: a.shard.filter(|s| s.count > 1),
         },
