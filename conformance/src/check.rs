@@ -1,6 +1,8 @@
 //! Running the model checker: the shared engine behind `check`, with progress, Ctrl-C and the
 //! results in a form the reports and the story printer use.
 
+pub use crate::conform::Shard;
+use crate::explored::{Checked, Coverage};
 use crate::progress::Progress;
 use crate::signals;
 use crate::trace::Trace;
@@ -8,8 +10,9 @@ use serde::Serialize;
 use stateright::{Checker, Expectation, Model, Property};
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::time::Duration;
-use warmcheck_model::Warmup;
+use warmcheck_model::{Action, State, Warmup};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -26,6 +29,27 @@ pub struct CheckOptions {
     pub quiet: bool,
     /// Stop at the first violated `always`; the other verdicts are then `unknown`.
     pub fail_fast: bool,
+    /// Explore behaviours of at most this many steps (`--max-depth`).
+    pub max_depth: Option<usize>,
+    /// Stop exploring after this long (`--timeout`).
+    pub timeout: Option<Duration>,
+    /// Explore only this part of the state space (`--shard I/N`).
+    pub shard: Option<Shard>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            strategy: Strategy::Bfs,
+            threads: 1,
+            symmetry: false,
+            quiet: true,
+            fail_fast: false,
+            max_depth: None,
+            timeout: None,
+            shard: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
@@ -57,6 +81,38 @@ impl PropertyResult {
     }
 }
 
+/// Why a run stopped before it explored every state within its bounds.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoppedBy {
+    /// Ctrl-C, SIGTERM, SIGHUP.
+    Interrupt,
+    /// `--fail-fast` at the first violated `always`.
+    FailFast,
+    /// `--timeout`.
+    Timeout,
+    /// `--max-depth`: some state lay beyond it.
+    MaxDepth,
+}
+
+impl StoppedBy {
+    /// What the text output says.
+    pub fn sentence(self) -> &'static str {
+        match self {
+            StoppedBy::Interrupt => "Interrupted",
+            StoppedBy::FailFast => "Stopped early (--fail-fast) at the first violated `always`",
+            StoppedBy::Timeout => {
+                "Stopped early: --timeout was reached before every state was explored"
+            }
+            StoppedBy::MaxDepth => {
+                "Stopped early: some states lie beyond --max-depth and were not explored"
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckOutcome {
     pub properties: Vec<PropertyResult>,
@@ -64,11 +120,14 @@ pub struct CheckOutcome {
     pub unique_states: usize,
     pub max_depth: usize,
     pub seconds: f64,
-    /// False when interrupted or stopped early (`--fail-fast`): the verdicts of unfinished
-    /// properties are `unknown`.
+    /// False when interrupted or stopped early (`--fail-fast`, `--timeout`, `--max-depth`): the
+    /// verdicts of unfinished properties are `unknown`.
     pub complete: bool,
     /// Stopped at the first violated `always` (`--fail-fast`), not by a signal.
     pub stopped_early: bool,
+    pub stopped_by: Option<StoppedBy>,
+    /// Transitions taken per kind of action.
+    pub coverage: Coverage,
 }
 
 impl CheckOutcome {
@@ -81,27 +140,141 @@ impl CheckOutcome {
     }
 }
 
-/// Check `model` exhaustively with the given strategy.
+/// Where a shard's exploration starts. Every shard walks the same first levels breadth-first
+/// ([`split`]), checking each state there; the states of the first level that holds at least
+/// [`ROOTS_PER_SHARD`] x N states are dealt out round robin, and each shard explores from its
+/// own. Every state is in the shared levels or reachable from some dealt-out state (a shortest
+/// path to it crosses that level), so every state is explored by at least one shard.
+pub struct Part {
+    /// The shared levels: each state with the actions that reach it, level by level.
+    pub levels: Vec<(State, Vec<Action>)>,
+    /// This shard's roots, with the actions that reach each.
+    pub roots: Vec<(State, Vec<Action>)>,
+    /// The level the roots are at (steps from the initial state).
+    pub depth: usize,
+    /// Transitions taken while walking the shared levels.
+    pub coverage: Coverage,
+}
+
+/// Roots dealt out per shard, at least: enough that the parts come out of similar size.
+pub const ROOTS_PER_SHARD: usize = 32;
+
+/// Walk the first levels of `model` breadth-first until a level holds at least
+/// `ROOTS_PER_SHARD * shard.count` states (or `max_depth` is reached, or the state space ends),
+/// and deal that level out. Deterministic: every shard computes the same levels.
+pub fn split(model: &Warmup, shard: Shard, max_depth: Option<usize>) -> Part {
+    let mut seen: std::collections::HashSet<State> = std::collections::HashSet::new();
+    let mut levels = Vec::new();
+    let mut frontier: Vec<(State, Vec<Action>)> = model
+        .init_states()
+        .into_iter()
+        .filter(|s| seen.insert(s.clone()))
+        .map(|s| (s, Vec::new()))
+        .collect();
+    let mut coverage = Coverage::default();
+    let mut depth = 0;
+    let want = ROOTS_PER_SHARD * shard.count as usize;
+    let mut actions = Vec::new();
+    while frontier.len() < want && !frontier.is_empty() && max_depth.is_none_or(|m| depth < m) {
+        let mut next = Vec::new();
+        for (state, path) in &frontier {
+            actions.clear();
+            model.actions(state, &mut actions);
+            for a in actions.drain(..) {
+                let Some(n) = model.next_state(state, a.clone()) else {
+                    continue;
+                };
+                if !model.within_boundary(&n) {
+                    continue;
+                }
+                coverage.0[crate::explored::kind(&a)] += 1;
+                if seen.insert(n.clone()) {
+                    let mut p = path.clone();
+                    p.push(a);
+                    next.push((n, p));
+                }
+            }
+        }
+        levels.extend(std::mem::replace(&mut frontier, next));
+        depth += 1;
+    }
+    let roots = frontier
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i as u64 % shard.count == shard.index)
+        .map(|(_, r)| r)
+        .collect();
+    Part {
+        levels,
+        roots,
+        depth,
+        coverage,
+    }
+}
+
+/// Check `model` exhaustively with the given strategy (or the part `opts.shard` names).
 pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
     let props = model.properties();
-    let mut builder = model.clone().checker().threads(opts.threads.max(1));
+    let mut progress = Progress::new(opts.quiet);
+    let part = match opts.shard {
+        Some(shard) => split(model, shard, opts.max_depth),
+        None => Part {
+            levels: Vec::new(),
+            roots: model
+                .init_states()
+                .into_iter()
+                .map(|s| (s, Vec::new()))
+                .collect(),
+            depth: 0,
+            coverage: Coverage::default(),
+        },
+    };
+    // The shared levels are checked here, in order, so what is found there is found at its
+    // fewest steps.
+    let mut found_before: HashMap<&'static str, Vec<Action>> = HashMap::new();
+    for (state, path) in &part.levels {
+        for p in &props {
+            let hit = match p.expectation {
+                Expectation::Sometimes => (p.condition)(model, state),
+                _ => !(p.condition)(model, state),
+            };
+            if hit && !found_before.contains_key(p.name) {
+                found_before.insert(p.name, path.clone());
+            }
+        }
+    }
+    let checked = Checked::new(
+        model.clone(),
+        part.roots.iter().map(|(s, _)| s.clone()).collect(),
+    );
+    let counters = Arc::clone(&checked.counters);
+    let stop = Arc::clone(&checked.stop);
+    let mut builder = checked.checker().threads(opts.threads.max(1));
     if opts.symmetry {
         builder = builder.symmetry();
     }
     if opts.fail_fast {
         builder = builder.finish_when(stateright::HasDiscoveries::AnyFailures);
     }
-    let mut progress = Progress::new(opts.quiet);
+    // stateright skips (does not check) a state whose depth, 1 at a root, reaches the target.
+    let depth_target = opts.max_depth.map(|m| m.saturating_sub(part.depth) + 2);
+    if let Some(t) = depth_target {
+        builder = builder.target_max_depth(t);
+    }
+    crate::explored::stop_counting_this_thread();
     let checker: Box<dyn CheckerLike> = match opts.strategy {
         Strategy::Bfs => Box::new(builder.spawn_bfs()),
         Strategy::Dfs => Box::new(builder.spawn_dfs()),
     };
-    let mut interrupted = false;
+    let mut stopped_by = None;
     // When each property's trace was first seen (polled: discoveries rebuild their paths).
-    let mut found_at: HashMap<&'static str, f64> = HashMap::new();
+    let mut found_at: HashMap<&'static str, f64> = found_before
+        .keys()
+        .map(|k| (*k, progress.elapsed().as_secs_f64()))
+        .collect();
     let mut polled = std::time::Instant::now();
     let mut poll = |checker: &dyn CheckerLike, seconds: f64| {
-        for name in checker.discoveries().into_keys() {
+        for name in checker.discovered() {
             found_at.entry(name).or_insert(seconds);
         }
     };
@@ -112,7 +285,14 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
             poll(checker.as_ref(), progress.elapsed().as_secs_f64());
         }
         if signals::interrupted() {
-            interrupted = true;
+            stopped_by = Some(StoppedBy::Interrupt);
+        } else if opts.timeout.is_some_and(|t| progress.elapsed() >= t) {
+            stopped_by = Some(StoppedBy::Timeout);
+        }
+        if stopped_by.is_some() {
+            // No state has successors from now on: the checker's threads drain what they
+            // hold and end, while the verdicts are read below.
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
             break;
         }
         progress.tick(|elapsed| {
@@ -128,33 +308,72 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
         });
     }
     progress.finish();
+    poll(checker.as_ref(), progress.elapsed().as_secs_f64());
+    let coverage = {
+        let mut c = part.coverage;
+        c.add(&counters.snapshot());
+        c
+    };
+    let (states, unique, depth) = (checker.states(), checker.unique(), checker.depth());
+    // Each discovery as the actions from the initial state, and the root it went through.
+    let root_index: HashMap<&State, usize> = part
+        .roots
+        .iter()
+        .enumerate()
+        .map(|(i, (s, _))| (s, i))
+        .collect();
+    let mut discoveries = found_before.clone();
+    for (name, path) in checker.discoveries() {
+        if discoveries.contains_key(name) {
+            continue;
+        }
+        let steps = path.into_vec();
+        let root = &steps.first().expect("a path has a state").0;
+        let mut actions = part.roots[root_index[root]].1.clone();
+        actions.extend(steps.into_iter().filter_map(|(_, a)| a));
+        discoveries.insert(name, actions);
+    }
+    if stopped_by.is_none() && depth_target.is_some_and(|t| depth >= t) {
+        stopped_by = Some(StoppedBy::MaxDepth);
+    }
     // The run's time is the exploration's: the search for the shortest counterexamples below
     // is not counted (it is not what the unique-states rate measures).
     let seconds = progress.elapsed().as_secs_f64();
-    poll(checker.as_ref(), seconds);
-    let mut discoveries = checker.discoveries();
-    let searched_again = opts.strategy == Strategy::Bfs && !interrupted;
+    let searched_again = opts.strategy == Strategy::Bfs
+        && !matches!(stopped_by, Some(StoppedBy::Interrupt | StoppedBy::Timeout));
     if searched_again {
         // stateright 0.31's BFS overwrites a property's discovery with every later state that
         // also violates it, so what it returns is the last counterexample found, not the
-        // shortest. Search again, breadth-first, for the first one.
+        // shortest. Search again, breadth-first from the roots, for the first one (what the
+        // shared levels found is the first already).
         let violated: Vec<&Property<Warmup>> = props
             .iter()
-            .filter(|p| p.expectation == Expectation::Always && discoveries.contains_key(p.name))
+            .filter(|p| {
+                p.expectation == Expectation::Always
+                    && discoveries.contains_key(p.name)
+                    && !found_before.contains_key(p.name)
+            })
             .collect();
         let depth = violated
             .iter()
-            .map(|p| discoveries[p.name].len())
+            .map(|p| discoveries[p.name].len() - part.depth)
             .max()
             .unwrap_or(0);
-        for (name, path) in shortest_violations(model, &violated, depth) {
-            discoveries.insert(name, path);
+        let roots: Vec<State> = part.roots.iter().map(|(s, _)| s.clone()).collect();
+        for (name, (root, path)) in shortest_violations(model, &roots, &violated, depth) {
+            let mut actions = part.roots[root].1.clone();
+            actions.extend(path);
+            discoveries.insert(name, actions);
         }
     }
-    let stopped_early = opts.fail_fast
+    if stopped_by.is_none()
+        && opts.fail_fast
         && props
             .iter()
-            .any(|q| q.expectation == Expectation::Always && discoveries.contains_key(q.name));
+            .any(|q| q.expectation == Expectation::Always && discoveries.contains_key(q.name))
+    {
+        stopped_by = Some(StoppedBy::FailFast);
+    }
     let properties = props
         .iter()
         .map(|p| {
@@ -167,7 +386,7 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
                 (Expectation::Eventually, true) => ("eventually", "violated"),
                 (Expectation::Eventually, false) => ("eventually", "holds"),
             };
-            let status = if (interrupted || stopped_early) && found.is_none() {
+            let status = if stopped_by.is_some() && found.is_none() {
                 "unknown"
             } else {
                 status
@@ -187,14 +406,23 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
             }
         })
         .collect();
+    let initial = model.init_states().len();
     CheckOutcome {
         properties,
-        states: checker.states(),
-        unique_states: checker.unique(),
-        max_depth: checker.depth(),
+        // The shared levels' states, then the checker's from the roots on.
+        states: initial + part.coverage.total() as usize + states.saturating_sub(part.roots.len()),
+        unique_states: part.levels.len() + unique,
+        max_depth: if part.roots.is_empty() {
+            part.depth
+        } else {
+            // stateright counts a root as depth 1; a depth past the target was not explored.
+            part.depth + depth_target.map_or(depth, |t| depth.min(t - 1))
+        },
         seconds,
-        complete: !interrupted && !stopped_early,
-        stopped_early,
+        complete: stopped_by.is_none(),
+        stopped_early: stopped_by == Some(StoppedBy::FailFast),
+        stopped_by,
+        coverage,
     }
 }
 
@@ -204,10 +432,12 @@ trait CheckerLike {
     fn states(&self) -> usize;
     fn unique(&self) -> usize;
     fn depth(&self) -> usize;
-    fn discoveries(&self) -> std::collections::HashMap<&'static str, Vec<warmcheck_model::Action>>;
+    /// The names of the properties with a discovery (cheap: no path is rebuilt).
+    fn discovered(&self) -> Vec<&'static str>;
+    fn discoveries(&self) -> HashMap<&'static str, stateright::Path<State, Action>>;
 }
 
-impl<C: Checker<Warmup>> CheckerLike for C {
+impl<C: Checker<Checked>> CheckerLike for C {
     fn done(&self) -> bool {
         self.is_done()
     }
@@ -220,44 +450,54 @@ impl<C: Checker<Warmup>> CheckerLike for C {
     fn depth(&self) -> usize {
         self.max_depth()
     }
-    fn discoveries(&self) -> std::collections::HashMap<&'static str, Vec<warmcheck_model::Action>> {
+    fn discovered(&self) -> Vec<&'static str> {
+        Checker::discoveries(self).into_keys().collect()
+    }
+    fn discoveries(&self) -> HashMap<&'static str, stateright::Path<State, Action>> {
         Checker::discoveries(self)
-            .into_iter()
-            .map(|(k, p)| (k, p.into_actions()))
-            .collect()
     }
 }
 
-/// Breadth-first search for the shortest path to a state violating each of `targets` (all
-/// `always` properties), exploring at most `max_depth` steps. Single-threaded and exact: levels
-/// are explored in order, so the first violation found for a property is a shortest one.
+/// Breadth-first search for the shortest path from one of `roots` to a state violating each of
+/// `targets` (all `always` properties), exploring at most `max_depth` steps. Single-threaded
+/// and exact: levels are explored in order, so the first violation found for a property is a
+/// shortest one. Returns, per property, the root's index and the actions from it.
 pub fn shortest_violations(
     model: &Warmup,
+    roots: &[State],
     targets: &[&Property<Warmup>],
     max_depth: usize,
-) -> HashMap<&'static str, Vec<warmcheck_model::Action>> {
+) -> HashMap<&'static str, (usize, Vec<Action>)> {
+    /// How a state was first reached: it is the root with this index, or by this action from
+    /// the state with this fingerprint.
+    type Parents = HashMap<u64, Result<(u64, Action), usize>>;
     let hasher = std::collections::hash_map::RandomState::new();
-    let fp = |s: &warmcheck_model::State| hasher.hash_one(s);
-    let mut found: HashMap<&'static str, Vec<warmcheck_model::Action>> = HashMap::new();
-    let mut parents: HashMap<u64, Option<(u64, warmcheck_model::Action)>> = HashMap::new();
-    let path_to = |parents: &HashMap<u64, Option<(u64, warmcheck_model::Action)>>, mut f: u64| {
+    let fp = |s: &State| hasher.hash_one(s);
+    let mut found: HashMap<&'static str, (usize, Vec<Action>)> = HashMap::new();
+    let mut parents: Parents = HashMap::new();
+    let path_to = |parents: &Parents, mut f: u64| {
         let mut actions = Vec::new();
-        while let Some(Some((parent, action))) = parents.get(&f) {
-            actions.push(action.clone());
-            f = *parent;
+        loop {
+            match &parents[&f] {
+                Ok((parent, action)) => {
+                    actions.push(action.clone());
+                    f = *parent;
+                }
+                Err(root) => {
+                    actions.reverse();
+                    return (*root, actions);
+                }
+            }
         }
-        actions.reverse();
-        actions
     };
-    let mut frontier: Vec<(warmcheck_model::State, u64)> = model
-        .init_states()
-        .into_iter()
-        .map(|s| {
-            let f = fp(&s);
-            parents.insert(f, None);
-            (s, f)
-        })
-        .collect();
+    let mut frontier: Vec<(State, u64)> = Vec::new();
+    for (i, s) in roots.iter().enumerate() {
+        let f = fp(s);
+        if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(f) {
+            e.insert(Err(i));
+            frontier.push((s.clone(), f));
+        }
+    }
     let mut actions = Vec::new();
     for depth in 0..=max_depth {
         let mut next = Vec::new();
@@ -281,7 +521,7 @@ pub fn shortest_violations(
                 };
                 let nf = fp(&n);
                 if let std::collections::hash_map::Entry::Vacant(e) = parents.entry(nf) {
-                    e.insert(Some((*f, a)));
+                    e.insert(Ok((*f, a)));
                     next.push((n, nf));
                 }
             }

@@ -6,6 +6,7 @@ pub mod check;
 pub mod checked;
 pub mod cli;
 pub mod conform;
+pub mod explored;
 pub mod mapping;
 pub mod progress;
 pub mod replay;

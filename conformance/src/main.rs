@@ -23,6 +23,7 @@ fn main() -> ExitCode {
         Command::FailoverDecide(a) => cli::failover_decide::run(a),
         Command::Replay(a) => cli::replay::run(a),
         Command::Conform(a) => cli::conform::run(a),
+        Command::Merge(a) => cli::merge::run(a),
         Command::Validate(a) => cli::validate::run(a),
         Command::Soak(a) => cli::soak::run(a),
         Command::Workload(a) => cli::workload::run(a),

@@ -37,6 +37,16 @@ pub struct CheckReport<'a> {
     /// False when interrupted (Ctrl-C) or stopped by --fail-fast.
     pub complete: bool,
     pub stopped_early: bool,
+    /// Why the run stopped before it explored every state: `interrupt`, `fail-fast`,
+    /// `timeout`, `max-depth`; `null` when complete.
+    pub stopped_by: Option<crate::check::StoppedBy>,
+    /// `--max-depth`, `--timeout` (seconds), `--shard` as asked; `null` when not given.
+    pub depth_limit: Option<usize>,
+    pub timeout: Option<f64>,
+    pub shard: Option<ShardJson>,
+    /// In a report `warmcheck merge` wrote: how many shard reports it combined.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<usize>,
     pub properties: &'a [crate::check::PropertyResult],
     pub states: usize,
     pub unique_states: usize,
@@ -45,6 +55,15 @@ pub struct CheckReport<'a> {
     pub max_depth: usize,
     #[schemars(range(min = 0.0))]
     pub seconds: f64,
+    /// Transitions taken per kind of action (the `Action` variant's name).
+    #[schemars(with = "std::collections::BTreeMap<String, u64>")]
+    pub coverage: crate::explored::Coverage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, JsonSchema)]
+pub struct ShardJson {
+    pub index: u64,
+    pub count: u64,
 }
 
 /// `warmcheck check --all-variants --json`: one check report per design.
@@ -141,12 +160,21 @@ impl<'a> CheckReport<'a> {
             passed: outcome.passed(),
             complete: outcome.complete,
             stopped_early: outcome.stopped_early,
+            stopped_by: outcome.stopped_by,
+            depth_limit: opts.max_depth,
+            timeout: opts.timeout.map(|t| t.as_secs_f64()),
+            shard: opts.shard.map(|s| ShardJson {
+                index: s.index,
+                count: s.count,
+            }),
+            merged_from: None,
             properties: &outcome.properties,
             states: outcome.states,
             unique_states: outcome.unique_states,
             unique_states_per_second: outcome.unique_states_per_second(),
             max_depth: outcome.max_depth,
             seconds: outcome.seconds,
+            coverage: outcome.coverage,
         }
     }
 }

@@ -205,6 +205,7 @@ fn every_violated_property_has_its_shortest_counterexample_as_a_story() {
         symmetry: false,
         quiet: true,
         fail_fast: false,
+        ..CheckOptions::default()
     };
     let mut missing = Vec::new();
     for design in designs_with_stories() {

@@ -128,10 +128,10 @@ fn check_reports_validate_and_junit_carries_the_counterexample() {
 fn the_schemas_reject_a_report_that_breaks_them() {
     let d = tempfile::tempdir().unwrap();
     let json = d.path().join("check.json");
-    let mut args = vec!["check", "--quiet"];
+    let mut args = vec!["check", "--variant", "proposed", "--quiet"];
     args.extend(SMALL);
     args.extend(["--json", json.to_str().unwrap()]);
-    assert_eq!(warmcheck(&args).status.code(), Some(0), "current passes");
+    assert_eq!(warmcheck(&args).status.code(), Some(0), "proposed passes");
     let mut report = read_json(&json);
     assert_valid("check-report.schema.json", &report);
     report["properties"][0]["status"] = Value::from("maybe");
@@ -165,7 +165,10 @@ fn check_all_variants_conform_and_replay_reports_validate() {
     );
     let doc = read_json(Path::new(&all));
     assert_valid("check-all-report.schema.json", &doc);
-    assert_eq!(doc["variants"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        doc["variants"].as_array().unwrap().len(),
+        warmcheck_model::Variant::PRESETS.len()
+    );
 
     let mut args = vec!["conform", "--quiet", "--backend", "faulty"];
     args.extend(SMALL);
@@ -436,4 +439,123 @@ fn output_paths_are_checked_before_the_run_starts() {
         );
     }
     assert!(!under_file.exists());
+}
+
+#[test]
+fn coverage_counts_every_action_kind_and_sums_to_the_transitions() {
+    let d = tempfile::tempdir().unwrap();
+    let json = d.path().join("check.json");
+    let mut args = vec!["check", "--variant", "proposed", "--flush-failures", "1"];
+    args.extend(SMALL);
+    args.extend(["--quiet", "--json", json.to_str().unwrap()]);
+    let out = warmcheck(&args);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let report = read_json(&json);
+    assert_valid("check-report.schema.json", &report);
+    let coverage = report["coverage"].as_object().unwrap();
+    let kinds = warmcheck_conformance::checked::ACTION_KINDS;
+    assert_eq!(coverage.len(), kinds.len(), "{coverage:?}");
+    for kind in kinds {
+        let n = coverage[kind].as_u64().unwrap();
+        // The after-flush designs write ep_force_shutdown=true at Initialize, so a running
+        // node never has a clean flag for the stats snapshot to rewrite: dead by design.
+        if kind == "StatsSnapshotRewritesStatsJson" {
+            assert_eq!(n, 0);
+        } else {
+            assert!(n > 0, "{kind} never fired: {coverage:?}");
+        }
+    }
+    // Every transition is counted once: all states but the initial one.
+    let total: u64 = coverage.values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(total + 1, report["states"].as_u64().unwrap());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("never fired: StatsSnapshotRewritesStatsJson ("),
+        "{text}"
+    );
+    // In v6.5.1 the clean flag survives warmup, and the snapshot rewrites it.
+    let (_, text, report, _, _d) = check_v651(&[]);
+    assert!(report["coverage"]["StatsSnapshotRewritesStatsJson"].as_u64() > Some(0));
+    // With no flush failures allowed, the failing flushes are what never fires.
+    assert!(
+        text.contains("never fired: FlusherCommitFails, WarmupPopulatesVBucketMapFlushFailing ("),
+        "{text}"
+    );
+}
+
+#[test]
+fn max_depth_gives_a_partial_report_and_a_deep_enough_bound_a_complete_one() {
+    let (code, out, report, junit, _d) = check_v651(&["--max-depth", "4"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(report["complete"], false, "{report:#}");
+    assert_eq!(report["stopped_by"], "max-depth");
+    assert_eq!(report["depth_limit"], 4);
+    assert_eq!(report["passed"], false);
+    // Four steps reach no divergence: it is not known, not "holds".
+    assert_eq!(
+        property(&report, "no replica diverges")["status"],
+        "unknown"
+    );
+    // stateright counts the initial state as depth 1.
+    assert_eq!(report["max_depth"], 5);
+    assert!(out.contains("some states lie beyond --max-depth"), "{out}");
+    assert!(
+        out.contains("every state within 4 steps was checked"),
+        "{out}"
+    );
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(xml.contains("<skipped message=\"Stopped early: some states lie beyond --max-depth"));
+    // Deeper than any behaviour: the same check, complete, with the full run's verdicts.
+    let (_, _, full, _, _d) = check_v651(&[]);
+    let (_, _, deep, _, _d) = check_v651(&["--max-depth", "1000"]);
+    assert_eq!(deep["complete"], true, "{deep:#}");
+    assert_eq!(deep["stopped_by"], Value::Null);
+    assert_eq!(deep["unique_states"], full["unique_states"]);
+    for (a, b) in full["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(deep["properties"].as_array().unwrap())
+    {
+        assert_eq!((&a["name"], &a["status"]), (&b["name"], &b["status"]));
+    }
+}
+
+#[test]
+fn timeout_gives_a_partial_report_that_says_it_stopped() {
+    let d = tempfile::tempdir().unwrap();
+    let json = d.path().join("check.json");
+    // The default bounds take far longer than 0.3 s.
+    let out = warmcheck(&[
+        "check",
+        "--variant",
+        "proposed",
+        "--strategy",
+        "dfs",
+        "--timeout",
+        "0.3",
+        "--quiet",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = read_json(&json);
+    assert_valid("check-report.schema.json", &report);
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["stopped_by"], "timeout");
+    assert_eq!(report["timeout"], 0.3);
+    assert_eq!(
+        property(&report, "no replica diverges")["status"],
+        "unknown"
+    );
+    assert!(report["seconds"].as_f64().unwrap() < 30.0);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Stopped early: --timeout was reached"),
+        "{text}"
+    );
+    for bad in ["0", "-1", "x", "nan"] {
+        let out = warmcheck(&["check", "--timeout", bad]);
+        assert_eq!(out.status.code(), Some(2), "--timeout {bad}");
+    }
 }

@@ -14,8 +14,18 @@ use warmcheck_model::{story, Bounds, Variant, Warmup};
 /// numbered story and saved as a trace file (see --trace-dir) that `replay` and
 /// `explore --trace` load.
 ///
-/// Exit codes: 0 every `always` holds and every `sometimes` is reached; 1 otherwise (or the run
-/// was interrupted with Ctrl-C); 2 usage error.
+/// Also prints the actions that never fired: a dead action is a modelling bug, unless these
+/// bounds or this design rule it out (e.g. FlusherCommitFails with --flush-failures 0). The JSON
+/// report counts the transitions each action took (`coverage`).
+///
+/// --max-depth and --timeout bound a run the way TLC's do; a run they stop is partial: the
+/// verdicts not yet decided are `unknown`, the report says complete=false, the text says why.
+/// --shard I/N explores one of N parts of the state space; `warmcheck merge` combines the N
+/// shard reports into the verdicts of the whole (docs/scale.md).
+///
+/// Exit codes: 0 every `always` holds and every `sometimes` is reached, and the run was
+/// complete; 1 otherwise (a property failed, or the run was interrupted or stopped early by
+/// --fail-fast, --timeout or --max-depth); 2 usage error.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -42,6 +52,19 @@ pub struct Args {
     /// Stop at the first violated `always` property (the other verdicts are then `unknown`).
     #[arg(long)]
     fail_fast: bool,
+    /// Explore behaviours of at most N steps, 0..=10000. With breadth-first every state within
+    /// N steps is checked; depth-first may reach a state first by a longer path and leave it
+    /// unexplored.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    max_depth: Option<u64>,
+    /// Stop exploring after SECONDS (a decimal number; with --all-variants, each design's
+    /// check); the report is then partial.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<std::time::Duration>,
+    /// Explore part I of N (0 <= I < N) of the state space; see `warmcheck merge`.
+    #[arg(long, value_name = "I/N", value_parser = super::conform::parse_shard,
+          conflicts_with = "all_variants")]
+    shard: Option<crate::check::Shard>,
     /// Check only this property (repeatable); e.g. --property "no replica diverges".
     #[arg(long = "property", value_name = "NAME")]
     properties: Vec<String>,
@@ -56,6 +79,21 @@ struct Options {
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     trace_dir: PathBuf,
+}
+
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs <= 1e9) {
+        return Err(format!("{s}: need 0 < SECONDS <= 1e9"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// The number of cores (1 if unknown).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Exit codes: 0 passed, 1 failed or interrupted, 2 usage or output error.
@@ -74,6 +112,9 @@ pub fn run(a: Args) -> u8 {
             symmetry: a.symmetry,
             quiet: a.quiet,
             fail_fast: a.fail_fast,
+            max_depth: a.max_depth.map(|d| d as usize),
+            timeout: a.timeout,
+            shard: a.shard.filter(|s| s.count > 1),
         },
         json: a.reports.json,
         junit: a.reports.junit,
@@ -120,7 +161,7 @@ fn one_word(p: &stateright::Property<Warmup>) -> &'static str {
 pub fn headline(model: &Warmup, opts: &CheckOptions) -> String {
     format!(
         "Checking {} in design `{}` (persist-entry={}, shutdown-flag={}) within {}, {} on {} \
-         thread{}{}.",
+         thread{}{}{}.",
         what_is_checked(model),
         report::variant_label(model),
         model.variant.persist_entry,
@@ -137,7 +178,23 @@ pub fn headline(model: &Warmup, opts: &CheckOptions) -> String {
         } else {
             ""
         },
+        limits(opts),
     )
+}
+
+/// `--shard`, `--max-depth` and `--timeout` as the headline says them.
+fn limits(opts: &CheckOptions) -> String {
+    let mut out = String::new();
+    if let Some(s) = opts.shard {
+        out += &format!(", shard {}/{}", s.index, s.count);
+    }
+    if let Some(d) = opts.max_depth {
+        out += &format!(", at most {d} steps deep");
+    }
+    if let Some(t) = opts.timeout {
+        out += &format!(", for at most {}s", t.as_secs_f64());
+    }
+    out
 }
 
 fn one(model: Warmup, opts: &Options) -> u8 {
@@ -176,13 +233,17 @@ fn one(model: Warmup, opts: &Options) -> u8 {
         eprintln!("warmcheck: {e}");
         return 2;
     }
-    if outcome.stopped_early {
+    if let Some(why) = outcome.stopped_by {
         println!(
-            "Stopped early (--fail-fast) at the first violated `always`: the verdicts above \
-             marked `unknown` are not final."
+            "{}: the verdicts above marked `unknown` are not final.",
+            why.sentence()
         );
-    } else if !outcome.complete {
-        println!("Interrupted: the verdicts above marked `unknown` are not final.");
+        if why == check::StoppedBy::MaxDepth && opts.check.strategy == check::Strategy::Bfs {
+            println!(
+                "  (breadth-first: every state within {} steps was checked)",
+                opts.check.max_depth.unwrap_or(0)
+            );
+        }
     }
     if outcome.passed() {
         0
@@ -200,6 +261,15 @@ fn print_counts(o: &CheckOutcome) {
         o.max_depth,
         o.seconds
     );
+    let dead = o.coverage.dead();
+    if !dead.is_empty() {
+        println!(
+            "  never fired{}: {} (a dead action is a modelling bug, unless these bounds or this \
+             design rule it out)",
+            if o.complete { "" } else { " so far" },
+            dead.join(", ")
+        );
+    }
 }
 
 fn slug(s: &str) -> String {
@@ -296,11 +366,10 @@ fn cases(model: &Warmup, outcome: &CheckOutcome) -> Vec<Case> {
                 _ => None,
             },
             skipped: (p.status == "unknown").then(|| {
-                if outcome.stopped_early {
-                    "stopped early (--fail-fast)".to_string()
-                } else {
-                    "interrupted".to_string()
-                }
+                outcome
+                    .stopped_by
+                    .map_or("not decided", |why| why.sentence())
+                    .to_string()
             }),
         })
         .collect()
@@ -366,10 +435,11 @@ fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -> u8
              counterexamples found, maybe not the shortest)"
         );
     }
-    if runs.iter().any(|(_, o)| o.stopped_early) {
-        println!("Stopped early (--fail-fast): the verdicts marked `unknown` are not final.");
-    } else if runs.iter().any(|(_, o)| !o.complete) {
-        println!("Interrupted: the verdicts marked `unknown` are not final.");
+    if let Some(why) = runs.iter().find_map(|(_, o)| o.stopped_by) {
+        println!(
+            "{}: the verdicts marked `unknown` are not final.",
+            why.sentence()
+        );
     }
     for (m, o) in &runs {
         print!("{:<8} ", report::variant_label(m));

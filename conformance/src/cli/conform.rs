@@ -61,7 +61,7 @@ pub struct Args {
 /// The most parts `--shard` splits the walk into.
 pub const MAX_SHARDS: u64 = 65536;
 
-fn parse_shard(s: &str) -> Result<Shard, String> {
+pub fn parse_shard(s: &str) -> Result<Shard, String> {
     let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 0/4")?;
     let index: u64 = i.parse().map_err(|_| format!("{i:?} is not a number"))?;
     let count: u64 = n.parse().map_err(|_| format!("{n:?} is not a number"))?;

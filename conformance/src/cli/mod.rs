@@ -7,6 +7,7 @@ pub mod check;
 pub mod conform;
 pub mod explore;
 pub mod failover_decide;
+pub mod merge;
 pub mod replay;
 pub mod scenario;
 pub mod simulate;
@@ -39,6 +40,7 @@ pub enum Command {
     FailoverDecide(failover_decide::Args),
     Replay(replay::Args),
     Conform(conform::Args),
+    Merge(merge::Args),
     Validate(validate::Args),
     Soak(soak::Args),
     #[command(hide = true)]
