@@ -5,6 +5,7 @@
 pub mod check;
 pub mod cli;
 pub mod conform;
+pub mod itf;
 pub mod mapping;
 pub mod progress;
 pub mod replay;

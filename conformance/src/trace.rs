@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use stateright::Model;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use warmcheck_model::{Action, Bounds, State, Variant, Warmup};
 
 pub const FORMAT: &str = "warmcheck-trace/1";
@@ -11,7 +11,8 @@ pub const FORMAT: &str = "warmcheck-trace/1";
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Trace {
     pub format: String,
-    /// The preset name, or `custom`.
+    /// The design's one name: the preset's, or its knobs spelled out
+    /// (`persist-entry=X shutdown-flag=Y rollback-retry=Z`), as `Variant`'s Display prints it.
     pub variant: String,
     pub design: Variant,
     pub bounds: Bounds,
@@ -24,7 +25,7 @@ impl Trace {
     pub fn new(model: &Warmup, property: Option<&str>, actions: Vec<Action>) -> Trace {
         Trace {
             format: FORMAT.to_string(),
-            variant: model.variant.preset_name().unwrap_or("custom").to_string(),
+            variant: model.variant.to_string(),
             design: model.variant,
             bounds: model.bounds,
             property: property.map(str::to_string),
@@ -81,6 +82,15 @@ impl Trace {
         }
         std::fs::write(path, text + "\n")
             .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    }
+
+    /// Save the trace at `path` and, beside it, the same behaviour in the Informal Trace
+    /// Format (`x.trace.json` and `x.itf.json`, see `crate::itf`). Returns the ITF file's path.
+    pub fn save_with_itf(&self, path: &Path) -> Result<PathBuf, String> {
+        self.save(path)?;
+        let itf = crate::itf::path_beside(path);
+        crate::itf::save(self, &itf)?;
+        Ok(itf)
     }
 
     /// Re-run the actions on the model, checking each is enabled. Returns every state, the
