@@ -180,7 +180,7 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--disable-quic", "--window-size=1600,1500",
+                         "--disable-sync", "--disable-quic", "--window-size=1280,800",
                          format!("--user-data-dir={}", profile.path().display())]
             }
         }}})),
@@ -244,6 +244,47 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
         !d.find_all("//*[local-name()='rect' and @class='crash-band']")
             .is_empty(),
         "the crash is drawn as a band"
+    );
+    // The picture tells the whole story: what the crash lost, what warmup decided, the
+    // violated property, a legend, in the CLI's notation, within a 1280x800 window.
+    for mark in [
+        "lost seqno",
+        "reads clean: no new entry",
+        "no entry created",
+        "VIOLATES: no replica diverges",
+        "Legend:",
+        "seqnos the crash lost",
+    ] {
+        assert!(
+            svg_text.contains(mark),
+            "the timeline shows `{mark}`; it says: {svg_text}"
+        );
+    }
+    assert!(
+        !svg_text.contains('@'),
+        "entries are written (U1,0), as the CLI does: {svg_text}"
+    );
+    assert!(
+        !d.find_all("//*[local-name()='rect' and @class='crash-lost']")
+            .is_empty(),
+        "the seqnos the crash lost are boxed"
+    );
+    let svg_ref = json!({"element-6066-11e4-a52e-4f7ffbcf06e2": svg});
+    d.call(
+        "POST",
+        "/execute/sync",
+        Some(
+            json!({"script": "arguments[0].scrollIntoView({block: 'center'});", "args": [svg_ref]}),
+        ),
+    );
+    let rect = d.call("GET", &format!("/element/{svg}/rect"), None);
+    let (w, h) = (
+        rect["width"].as_f64().unwrap(),
+        rect["height"].as_f64().unwrap(),
+    );
+    assert!(
+        w <= 1280.0 && h <= 800.0,
+        "the timeline fits 1280x800: {w}x{h}"
     );
     let page = d.call("GET", "/source", None);
     let page = page.as_str().unwrap_or_default();

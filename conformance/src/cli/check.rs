@@ -123,13 +123,19 @@ fn one_word(p: &stateright::Property<Warmup>) -> &'static str {
 
 /// The sentence printed before a check.
 pub fn headline(model: &Warmup, opts: &CheckOptions) -> String {
+    // The design's one name; a preset's knobs follow in parentheses.
+    let v = model.variant;
+    let knobs = match v.preset_name() {
+        Some(_) => format!(
+            " (persist-entry={}, shutdown-flag={}, rollback-retry={})",
+            v.persist_entry, v.shutdown_flag, v.rollback_retry
+        ),
+        None => String::new(),
+    };
     format!(
-        "Checking {} in design `{}` (persist-entry={}, shutdown-flag={}) within {}, {} on {} \
-         thread{}{}.",
+        "Checking {} in design `{}`{knobs} within {}, {} on {} thread{}{}.",
         what_is_checked(model),
         report::variant_label(model),
-        model.variant.persist_entry,
-        model.variant.shutdown_flag,
         model.bounds,
         match opts.strategy {
             check::Strategy::Bfs => "breadth-first",
