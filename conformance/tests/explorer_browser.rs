@@ -249,8 +249,8 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
     // violated property, a legend, in the CLI's notation, within a 1280x800 window.
     for mark in [
         "lost seqno",
-        "reads clean: no new entry",
-        "no entry created",
+        "read clean",
+        "no new entry",
         "VIOLATES: no replica diverges",
         "Legend:",
         "seqnos the crash lost",
@@ -269,13 +269,19 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
             .is_empty(),
         "the seqnos the crash lost are boxed"
     );
-    let svg_ref = json!({"element-6066-11e4-a52e-4f7ffbcf06e2": svg});
-    d.call(
+    let scrolled = d.call(
         "POST",
         "/execute/sync",
-        Some(
-            json!({"script": "arguments[0].scrollIntoView({block: 'center'});", "args": [svg_ref]}),
-        ),
+        Some(json!({
+            "script": "const e = document.querySelector('svg.warmcheck-timeline'); \
+                       e.scrollIntoView({block: 'center'}); \
+                       return e.getBoundingClientRect().top;",
+            "args": []
+        })),
+    );
+    assert!(
+        scrolled.is_number(),
+        "the page scrolls to the timeline: {scrolled}"
     );
     let rect = d.call("GET", &format!("/element/{svg}/rect"), None);
     let (w, h) = (
@@ -304,8 +310,16 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium() {
     let target: PathBuf = root.join("target/explorer-v6.5.1.png");
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::write(&target, &bytes).unwrap();
+    // The timeline alone, as the docs show it.
+    let picture = d.call("GET", &format!("/element/{svg}/screenshot"), None);
+    let picture = base64::engine::general_purpose::STANDARD
+        .decode(picture.as_str().unwrap())
+        .unwrap();
+    assert!(picture.starts_with(b"\x89PNG"), "a PNG of the timeline");
+    std::fs::write(root.join("target/explorer-v6.5.1-timeline.png"), &picture).unwrap();
     if std::env::var_os("WARMCHECK_UPDATE_DOCS").is_some() {
         std::fs::write(root.join("docs/explorer-v6.5.1.png"), &bytes).unwrap();
+        std::fs::write(root.join("docs/explorer-v6.5.1-timeline.png"), &picture).unwrap();
     }
     d.call("DELETE", "", None);
 }

@@ -10,7 +10,7 @@ use std::fmt::Write;
 const COL: usize = 96;
 const LANE: usize = 54;
 const LEFT: usize = 112;
-const TOP: usize = 34;
+const TOP: usize = 46;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -296,9 +296,9 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
             }
             Action::WarmupInitializes => {
                 let read = if after.read_clean == Some(true) {
-                    "reads clean: no new entry"
+                    "read clean"
                 } else {
-                    "reads unclean: entry due"
+                    "read unclean"
                 };
                 c.marker(i, 0, read, "#6d28d9", "warmup-reads-flag");
             }
@@ -308,7 +308,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                     let n = act.failover.newest();
                     c.marker(i, 0, &format!("{n:?} created"), "#7c3aed", "entry-created");
                 } else {
-                    c.marker(i, 0, "no entry created", "#a855f7", "no-entry-created");
+                    c.marker(i, 0, "no new entry", "#a855f7", "no-entry-created");
                 }
             }
             Action::ReplicaRequestsStream { replica, vb: 0 } => {

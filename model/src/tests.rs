@@ -563,7 +563,7 @@ fn the_timeline_marks_the_divergence_of_the_briefs_story() {
     assert!(svg.contains("adopts (U3,2)"));
     assert!(!svg.contains('@'), "the CLI's notation (U1,0), not U1@0");
     assert!(svg.contains("VIOLATES: no replica diverges"));
-    assert!(svg.contains("reads unclean: entry due"));
+    assert!(svg.contains("read unclean"));
     assert!(svg.contains("class=\"legend\""));
     assert!(
         svg.contains("class=\"crash-lost\""),
