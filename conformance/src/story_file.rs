@@ -213,54 +213,80 @@ pub fn parse_design(text: &str) -> Result<Variant, String> {
     }
 }
 
-/// Designs separated by spaces or commas. A preset is one word; a non-preset design is the two
-/// knobs `persist-entry=...` and `shutdown-flag=...`, next to each other.
+/// Designs separated by spaces or commas. A preset is one word; a non-preset design is its
+/// knobs next to each other: `persist-entry=...` and `shutdown-flag=...` (either order), then
+/// optionally `rollback-retry=...` (default `always`), as `Variant`'s Display prints it.
 pub fn parse_designs(text: &str) -> Result<Vec<Variant>, String> {
+    use warmcheck_model::RollbackRetry;
     let mut out = Vec::new();
     let mut persist: Option<PersistEntry> = None;
     let mut flag: Option<ShutdownFlag> = None;
-    let unfinished = |p: Option<PersistEntry>, f: Option<ShutdownFlag>| match (p, f) {
-        (Some(_), None) => Err("persist-entry=... without shutdown-flag=...".to_string()),
-        (None, Some(_)) => Err("shutdown-flag=... without persist-entry=...".to_string()),
-        _ => Ok(()),
+    let mut retry: Option<RollbackRetry> = None;
+    // Push the knobs gathered so far as one design, if they are complete.
+    let mut finish = |p: &mut Option<PersistEntry>,
+                      f: &mut Option<ShutdownFlag>,
+                      r: &mut Option<RollbackRetry>,
+                      out: &mut Vec<Variant>|
+     -> Result<(), String> {
+        match (p.take(), f.take(), r.take()) {
+            (Some(persist_entry), Some(shutdown_flag), r) => {
+                out.push(Variant {
+                    persist_entry,
+                    shutdown_flag,
+                    rollback_retry: r.unwrap_or(RollbackRetry::Always),
+                });
+                Ok(())
+            }
+            (Some(_), None, _) => Err("persist-entry=... without shutdown-flag=...".to_string()),
+            (None, Some(_), _) => Err("shutdown-flag=... without persist-entry=...".to_string()),
+            (None, None, Some(_)) => {
+                Err("rollback-retry=... without persist-entry=... and shutdown-flag=...".into())
+            }
+            (None, None, None) => Ok(()),
+        }
     };
     for word in text
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|w| !w.is_empty())
     {
+        let complete = persist.is_some() && flag.is_some();
         match word.split_once('=') {
             Some(("persist-entry", v)) => {
-                if persist.is_some() {
+                if complete {
+                    finish(&mut persist, &mut flag, &mut retry, &mut out)?;
+                } else if persist.is_some() {
                     return Err(format!("'{word}': persist-entry given twice in one design"));
                 }
                 persist = Some(v.parse().map_err(|e| format!("persist-entry: {e}"))?);
             }
             Some(("shutdown-flag", v)) => {
-                if flag.is_some() {
+                if complete {
+                    finish(&mut persist, &mut flag, &mut retry, &mut out)?;
+                } else if flag.is_some() {
                     return Err(format!("'{word}': shutdown-flag given twice in one design"));
                 }
                 flag = Some(v.parse().map_err(|e| format!("shutdown-flag: {e}"))?);
             }
+            Some(("rollback-retry", v)) => {
+                if retry.is_some() {
+                    return Err(format!(
+                        "'{word}': rollback-retry given twice in one design"
+                    ));
+                }
+                retry = Some(v.parse().map_err(|e| format!("rollback-retry: {e}"))?);
+            }
             Some((k, _)) => {
                 return Err(format!(
-                    "unknown knob '{k}' (expected persist-entry or shutdown-flag)"
+                    "unknown knob '{k}' (expected persist-entry, shutdown-flag or rollback-retry)"
                 ))
             }
             None => {
-                unfinished(persist, flag)?;
+                finish(&mut persist, &mut flag, &mut retry, &mut out)?;
                 out.push(word.parse::<Variant>()?);
             }
         }
-        if let (Some(persist_entry), Some(shutdown_flag)) = (persist, flag) {
-            out.push(Variant {
-                persist_entry,
-                shutdown_flag,
-                rollback_retry: warmcheck_model::RollbackRetry::Always,
-            });
-            (persist, flag) = (None, None);
-        }
     }
-    unfinished(persist, flag)?;
+    finish(&mut persist, &mut flag, &mut retry, &mut out)?;
     Ok(out)
 }
 

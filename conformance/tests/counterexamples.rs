@@ -376,7 +376,7 @@ fn designs_are_presets_or_both_knobs() {
         Ok(at_complete_after)
     );
     assert_eq!(
-        v("shutdown-flag=after-flush persist-entry=sync-flush"),
+        v("shutdown-flag=after-flush persist-entry=sync-flush rollback-retry=if-entry-at-start"),
         Ok(vec![Variant::current()])
     );
     assert_eq!(
