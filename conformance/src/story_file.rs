@@ -223,10 +223,10 @@ pub fn parse_designs(text: &str) -> Result<Vec<Variant>, String> {
     let mut flag: Option<ShutdownFlag> = None;
     let mut retry: Option<RollbackRetry> = None;
     // Push the knobs gathered so far as one design, if they are complete.
-    let mut finish = |p: &mut Option<PersistEntry>,
-                      f: &mut Option<ShutdownFlag>,
-                      r: &mut Option<RollbackRetry>,
-                      out: &mut Vec<Variant>|
+    let finish = |p: &mut Option<PersistEntry>,
+                  f: &mut Option<ShutdownFlag>,
+                  r: &mut Option<RollbackRetry>,
+                  out: &mut Vec<Variant>|
      -> Result<(), String> {
         match (p.take(), f.take(), r.take()) {
             (Some(persist_entry), Some(shutdown_flag), r) => {
