@@ -7,6 +7,7 @@ pub mod checked;
 pub mod cli;
 pub mod conform;
 pub mod explored;
+pub mod itf;
 pub mod mapping;
 pub mod progress;
 pub mod replay;

@@ -179,9 +179,43 @@ impl<'a> CheckReport<'a> {
     }
 }
 
-/// The preset's name, or `custom`.
+/// The design's one name: the preset's, or its knobs spelled out (`Variant`'s Display).
 pub fn variant_label(model: &Warmup) -> String {
-    model.variant.preset_name().unwrap_or("custom").to_string()
+    model.variant.to_string()
+}
+
+/// A text table whose columns are as wide as their widest cell (counted in characters), the
+/// first row a header underlined with dashes, columns separated by " | ".
+pub fn aligned_table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |r: &Vec<String>| {
+        let cells: Vec<String> = (0..columns)
+            .map(|c| {
+                let cell = r.get(c).map_or("", String::as_str);
+                format!("{cell}{}", " ".repeat(widths[c] - cell.chars().count()))
+            })
+            .collect();
+        cells.join(" | ").trim_end().to_string() + "\n"
+    };
+    let mut out = String::new();
+    for (i, r) in rows.iter().enumerate() {
+        out += &line(r);
+        if i == 0 {
+            let total = widths.iter().sum::<usize>() + 3 * columns.saturating_sub(1);
+            out += &"-".repeat(total);
+            out += "\n";
+        }
+    }
+    out
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), String> {
@@ -296,7 +330,36 @@ pub mod seed {
 
 #[cfg(test)]
 mod tests {
+    use super::aligned_table;
     use serde::{Deserialize, Serialize};
+
+    #[test]
+    fn a_wide_cell_widens_its_column_for_every_row() {
+        let rows = vec![
+            vec![
+                "property".to_string(),
+                "v6.5.1".to_string(),
+                "x".to_string(),
+            ],
+            vec![
+                "a".to_string(),
+                "violated (123456 steps, wide)".to_string(),
+                "holds".to_string(),
+            ],
+            vec!["bb".to_string(), "holds".to_string(), "unknown".to_string()],
+        ];
+        let t = aligned_table(&rows);
+        let lines: Vec<&str> = t.lines().collect();
+        let bars = |l: &str| l.match_indices(" | ").map(|(i, _)| i).collect::<Vec<_>>();
+        assert_eq!(bars(lines[0]), bars(lines[2]));
+        assert_eq!(bars(lines[0]), bars(lines[3]));
+        assert_eq!(
+            lines[1].len(),
+            lines[3].len(),
+            "the rule spans the widest row"
+        );
+        assert!(lines[1].chars().all(|c| c == '-'));
+    }
 
     #[derive(Serialize, Deserialize, PartialEq, Debug)]
     struct R {

@@ -4,7 +4,7 @@
 use crate::checked;
 use serde::{Deserialize, Serialize};
 use stateright::Model;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use warmcheck_impl::input::{self, Limits, MIB};
 use warmcheck_model::{Action, Bounds, State, Variant, Warmup};
 
@@ -26,7 +26,8 @@ pub const LIMITS: Limits = Limits {
 pub struct Trace {
     #[schemars(extend("const" = FORMAT))]
     pub format: String,
-    /// The preset name, or `custom`.
+    /// The design's one name: the preset's, or its knobs spelled out
+    /// (`persist-entry=X shutdown-flag=Y rollback-retry=Z`), as `Variant`'s Display prints it.
     pub variant: String,
     pub design: Variant,
     pub bounds: Bounds,
@@ -39,7 +40,7 @@ impl Trace {
     pub fn new(model: &Warmup, property: Option<&str>, actions: Vec<Action>) -> Trace {
         Trace {
             format: FORMAT.to_string(),
-            variant: model.variant.preset_name().unwrap_or("custom").to_string(),
+            variant: model.variant.to_string(),
             design: model.variant,
             bounds: model.bounds,
             property: property.map(str::to_string),
@@ -123,6 +124,15 @@ impl Trace {
         }
         std::fs::write(path, text + "\n")
             .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    }
+
+    /// Save the trace at `path` and, beside it, the same behaviour in the Informal Trace
+    /// Format (`x.trace.json` and `x.itf.json`, see `crate::itf`). Returns the ITF file's path.
+    pub fn save_with_itf(&self, path: &Path) -> Result<PathBuf, String> {
+        self.save(path)?;
+        let itf = crate::itf::path_beside(path);
+        crate::itf::save(self, &itf)?;
+        Ok(itf)
     }
 
     /// Re-run the actions on the model, checking each is enabled. Returns every state, the

@@ -230,7 +230,7 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium(
                 "binary": binary,
                 "args": ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                          "--disable-background-networking", "--disable-component-update",
-                         "--disable-sync", "--disable-quic", "--window-size=1600,1500",
+                         "--disable-sync", "--disable-quic", "--window-size=1280,800",
                          format!("--user-data-dir={}", profile.path().display())]
             }
         }}})),
@@ -295,6 +295,53 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium(
             .is_empty(),
         "the crash is drawn as a band"
     );
+    // The picture tells the whole story: what the crash lost, what warmup decided, the
+    // violated property, a legend, in the CLI's notation, within a 1280x800 window.
+    for mark in [
+        "lost seqno",
+        "read clean",
+        "no new entry",
+        "VIOLATES: no replica diverges",
+        "Legend:",
+        "seqnos the crash lost",
+    ] {
+        assert!(
+            svg_text.contains(mark),
+            "the timeline shows `{mark}`; it says: {svg_text}"
+        );
+    }
+    assert!(
+        !svg_text.contains('@'),
+        "entries are written (U1,0), as the CLI does: {svg_text}"
+    );
+    assert!(
+        !d.find_all("//*[local-name()='rect' and @class='crash-lost']")
+            .is_empty(),
+        "the seqnos the crash lost are boxed"
+    );
+    let scrolled = d.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({
+            "script": "const e = document.querySelector('svg.warmcheck-timeline'); \
+                       e.scrollIntoView({block: 'center'}); \
+                       return e.getBoundingClientRect().top;",
+            "args": []
+        })),
+    );
+    assert!(
+        scrolled.is_number(),
+        "the page scrolls to the timeline: {scrolled}"
+    );
+    let rect = d.call("GET", &format!("/element/{svg}/rect"), None);
+    let (w, h) = (
+        rect["width"].as_f64().unwrap(),
+        rect["height"].as_f64().unwrap(),
+    );
+    assert!(
+        w <= 1280.0 && h <= 800.0,
+        "the timeline fits 1280x800: {w}x{h}"
+    );
     let page = d.call("GET", "/source", None);
     let page = page.as_str().unwrap_or_default();
     assert!(
@@ -313,8 +360,16 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium(
     let target: PathBuf = root.join("target/explorer-v6.5.1.png");
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
     std::fs::write(&target, &bytes).unwrap();
+    // The timeline alone, as the docs show it.
+    let picture = d.call("GET", &format!("/element/{svg}/screenshot"), None);
+    let picture = base64::engine::general_purpose::STANDARD
+        .decode(picture.as_str().unwrap())
+        .unwrap();
+    assert!(picture.starts_with(b"\x89PNG"), "a PNG of the timeline");
+    std::fs::write(root.join("target/explorer-v6.5.1-timeline.png"), &picture).unwrap();
     if std::env::var_os("WARMCHECK_UPDATE_DOCS").is_some() {
         std::fs::write(root.join("docs/explorer-v6.5.1.png"), &bytes).unwrap();
+        std::fs::write(root.join("docs/explorer-v6.5.1-timeline.png"), &picture).unwrap();
     }
     d.call("DELETE", "", None);
 }

@@ -37,6 +37,7 @@ fn model() -> Warmup {
         writes: 4,
         crashes: 2,
         shutdowns: 1,
+        flush_failures: 1,
     }
     .into_model(design())
 }

@@ -1,6 +1,5 @@
 //! The machine-readable reports: every `--json` report and trace file validates against its
-//! documented JSON Schema (`docs/schemas/`, generated from the report structs:
-//! `tests/schemas.rs`), and every `--junit` file is JUnit XML with one test
+//! documented JSON Schema (`docs/schemas/`), and every `--junit` file is JUnit XML with one test
 //! case per property, a violation a `<failure>` carrying the counterexample.
 
 use serde_json::Value;
@@ -11,12 +10,31 @@ fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas")
 }
 
+/// Resolves `https://warmcheck.invalid/schemas/NAME` to `docs/schemas/NAME`.
+struct LocalSchemas;
+
+impl jsonschema::Retrieve for LocalSchemas {
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let name = uri
+            .as_str()
+            .strip_prefix("https://warmcheck.invalid/schemas/")
+            .ok_or_else(|| format!("not a warmcheck schema: {}", uri.as_str()))?;
+        let name = name.split('#').next().unwrap_or(name);
+        Ok(serde_json::from_str(&std::fs::read_to_string(
+            schemas_dir().join(name),
+        )?)?)
+    }
+}
+
 fn validator(schema: &str) -> jsonschema::Validator {
     let doc: Value =
         serde_json::from_str(&std::fs::read_to_string(schemas_dir().join(schema)).unwrap())
             .unwrap();
-    // The schemas are self-contained (generated with their `$defs`): nothing to retrieve.
     jsonschema::options()
+        .with_retriever(LocalSchemas)
         .build(&doc)
         .unwrap_or_else(|e| panic!("{schema} is not a valid schema: {e}"))
 }
@@ -52,6 +70,76 @@ const SMALL: [&str; 8] = [
     "1",
 ];
 
+/// An ITF file (Apalache's and Quint's trace format) tells the same behaviour as `trace`: one
+/// state per step plus the initial one, each `#meta.index` its position, each naming every
+/// variable in `vars`, every integer encoded `{"#bigint": "N"}`.
+pub fn assert_itf_matches(itf_path: &Path, trace: &Value) {
+    let itf = read_json(itf_path);
+    assert_valid("itf.schema.json", &itf);
+    let steps = trace["actions"].as_array().unwrap().len();
+    let states = itf["states"].as_array().unwrap();
+    assert_eq!(
+        states.len(),
+        steps + 1,
+        "{}: states = steps + 1",
+        itf_path.display()
+    );
+    assert_eq!(itf["#meta"]["property"], trace["property"]);
+    let vars: Vec<&str> = itf["vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for v in ["node", "clean_flag", "vbs", "crashes"] {
+        assert!(vars.contains(&v), "{v} is a variable: {vars:?}");
+    }
+    for (i, s) in states.iter().enumerate() {
+        assert_eq!(s["#meta"]["index"], i);
+        let mut keys: Vec<&str> = s.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        keys.retain(|k| *k != "#meta");
+        keys.sort();
+        let mut want = vars.clone();
+        want.sort();
+        assert_eq!(keys, want, "state {i} assigns exactly the vars");
+        if i == 0 {
+            assert_eq!(s["#meta"]["action"], "init");
+        }
+        if i > 0 {
+            let taken = s["#meta"]["action"].as_str().unwrap();
+            assert!(
+                taken.starts_with(&action_name(&trace["actions"][i - 1])),
+                "state {i}: {taken}"
+            );
+        }
+    }
+    // The number of crashes is an ITF integer and counts up along the trace as the
+    // ActiveCrashes actions say.
+    let crashes = |i: usize| -> u64 {
+        states[i]["crashes"]["#bigint"]
+            .as_str()
+            .expect("integers are {\"#bigint\": \"N\"}")
+            .parse()
+            .unwrap()
+    };
+    let crash_actions = trace["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| action_name(a) == "ActiveCrashes")
+        .count() as u64;
+    assert_eq!(crashes(steps) - crashes(0), crash_actions);
+}
+
+/// The name of an action as serde writes it: `"ClockAdvances"` or `{"ClientSets": {...}}`.
+fn action_name(a: &Value) -> String {
+    match a {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => o.keys().next().unwrap().clone(),
+        _ => panic!("an action is a string or an object: {a}"),
+    }
+}
+
 #[test]
 fn check_reports_validate_and_junit_carries_the_counterexample() {
     let d = tempfile::tempdir().unwrap();
@@ -79,11 +167,19 @@ fn check_reports_validate_and_junit_carries_the_counterexample() {
     assert_eq!(diverges["status"], "violated");
     assert_valid("trace.schema.json", &diverges["trace"]);
 
-    // Every trace file check wrote validates too.
+    // Every trace file check wrote validates too, and has its ITF twin beside it.
     let mut n = 0;
     for entry in std::fs::read_dir(&traces).unwrap() {
-        assert_valid("trace.schema.json", &read_json(&entry.unwrap().path()));
-        n += 1;
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if let Some(stem) = name.strip_suffix(".trace.json") {
+            let trace = read_json(&path);
+            assert_valid("trace.schema.json", &trace);
+            assert_itf_matches(&path.with_file_name(format!("{stem}.itf.json")), &trace);
+            n += 1;
+        } else {
+            assert!(name.ends_with(".itf.json"), "unexpected file {name}");
+        }
     }
     assert!(n >= 2, "one trace file per violated property");
 
@@ -442,6 +538,124 @@ fn output_paths_are_checked_before_the_run_starts() {
 }
 
 #[test]
+fn simulate_saves_its_counterexample_replayable_and_reports_it() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n).to_str().unwrap().to_string();
+    let (json, junit, traces) = (p("sim.json"), p("sim.xml"), p("traces"));
+    // v6.5.1 violates "stats.json says clean only when ..." in 4 steps: random walks find it.
+    let out = warmcheck(&[
+        "simulate",
+        "--variant",
+        "v6.5.1",
+        "--seed",
+        "7",
+        "--runs",
+        "2000",
+        "--depth",
+        "30",
+        "--json",
+        &json,
+        "--junit",
+        &junit,
+        "--trace-dir",
+        &traces,
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let report = read_json(Path::new(&json));
+    assert_valid("simulate-report.schema.json", &report);
+    assert_eq!(report["passed"], false);
+    assert_eq!(report["seed"], 7);
+    let v = &report["violation"];
+    let trace_file = PathBuf::from(v["trace_file"].as_str().unwrap());
+    assert!(
+        stdout.contains(&trace_file.display().to_string()),
+        "{stdout}"
+    );
+    assert_eq!(v["steps"], v["trace"]["actions"].as_array().unwrap().len());
+    let saved = read_json(&trace_file);
+    assert_valid("trace.schema.json", &saved);
+    assert_eq!(saved, v["trace"], "the report carries the saved trace");
+    assert_itf_matches(Path::new(v["itf_file"].as_str().unwrap()), &saved);
+    let violated: Vec<&Value> = report["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "violated")
+        .collect();
+    assert_eq!(violated.len(), 1);
+    assert_eq!(violated[0]["name"], v["property"]);
+
+    // `replay` loads the saved walk and runs it on the implementation (whether the
+    // implementation matches is conformance's business, tested elsewhere), and the reproduce
+    // command finds it again.
+    let replay = warmcheck(&["replay", trace_file.to_str().unwrap()]);
+    let replayed = String::from_utf8_lossy(&replay.stdout);
+    assert_ne!(replay.status.code(), Some(2), "{replayed}");
+    assert!(
+        replayed.starts_with(&format!(
+            "Replaying {} steps of a `v6.5.1` trace",
+            v["steps"]
+        )),
+        "{replayed}"
+    );
+    let again: Vec<String> = report["reproduce"]
+        .as_str()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    let again = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(&again)
+        .args(["--trace-dir", &p("again")])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains(&format!(
+        "Counterexample for \"{}\"",
+        v["property"].as_str().unwrap()
+    )));
+
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit XML parses");
+    let cases: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), report["properties"].as_array().unwrap().len());
+    let failed: Vec<_> = cases
+        .iter()
+        .filter(|c| c.children().any(|n| n.has_tag_name("failure")))
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(
+        failed[0].attribute("name").unwrap(),
+        format!("always {}", v["property"].as_str().unwrap())
+    );
+
+    // A design that holds: passed, no violation, no trace written.
+    let json2 = p("sim2.json");
+    let out = warmcheck(&[
+        "simulate",
+        "--variant",
+        "proposed",
+        "--seed",
+        "1",
+        "--runs",
+        "50",
+        "--json",
+        &json2,
+        "--trace-dir",
+        &p("none"),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let report = read_json(Path::new(&json2));
+    assert_valid("simulate-report.schema.json", &report);
+    assert_eq!(report["violation"], Value::Null);
+    assert!(!d.path().join("none").exists());
+}
+
+#[test]
 fn coverage_counts_every_action_kind_and_sums_to_the_transitions() {
     let d = tempfile::tempdir().unwrap();
     let json = d.path().join("check.json");
@@ -453,7 +667,7 @@ fn coverage_counts_every_action_kind_and_sums_to_the_transitions() {
     let report = read_json(&json);
     assert_valid("check-report.schema.json", &report);
     let coverage = report["coverage"].as_object().unwrap();
-    let kinds = warmcheck_conformance::checked::ACTION_KINDS;
+    let kinds = warmcheck_conformance::explored::ACTION_KINDS;
     assert_eq!(coverage.len(), kinds.len(), "{coverage:?}");
     for kind in kinds {
         let n = coverage[kind].as_u64().unwrap();

@@ -4,12 +4,13 @@
 //! are red bands, warmup is a shaded band; a divergence is highlighted in red.
 
 use crate::{Action, Mutation, Node, Op, State, Stream, Warmup};
+use stateright::{Expectation, Model};
 use std::fmt::Write;
 
 const COL: usize = 96;
 const LANE: usize = 54;
 const LEFT: usize = 112;
-const TOP: usize = 34;
+const TOP: usize = 46;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -95,13 +96,66 @@ impl Canvas {
     }
 }
 
+/// The widest the picture is drawn (pixels), so that it fits a 1280x800 window.
+const MAX_WIDTH: usize = 1200;
+/// The legend's height.
+const LEGEND: usize = 44;
+
+/// What the colours and marks mean, in two rows at `y`.
+fn legend(y: usize) -> String {
+    let items: [(&str, &str, &str); 10] = [
+        ("rect", "#dbeafe", "set (client write)"),
+        ("rect", "#e5e7eb", "delete"),
+        ("rect", "#fef3c7", "expiry"),
+        ("rect", "#dc2626", "crash"),
+        ("rect", "#fee2e2", "seqnos the crash lost"),
+        ("rect", "#f3e8ff", "warmup"),
+        ("rect", "#ecfccb", "clean shutdown"),
+        ("diamond", "#7c3aed", "entry (uuid,seqno) created"),
+        ("diamond", "#059669", "entry persisted"),
+        ("diamond", "#ea580c", "replica rollback"),
+    ];
+    let mut out = format!(
+        r##"<g class="legend"><text x="6" y="{}" font-size="11" fill="#111">Legend:</text>"##,
+        y + 14
+    );
+    for (k, (shape, fill, text)) in items.iter().enumerate() {
+        let (x, yy) = (60 + (k % 5) * 190, y + 4 + (k / 5) * 18);
+        if *shape == "rect" {
+            let _ = write!(
+                out,
+                r##"<rect x="{x}" y="{yy}" width="14" height="12" fill="{fill}" stroke="#9ca3af"/>"##
+            );
+        } else {
+            let _ = write!(
+                out,
+                r##"<polygon points="{},{yy} {},{} {},{} {x},{}" fill="{fill}"/>"##,
+                x + 6,
+                x + 12,
+                yy + 6,
+                x + 6,
+                yy + 12,
+                yy + 6
+            );
+        }
+        let _ = write!(
+            out,
+            r##"<text x="{}" y="{}" font-size="11" fill="#111">{}</text>"##,
+            x + 18,
+            yy + 11,
+            esc(text)
+        );
+    }
+    out + "</g>\n"
+}
+
 /// The timeline of `path` (the states and the actions taken from them), for vb 0.
 pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
     let replicas = model.bounds.replicas as usize;
     let lanes = 2 + replicas;
     let steps = path.len().saturating_sub(1);
     let width = LEFT + steps.max(1) * COL + 20;
-    let height = TOP + lanes * LANE + 46;
+    let height = TOP + lanes * LANE + 66;
     let mut c = Canvas {
         body: String::new(),
     };
@@ -134,6 +188,21 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
             );
         }
         if *action == Action::ActiveCrashes {
+            // What the crash lost: the seqnos the active held but its disk did not.
+            if let Some(vb) = before.vbs.first() {
+                let held = vb.active.as_ref().map_or(0, |a| a.history.len());
+                let on_disk = vb.disk.history.len();
+                if held > on_disk {
+                    let lost = if held == on_disk + 1 {
+                        format!("lost seqno {held}")
+                    } else {
+                        format!("lost seqnos {}..={held}", on_disk + 1)
+                    };
+                    let (lx, ly) = (x + 4, TOP + LANE + 30);
+                    c.rect((lx, ly, COL - 8, 18), "#fee2e2", "#dc2626", "crash-lost");
+                    c.text(lx + 3, ly + 13, 10, "#b91c1c", &lost);
+                }
+            }
             c.rect(
                 (x + COL / 2 - 3, TOP - 8, 6, lanes * LANE + 8),
                 "#dc2626",
@@ -169,6 +238,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
         let Some(action) = action else { continue };
         let after = &path[i + 1].0;
         let x = LEFT + i * COL;
+        // Columns are numbered as the path of actions is: step 1 is the first action.
         c.text(x + 4, TOP - 12, 10, "#6b7280", &format!("{}", i + 1));
         let (Some(b), Some(a)) = (before.vbs.first(), after.vbs.first()) else {
             continue;
@@ -211,7 +281,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                     c.marker(
                         i,
                         1,
-                        &format!("U{}@{} persisted", n.uuid, n.seqno),
+                        &format!("{n:?} persisted"),
                         "#059669",
                         "entry-persisted",
                     );
@@ -226,9 +296,9 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
             }
             Action::WarmupInitializes => {
                 let read = if after.read_clean == Some(true) {
-                    "reads clean"
+                    "read clean"
                 } else {
-                    "reads unclean"
+                    "read unclean"
                 };
                 c.marker(i, 0, read, "#6d28d9", "warmup-reads-flag");
             }
@@ -236,13 +306,9 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                 let act = a.active.as_ref().expect("active");
                 if act.new_entry {
                     let n = act.failover.newest();
-                    c.marker(
-                        i,
-                        0,
-                        &format!("U{}@{} created", n.uuid, n.seqno),
-                        "#7c3aed",
-                        "entry-created",
-                    );
+                    c.marker(i, 0, &format!("{n:?} created"), "#7c3aed", "entry-created");
+                } else {
+                    c.marker(i, 0, "no new entry", "#a855f7", "no-entry-created");
                 }
             }
             Action::ReplicaRequestsStream { replica, vb: 0 } => {
@@ -254,7 +320,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                         c.marker(
                             i,
                             lane,
-                            &format!("adopts U{}@{}", n.uuid, n.seqno),
+                            &format!("adopts {n:?}"),
                             "#2563eb",
                             "entry-adopted",
                         );
@@ -337,14 +403,34 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
         }
     }
     if !verdict.is_empty() {
-        c.text(LEFT, height - 10, 13, "#dc2626", &verdict);
+        c.text(LEFT, height - 30, 13, "#dc2626", &verdict);
     }
+    // The `always` properties the path's last state violates, named.
+    let violated: Vec<&str> = model
+        .properties()
+        .iter()
+        .filter(|p| p.expectation == Expectation::Always && !(p.condition)(model, last))
+        .map(|p| p.name)
+        .collect();
+    if !violated.is_empty() {
+        let _ = writeln!(
+            c.body,
+            r##"<text class="violated-property" x="6" y="{}" font-size="12" font-weight="bold" fill="#dc2626">{}</text>"##,
+            height - 12,
+            esc(&format!("VIOLATES: {}", violated.join("; ")))
+        );
+    }
+    let legend = legend(height + 4);
 
+    // Never wider than a 1280-pixel window: a longer path is scaled down to fit.
+    let shown = width.min(MAX_WIDTH);
+    let total = height + LEGEND;
+    let shown_h = total * shown / width;
     format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" class="warmcheck-timeline" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">
-<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>
-<text x="6" y="14" font-size="12" fill="#111">{} — vb 0, one column per step (* = has a TTL)</text>
-{}</svg>"##,
+        r##"<svg xmlns="http://www.w3.org/2000/svg" class="warmcheck-timeline" width="{shown}" height="{shown_h}" viewBox="0 0 {width} {total}" style="max-width:100%;height:auto" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif">
+<rect x="0" y="0" width="{width}" height="{total}" fill="#ffffff"/>
+<text x="6" y="14" font-size="12" fill="#111">{} - vb 0; column N is step N of the path (* = has a TTL)</text>
+{}{legend}</svg>"##,
         esc(&format!("design {}", model.variant)),
         c.body
     )

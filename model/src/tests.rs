@@ -558,9 +558,27 @@ fn the_timeline_marks_the_divergence_of_the_briefs_story() {
     assert!(svg.contains("class=\"divergence\""));
     assert!(svg.contains("DIVERGED: r1 holds seqno 2 = set k1 v2, the active holds exp k0"));
     assert_eq!(svg.matches("class=\"crash-band\"").count(), 2);
-    assert!(svg.contains("U2@1 created"));
+    assert!(svg.contains("(U2,1) created"));
     assert!(svg.contains("stale table"));
-    assert!(svg.contains("adopts U3@2"));
+    assert!(svg.contains("adopts (U3,2)"));
+    assert!(!svg.contains('@'), "the CLI's notation (U1,0), not U1@0");
+    assert!(svg.contains("VIOLATES: no replica diverges"));
+    assert!(svg.contains("read unclean"));
+    assert!(svg.contains("class=\"legend\""));
+    assert!(
+        svg.contains("class=\"crash-lost\""),
+        "the crash lost an unflushed seqno"
+    );
+    let w: usize = svg
+        .split("width=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(w <= 1200, "fits a 1280-pixel window: {w}");
     // The same steps in `current` roll the replica back: nothing is marked.
     let fixed = Bounds::default().into_model(Variant::current());
     let mut path = Vec::new();
@@ -574,5 +592,9 @@ fn the_timeline_marks_the_divergence_of_the_briefs_story() {
     let svg = svg::timeline(&fixed, &path);
     assert!(!svg.contains("class=\"divergence\""));
     assert!(svg.contains("rollback to 1"));
-    assert!(svg.contains("U2@1 persisted"));
+    assert!(svg.contains("(U2,1) persisted"));
+    assert!(
+        !svg.contains("VIOLATES"),
+        "the path violates nothing in `current`"
+    );
 }

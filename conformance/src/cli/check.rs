@@ -159,13 +159,19 @@ fn one_word(p: &stateright::Property<Warmup>) -> &'static str {
 
 /// The sentence printed before a check.
 pub fn headline(model: &Warmup, opts: &CheckOptions) -> String {
+    // The design's one name; a preset's knobs follow in parentheses.
+    let v = model.variant;
+    let knobs = match v.preset_name() {
+        Some(_) => format!(
+            " (persist-entry={}, shutdown-flag={}, rollback-retry={})",
+            v.persist_entry, v.shutdown_flag, v.rollback_retry
+        ),
+        None => String::new(),
+    };
     format!(
-        "Checking {} in design `{}` (persist-entry={}, shutdown-flag={}) within {}, {} on {} \
-         thread{}{}{}.",
+        "Checking {} in design `{}`{knobs} within {}, {} on {} thread{}{}{}.",
         what_is_checked(model),
         report::variant_label(model),
-        model.variant.persist_entry,
-        model.variant.shutdown_flag,
         model.bounds,
         match opts.strategy {
             check::Strategy::Bfs => "breadth-first",
@@ -272,7 +278,7 @@ fn print_counts(o: &CheckOutcome) {
     }
 }
 
-fn slug(s: &str) -> String {
+pub fn slug(s: &str) -> String {
     let mut out = String::new();
     for c in s.chars() {
         if c.is_ascii_alphanumeric() || c == '.' {
@@ -298,7 +304,7 @@ fn save_traces(
                 slug(&model.variant.to_string()),
                 slug(&p.name)
             ));
-            t.save(&path)?;
+            t.save_with_itf(&path)?;
             out.push((p.name.clone(), path));
         }
     }
@@ -404,26 +410,22 @@ fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -> u8
         .iter()
         .map(|p| p.name.as_str())
         .collect();
-    let width = names.iter().map(|n| n.len()).max().unwrap_or(10) + 12;
-    let mut header = format!("{:<width$}", "property");
-    for (m, _) in &runs {
-        header += &format!(" | {:<18}", report::variant_label(m));
-    }
-    println!("{header}");
-    println!("{}", "-".repeat(header.len()));
+    let mut rows = vec![std::iter::once("property".to_string())
+        .chain(runs.iter().map(|(m, _)| report::variant_label(m)))
+        .collect::<Vec<_>>()];
     for (i, name) in names.iter().enumerate() {
         let expectation = &runs[0].1.properties[i].expectation;
-        let mut line = format!("{:<width$}", format!("{expectation} {name}"));
+        let mut row = vec![format!("{expectation} {name}")];
         for (_, o) in &runs {
             let p = &o.properties[i];
-            let cell = match p.steps {
+            row.push(match p.steps {
                 Some(n) if p.status == "violated" => format!("violated ({n} steps)"),
                 _ => p.status.clone(),
-            };
-            line += &format!(" | {cell:<18}");
+            });
         }
-        println!("{line}");
+        rows.push(row);
     }
+    print!("{}", report::aligned_table(&rows));
     let maybe_longer = runs.iter().any(|(_, o)| {
         o.properties
             .iter()

@@ -29,6 +29,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> u8 {
     let addr = a.addr.as_str();
+    let mut violates = None;
     let (model, steps) = match a.trace {
         Some(path) => match Trace::load(&path) {
             Ok(t) => {
@@ -36,6 +37,7 @@ pub fn run(a: Args) -> u8 {
                     eprintln!("warmcheck: {}: {e}", path.display());
                     return 2;
                 }
+                violates = t.property.clone();
                 let model = t.model();
                 let init = model.init_states().remove(0);
                 let p = Path::from_actions(&model, init, t.actions.iter())
@@ -59,7 +61,12 @@ pub fn run(a: Args) -> u8 {
         model.variant, model.bounds
     );
     if let Some(steps) = steps {
-        println!("The saved trace ends at http://{addr}/#/steps/{steps}");
+        match &violates {
+            Some(p) => println!(
+                "The saved counterexample for \"{p}\" ends at http://{addr}/#/steps/{steps}"
+            ),
+            None => println!("The saved trace ends at http://{addr}/#/steps/{steps}"),
+        }
     }
     println!("Press Ctrl-C to stop.");
     let checker = model.checker().serve(addr);

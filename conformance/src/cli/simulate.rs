@@ -1,12 +1,15 @@
 //! `warmcheck simulate`: seeded random walks through the model.
 
-use super::args::{BoundsArgs, DesignArgs, MAX_STEPS};
+use super::args::{BoundsArgs, DesignArgs, ReportArgs, TraceDirArgs, MAX_STEPS};
+use crate::report::{self, Case};
 use crate::trace::Trace;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::Serialize;
 use stateright::{Expectation, Model};
 use std::collections::BTreeSet;
-use warmcheck_model::Warmup;
+use std::path::PathBuf;
+use warmcheck_model::{Bounds, Variant, Warmup};
 
 /// The outcome of a simulation: the first violated `always` with its walk, if any.
 pub struct SimOutcome {
@@ -67,6 +70,8 @@ pub fn simulate(model: &Warmup, seed: u64, runs: u64, depth: usize) -> SimOutcom
 ///
 /// Prints the seed first; ends with PASSED, or the failing walk as a story and
 /// "reproduce with --seed S". Useful at bounds too large to check exhaustively.
+/// A failing walk is saved as check saves a counterexample (see --trace-dir): a trace file
+/// that `replay` and `explore --trace` load, and the same in ITF (`*.itf.json`).
 ///
 /// Exit codes: 0 no `always` violated; 1 one was; 2 usage error.
 #[derive(clap::Args)]
@@ -85,17 +90,82 @@ pub struct Args {
     /// Maximum steps per walk, 0..=10000.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=MAX_DEPTH))]
     depth: u64,
+    #[command(flatten)]
+    reports: ReportArgs,
+    #[command(flatten)]
+    traces: TraceDirArgs,
 }
 
 /// The longest walk `simulate` takes.
 pub const MAX_DEPTH: u64 = 10_000;
 
 pub fn run(a: Args) -> u8 {
+    if let Err(e) = a
+        .reports
+        .check_writable()
+        .and_then(|()| a.traces.check_writable())
+    {
+        return super::usage_error(e);
+    }
     let model = a.bounds.bounds().into_model(a.design.design());
-    simulate_model(model, a.seed, a.runs, a.depth as usize)
+    let out = Outputs {
+        json: a.reports.json,
+        junit: a.reports.junit,
+        trace_dir: a.traces.trace_dir,
+    };
+    simulate_model(model, a.seed, a.runs, a.depth as usize, &out)
 }
 
-fn simulate_model(model: Warmup, seed: Option<u64>, runs: u64, depth: usize) -> u8 {
+/// Where simulate writes what it found.
+struct Outputs {
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    trace_dir: PathBuf,
+}
+
+pub const SIMULATE_SCHEMA: &str = "warmcheck-simulate-report/1";
+
+/// `simulate --json` (docs/schemas/simulate-report.schema.json).
+#[derive(Serialize)]
+struct SimulateReport<'a> {
+    schema: &'static str,
+    variant: String,
+    design: Variant,
+    bounds: Bounds,
+    #[serde(with = "report::seed")]
+    seed: u64,
+    runs: u64,
+    depth: usize,
+    passed: bool,
+    steps: u64,
+    seconds: f64,
+    properties: Vec<SimProperty>,
+    /// The violated `always` with its walk; `null` when none was.
+    violation: Option<Violation<'a>>,
+    /// The command that runs the same walks again.
+    reproduce: String,
+}
+
+#[derive(Serialize)]
+struct SimProperty {
+    name: &'static str,
+    expectation: &'static str,
+    /// `violated` or `not violated` (always); `reached` or `unreached` (sometimes): by the
+    /// walks that ran, which stop at the first violation.
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct Violation<'a> {
+    property: &'a str,
+    steps: usize,
+    trace: &'a Trace,
+    trace_file: Option<String>,
+    itf_file: Option<String>,
+}
+
+fn simulate_model(model: Warmup, seed: Option<u64>, runs: u64, depth: usize, o: &Outputs) -> u8 {
+    crate::signals::stop_gracefully();
     let seed = seed.unwrap_or_else(|| rand::rng().random());
     println!("seed={seed}");
     println!(
@@ -120,6 +190,80 @@ fn simulate_model(model: Warmup, seed: Option<u64>, runs: u64, depth: usize) -> 
     for s in sometimes.iter().filter(|s| !out.reached.contains(*s)) {
         println!("  not reached by these walks: {s}");
     }
+    let reproduce = format!(
+        "warmcheck simulate {}",
+        reproduce_flags(&model, seed, runs, depth)
+    );
+    let mut files = None;
+    if let Some(t) = &out.violation {
+        let path = o.trace_dir.join(format!(
+            "simulate-{}-{}-seed{seed}.trace.json",
+            super::check::slug(&t.variant),
+            super::check::slug(t.property.as_deref().unwrap_or("property"))
+        ));
+        match t.save_with_itf(&path) {
+            Ok(itf) => files = Some((path, itf)),
+            Err(e) => {
+                eprintln!("warmcheck: {e}");
+                return 2;
+            }
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let properties: Vec<SimProperty> = model
+        .properties()
+        .iter()
+        .map(|p| {
+            let sometimes = p.expectation == Expectation::Sometimes;
+            let violated = out
+                .violation
+                .as_ref()
+                .is_some_and(|t| t.property.as_deref() == Some(p.name));
+            SimProperty {
+                name: p.name,
+                expectation: if sometimes { "sometimes" } else { "always" },
+                status: match (sometimes, violated, out.reached.contains(p.name)) {
+                    (true, _, true) => "reached",
+                    (true, _, false) => "unreached",
+                    (false, true, _) => "violated",
+                    (false, false, _) => "not violated",
+                },
+            }
+        })
+        .collect();
+    if let Some(path) = &o.json {
+        let doc = SimulateReport {
+            schema: SIMULATE_SCHEMA,
+            variant: model.variant.to_string(),
+            design: model.variant,
+            bounds: model.bounds,
+            seed,
+            runs,
+            depth,
+            passed: out.violation.is_none(),
+            steps: out.steps,
+            seconds,
+            properties,
+            violation: out.violation.as_ref().map(|t| Violation {
+                property: t.property.as_deref().unwrap_or("?"),
+                steps: t.actions.len(),
+                trace: t,
+                trace_file: files.as_ref().map(|(p, _)| p.display().to_string()),
+                itf_file: files.as_ref().map(|(_, p)| p.display().to_string()),
+            }),
+            reproduce: reproduce.clone(),
+        };
+        if let Err(e) = report::write_json(path, &doc) {
+            eprintln!("warmcheck: {e}");
+            return 2;
+        }
+    }
+    if let Some(path) = &o.junit {
+        if let Err(e) = write_junit(path, &model, &out, seed, seconds) {
+            eprintln!("warmcheck: {e}");
+            return 2;
+        }
+    }
     match out.violation {
         None => {
             println!("PASSED");
@@ -127,28 +271,75 @@ fn simulate_model(model: Warmup, seed: Option<u64>, runs: u64, depth: usize) -> 
         }
         Some(t) => {
             print!("{}", super::check::story_text(&t));
-            println!(
-                "FAILED: reproduce with --seed {seed}: warmcheck simulate {}",
-                reproduce_flags(&model, seed, runs, depth)
-            );
+            if let Some((trace, itf)) = &files {
+                println!("Trace saved: {} (ITF: {})", trace.display(), itf.display());
+            }
+            println!("FAILED: reproduce with --seed {seed}: {reproduce}");
             1
         }
     }
 }
 
+/// One JUnit test case per property: a violated `always` is a `<failure>` with the walk's
+/// story; a `sometimes` these walks did not reach is `<skipped>` (a hint, not a failure).
+fn write_junit(
+    path: &std::path::Path,
+    model: &Warmup,
+    out: &SimOutcome,
+    seed: u64,
+    seconds: f64,
+) -> Result<(), String> {
+    let label = model.variant.to_string();
+    let cases: Vec<Case> = model
+        .properties()
+        .iter()
+        .map(|p| {
+            let sometimes = p.expectation == Expectation::Sometimes;
+            let violation = out
+                .violation
+                .as_ref()
+                .filter(|t| t.property.as_deref() == Some(p.name));
+            Case {
+                classname: format!("warmcheck.simulate.{label}"),
+                name: format!(
+                    "{} {}",
+                    if sometimes { "sometimes" } else { "always" },
+                    p.name
+                ),
+                seconds: 0.0,
+                failure: violation.map(|t| {
+                    (
+                        format!("{} steps (seed {seed})", t.actions.len()),
+                        super::check::story_text(t),
+                    )
+                }),
+                skipped: (sometimes && !out.reached.contains(p.name))
+                    .then(|| "not reached by these walks".to_string()),
+            }
+        })
+        .collect();
+    report::write_junit(
+        path,
+        &format!("warmcheck simulate {label} seed {seed}"),
+        seconds,
+        &cases,
+    )
+}
+
 /// The flags that run the same walks again.
 fn reproduce_flags(model: &Warmup, seed: u64, runs: u64, depth: usize) -> String {
-    let design = match model.variant.preset_name() {
+    let v = model.variant;
+    let design = match v.preset_name() {
         Some(name) => format!("--variant {name}"),
         None => format!(
-            "--persist-entry {} --shutdown-flag {}",
-            model.variant.persist_entry, model.variant.shutdown_flag
+            "--persist-entry {} --shutdown-flag {} --rollback-retry {}",
+            v.persist_entry, v.shutdown_flag, v.rollback_retry
         ),
     };
     let b = model.bounds;
     format!(
         "--seed {seed} --runs {runs} --depth {depth} {design} --vbuckets {} --replicas {} \
-         --keys {} --writes {} --crashes {} --shutdowns {}",
-        b.vbuckets, b.replicas, b.keys, b.writes, b.crashes, b.shutdowns
+         --keys {} --writes {} --crashes {} --shutdowns {} --flush-failures {}",
+        b.vbuckets, b.replicas, b.keys, b.writes, b.crashes, b.shutdowns, b.flush_failures
     )
 }
