@@ -328,6 +328,7 @@ fn a_log_longer_than_the_bounds_given_names_the_bound() {
         writes: 1,
         crashes: 20,
         shutdowns: 20,
+        flush_failures: 0,
     }
     .into_model(Variant::preset("v6.5.1").unwrap());
     let mut v = Validator::new(model);
