@@ -47,6 +47,7 @@ fn by_conform(b: SeededBugs) -> Option<String> {
         writes: 2,
         crashes: 2,
         shutdowns: 1,
+        flush_failures: 0,
     }
     .into_model(Variant::current());
     let tmp = tempfile::tempdir().unwrap();
