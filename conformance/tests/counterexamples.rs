@@ -360,6 +360,7 @@ fn designs_are_presets_or_both_knobs() {
     let at_complete_after = Variant {
         persist_entry: warmcheck_model::PersistEntry::AtComplete,
         shutdown_flag: warmcheck_model::ShutdownFlag::AfterFlush,
+        rollback_retry: warmcheck_model::RollbackRetry::Always,
     };
     assert_eq!(
         v("v6.5.1, persist-entry=at-complete shutdown-flag=after-flush current"),
@@ -375,7 +376,7 @@ fn designs_are_presets_or_both_knobs() {
         Ok(at_complete_after)
     );
     assert_eq!(
-        v("shutdown-flag=after-flush persist-entry=sync-flush"),
+        v("shutdown-flag=after-flush rollback-retry=if-entry-at-start persist-entry=sync-flush"),
         Ok(vec![Variant::current()])
     );
     assert_eq!(
