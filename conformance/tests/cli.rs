@@ -70,6 +70,7 @@ const NOT_COUNTS: &[&str] = &[
     "variant",
     "persist-entry",
     "shutdown-flag",
+    "rollback-retry",
     "strategy",
     "json",
     "junit",
