@@ -14,7 +14,7 @@ fn small() -> Bounds {
         writes: 1,
         crashes: 2,
         shutdowns: 1,
-        flush_failures: 0,
+        flush_failures: 1,
     }
 }
 
