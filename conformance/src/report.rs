@@ -44,8 +44,8 @@ pub struct CheckReport<'a> {
     pub depth_limit: Option<usize>,
     pub timeout: Option<f64>,
     pub shard: Option<ShardJson>,
-    /// In a report `warmcheck merge` wrote: how many shard reports it combined.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// In a report `warmcheck merge` wrote: how many shard reports it combined; `null`
+    /// otherwise.
     pub merged_from: Option<usize>,
     pub properties: &'a [crate::check::PropertyResult],
     pub states: usize,

@@ -9,7 +9,7 @@
 //!   the model at every step (a step the model does not enable is refused by both);
 //! - in the counterexample designs the replay ends violating the property (and, for "no
 //!   replica diverges", the replica's data file differs from the active's); in the other
-//!   designs, `current` among them, the property holds and no file diverges;
+//!   designs, `proposed` among them, the property holds and no file diverges;
 //! - the rendered replays equal the file's expected section.
 //!
 //! Each story file is its own test case, named after the file (the harness, shared with
@@ -111,8 +111,9 @@ fn check_replays(story: &StoryFile, rendered: &story_file::Rendered) -> Result<(
             return Err(format!("replay-in does not list `{design}`"));
         }
     }
-    if !story.replay_in.contains(&Variant::current()) {
-        return Err("replay-in does not list `current`".into());
+    let proposed = Variant::preset("proposed").expect("a preset");
+    if !story.replay_in.contains(&proposed) {
+        return Err("replay-in does not list `proposed`".into());
     }
     for (design, report) in &rendered.replays {
         if !report.matched {
@@ -148,9 +149,12 @@ fn check_replays(story: &StoryFile, rendered: &story_file::Rendered) -> Result<(
                 ));
             }
         }
-        if *design == Variant::current() && !report.violated.is_empty() {
+        // `proposed` is the design that holds every property: no story may end violating one
+        // there. (`current`, kv_engine today, has its own counterexamples since shutdowns
+        // may interrupt warmup: docs/model.md.)
+        if Variant::preset("proposed") == Some(*design) && !report.violated.is_empty() {
             return Err(format!(
-                "in `current` the replay ends violating {:?}",
+                "in `proposed` the replay ends violating {:?}",
                 report.violated
             ));
         }
@@ -239,11 +243,16 @@ fn every_violated_property_has_its_shortest_counterexample_as_a_story() {
                 } else {
                     others.join(", ")
                 },
-                story_file::skeleton(trace, &["(new)"], &[], &[design, Variant::current()])
+                story_file::skeleton(
+                    trace,
+                    &["(new)"],
+                    &[],
+                    &[design, Variant::preset("proposed").expect("a preset")]
+                )
             ));
         }
-        if design == Variant::current() {
-            assert!(outcome.passed(), "`current` holds every property");
+        if Some(design) == Variant::preset("proposed") {
+            assert!(outcome.passed(), "`proposed` holds every property");
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));

@@ -26,7 +26,14 @@ fn the_schemas_in_docs_are_the_generated_ones() {
     let mut stale = Vec::new();
     for entry in std::fs::read_dir(schemas_dir()).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        if name.ends_with(".json") && !generated.iter().any(|(n, _)| *n == name) {
+        // Written by hand, and validated against real output by tests/reports.rs: the ITF
+        // schema describes Apalache's and Quint's format (not a struct of ours), and simulate's
+        // report is not generated yet (a follow-up).
+        const HAND_WRITTEN: [&str; 2] = ["itf.schema.json", "simulate-report.schema.json"];
+        if name.ends_with(".json")
+            && !generated.iter().any(|(n, _)| *n == name)
+            && !HAND_WRITTEN.contains(&name.as_str())
+        {
             stale.push(name);
         }
     }
