@@ -292,6 +292,15 @@ pub fn xml_escape(s: &str) -> String {
     out
 }
 
+/// The JSON form of a seed, for the schema: a number up to 2^53, a string of digits above it.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum SeedJson {
+    Number(u64),
+    Digits(#[schemars(regex(pattern = r"^[0-9]+$"))] String),
+}
+
 /// A seed in a JSON report: a number up to 2^53, a string of digits above it, so that a reader
 /// that parses numbers as doubles (JavaScript, jq) keeps it exact and the reproduce command
 /// right. Reading takes either form. Use with `#[serde(with = "crate::report::seed")]`.

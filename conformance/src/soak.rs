@@ -936,6 +936,7 @@ pub struct SoakReport {
     pub schema: &'static str,
     /// A string above 2^53 (`report::seed`).
     #[serde(serialize_with = "crate::report::seed::serialize")]
+    #[schemars(with = "crate::report::SeedJson")]
     pub seed: u64,
     /// Calls made (up to and including the failing one).
     pub steps: u64,

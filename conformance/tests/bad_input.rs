@@ -300,7 +300,7 @@ fn a_state_file_that_does_not_fit_the_bounds_is_refused_naming_the_field() {
     ));
     let mut down_with_memory = init.clone();
     down_with_memory["node"] =
-        json!({"Down": {"Crashed": {"in_warmup": false, "lost_queued": false}}});
+        json!({"Down": {"Crashed": {"in_warmup": false, "harmful_loss": false}}});
     cases.push((
         down_with_memory,
         "vbs[0].active is in memory while the node is Down",
