@@ -159,6 +159,7 @@ fn workload(c: &mut Cluster) -> Result<(), (String, Allowed)> {
     c.stream_all(0, 0).map_err(|e| other(c, e))?;
     c.shutdown_begin().map_err(|e| other(c, e))?;
     c.shutdown_stop_flusher().map_err(|e| other(c, e))?;
+    c.shutdown_stop_tasks().map_err(|e| other(c, e))?;
     c.shutdown_write_clean_flag().map_err(|e| other(c, e))?;
     Ok(())
 }

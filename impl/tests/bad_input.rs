@@ -480,14 +480,15 @@ fn a_scenario_clock_or_ttl_that_would_overflow_stops_the_script_naming_its_line(
     .unwrap_err()
     .to_string();
     assert!(
-        err.starts_with("line 2: advance-clock: Overflow: advance_clock 18446744073709551615"),
+        // The script reader refuses it before anything runs (kv_engine's times are 32-bit).
+        err.starts_with("line 2: advance-clock: '18446744073709551615' is not a number of seconds"),
         "{err}"
     );
     let err = run_script("set a ttl=18446744073709551615\n", opts())
         .unwrap_err()
         .to_string();
     assert!(
-        err.starts_with("line 1: set: Overflow: ttl 18446744073709551615 at clock 0"),
+        err.starts_with("line 1: set: ttl=18446744073709551615 is not a whole number of seconds"),
         "{err}"
     );
 }

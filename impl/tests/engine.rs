@@ -83,7 +83,7 @@ fn a_new_bucket_is_the_vocabularys_initial_state() {
         )
     };
     let expected = format!(
-        r#"{{"clock":0,"active":{{"process":"running","warmup_phase":null,"warmup_read_clean":null,"flusher_stopped":false,"clean_shutdown_flag":false,"vbuckets":[{},{}]}},"replicas":[{{"name":"r1","vbuckets":[{},{}]}}]}}"#,
+        r#"{{"clock":0,"active":{{"process":"running","warmup_phase":null,"warmup_read_clean":null,"flusher_stopped":false,"tasks_stopped":false,"traffic_refused":false,"clean_shutdown_flag":false,"vbuckets":[{},{}]}},"replicas":[{{"name":"r1","vbuckets":[{},{}]}}]}}"#,
         vb(0),
         vb(1),
         rvb(0),
@@ -267,6 +267,7 @@ fn the_shutdown_steps_follow_the_variants_order() {
     assert!(c.shutdown_stop_flusher().is_err()); // before-flush: flag first
     c.shutdown_write_clean_flag().unwrap();
     c.shutdown_stop_flusher().unwrap();
+    c.shutdown_stop_tasks().unwrap(); // before-flush: flag, flusher, tasks
     assert_eq!(c.process(), Process::Down);
 
     let (mut c, _d) = cluster("current", 1, 0);
@@ -274,6 +275,9 @@ fn the_shutdown_steps_follow_the_variants_order() {
     assert!(c.shutdown_write_clean_flag().is_err()); // after-flush: flusher first
     c.shutdown_stop_flusher().unwrap();
     assert!(c.view().active.flusher_stopped);
+    assert!(c.shutdown_write_clean_flag().is_err()); // after-flush: the tasks stop first
+    c.shutdown_stop_tasks().unwrap();
+    assert!(c.view().active.tasks_stopped);
     c.shutdown_write_clean_flag().unwrap();
     assert_eq!(c.process(), Process::Down);
     assert!(!c.view().active.flusher_stopped);
