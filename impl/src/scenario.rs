@@ -52,8 +52,6 @@ use crate::engine::{
     Cluster, Config, CounterUuids, EngineError, Item, Phase, Process, SeededBugs, StorageBackend,
     StreamOutcome, Variant, View,
 };
-use crate::failover::FailoverTable;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// How to set up the cluster a script runs against.
@@ -141,144 +139,11 @@ pub fn parse_script(bytes: &[u8]) -> Result<Vec<Chunk>, ScenarioError> {
     Ok(chunks)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Data files
-// ---------------------------------------------------------------------------------------------
-
-/// One piece of a scenario file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Chunk {
-    /// A comment or blank line, kept as it is.
-    Verbatim(String),
-    /// A directive (1-based line number) and the expected block under it, if any (without
-    /// the `----` line and the closing blank line).
-    Directive {
-        line: usize,
-        text: String,
-        expected: Option<Vec<String>>,
-    },
-}
-
-/// Split a scenario file into comments, directives and their expected blocks.
-pub fn parse_data(text: &str) -> Vec<Chunk> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut chunks = Vec::new();
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        let trimmed = line.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            chunks.push(Chunk::Verbatim(line.to_string()));
-            i += 1;
-            continue;
-        }
-        let line_no = i + 1;
-        i += 1;
-        let mut expected = None;
-        if lines.get(i).is_some_and(|l| l.trim() == "----") {
-            i += 1;
-            let mut block = Vec::new();
-            while i < lines.len() && !lines[i].trim().is_empty() {
-                block.push(lines[i].to_string());
-                i += 1;
-            }
-            i += 1; // the closing blank line
-            expected = Some(block);
-        }
-        chunks.push(Chunk::Directive {
-            line: line_no,
-            text: trimmed.to_string(),
-            expected,
-        });
-    }
-    chunks
-}
-
-/// Render chunks with each directive's output block (`outputs[k]` for the k-th directive).
-pub fn render_data(chunks: &[Chunk], outputs: &[Vec<String>]) -> String {
-    let mut out = String::new();
-    let mut k = 0;
-    for i in 0..chunks.len() {
-        let output = match chunks[i] {
-            Chunk::Directive { .. } => {
-                k += 1;
-                Some(outputs[k - 1].as_slice())
-            }
-            Chunk::Verbatim(_) => None,
-        };
-        out += &render_chunk(chunks, i, output);
-    }
-    out
-}
-
-/// Render `chunks[i]`, with `output` under it if it is a directive.
-fn render_chunk(chunks: &[Chunk], i: usize, output: Option<&[String]>) -> String {
-    let mut out = String::new();
-    match &chunks[i] {
-        Chunk::Verbatim(l) => {
-            out.push_str(l);
-            out.push('\n');
-        }
-        Chunk::Directive { text, .. } => {
-            out.push_str(text);
-            out.push_str("\n----\n");
-            for l in output.unwrap_or_default() {
-                out.push_str(l);
-                out.push('\n');
-            }
-            // The blank line closing the block, unless one follows anyway (or the file ends).
-            let next_is_blank = match chunks.get(i + 1) {
-                None => true,
-                Some(Chunk::Verbatim(l)) => l.trim().is_empty(),
-                Some(Chunk::Directive { .. }) => false,
-            };
-            if !next_is_blank {
-                out.push('\n');
-            }
-        }
-    }
-    out
-}
-
-/// Group per-variant outputs of one directive: one shared block if they agree, else a
-/// `[variant]` group per variant.
-pub fn merge_variant_outputs(per_variant: &[(String, Vec<String>)]) -> Vec<String> {
-    let first = &per_variant[0].1;
-    if per_variant.iter().all(|(_, o)| o == first) {
-        return first.clone();
-    }
-    let mut out = Vec::new();
-    for (name, lines) in per_variant {
-        out.push(format!("[{name}]"));
-        out.extend(lines.iter().cloned());
-    }
-    out
-}
-
-/// The expected lines for `variant` in a block written by [`merge_variant_outputs`].
-pub fn expected_for_variant(block: &[String], variant: &str, variants: &[String]) -> Vec<String> {
-    let header = |l: &str| {
-        l.strip_prefix('[')
-            .and_then(|l| l.strip_suffix(']'))
-            .filter(|n| variants.iter().any(|v| v == n))
-            .map(str::to_string)
-    };
-    if block.first().and_then(|l| header(l)).is_none() {
-        return block.to_vec();
-    }
-    let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut current = String::new();
-    for l in block {
-        match header(l) {
-            Some(n) => {
-                current = n;
-                groups.entry(current.clone()).or_default();
-            }
-            None => groups.entry(current.clone()).or_default().push(l.clone()),
-        }
-    }
-    groups.remove(variant).unwrap_or_default()
-}
+mod data;
+use data::render_chunk;
+mod show;
+pub use data::{expected_for_variant, merge_variant_outputs, parse_data, render_data, Chunk};
+use show::{describe_process, newest_expiry, root_cause, show_items, show_seqnos, show_table};
 
 // ---------------------------------------------------------------------------------------------
 // The runner
@@ -991,73 +856,6 @@ impl Runner {
 /// The storage backend a scenario uses when none is given.
 fn default_backend() -> StorageBackend {
     crate::engine::default_backend()
-}
-
-fn describe_process(p: Process) -> String {
-    match p {
-        Process::Warming(ph) => format!("warming, after {}", ph.name()),
-        Process::ShuttingDown { .. } => "shutting down".into(),
-        p => p.name().into(),
-    }
-}
-
-/// The innermost cause of an error (e.g. `No space left on device (os error 28)`), without the
-/// paths the outer layers name (a scenario's directory is a temporary one).
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = e;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
-fn newest_expiry(items: &[Item], key: &str) -> Option<u64> {
-    items
-        .iter()
-        .rev()
-        .find(|i| i.key == key)
-        .and_then(|i| i.expiry)
-}
-
-fn show_table(t: &[crate::engine::EntryView]) -> String {
-    if t.is_empty() {
-        return "[]".into();
-    }
-    FailoverTable::from_entries(
-        t.iter()
-            .map(|e| crate::failover::Entry {
-                id: e.id,
-                seq: e.seq,
-            })
-            .collect(),
-    )
-    .to_string()
-}
-
-fn show_items(items: &[Item]) -> String {
-    if items.is_empty() {
-        return "(none)".into();
-    }
-    items
-        .iter()
-        .map(|i| format!("{}:{}", i.seqno, i.describe()))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `seqno 3`, `seqnos 1..=3`, or `seqnos 1,3`.
-fn show_seqnos(s: &[u64]) -> String {
-    match s {
-        [] => "no seqnos".into(),
-        [one] => format!("seqno {one}"),
-        [first, .., last] if last - first + 1 == s.len() as u64 => {
-            format!("seqnos {first}..={last}")
-        }
-        _ => format!(
-            "seqnos {}",
-            s.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
-        ),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
