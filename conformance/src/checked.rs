@@ -265,6 +265,17 @@ pub fn check_state(model: &Warmup, s: &State) -> Result<(), String> {
         for (r, rv) in vb.replicas.iter().enumerate() {
             history(&at(&format!("replicas[{r}].history")), &rv.history)?;
             table(&at(&format!("replicas[{r}].failover")), &rv.failover)?;
+            // A replica is always inside the last snapshot it received (the producer would
+            // answer ERANGE otherwise, and the model asserts it never asks so).
+            let high = rv.high_seqno();
+            if !(rv.snap_start <= high && high <= rv.snap_end) {
+                return Err(format!(
+                    "{}: high seqno {high} is outside the snapshot [{}, {}]",
+                    at(&format!("replicas[{r}]")),
+                    rv.snap_start,
+                    rv.snap_end
+                ));
+            }
         }
     }
     Ok(())
