@@ -3,7 +3,7 @@
 //! shards must partition the transitions.
 
 use stateright::{Checker, Model};
-use warmcheck_conformance::conform::{conform, ModelSut, Shard, Sut};
+use warmcheck_conformance::conform::{conform, ModelSut, Shard};
 use warmcheck_model::{Bounds, Variant};
 
 fn small() -> Bounds {

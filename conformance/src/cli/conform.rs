@@ -4,7 +4,7 @@ use super::args::{
     check_fresh_dir, Backend, BoundsArgs, DesignArgs, ReportArgs, SutArgs, TraceDirArgs,
     MAX_THREADS,
 };
-use crate::conform::{self, ClusterSut, ConformOutcome, Shard};
+use crate::conform::{self, ClusterSut, ConformOutcome, Shard, Sut};
 use crate::progress::Progress;
 use crate::replay::{self, ImplSetup};
 use crate::report::{self, Case};
@@ -223,40 +223,24 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                     index: opts.shard.index * jobs + j,
                     count: opts.shard.count * jobs,
                 };
-                scope.spawn(move || {
-                    let walk = |sut: &mut dyn FnMut(
-                        &mut dyn FnMut(&ConformOutcome) -> bool,
-                    )
-                        -> Result<ConformOutcome, String>| {
-                        let out = sut(&mut |o: &ConformOutcome| {
-                            *live[j as usize].lock().expect("progress lock") = o.clone();
-                            !stop.load(std::sync::atomic::Ordering::Relaxed)
-                        });
-                        if out.as_ref().map_or(true, |o| !o.mismatches.is_empty()) {
-                            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                        }
+                scope.spawn(move || match &sut_args.sut {
+                    None => {
+                        let cluster = replay::new_cluster(model, &setup)?;
+                        let mut sut = ClusterSut { cluster };
+                        walk(model, &mut sut, shard, &live[j as usize], stop)
+                    }
+                    Some(cmd) => {
+                        let started = ProtocolSut::start(cmd, model, sut_args.timeout(), true);
+                        let mut sut = match started {
+                            Ok(s) => s,
+                            Err(e) => {
+                                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        };
+                        let out = walk(model, &mut sut, shard, &live[j as usize], stop);
+                        record_sut(sut_seen, &sut);
                         out
-                    };
-                    match &sut_args.sut {
-                        None => {
-                            let cluster = replay::new_cluster(model, &setup)?;
-                            let mut sut = ClusterSut { cluster };
-                            walk(&mut |p| conform::conform(model, &mut sut, shard, true, p))
-                        }
-                        Some(cmd) => {
-                            let started = ProtocolSut::start(cmd, model, sut_args.timeout(), true);
-                            let mut sut = match started {
-                                Ok(s) => s,
-                                Err(e) => {
-                                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                                    return Err(e);
-                                }
-                            };
-                            let out =
-                                walk(&mut |p| conform::conform(model, &mut sut, shard, true, p));
-                            record_sut(sut_seen, &sut);
-                            out
-                        }
                     }
                 })
             })
@@ -421,6 +405,24 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
     } else {
         1
     }
+}
+
+/// One job's walk: its progress into `live`; a mismatch or an error stops the other jobs.
+fn walk<S: Sut>(
+    model: &Warmup,
+    sut: &mut S,
+    shard: Shard,
+    live: &std::sync::Mutex<ConformOutcome>,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<ConformOutcome, String> {
+    let out = conform::conform(model, sut, shard, true, |o| {
+        *live.lock().expect("progress lock") = o.clone();
+        !stop.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    if out.as_ref().map_or(true, |o| !o.mismatches.is_empty()) {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    out
 }
 
 /// Keep what a job's SUT said (the first job's name; every job's fields not compared).
