@@ -795,18 +795,27 @@ class Cluster:
         """One stream-request round trip: the consumer asks with its high seqno, newest uuid
         and last snapshot (`DcpConsumer` -> `DcpProducer::streamRequest`); the producer decides
         (`FailoverTable::needsRollback`); the consumer acts on the answer
-        (`DcpConsumer::handleRollbackResponse`, `KVBucket::rollback`). Returns
-        (outcome, dropped_entry)."""
+        (`DcpConsumer::handleRollbackResponse`, `KVBucket::rollback`). Returns the reply: the
+        outcome, and for the engine's log the request, the producer's table and, after a
+        rollback, whether the consumer dropped its newest entry instead of rewinding."""
         r = self.replica(replica, vb)
         a = self.producer_vb(vb)
         if r.stream == "accepted":
             raise Refused("%s vb %d: the stream is already accepted" % (replica, vb))
-        start = r.high_seqno()
-        rb = a.failover.needs_rollback(start, r.failover.newest().uuid, r.snap_start, r.snap_end, a.high_seqno())
+        start, uuid = r.high_seqno(), r.failover.newest().uuid
+        reply = {
+            "start": start,
+            "uuid": uuid,
+            "snap_start": r.snap_start,
+            "snap_end": r.snap_end,
+            "producer_failover": a.failover.view(),
+        }
+        rb = a.failover.needs_rollback(start, uuid, r.snap_start, r.snap_end, a.high_seqno())
         if rb is None:
             r.failover = a.failover.copy()  # replaceFailoverLog: adopt the producer's table
             r.stream = "accepted"
-            return "accepted", None
+            reply.update(outcome="accepted", dropped_entry=None)
+            return reply
         # Told to roll back to 0 with an older entry to try, the consumer drops its newest and
         # asks again with the older uuid: always before MB-48398; since, only if that entry
         # starts at the request's start seqno.
@@ -816,14 +825,16 @@ class Cluster:
         if rb == 0 and retry:
             r.failover.drop_newest()
             r.stream = ("rolled-back", 0)
-            return "rolled-back:0", True
+            reply.update(outcome="rolled-back:0", dropped_entry=True)
+            return reply
         # Otherwise the consumer rewinds its file to the newest commit at or below rb and
         # prunes its table above its new high seqno.
         high = r.file.rewind_to(rb)
         r.snap_start = r.snap_end = high
         r.failover.prune_entries(high)
         r.stream = ("rolled-back", rb)
-        return "rolled-back:%d" % rb, False
+        reply.update(outcome="rolled-back:%d" % rb, dropped_entry=False)
+        return reply
 
     def stream_deliver(self, replica, vb):
         """The producer's `ActiveStream` sends the next mutation (persisted on the active or
@@ -1043,11 +1054,7 @@ class Server:
             c.disk.fail_next_commits = 0
 
     def op_stream_request(self, req):
-        outcome, dropped = self.engine().stream_request(field(req, "replica"), field(req, "vb"))
-        reply = {"outcome": outcome}
-        if dropped is not None:
-            reply["dropped_entry"] = dropped
-        return reply
+        return self.engine().stream_request(field(req, "replica"), field(req, "vb"))
 
     def op_stream_deliver(self, req):
         return {"seqno": self.engine().stream_deliver(field(req, "replica"), field(req, "vb"))}
