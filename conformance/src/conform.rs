@@ -33,24 +33,46 @@ pub trait Sut {
     fn save_image(&mut self) -> Result<Self::Image, String>;
     /// Go back to a captured state.
     fn restore_image(&mut self, image: &Self::Image) -> Result<(), String>;
-    /// Perform one model action as one call.
+    /// Perform one model action as one call. [`ApplyError::Broken`] ends the walk with an
+    /// error (the system under test cannot go on); any other error is a mismatch.
     fn apply(&mut self, before: &State, action: &Action, after: &State) -> Result<(), ApplyError>;
-    /// The projection compared with the model's.
-    fn project(&self) -> Value;
-    /// The same projection as compact JSON, for the fast path of the comparison.
-    fn project_json(&self) -> String {
-        serde_json::to_string(&self.project()).expect("values serialise")
+    /// The projection compared with the model's (an error: the SUT could not say).
+    fn project(&mut self) -> Result<Value, String>;
+    /// The same projection as compact JSON in the model's field order, for the fast path of
+    /// the comparison; `None` when the SUT has no such form (then [`Sut::project`] is used).
+    fn project_json(&mut self) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+    /// View fields the SUT leaves out (paths with `*`, `docs/sut-protocol.md`): not compared.
+    fn omits(&self) -> &[String] {
+        &[]
+    }
+    /// `(resets, actions replayed after them)`: what reaching states without images cost.
+    fn navigation(&self) -> (u64, u64) {
+        (0, 0)
     }
 }
 
 /// Whether `sut` agrees with the model's `state`; the differing fields when it does not.
-fn compare<S: Sut>(model: &Warmup, state: &State, sut: &S) -> Vec<Difference> {
-    if mapping::model_json(model, state) == sut.project_json() {
-        return vec![];
+pub fn compare<S: Sut>(
+    model: &Warmup,
+    state: &State,
+    sut: &mut S,
+) -> Result<Vec<Difference>, String> {
+    if let Some(json) = sut.project_json()? {
+        if mapping::model_json(model, state) == json {
+            return Ok(vec![]);
+        }
     }
     // The strings can differ with every field equal (e.g. a projection built as a JSON value
     // serialises its keys in another order): the field-by-field comparison decides.
-    mapping::diff(&mapping::project_model(model, state), &sut.project())
+    let mut want = mapping::project_model(model, state);
+    let mut got = sut.project()?;
+    for path in sut.omits() {
+        crate::sut::protocol::remove_path(&mut want, path);
+        crate::sut::protocol::remove_path(&mut got, path);
+    }
+    Ok(mapping::diff(&want, &got))
 }
 
 /// The outcome of a conformance walk.
@@ -65,6 +87,10 @@ pub struct ConformOutcome {
     pub seconds: f64,
     pub mismatches: Vec<Mismatch>,
     pub interrupted: bool,
+    /// Resets of a SUT without images, and the actions replayed after them to reach a
+    /// transition's source (included in `steps`).
+    pub resets: u64,
+    pub replayed_steps: u64,
 }
 
 impl ConformOutcome {
@@ -134,7 +160,7 @@ pub fn conform<S: Sut>(
     out.states_reachable = 1;
 
     // The initial state must already agree.
-    let diffs = compare(model, &init, sut);
+    let diffs = compare(model, &init, sut)?;
     if !diffs.is_empty() {
         out.mismatches.push(Mismatch {
             trace: vec![],
@@ -202,7 +228,8 @@ pub fn conform<S: Sut>(
             out.steps += 1;
             let result = sut.apply(&state, &action, &next);
             let differences = match &result {
-                Ok(()) => compare(model, &next, sut),
+                Ok(()) => compare(model, &next, sut)?,
+                Err(ApplyError::Broken(e)) => return Err(e.clone()),
                 Err(_) => vec![],
             };
             if edge_owned {
@@ -236,6 +263,7 @@ pub fn conform<S: Sut>(
         ticks += 1;
         if ticks.is_multiple_of(4096) {
             out.seconds = start.elapsed().as_secs_f64();
+            (out.resets, out.replayed_steps) = sut.navigation();
             if !progress(&out) {
                 out.interrupted = true;
                 break;
@@ -243,6 +271,8 @@ pub fn conform<S: Sut>(
         }
     }
     out.seconds = start.elapsed().as_secs_f64();
+    (out.resets, out.replayed_steps) = sut.navigation();
+    out.steps += out.replayed_steps;
     Ok(out)
 }
 
@@ -286,11 +316,11 @@ impl Sut for ModelSut<'_> {
             .ok_or_else(|| ApplyError::Unexpected("no next state".into()))?;
         Ok(())
     }
-    fn project(&self) -> Value {
-        mapping::project_model(self.model, &self.state)
+    fn project(&mut self) -> Result<Value, String> {
+        Ok(mapping::project_model(self.model, &self.state))
     }
-    fn project_json(&self) -> String {
-        mapping::model_json(self.model, &self.state)
+    fn project_json(&mut self) -> Result<Option<String>, String> {
+        Ok(Some(mapping::model_json(self.model, &self.state)))
     }
 }
 
@@ -314,10 +344,10 @@ impl Sut for ClusterSut {
     fn apply(&mut self, before: &State, action: &Action, after: &State) -> Result<(), ApplyError> {
         mapping::apply(&mut self.cluster, before, action, after)
     }
-    fn project(&self) -> Value {
-        mapping::project_impl(&self.cluster)
+    fn project(&mut self) -> Result<Value, String> {
+        Ok(mapping::project_impl(&self.cluster))
     }
-    fn project_json(&self) -> String {
-        mapping::impl_json(&self.cluster)
+    fn project_json(&mut self) -> Result<Option<String>, String> {
+        Ok(Some(mapping::impl_json(&self.cluster)))
     }
 }

@@ -15,5 +15,6 @@ pub mod report;
 pub mod signals;
 pub mod soak;
 pub mod story_file;
+pub mod sut;
 pub mod trace;
 pub mod validate;

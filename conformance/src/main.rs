@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Merge(a) => cli::merge::run(a),
         Command::Validate(a) => cli::validate::run(a),
         Command::Soak(a) => cli::soak::run(a),
+        Command::Sut(a) => cli::sut::run(a),
         Command::Workload(a) => cli::workload::run(a),
     };
     ExitCode::from(code)

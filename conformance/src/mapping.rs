@@ -32,9 +32,10 @@
 //!   all the same: nothing reaches disk, the items stay queued, the vb stays notified.
 //! - byte layout of files: the storage layer's own tests cover it (`docs/on-disk-format.md`).
 
+use crate::sut::protocol::{Call, Reply};
 use serde_json::Value;
 use std::fmt;
-use warmcheck_impl::engine::{Cluster, EngineError, Phase as ImplPhase, StreamOutcome};
+use warmcheck_impl::engine::{Cluster, EngineError, Phase as ImplPhase};
 use warmcheck_model::{Action, Node, Op, State, Stream, Warmup};
 
 /// One field that differs between the two projections.
@@ -152,15 +153,21 @@ pub fn value_of_next_set(before: &State) -> String {
 pub enum ApplyError {
     /// The engine refused or failed the call.
     Engine(EngineError),
+    /// A system under test behind the protocol refused the call, for this reason.
+    Refused(String),
     /// The call succeeded but answered differently from the model (e.g. another phase).
     Unexpected(String),
+    /// The system under test broke the protocol (exited, hung, answered garbage): not a
+    /// mismatch, the run cannot go on.
+    Broken(String),
 }
 
 impl fmt::Display for ApplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ApplyError::Engine(e) => write!(f, "the engine refused: {e}"),
-            ApplyError::Unexpected(s) => f.write_str(s),
+            ApplyError::Refused(e) => write!(f, "the engine refused: {e}"),
+            ApplyError::Unexpected(s) | ApplyError::Broken(s) => f.write_str(s),
         }
     }
 }
@@ -172,111 +179,342 @@ impl From<EngineError> for ApplyError {
 }
 
 /// Perform model action `action`, taken from model state `before` (whose successor is
-/// `after`), as exactly one engine call, and check the call's own answer. A failed flush is
-/// one call too, preceded by arming the storage seam's failure ([`Cluster::fail_next_flushes`],
-/// a test seam that is not logged) and followed by disarming what is left of it.
+/// `after`), as exactly one engine call ([`call_of`], [`perform`]), and check the call's own
+/// answer ([`check_answer`]). In-process conform and `warmcheck sut` share these three, so the
+/// protocol carries exactly what in-process conform does.
 pub fn apply(
     cluster: &mut Cluster,
     before: &State,
     action: &Action,
     after: &State,
 ) -> Result<(), ApplyError> {
-    let phase = |want: ImplPhase, got: ImplPhase| {
-        if want == got {
-            Ok(())
-        } else {
-            Err(ApplyError::Unexpected(format!(
-                "warmup_step completed {got} where the model completes {want}"
-            )))
-        }
-    };
+    let call = call_of(before, action);
+    let reply = perform(cluster, &call)?
+        .ok_or_else(|| ApplyError::Unexpected(format!("{} is not an engine call", call.op())))?;
+    check_answer(before, action, after, &reply, &mut |_| {}).map_err(ApplyError::Unexpected)
+}
+
+/// The protocol call that performs model action `action` from state `before`
+/// (`docs/sut-protocol.md`, "One request per model action"). The parameters are the model's:
+/// the value of a set ([`value_of_next_set`]), the failures a flush or a warmup phase meets.
+/// An expiry is a get while client traffic flows; once a shutdown has stopped it, the expiry
+/// pager's visit of the item (compaction's is the same step).
+pub fn call_of(before: &State, action: &Action) -> Call {
+    let vb_of = |vb: u8| u16::from(vb);
+    let replica_name = |r: u8| format!("r{}", u32::from(r) + 1);
     match *action {
-        Action::ClientSets { vb, key, ttl } => {
-            let value = value_of_next_set(before);
-            cluster.set(vb as u16, &key_name(key), &value, ttl.then_some(1))?;
-        }
-        Action::ClientDeletes { vb, key } => {
-            cluster.delete(vb as u16, &key_name(key))?;
-        }
-        Action::ClockAdvances => cluster.advance_clock(1)?,
-        // A get expires an item while client traffic flows; once a shutdown has stopped it, the
-        // expiry pager's visit of the item does (compaction's is the same step).
-        Action::ItemExpires { vb, key } => {
-            if matches!(before.node, Node::ShuttingDown(_)) {
-                cluster.expire_item(vb as u16, &key_name(key))?;
-            } else if let Some(v) = cluster.get(vb as u16, &key_name(key))? {
-                return Err(ApplyError::Unexpected(format!(
-                    "get {key} returned {v:?} where the model expires it"
-                )));
+        Action::ClientSets { vb, key, ttl } => Call::Set {
+            vb: vb_of(vb),
+            key: key_name(key),
+            value: value_of_next_set(before),
+            ttl: ttl.then_some(1),
+        },
+        Action::ClientDeletes { vb, key } => Call::Delete {
+            vb: vb_of(vb),
+            key: key_name(key),
+        },
+        Action::ClockAdvances => Call::AdvanceClock { secs: 1 },
+        Action::ItemExpires { vb, key } if matches!(before.node, Node::ShuttingDown(_)) => {
+            Call::ExpireItem {
+                vb: vb_of(vb),
+                key: key_name(key),
             }
         }
-        Action::FlusherCommits { vb } => {
-            cluster.flush(vb as u16)?;
+        Action::ItemExpires { vb, key } => Call::Get {
+            vb: vb_of(vb),
+            key: key_name(key),
+        },
+        Action::FlusherCommits { vb } => Call::Flush {
+            vb: vb_of(vb),
+            fail: false,
+        },
+        Action::FlusherCommitFails { vb } => Call::Flush {
+            vb: vb_of(vb),
+            fail: true,
+        },
+        Action::StatsSnapshotRewritesStatsJson => Call::StatsSnapshot,
+        Action::ActiveCrashes => Call::Crash,
+        Action::ShutdownBegins => Call::ShutdownBegin,
+        Action::ShutdownWritesCleanFlag => Call::ShutdownWriteCleanFlag,
+        Action::ShutdownStopsFlusher => Call::ShutdownStopFlusher,
+        Action::ShutdownStopsTasks => Call::ShutdownStopTasks,
+        Action::WarmupPopulatesVBucketMapFlushFailing => Call::WarmupStep {
+            fail_vbstate_flushes: sync_flushes(before),
+        },
+        Action::WarmupInitializes
+        | Action::WarmupCreatesVBuckets
+        | Action::WarmupPopulatesVBucketMap
+        | Action::WarmupLoadsData
+        | Action::WarmupReachesDone
+        | Action::WarmupCompletes => Call::WarmupStep {
+            fail_vbstate_flushes: 0,
+        },
+        Action::ReplicaRequestsStream { replica, vb } => Call::StreamRequest {
+            replica: replica_name(replica),
+            vb: vb_of(vb),
+        },
+        Action::ReplicaReceives { replica, vb, .. } => Call::StreamDeliver {
+            replica: replica_name(replica),
+            vb: vb_of(vb),
+        },
+    }
+}
+
+/// The index of replica `name` (`r1` is 0).
+pub fn replica_index(name: &str) -> Result<usize, EngineError> {
+    name.strip_prefix('r')
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n >= 1)
+        .map(|n| n - 1)
+        .ok_or_else(|| EngineError::InvalidArgument(format!("replica {name:?} is not r1, r2, ...")))
+}
+
+/// Perform one protocol call on the implementation as its engine call, and say what it
+/// returned as the protocol's reply (id 0). A failure the call asks for (`flush` with `fail`,
+/// `warmup_step` with `fail_vbstate_flushes`) is armed at the storage seam first
+/// ([`Cluster::fail_next_flushes`], a test seam that is not logged) and disarmed after.
+/// `Ok(None)`: not an engine call (`hello`, `reset`, `observe`, images), which the caller
+/// answers itself.
+pub fn perform(cluster: &mut Cluster, call: &Call) -> Result<Option<Reply>, EngineError> {
+    let mut reply = Reply::ok(0);
+    match call {
+        Call::Set {
+            vb,
+            key,
+            value,
+            ttl,
+        } => reply.seqno = Some(Some(cluster.set(*vb, key, value, *ttl)?)),
+        Call::Delete { vb, key } => reply.seqno = Some(Some(cluster.delete(*vb, key)?)),
+        Call::AdvanceClock { secs } => cluster.advance_clock(*secs)?,
+        Call::Get { vb, key } => {
+            let high = |c: &Cluster| {
+                c.active_items(*vb)
+                    .and_then(|items| items.last().map(|i| i.seqno))
+            };
+            let was = high(cluster);
+            reply.result = Some(cluster.get(*vb, key)?);
+            let now = high(cluster);
+            reply.expired_seqno = Some(if now != was { now } else { None });
         }
-        // One failure armed at the storage seam, then the flusher's visit, which must fail.
-        Action::FlusherCommitFails { vb } => {
+        Call::ExpireItem { vb, key } => {
+            reply.expired_seqno = Some(Some(cluster.expire_item(*vb, key)?));
+        }
+        Call::Flush { vb, fail: false } => {
+            reply.seqnos = Some(cluster.flush(*vb)?);
+            reply.failed = Some(false);
+        }
+        Call::Flush { vb, fail: true } => {
             cluster.fail_next_flushes(1);
-            let got = cluster.flush(vb as u16);
+            let got = cluster.flush(*vb);
             cluster.fail_next_flushes(0);
             match got {
-                Err(EngineError::FlushFailed { .. }) => {}
                 Ok(seqnos) => {
-                    return Err(ApplyError::Unexpected(format!(
-                        "flush committed {seqnos:?} with a failure armed, where the model's \
-                         flush fails"
-                    )))
+                    reply.seqnos = Some(seqnos);
+                    reply.failed = Some(false);
                 }
-                Err(e) => return Err(e.into()),
+                Err(EngineError::FlushFailed(_)) => {
+                    reply.seqnos = Some(vec![]);
+                    reply.failed = Some(true);
+                }
+                Err(e) => return Err(e),
             }
         }
-        Action::StatsSnapshotRewritesStatsJson => cluster.stats_snapshot()?,
-        Action::ActiveCrashes => cluster.crash()?,
-        Action::ShutdownBegins => cluster.shutdown_begin()?,
-        Action::ShutdownWritesCleanFlag => cluster.shutdown_write_clean_flag()?,
-        Action::ShutdownStopsFlusher => cluster.shutdown_stop_flusher()?,
-        Action::ShutdownStopsTasks => cluster.shutdown_stop_tasks()?,
-        Action::WarmupInitializes => phase(ImplPhase::Initialize, cluster.warmup_step()?)?,
-        Action::WarmupCreatesVBuckets => phase(ImplPhase::CreateVBuckets, cluster.warmup_step()?)?,
-        Action::WarmupPopulatesVBucketMap => {
-            phase(ImplPhase::PopulateVBucketMap, cluster.warmup_step()?)?
-        }
-        // One failure armed per synchronous vbstate flush the model fails (every vb with a new
-        // entry), then the phase.
-        Action::WarmupPopulatesVBucketMapFlushFailing => {
-            cluster.fail_next_flushes(sync_flushes(before));
+        Call::StatsSnapshot => cluster.stats_snapshot()?,
+        Call::Crash => cluster.crash()?,
+        Call::ShutdownBegin => cluster.shutdown_begin()?,
+        Call::ShutdownWriteCleanFlag => cluster.shutdown_write_clean_flag()?,
+        Call::ShutdownStopFlusher => cluster.shutdown_stop_flusher()?,
+        Call::ShutdownStopTasks => cluster.shutdown_stop_tasks()?,
+        Call::WarmupStep {
+            fail_vbstate_flushes,
+        } => {
+            cluster.fail_next_flushes(*fail_vbstate_flushes);
             let got = cluster.warmup_step();
             cluster.fail_next_flushes(0);
-            phase(ImplPhase::PopulateVBucketMap, got?)?
+            reply.phase = Some(got?.name().to_string());
         }
-        Action::WarmupLoadsData => phase(ImplPhase::LoadingData, cluster.warmup_step()?)?,
-        Action::WarmupReachesDone => phase(ImplPhase::Done, cluster.warmup_step()?)?,
-        Action::WarmupCompletes => phase(ImplPhase::Complete, cluster.warmup_step()?)?,
-        Action::ReplicaRequestsStream { replica, vb } => {
-            let got = cluster.stream_request(replica as usize, vb as u16)?;
-            let want = after.vbs[vb as usize].replicas[replica as usize].stream;
-            let agrees = match (want, got) {
-                (Stream::Accepted, StreamOutcome::Accepted) => true,
-                (Stream::RolledBack(a), StreamOutcome::RolledBack { to, .. }) => a as u64 == to,
-                _ => false,
-            };
-            if !agrees {
-                return Err(ApplyError::Unexpected(format!(
-                    "the producer answered {got} where the model answers {want:?}"
-                )));
+        Call::StreamRequest { replica, vb } => {
+            let got = cluster.stream_request(replica_index(replica)?, *vb)?;
+            reply.outcome = Some(got.to_string());
+        }
+        Call::StreamDeliver { replica, vb } => {
+            reply.seqno = Some(cluster.stream_deliver(replica_index(replica)?, *vb)?);
+        }
+        Call::Hello { .. }
+        | Call::Reset { .. }
+        | Call::Observe
+        | Call::Snapshot
+        | Call::Restore { .. }
+        | Call::Release { .. } => return Ok(None),
+    }
+    Ok(Some(reply))
+}
+
+/// Check a call's reply against the model's transition `before --action--> after`: the seqno
+/// a set or delete took, what a get returned and the seqno of the expiry it made, whether a
+/// flush failed and the seqnos it committed, the phase a warmup step completed, a stream
+/// request's outcome, the seqno a stream delivered. A result the reply leaves out is not
+/// checked; `absent` is told its name (e.g. `set.seqno`).
+pub fn check_answer(
+    before: &State,
+    action: &Action,
+    after: &State,
+    reply: &Reply,
+    absent: &mut dyn FnMut(&'static str),
+) -> Result<(), String> {
+    let high = |s: &State, vb: u8| -> Option<u64> {
+        s.vbs
+            .get(vb as usize)
+            .and_then(|v| v.active.as_ref())
+            .map(|a| a.high_seqno() as u64)
+    };
+    match *action {
+        Action::ClientSets { vb, .. } => expect("set.seqno", reply.seqno, high(after, vb), absent)?,
+        Action::ClientDeletes { vb, .. } => {
+            expect("delete.seqno", reply.seqno, high(after, vb), absent)?
+        }
+        Action::ItemExpires { vb, key } => {
+            if matches!(before.node, Node::ShuttingDown(_)) {
+                expect(
+                    "expire_item.expired_seqno",
+                    reply.expired_seqno,
+                    high(after, vb),
+                    absent,
+                )?;
+            } else {
+                match &reply.result {
+                    None => absent("get.result"),
+                    Some(None) => {}
+                    Some(Some(v)) => {
+                        return Err(format!(
+                            "get {key} returned {v:?} where the model expires it"
+                        ))
+                    }
+                }
+                expect(
+                    "get.expired_seqno",
+                    reply.expired_seqno,
+                    high(after, vb),
+                    absent,
+                )?;
             }
         }
-        Action::ReplicaReceives { replica, vb, seqno } => {
-            match cluster.stream_deliver(replica as usize, vb as u16)? {
-                Some(s) if s == seqno as u64 => {}
-                other => {
-                    return Err(ApplyError::Unexpected(format!(
-                        "the stream delivered {other:?} where the model delivers seqno {seqno}"
-                    )))
+        Action::FlusherCommits { vb } | Action::FlusherCommitFails { vb } => {
+            let fails = matches!(action, Action::FlusherCommitFails { .. });
+            match reply.failed {
+                None => absent("flush.failed"),
+                Some(f) if f == fails => {}
+                Some(true) => return Err("the flush failed where the model's commits".into()),
+                Some(false) => {
+                    return Err(format!(
+                        "flush committed {:?} with a failure armed, where the model's flush fails",
+                        reply.seqnos.clone().unwrap_or_default()
+                    ))
+                }
+            }
+            let persisted = |s: &State| {
+                s.vbs
+                    .get(vb as usize)
+                    .map_or(0, |v| v.disk.persisted_seqno() as u64)
+            };
+            let want: Vec<u64> = (persisted(before) + 1..=persisted(after)).collect();
+            match &reply.seqnos {
+                None => absent("flush.seqnos"),
+                Some(got) if *got == want => {}
+                Some(got) => {
+                    return Err(format!(
+                        "flush committed seqnos {got:?} where the model commits {want:?}"
+                    ))
                 }
             }
         }
+        Action::WarmupInitializes
+        | Action::WarmupCreatesVBuckets
+        | Action::WarmupPopulatesVBucketMap
+        | Action::WarmupPopulatesVBucketMapFlushFailing
+        | Action::WarmupLoadsData
+        | Action::WarmupReachesDone
+        | Action::WarmupCompletes => {
+            let want = match *action {
+                Action::WarmupInitializes => ImplPhase::Initialize,
+                Action::WarmupCreatesVBuckets => ImplPhase::CreateVBuckets,
+                Action::WarmupLoadsData => ImplPhase::LoadingData,
+                Action::WarmupReachesDone => ImplPhase::Done,
+                Action::WarmupCompletes => ImplPhase::Complete,
+                _ => ImplPhase::PopulateVBucketMap,
+            }
+            .name();
+            match reply.phase.as_deref() {
+                None => absent("warmup_step.phase"),
+                Some(got) if got == want => {}
+                Some(got) => {
+                    return Err(format!(
+                        "warmup_step completed {got} where the model completes {want}"
+                    ))
+                }
+            }
+        }
+        Action::ReplicaRequestsStream { replica, vb } => {
+            let want = after
+                .vbs
+                .get(vb as usize)
+                .and_then(|v| v.replicas.get(replica as usize))
+                .map(|r| match r.stream {
+                    Stream::Accepted => "accepted".to_string(),
+                    Stream::RolledBack(rb) => format!("rolled-back:{rb}"),
+                    Stream::None => "none".to_string(),
+                });
+            match (reply.outcome.as_deref(), want) {
+                (None, _) => absent("stream_request.outcome"),
+                (Some(got), Some(want)) if got == want => {}
+                (Some(got), want) => {
+                    return Err(format!(
+                        "the producer answered {got} where the model answers {}",
+                        want.unwrap_or_default()
+                    ))
+                }
+            }
+        }
+        Action::ReplicaReceives { seqno, .. } => match reply.seqno {
+            None => absent("stream_deliver.seqno"),
+            Some(Some(s)) if s == seqno as u64 => {}
+            Some(other) => {
+                return Err(format!(
+                    "the stream delivered {other:?} where the model delivers seqno {seqno}"
+                ))
+            }
+        },
+        Action::ClockAdvances
+        | Action::StatsSnapshotRewritesStatsJson
+        | Action::ActiveCrashes
+        | Action::ShutdownBegins
+        | Action::ShutdownWritesCleanFlag
+        | Action::ShutdownStopsFlusher
+        | Action::ShutdownStopsTasks => {}
     }
     Ok(())
+}
+
+/// A result that may be `null`: absent (told to `absent`), or equal to the model's `want`.
+fn expect(
+    name: &'static str,
+    got: Option<Option<u64>>,
+    want: Option<u64>,
+    absent: &mut dyn FnMut(&'static str),
+) -> Result<(), String> {
+    let show = |n: Option<u64>| n.map_or("null".to_string(), |n| n.to_string());
+    match got {
+        None => {
+            absent(name);
+            Ok(())
+        }
+        Some(g) if g == want => Ok(()),
+        Some(g) => Err(format!(
+            "{name} is {} where the model's is {}",
+            show(g),
+            show(want)
+        )),
+    }
 }
 
 /// How many synchronous vbstate flushes PopulateVBucketMap makes from `before`: one per vb with

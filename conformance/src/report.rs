@@ -102,6 +102,27 @@ pub struct ConformReport<'a> {
     pub mismatches: &'a [Mismatch],
     /// The trace file written for the first mismatch, if any.
     pub mismatch_trace: Option<PathBuf>,
+    /// The system under test driven over the protocol (`--sut`); `null` in-process.
+    pub sut: Option<SutReport>,
+}
+
+/// What `--sut` drove, and what reaching states cost (`docs/sut-protocol.md`).
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SutReport {
+    /// The command, as given to `--sut`.
+    pub command: String,
+    /// The name the SUT gave in the handshake.
+    pub name: String,
+    pub protocol: u32,
+    /// Whether states were reached by snapshot and restore (else by path replay from reset).
+    pub snapshots: bool,
+    /// `reset`s sent (the first included).
+    pub resets: u64,
+    /// Actions sent to replay paths from reset (included in `steps`).
+    pub replayed_steps: u64,
+    /// View fields the SUT declared it omits and results its replies left out: not compared.
+    pub not_compared: Vec<String>,
 }
 
 /// `warmcheck replay --json`.

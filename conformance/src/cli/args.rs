@@ -308,3 +308,33 @@ pub fn check_dir_writable(dir: &Path) -> Result<(), String> {
         .map(drop)
         .map_err(|e| format!("{}: cannot write: {e}", dir.display()))
 }
+
+/// `--sut CMD` and its timeout: drive a system under test over the protocol
+/// (`docs/sut-protocol.md`) instead of the in-process implementation.
+#[derive(clap::Args, Clone, Debug)]
+pub struct SutArgs {
+    /// Drive this command (run with `sh -c`) over the SUT protocol (docs/sut-protocol.md)
+    /// instead of the in-process implementation, e.g. --sut 'warmcheck sut'.
+    #[arg(long, value_name = "CMD")]
+    pub sut: Option<String>,
+    /// Seconds the SUT may take to answer one request (0.001..=3600).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_timeout)]
+    pub sut_timeout: f64,
+}
+
+impl SutArgs {
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.sut_timeout)
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if (0.001..=3600.0).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(format!("{s}: expected 0.001 to 3600 seconds"))
+    }
+}

@@ -1,13 +1,15 @@
 //! `warmcheck conform`: every reachable model transition replayed on the implementation.
 
 use super::args::{
-    check_fresh_dir, Backend, BoundsArgs, DesignArgs, ReportArgs, TraceDirArgs, MAX_THREADS,
+    check_fresh_dir, Backend, BoundsArgs, DesignArgs, ReportArgs, SutArgs, TraceDirArgs,
+    MAX_THREADS,
 };
 use crate::conform::{self, ClusterSut, ConformOutcome, Shard};
 use crate::progress::Progress;
 use crate::replay::{self, ImplSetup};
 use crate::report::{self, Case};
 use crate::signals;
+use crate::sut::client::ProtocolSut;
 use crate::trace::Trace;
 use std::path::PathBuf;
 use warmcheck_impl::engine::{SeededBugs, StorageBackend};
@@ -23,7 +25,13 @@ use warmcheck_model::Warmup;
 /// writes the trace to --trace-dir for `warmcheck replay`. Files live on tmpfs (/dev/shm) by
 /// default, real files with real fsync calls, so that fsync latency does not dominate.
 ///
-/// Exit codes: 0 every transition conformed; 1 a mismatch (or interrupted); 2 usage error.
+/// With --sut CMD the transitions are replayed on a system under test driven over the SUT
+/// protocol (docs/sut-protocol.md), one child process per job; without the snapshot capability
+/// conform reaches each transition's source by replaying its path from reset, and reports the
+/// resets and the steps replayed.
+///
+/// Exit codes: 0 every transition conformed; 1 a mismatch (or interrupted); 2 usage error, or
+/// the SUT broke the protocol (exited, hung, answered garbage).
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -46,6 +54,8 @@ pub struct Args {
     reports: ReportArgs,
     #[command(flatten)]
     traces: TraceDirArgs,
+    #[command(flatten)]
+    sut: SutArgs,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -86,6 +96,8 @@ struct Options {
     bugs: SeededBugs,
     /// Worker threads, each walking its own sub-shard with its own cluster.
     jobs: u64,
+    /// Drive this system under test over the protocol, instead of the implementation.
+    sut: SutArgs,
 }
 
 /// Exit codes: 0 every transition conformed; 1 a mismatch or interrupted; 2 usage error.
@@ -103,6 +115,12 @@ pub fn run(a: Args) -> u8 {
         Ok(b) => b,
         Err(code) => return code,
     };
+    if a.sut.sut.is_some() && !a.seeded_bug.is_empty() {
+        return super::usage_error(
+            "--seeded-bug switches on a bug of the in-process implementation; with --sut give \
+             it to the SUT (warmcheck sut --seeded-bug NAME)",
+        );
+    }
     let model = a.bounds.bounds().into_model(a.design.design());
     conform_model(
         model,
@@ -116,6 +134,7 @@ pub fn run(a: Args) -> u8 {
             quiet: a.quiet,
             bugs,
             jobs: a.jobs.unwrap_or_else(|| super::args::cores() as u64),
+            sut: a.sut,
         },
     )
 }
@@ -159,13 +178,13 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
         bugs: opts.bugs,
     };
     println!(
-        "Replaying every transition of design `{}` within {} on the implementation ({}){}.",
+        "Replaying every transition of design `{}` within {} on {}{}.",
         model.variant,
         model.bounds,
-        if opts.faulty {
-            "in-memory crashable backend".to_string()
-        } else {
-            format!("real files under {}", dir.display())
+        match (&opts.sut.sut, opts.faulty) {
+            (Some(cmd), _) => format!("the SUT `{cmd}` over the SUT protocol"),
+            (None, true) => "the implementation (in-memory crashable backend)".to_string(),
+            (None, false) => format!("the implementation (real files under {})", dir.display()),
         },
         if opts.shard.count > 1 {
             format!(", shard {}/{}", opts.shard.index, opts.shard.count)
@@ -180,12 +199,16 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
         .map(|_| std::sync::Mutex::new(ConformOutcome::default()))
         .collect();
     let mut bar = Progress::new(opts.quiet);
+    // What the first job's SUT said in the handshake, and what no job's SUT let us compare.
+    let sut_seen: std::sync::Mutex<Option<report::SutReport>> = std::sync::Mutex::new(None);
     let results: Vec<Result<ConformOutcome, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..jobs)
             .map(|j| {
                 let model = &model;
                 let stop = &stop;
                 let live = &live;
+                let sut_seen = &sut_seen;
+                let sut_args = &opts.sut;
                 // A crash of the in-memory backend crashes its whole file system: one per job.
                 let backend = match &setup.backend {
                     StorageBackend::Faulty(_) => StorageBackend::faulty(),
@@ -201,16 +224,40 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                     count: opts.shard.count * jobs,
                 };
                 scope.spawn(move || {
-                    let cluster = replay::new_cluster(model, &setup)?;
-                    let mut sut = ClusterSut { cluster };
-                    let out = conform::conform(model, &mut sut, shard, true, |o| {
-                        *live[j as usize].lock().expect("progress lock") = o.clone();
-                        !stop.load(std::sync::atomic::Ordering::Relaxed)
-                    });
-                    if out.as_ref().map_or(true, |o| !o.mismatches.is_empty()) {
-                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    let walk = |sut: &mut dyn FnMut(
+                        &mut dyn FnMut(&ConformOutcome) -> bool,
+                    )
+                        -> Result<ConformOutcome, String>| {
+                        let out = sut(&mut |o: &ConformOutcome| {
+                            *live[j as usize].lock().expect("progress lock") = o.clone();
+                            !stop.load(std::sync::atomic::Ordering::Relaxed)
+                        });
+                        if out.as_ref().map_or(true, |o| !o.mismatches.is_empty()) {
+                            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        out
+                    };
+                    match &sut_args.sut {
+                        None => {
+                            let cluster = replay::new_cluster(model, &setup)?;
+                            let mut sut = ClusterSut { cluster };
+                            walk(&mut |p| conform::conform(model, &mut sut, shard, true, p))
+                        }
+                        Some(cmd) => {
+                            let started = ProtocolSut::start(cmd, model, sut_args.timeout(), true);
+                            let mut sut = match started {
+                                Ok(s) => s,
+                                Err(e) => {
+                                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                                    return Err(e);
+                                }
+                            };
+                            let out =
+                                walk(&mut |p| conform::conform(model, &mut sut, shard, true, p));
+                            record_sut(sut_seen, &sut);
+                            out
+                        }
                     }
-                    out
                 })
             })
             .collect();
@@ -255,6 +302,8 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                 outcome.seconds = outcome.seconds.max(o.seconds);
                 outcome.interrupted |= o.interrupted;
                 outcome.mismatches.extend(o.mismatches);
+                outcome.resets += o.resets;
+                outcome.replayed_steps += o.replayed_steps;
             }
             Err(e) => {
                 eprintln!("warmcheck: {e}");
@@ -267,7 +316,15 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
         outcome.interrupted = false;
     }
     outcome.mismatches.sort_by_key(|m| m.trace.len());
+    let sut_report = sut_seen.into_inner().expect("sut lock").map(|mut r| {
+        r.resets = outcome.resets;
+        r.replayed_steps = outcome.replayed_steps;
+        r
+    });
     print_outcome(&outcome);
+    if let Some(r) = &sut_report {
+        print_sut(r);
+    }
     let mut trace_path = None;
     if let Some(m) = outcome.mismatches.first() {
         println!();
@@ -317,6 +374,7 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
             passed: passed(&outcome),
             mismatches: &outcome.mismatches,
             mismatch_trace: trace_path,
+            sut: sut_report.clone(),
         };
         if let Err(e) = report::write_json(path, &doc) {
             eprintln!("warmcheck: {e}");
@@ -362,6 +420,50 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
         0
     } else {
         1
+    }
+}
+
+/// Keep what a job's SUT said (the first job's name; every job's fields not compared).
+fn record_sut(seen: &std::sync::Mutex<Option<report::SutReport>>, sut: &ProtocolSut) {
+    let mut seen = seen.lock().expect("sut lock");
+    let r = seen.get_or_insert_with(|| report::SutReport {
+        command: sut.command().to_string(),
+        name: sut.hello.name.clone(),
+        protocol: sut.hello.protocol,
+        snapshots: sut.uses_snapshots(),
+        resets: 0,
+        replayed_steps: 0,
+        not_compared: vec![],
+    });
+    for f in sut.not_compared() {
+        if !r.not_compared.contains(&f) {
+            r.not_compared.push(f);
+        }
+    }
+    r.not_compared.sort();
+}
+
+fn print_sut(r: &report::SutReport) {
+    println!(
+        "SUT {} (protocol {}): {}",
+        r.name,
+        r.protocol,
+        if r.snapshots {
+            "states reached by snapshot and restore".to_string()
+        } else {
+            format!(
+                "no snapshots: states reached by {} resets and {} steps replayed from them",
+                r.resets, r.replayed_steps
+            )
+        }
+    );
+    if r.not_compared.is_empty() {
+        println!("Every view field and call result was compared.");
+    } else {
+        println!(
+            "Not compared (the SUT leaves them out): {}",
+            r.not_compared.join(", ")
+        );
     }
 }
 

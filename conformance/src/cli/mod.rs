@@ -12,6 +12,7 @@ pub mod replay;
 pub mod scenario;
 pub mod simulate;
 pub mod soak;
+pub mod sut;
 pub mod validate;
 pub mod workload;
 
@@ -43,6 +44,7 @@ pub enum Command {
     Merge(merge::Args),
     Validate(validate::Args),
     Soak(soak::Args),
+    Sut(sut::Args),
     #[command(hide = true)]
     Workload(workload::Args),
 }

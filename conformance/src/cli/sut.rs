@@ -1,0 +1,112 @@
+//! `warmcheck sut`: warmcheck's implementation behind the SUT protocol.
+
+use super::args::{check_fresh_dir, parse_variant, Backend};
+use crate::signals;
+use crate::sut::server::{self, ServerOptions};
+use std::path::PathBuf;
+use warmcheck_model::{PersistEntry, RollbackRetry, ShutdownFlag, Variant};
+
+/// Serve warmcheck's own implementation over the SUT protocol on stdin and stdout
+/// (docs/sut-protocol.md), for `warmcheck conform --sut 'warmcheck sut'` and
+/// `warmcheck replay FILE --sut 'warmcheck sut'`: the reference for anyone writing a SUT for
+/// their own engine, and the check that protocol mode and in-process mode agree.
+///
+/// Announces every design unless --variant or a knob is given, and the snapshot and restore
+/// capabilities unless --no-snapshot. Each `reset` creates a fresh bucket under --dir.
+///
+/// Exit codes: 0 stdin ended; 2 usage error, or stdin or stdout failed.
+#[derive(clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Implement only this design: v6.5.1, mb41942, mb43744, mb41257, current or proposed.
+    #[arg(long, value_parser = parse_variant)]
+    variant: Option<Variant>,
+    /// Override one knob of the design (implies --variant current when none is given).
+    #[arg(long, value_parser = |s: &str| s.parse::<PersistEntry>())]
+    persist_entry: Option<PersistEntry>,
+    /// Override one knob of the design (implies --variant current when none is given).
+    #[arg(long, value_parser = |s: &str| s.parse::<ShutdownFlag>())]
+    shutdown_flag: Option<ShutdownFlag>,
+    /// Override one knob of the design (implies --variant current when none is given).
+    #[arg(long, value_parser = |s: &str| s.parse::<RollbackRetry>())]
+    rollback_retry: Option<RollbackRetry>,
+    /// The data directory, absent or empty (default: a fresh one under /dev/shm, or the temp
+    /// dir, removed on exit). Needs --backend file.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Where the implementation keeps its files.
+    #[arg(long, value_enum, default_value_t = Backend::File)]
+    backend: Backend,
+    /// Do not announce the snapshot and restore capabilities (conform then replays paths
+    /// from reset).
+    #[arg(long)]
+    no_snapshot: bool,
+    /// Test only: leave this view field out of observe and declare it in the handshake's
+    /// omits (a path with * for array indexes, e.g. /active/vbuckets/*/queued).
+    #[arg(long, hide = true, value_name = "PATH")]
+    omit: Vec<String>,
+    /// Test only: switch on a deliberate implementation bug (see SeededBugs).
+    #[arg(long, hide = true, value_name = "NAME")]
+    seeded_bug: Vec<String>,
+}
+
+pub fn run(a: Args) -> u8 {
+    let checks = a
+        .backend
+        .check_dir(a.dir.as_deref())
+        .and_then(|()| a.dir.as_deref().map_or(Ok(()), check_fresh_dir));
+    if let Err(e) = checks {
+        return super::usage_error(e);
+    }
+    let bugs = match super::seeded_bugs(&a.seeded_bug) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let knobs =
+        a.persist_entry.is_some() || a.shutdown_flag.is_some() || a.rollback_retry.is_some();
+    let design = (a.variant.is_some() || knobs).then(|| {
+        let mut v = a.variant.unwrap_or_else(Variant::current);
+        if let Some(p) = a.persist_entry {
+            v.persist_entry = p;
+        }
+        if let Some(f) = a.shutdown_flag {
+            v.shutdown_flag = f;
+        }
+        if let Some(r) = a.rollback_retry {
+            v.rollback_retry = r;
+        }
+        v
+    });
+    let tmp;
+    let dir = match a.dir {
+        Some(d) => d,
+        None => {
+            let shm = PathBuf::from("/dev/shm");
+            let parent = shm.is_dir().then_some(shm);
+            tmp = match signals::temp_dir("warmcheck-sut-", parent.as_deref()) {
+                Ok(t) => t,
+                Err(e) => {
+                    return super::usage_error(format!("cannot make a temporary directory: {e}"))
+                }
+            };
+            tmp.path().to_path_buf()
+        }
+    };
+    let opts = ServerOptions {
+        design,
+        bugs,
+        backend: a.backend.storage(),
+        dir,
+        snapshots: !a.no_snapshot,
+        omits: a.omit,
+    };
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    match server::serve(stdin.lock(), stdout.lock(), opts) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("warmcheck sut: {e}");
+            2
+        }
+    }
+}

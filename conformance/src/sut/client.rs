@@ -1,0 +1,552 @@
+//! The protocol's client: a child process (`sh -c CMD`) driven one request at a time, with a
+//! per-call timeout, and [`ProtocolSut`], the [`Sut`] that `conform --sut` and `replay --sut`
+//! drive. Whatever the child does (exits, hangs, answers garbage or another request's id),
+//! the caller gets an error naming the step, the request and what was wrong; nothing here
+//! blocks past the timeout or panics on the child's output.
+
+use super::protocol::{self, Call, Designs, Reply, Request};
+use crate::conform::Sut;
+use crate::mapping::{self, ApplyError};
+use serde_json::Value;
+use std::collections::{BTreeSet, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use warmcheck_model::{Action, State, Warmup};
+
+/// How many of the child's last stderr lines an error quotes.
+const STDERR_TAIL: usize = 10;
+/// How long a child may take to exit once its stdin is closed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// The longest reply line accepted (a view of the largest bounds is far smaller).
+const MAX_LINE: usize = 64 << 20;
+
+enum Line {
+    Text(String),
+    Eof,
+    Failed(String),
+}
+
+/// A child process speaking the protocol on its stdin and stdout.
+pub struct Child {
+    command: String,
+    process: std::process::Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<Line>,
+    stderr: Arc<Mutex<VecDeque<String>>>,
+    timeout: Duration,
+    next_id: u64,
+    /// Set once the child broke the protocol: every later call fails with it.
+    broken: Option<String>,
+}
+
+impl Child {
+    /// Start `sh -c command`. Its stderr is passed through (each line prefixed with `sut: `)
+    /// and its last lines kept for error messages.
+    pub fn spawn(command: &str, timeout: Duration) -> Result<Child, String> {
+        let mut process = Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start the SUT `{command}`: {e}"))?;
+        let stdout = process.stdout.take().expect("stdout is piped");
+        let stderr_pipe = process.stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                let mut buf = Vec::new();
+                let got = reader
+                    .by_ref()
+                    .take(MAX_LINE as u64 + 1)
+                    .read_until(b'\n', &mut buf);
+                let line = match got {
+                    Ok(0) => Line::Eof,
+                    Ok(_) if buf.len() > MAX_LINE => {
+                        Line::Failed(format!("a reply line longer than {MAX_LINE} bytes"))
+                    }
+                    Ok(_) => match String::from_utf8(buf) {
+                        Ok(s) => Line::Text(s.trim_end_matches(['\n', '\r']).to_string()),
+                        Err(_) => Line::Failed("a reply line that is not UTF-8".into()),
+                    },
+                    Err(e) => Line::Failed(format!("reading its stdout: {e}")),
+                };
+                let last = !matches!(line, Line::Text(_));
+                if tx.send(line).is_err() || last {
+                    return;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let tail = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr_pipe).lines() {
+                let Ok(line) = line else { return };
+                eprintln!("sut: {line}");
+                let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
+                if t.len() == STDERR_TAIL {
+                    t.pop_front();
+                }
+                t.push_back(line);
+            }
+        });
+        let stdin = process.stdin.take();
+        Ok(Child {
+            command: command.to_string(),
+            process,
+            stdin,
+            lines,
+            stderr,
+            timeout,
+            next_id: 0,
+            broken: None,
+        })
+    }
+
+    /// Send one request and wait for its reply. `step` names the step in errors. A reply with
+    /// `"ok":false` is returned as it is (the caller tells a refusal from an error).
+    pub fn call(&mut self, step: u64, action: Option<String>, call: Call) -> Result<Reply, String> {
+        if let Some(e) = &self.broken {
+            return Err(e.clone());
+        }
+        let request = Request {
+            id: self.next_id,
+            action,
+            call,
+        };
+        self.next_id += 1;
+        let text = serde_json::to_string(&request).expect("requests serialise");
+        let shown = shorten(&text);
+        let result = self.exchange(&request, &text);
+        result.map_err(|what| {
+            let e = format!("step {step}: {what} (request {shown})");
+            let e = match self.stderr_tail() {
+                Some(t) => format!("{e}\n  the SUT's last stderr lines:\n{t}"),
+                None => e,
+            };
+            self.kill();
+            self.broken = Some(e.clone());
+            e
+        })
+    }
+
+    fn exchange(&mut self, request: &Request, text: &str) -> Result<Reply, String> {
+        let Some(stdin) = self.stdin.as_mut() else {
+            return Err("the SUT's stdin is closed".into());
+        };
+        if let Err(e) = stdin
+            .write_all(text.as_bytes())
+            .and_then(|()| stdin.write_all(b"\n"))
+            .and_then(|()| stdin.flush())
+        {
+            return Err(match self.exit_status(Duration::from_secs(1)) {
+                Some(s) => format!("the SUT exited ({s}) before reading the request"),
+                None => format!("cannot write to the SUT: {e}"),
+            });
+        }
+        let line = match self.lines.recv_timeout(self.timeout) {
+            Ok(Line::Text(l)) => l,
+            Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
+                return Err(match self.exit_status(Duration::from_secs(1)) {
+                    Some(s) => format!("the SUT exited ({s}) before answering"),
+                    None => "the SUT closed its stdout before answering".into(),
+                })
+            }
+            Ok(Line::Failed(what)) => return Err(format!("the SUT sent {what}")),
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "no reply within {} s (--sut-timeout)",
+                    self.timeout.as_secs_f64()
+                ))
+            }
+        };
+        let reply: Reply = serde_json::from_str(&line).map_err(|e| {
+            format!(
+                "malformed reply line {}: {e}",
+                serde_json::to_string(&shorten(&line)).expect("strings serialise")
+            )
+        })?;
+        if reply.id != request.id {
+            return Err(format!(
+                "a reply for request {} where request {} was asked",
+                reply.id, request.id
+            ));
+        }
+        if !reply.ok && reply.refused.is_none() && reply.error.is_none() {
+            return Err("a reply with \"ok\":false and neither \"refused\" nor \"error\"".into());
+        }
+        Ok(reply)
+    }
+
+    /// The child's exit status if it exits within `wait`.
+    fn exit_status(&mut self, wait: Duration) -> Option<String> {
+        let until = Instant::now() + wait;
+        loop {
+            match self.process.try_wait() {
+                Ok(Some(s)) => return Some(s.to_string()),
+                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(10)),
+                _ => return None,
+            }
+        }
+    }
+
+    fn stderr_tail(&self) -> Option<String> {
+        // Give the stderr thread a moment to catch the child's last words.
+        std::thread::sleep(Duration::from_millis(50));
+        let t = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+        (!t.is_empty()).then(|| {
+            t.iter()
+                .map(|l| format!("    {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    fn kill(&mut self) {
+        self.stdin = None;
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+
+    /// The command the child runs.
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+}
+
+impl Drop for Child {
+    /// Close stdin, give the child [`EXIT_GRACE`] to exit, then kill it.
+    fn drop(&mut self) {
+        self.stdin = None;
+        if self.exit_status(EXIT_GRACE).is_none() {
+            self.kill();
+        }
+    }
+}
+
+/// A request or reply line as an error quotes it: at most 300 characters.
+fn shorten(s: &str) -> String {
+    const MAX: usize = 300;
+    if s.chars().count() <= MAX {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+/// What the SUT said about itself in the handshake.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Hello {
+    pub name: String,
+    pub protocol: u32,
+    pub capabilities: Vec<String>,
+    pub omits: Vec<String>,
+}
+
+/// Where a [`ProtocolSut`] can go back to: a snapshot handle the SUT keeps, or (without the
+/// capability) the path of actions from `reset`.
+pub enum SutImage {
+    Handle(Handle),
+    Path(Vec<Action>),
+}
+
+/// A snapshot handle; dropping it queues a `release`.
+pub struct Handle {
+    name: String,
+    release: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.release
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(std::mem::take(&mut self.name));
+    }
+}
+
+/// A system under test behind the protocol, as conform and replay drive it.
+pub struct ProtocolSut {
+    child: Child,
+    pub hello: Hello,
+    model: Warmup,
+    snapshots: bool,
+    /// Model actions sent (path replays included): the step errors name.
+    steps: u64,
+    /// `reset`s sent, the first included.
+    pub resets: u64,
+    /// Actions sent to replay a path after a `reset` (no snapshot capability).
+    pub replayed: u64,
+    /// The actions since the last `reset`, while they are known to have taken the SUT where
+    /// the model went (`None` after a failed step).
+    path: Option<Vec<Action>>,
+    release: Arc<Mutex<Vec<String>>>,
+    absent: BTreeSet<&'static str>,
+}
+
+impl ProtocolSut {
+    /// Start `command`, shake hands and reset it to `model`'s initial state.
+    /// `use_snapshots: false` ignores the capability (path replay from `reset`).
+    pub fn start(
+        command: &str,
+        model: &Warmup,
+        timeout: Duration,
+        use_snapshots: bool,
+    ) -> Result<ProtocolSut, String> {
+        let mut child = Child::spawn(command, timeout)?;
+        let reply = child.call(
+            0,
+            None,
+            Call::Hello {
+                protocol: vec![protocol::VERSION],
+            },
+        )?;
+        let refused = |r: &Reply| r.error.clone().or(r.refused.clone()).unwrap_or_default();
+        if !reply.ok {
+            return Err(format!(
+                "the SUT `{command}` refused the handshake: {}",
+                refused(&reply)
+            ));
+        }
+        let field = |name: &str| format!("the SUT `{command}`'s hello reply has no \"{name}\"");
+        let version = reply.protocol.ok_or_else(|| field("protocol"))?;
+        if version != protocol::VERSION {
+            return Err(format!(
+                "the SUT `{command}` speaks protocol {version}; this warmcheck speaks {}",
+                protocol::VERSION
+            ));
+        }
+        let name = reply.name.clone().ok_or_else(|| field("name"))?;
+        let designs = reply.designs.clone().ok_or_else(|| field("designs"))?;
+        if !designs
+            .includes(&model.variant)
+            .map_err(|e| format!("the SUT `{command}`: {e}"))?
+        {
+            let list = match &designs {
+                Designs::Some(l) => l.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+                Designs::All(_) => vec![],
+            };
+            return Err(format!(
+                "the SUT {name} does not implement design `{}` (it implements: {})",
+                model.variant,
+                list.join("; ")
+            ));
+        }
+        let capabilities = reply.capabilities.clone().unwrap_or_default();
+        let omits = reply.omits.clone().unwrap_or_default();
+        if let Some(bad) = omits
+            .iter()
+            .find(|o| !protocol::OMITTABLE.contains(&o.as_str()))
+        {
+            return Err(format!(
+                "the SUT {name} declares it omits {bad:?}, which may not be omitted (the fields \
+                 that may: {})",
+                protocol::OMITTABLE.join(", ")
+            ));
+        }
+        let has = |c: &str| capabilities.iter().any(|x| x == c);
+        let snapshots = use_snapshots && has(protocol::SNAPSHOT) && has(protocol::RESTORE);
+        let mut sut = ProtocolSut {
+            child,
+            hello: Hello {
+                name,
+                protocol: version,
+                capabilities,
+                omits,
+            },
+            model: model.clone(),
+            snapshots,
+            steps: 0,
+            resets: 0,
+            replayed: 0,
+            path: None,
+            release: Arc::new(Mutex::new(Vec::new())),
+            absent: BTreeSet::new(),
+        };
+        sut.reset()?;
+        Ok(sut)
+    }
+
+    /// Whether conform restores snapshots (else it replays paths from `reset`).
+    pub fn uses_snapshots(&self) -> bool {
+        self.snapshots
+    }
+
+    /// The command the SUT runs.
+    pub fn command(&self) -> &str {
+        self.child.command()
+    }
+
+    /// Send a request that is not a model action; an `"ok":false` reply is an error.
+    fn request(&mut self, call: Call) -> Result<Reply, String> {
+        let shown = serde_json::to_string(&call).expect("calls serialise");
+        let reply = self.child.call(self.steps, None, call)?;
+        if reply.ok {
+            Ok(reply)
+        } else {
+            Err(format!(
+                "step {}: the SUT answered an error to {shown}: {}",
+                self.steps,
+                reply
+                    .error
+                    .or(reply.refused)
+                    .unwrap_or_else(|| "(no reason)".into())
+            ))
+        }
+    }
+
+    fn reset(&mut self) -> Result<(), String> {
+        let b = self.model.bounds;
+        self.request(Call::Reset {
+            design: self.model.variant,
+            vbuckets: b.vbuckets,
+            replicas: b.replicas,
+            keys: b.keys,
+        })?;
+        self.resets += 1;
+        self.path = Some(Vec::new());
+        Ok(())
+    }
+
+    /// Send one model action and check the reply, without touching `path`.
+    fn send(&mut self, before: &State, action: &Action, after: &State) -> Result<(), ApplyError> {
+        self.steps += 1;
+        let call = mapping::call_of(before, action);
+        let reply = self
+            .child
+            .call(self.steps, Some(format!("{action:?}")), call)
+            .map_err(ApplyError::Broken)?;
+        if !reply.ok {
+            return match (reply.refused, reply.error) {
+                (_, Some(e)) => Err(ApplyError::Broken(format!(
+                    "step {}: the SUT answered an error to {action:?}: {e}",
+                    self.steps
+                ))),
+                (Some(r), None) => Err(ApplyError::Refused(r)),
+                (None, None) => unreachable!("Child::call checks ok:false replies"),
+            };
+        }
+        let absent = &mut self.absent;
+        mapping::check_answer(before, action, after, &reply, &mut |name| {
+            absent.insert(name);
+        })
+        .map_err(ApplyError::Unexpected)
+    }
+
+    /// The results and view fields the SUT did not give, so not compared.
+    pub fn not_compared(&self) -> Vec<String> {
+        self.hello
+            .omits
+            .iter()
+            .cloned()
+            .chain(self.absent.iter().map(|s| s.to_string()))
+            .collect()
+    }
+
+    fn send_releases(&mut self) -> Result<(), String> {
+        let handles = std::mem::take(&mut *self.release.lock().unwrap_or_else(|p| p.into_inner()));
+        if handles.is_empty() {
+            return Ok(());
+        }
+        self.request(Call::Release { handles }).map(|_| ())
+    }
+}
+
+impl Sut for ProtocolSut {
+    type Image = SutImage;
+
+    fn save_image(&mut self) -> Result<SutImage, String> {
+        if !self.snapshots {
+            return self
+                .path
+                .clone()
+                .map(SutImage::Path)
+                .ok_or_else(|| "no image of a state the SUT did not reach".to_string());
+        }
+        self.send_releases()?;
+        let reply = self.request(Call::Snapshot)?;
+        let name = reply.handle.ok_or_else(|| {
+            format!(
+                "step {}: the SUT's reply to snapshot has no \"handle\"",
+                self.steps
+            )
+        })?;
+        Ok(SutImage::Handle(Handle {
+            name,
+            release: Arc::clone(&self.release),
+        }))
+    }
+
+    fn restore_image(&mut self, image: &SutImage) -> Result<(), String> {
+        match image {
+            SutImage::Handle(h) => {
+                let handle = h.name.clone();
+                self.request(Call::Restore { handle }).map(|_| ())
+            }
+            // Already there (the walk's previous transition came back to its source).
+            SutImage::Path(p) if self.path.as_ref() == Some(p) => Ok(()),
+            SutImage::Path(p) => {
+                self.reset()?;
+                let model = self.model.clone();
+                let mut state = stateright::Model::init_states(&model).remove(0);
+                for action in p {
+                    let next = stateright::Model::next_state(&model, &state, action.clone())
+                        .ok_or_else(|| format!("{action:?} is not enabled on the path"))?;
+                    self.replayed += 1;
+                    self.send(&state, action, &next).map_err(|e| match e {
+                        ApplyError::Broken(m) => m,
+                        other => format!(
+                            "step {}: replaying the path from reset, the SUT answered {action:?} \
+                             differently from the first time: {other}",
+                            self.steps
+                        ),
+                    })?;
+                    state = next;
+                }
+                self.path = Some(p.clone());
+                Ok(())
+            }
+        }
+    }
+
+    fn apply(&mut self, before: &State, action: &Action, after: &State) -> Result<(), ApplyError> {
+        let result = self.send(before, action, after);
+        match (&result, self.path.as_mut()) {
+            (Ok(()), Some(p)) => p.push(action.clone()),
+            _ => self.path = None,
+        }
+        result
+    }
+
+    fn project(&mut self) -> Result<Value, String> {
+        let reply = self.request(Call::Observe)?;
+        let mut view = reply.view.ok_or_else(|| {
+            format!(
+                "step {}: the SUT's reply to observe has no \"view\"",
+                self.steps
+            )
+        })?;
+        if !view.is_object() {
+            return Err(format!(
+                "step {}: the SUT's view is not a JSON object: {}",
+                self.steps,
+                shorten(&view.to_string())
+            ));
+        }
+        protocol::remove_path(&mut view, "/clock");
+        Ok(view)
+    }
+
+    fn omits(&self) -> &[String] {
+        &self.hello.omits
+    }
+
+    fn navigation(&self) -> (u64, u64) {
+        (self.resets, self.replayed)
+    }
+}

@@ -1,0 +1,328 @@
+//! The wire types of the SUT protocol (`docs/sut-protocol.md`), shared by the client
+//! (`warmcheck conform --sut`, [`super::client`]) and the server (`warmcheck sut`,
+//! [`super::server`]). One JSON object per line each way.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use warmcheck_model::Variant;
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// The capabilities a SUT may announce.
+pub const SNAPSHOT: &str = "snapshot";
+pub const RESTORE: &str = "restore";
+
+/// One request: its id, the model action it performs (for the SUT's logs only), and the call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(flatten)]
+    pub call: Call,
+}
+
+/// What a request asks for. `op` names it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Call {
+    /// The handshake: the protocol versions warmcheck speaks.
+    Hello { protocol: Vec<u32> },
+    /// Back to bucket creation, in this design and shape.
+    Reset {
+        design: Variant,
+        vbuckets: u8,
+        replicas: u8,
+        #[serde(default)]
+        keys: u8,
+    },
+    /// `ClientSets`: `ttl` is `Some(1)` for a set that expires one clock second later.
+    Set {
+        vb: u16,
+        key: String,
+        value: String,
+        #[serde(default)]
+        ttl: Option<u64>,
+    },
+    /// `ClientDeletes`.
+    Delete { vb: u16, key: String },
+    /// `ClockAdvances`.
+    AdvanceClock { secs: u64 },
+    /// `ItemExpires` while client traffic flows: a get that finds the item expired.
+    Get { vb: u16, key: String },
+    /// `ItemExpires` while shutting down: the expiry pager's visit of one item.
+    ExpireItem { vb: u16, key: String },
+    /// `FlusherCommits` (`fail: false`) or `FlusherCommitFails` (`fail: true`).
+    Flush {
+        vb: u16,
+        #[serde(default)]
+        fail: bool,
+    },
+    /// `StatsSnapshotRewritesStatsJson`.
+    StatsSnapshot,
+    /// `ActiveCrashes`.
+    Crash,
+    /// `ShutdownBegins`.
+    ShutdownBegin,
+    /// `ShutdownWritesCleanFlag`.
+    ShutdownWriteCleanFlag,
+    /// `ShutdownStopsFlusher`.
+    ShutdownStopFlusher,
+    /// `ShutdownStopsTasks`.
+    ShutdownStopTasks,
+    /// Every warmup action: the next phase, with this many synchronous vbstate flushes failing
+    /// (`WarmupPopulatesVBucketMapFlushFailing`; 0 otherwise).
+    WarmupStep {
+        #[serde(default)]
+        fail_vbstate_flushes: u32,
+    },
+    /// `ReplicaRequestsStream`; `replica` is `r1`, `r2`, ...
+    StreamRequest { replica: String, vb: u16 },
+    /// `ReplicaReceives`.
+    StreamDeliver { replica: String, vb: u16 },
+    /// The projected view.
+    Observe,
+    /// Capture the whole state; the reply's `handle` names it.
+    Snapshot,
+    /// Return to a captured state.
+    Restore { handle: String },
+    /// These handles will not be restored again.
+    Release { handles: Vec<String> },
+}
+
+impl Call {
+    /// The request's `op`, as on the wire.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Call::Hello { .. } => "hello",
+            Call::Reset { .. } => "reset",
+            Call::Set { .. } => "set",
+            Call::Delete { .. } => "delete",
+            Call::AdvanceClock { .. } => "advance_clock",
+            Call::Get { .. } => "get",
+            Call::ExpireItem { .. } => "expire_item",
+            Call::Flush { .. } => "flush",
+            Call::StatsSnapshot => "stats_snapshot",
+            Call::Crash => "crash",
+            Call::ShutdownBegin => "shutdown_begin",
+            Call::ShutdownWriteCleanFlag => "shutdown_write_clean_flag",
+            Call::ShutdownStopFlusher => "shutdown_stop_flusher",
+            Call::ShutdownStopTasks => "shutdown_stop_tasks",
+            Call::WarmupStep { .. } => "warmup_step",
+            Call::StreamRequest { .. } => "stream_request",
+            Call::StreamDeliver { .. } => "stream_deliver",
+            Call::Observe => "observe",
+            Call::Snapshot => "snapshot",
+            Call::Restore { .. } => "restore",
+            Call::Release { .. } => "release",
+        }
+    }
+}
+
+/// The designs a SUT implements: `"all"`, or a list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Designs {
+    All(String),
+    Some(Vec<Variant>),
+}
+
+impl Designs {
+    /// Whether `v` is among them (`Err` when the string is not `"all"`).
+    pub fn includes(&self, v: &Variant) -> Result<bool, String> {
+        match self {
+            Designs::All(s) if s == "all" => Ok(true),
+            Designs::All(s) => Err(format!("\"designs\" is {s:?}: expected \"all\" or a list")),
+            Designs::Some(list) => Ok(list.contains(v)),
+        }
+    }
+}
+
+/// A reply. Which fields are present depends on the request (`docs/sut-protocol.md`). A result
+/// that may be `null` is an `Option<Option<_>>`: `None` when absent (not compared),
+/// `Some(None)` when `null`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub id: u64,
+    pub ok: bool,
+    /// The engine refused the call (and changed nothing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
+    /// The SUT could not serve the request at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    // hello
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub designs: Option<Designs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omits: Option<Vec<String>>,
+    // action results
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub seqno: Option<Option<u64>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub result: Option<Option<String>>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expired_seqno: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seqnos: Option<Vec<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    // observe, snapshot
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+}
+
+impl Reply {
+    /// A successful reply with no fields yet.
+    pub fn ok(id: u64) -> Self {
+        Reply {
+            id,
+            ok: true,
+            ..Reply::default()
+        }
+    }
+}
+
+/// A present field, `null` included (`Some(None)`); absent fields take the `default`.
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The view fields an implementation may leave out of `observe` (declared in the handshake's
+/// `omits`), as paths with `*` for any array index.
+pub const OMITTABLE: &[&str] = &[
+    "/clock",
+    "/active/warmup_phase",
+    "/active/warmup_read_clean",
+    "/active/flusher_stopped",
+    "/active/tasks_stopped",
+    "/active/traffic_refused",
+    "/active/clean_shutdown_flag",
+    "/active/vbuckets/*/in_vbucket_map",
+    "/active/vbuckets/*/persisted_seqno",
+    "/active/vbuckets/*/failover_on_disk",
+    "/active/vbuckets/*/queued",
+    "/active/vbuckets/*/flusher_notified",
+    "/active/vbuckets/*/items_on_disk",
+    "/replicas/*/vbuckets/*/snap_start",
+    "/replicas/*/vbuckets/*/snap_end",
+];
+
+/// Remove the field at `pattern` (a path with `*` for any array index) wherever it occurs.
+pub fn remove_path(v: &mut Value, pattern: &str) {
+    let parts: Vec<&str> = pattern.trim_start_matches('/').split('/').collect();
+    remove_at(v, &parts);
+}
+
+fn remove_at(v: &mut Value, parts: &[&str]) {
+    match parts {
+        [] => {}
+        [last] => {
+            if let Some(o) = v.as_object_mut() {
+                o.remove(*last);
+            }
+        }
+        ["*", rest @ ..] => {
+            if let Some(a) = v.as_array_mut() {
+                for e in a {
+                    remove_at(e, rest);
+                }
+            }
+        }
+        [k, rest @ ..] => {
+            if let Some(e) = v.get_mut(*k) {
+                remove_at(e, rest);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_read_as_the_doc_writes_them() {
+        let r: Request = serde_json::from_str(
+            r#"{"id":4,"op":"set","action":"ClientSets { vb: 0, key: k0, ttl: false }","vb":0,"key":"k0","value":"v1","ttl":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.call,
+            Call::Set {
+                vb: 0,
+                key: "k0".into(),
+                value: "v1".into(),
+                ttl: None
+            }
+        );
+        let back = serde_json::to_string(&r).unwrap();
+        assert!(back.starts_with(r#"{"id":4,"action":"#), "{back}");
+        let o: Request = serde_json::from_str(r#"{"id":9,"op":"observe"}"#).unwrap();
+        assert_eq!(o.call, Call::Observe);
+        assert_eq!(
+            serde_json::to_string(&o).unwrap(),
+            r#"{"id":9,"op":"observe"}"#
+        );
+    }
+
+    #[test]
+    fn null_and_absent_results_differ() {
+        let r: Reply = serde_json::from_str(r#"{"id":1,"ok":true,"seqno":null}"#).unwrap();
+        assert_eq!(r.seqno, Some(None));
+        assert_eq!(r.expired_seqno, None);
+        let r: Reply = serde_json::from_str(r#"{"id":1,"ok":true,"seqno":3}"#).unwrap();
+        assert_eq!(r.seqno, Some(Some(3)));
+    }
+
+    #[test]
+    fn designs_are_all_or_a_list() {
+        let v = Variant::current();
+        let all: Designs = serde_json::from_str(r#""all""#).unwrap();
+        assert!(all.includes(&v).unwrap());
+        let bad: Designs = serde_json::from_str(r#""every""#).unwrap();
+        assert!(bad.includes(&v).is_err());
+        let list: Designs =
+            serde_json::from_str(&format!("[{}]", serde_json::to_string(&v).unwrap())).unwrap();
+        assert!(list.includes(&v).unwrap());
+    }
+
+    #[test]
+    fn paths_with_stars_remove_every_occurrence() {
+        let mut v = serde_json::json!({"active": {"vbuckets": [{"vb": 0, "queued": []}, {"vb": 1, "queued": null}]}});
+        remove_path(&mut v, "/active/vbuckets/*/queued");
+        assert_eq!(
+            v,
+            serde_json::json!({"active": {"vbuckets": [{"vb": 0}, {"vb": 1}]}})
+        );
+    }
+}

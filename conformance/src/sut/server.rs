@@ -1,0 +1,229 @@
+//! `warmcheck sut`: warmcheck's own implementation (`impl/`'s `Cluster`) behind the protocol.
+//! Each action request is performed by [`mapping::perform`], the same code in-process conform
+//! uses, so the two modes make the same engine calls. Images are `Cluster::save_image`'s, kept
+//! here under a handle.
+
+use super::protocol::{self, Call, Designs, Reply, Request};
+use crate::mapping;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use warmcheck_impl::engine::{
+    Cluster, ClusterImage, Config, CounterUuids, SeededBugs, StorageBackend,
+};
+use warmcheck_model::Variant;
+
+/// How `warmcheck sut` serves.
+pub struct ServerOptions {
+    /// The designs it announces (`None`: all).
+    pub design: Option<Variant>,
+    pub bugs: SeededBugs,
+    pub backend: StorageBackend,
+    /// The data directory; each `reset` makes a fresh bucket below it.
+    pub dir: PathBuf,
+    /// Announce the snapshot and restore capabilities.
+    pub snapshots: bool,
+    /// View fields left out of `observe` and declared in `omits`.
+    pub omits: Vec<String>,
+}
+
+struct Server {
+    opts: ServerOptions,
+    cluster: Option<Cluster>,
+    resets: u64,
+    images: HashMap<String, ClusterImage>,
+    next_handle: u64,
+}
+
+/// Serve requests from `input` until it ends, one reply line per request line.
+pub fn serve(
+    input: impl BufRead,
+    mut output: impl Write,
+    opts: ServerOptions,
+) -> Result<(), String> {
+    let mut server = Server {
+        opts,
+        cluster: None,
+        resets: 0,
+        images: HashMap::new(),
+        next_handle: 0,
+    };
+    for (n, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let reply = match serde_json::from_str::<Request>(&line) {
+            Ok(req) => server.answer(req),
+            Err(e) => {
+                // Answer with the id if there is one, so the client can match the error.
+                let id = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(Value::as_u64))
+                    .unwrap_or(0);
+                error(id, format!("request line {}: {e}", n + 1))
+            }
+        };
+        let text = serde_json::to_string(&reply).expect("replies serialise");
+        writeln!(output, "{text}")
+            .and_then(|()| output.flush())
+            .map_err(|e| format!("writing stdout: {e}"))?;
+    }
+    Ok(())
+}
+
+fn error(id: u64, e: String) -> Reply {
+    Reply {
+        id,
+        ok: false,
+        error: Some(e),
+        ..Reply::default()
+    }
+}
+
+impl Server {
+    fn answer(&mut self, req: Request) -> Reply {
+        let id = req.id;
+        match self.handle(req.call) {
+            Ok(mut r) => {
+                r.id = id;
+                r
+            }
+            Err(Failure::Refused(e)) => Reply {
+                id,
+                ok: false,
+                refused: Some(e),
+                ..Reply::default()
+            },
+            Err(Failure::Error(e)) => error(id, e),
+        }
+    }
+
+    fn cluster(&mut self) -> Result<&mut Cluster, Failure> {
+        self.cluster
+            .as_mut()
+            .ok_or_else(|| Failure::Error("no bucket yet: send reset first".into()))
+    }
+
+    fn handle(&mut self, call: Call) -> Result<Reply, Failure> {
+        let mut reply = Reply::ok(0);
+        match call {
+            Call::Hello { protocol } => {
+                if !protocol.contains(&protocol::VERSION) {
+                    return Err(Failure::Error(format!(
+                        "this SUT speaks protocol {}, not {protocol:?}",
+                        protocol::VERSION
+                    )));
+                }
+                reply.protocol = Some(protocol::VERSION);
+                reply.name = Some(format!("warmcheck-impl {}", env!("CARGO_PKG_VERSION")));
+                reply.designs = Some(match self.opts.design {
+                    Some(v) => Designs::Some(vec![v]),
+                    None => Designs::All("all".into()),
+                });
+                reply.capabilities = Some(if self.opts.snapshots {
+                    vec![protocol::SNAPSHOT.into(), protocol::RESTORE.into()]
+                } else {
+                    vec![]
+                });
+                reply.omits = Some(self.opts.omits.clone());
+            }
+            Call::Reset {
+                design,
+                vbuckets,
+                replicas,
+                ..
+            } => self.reset(design, vbuckets, replicas)?,
+            Call::Observe => {
+                let mut view =
+                    serde_json::to_value(self.cluster()?.view()).expect("views serialise");
+                for path in &self.opts.omits {
+                    protocol::remove_path(&mut view, path);
+                }
+                reply.view = Some(view);
+            }
+            Call::Snapshot => {
+                let image = self
+                    .cluster()?
+                    .save_image()
+                    .map_err(|e| Failure::Error(format!("snapshot: {e}")))?;
+                self.next_handle += 1;
+                let handle = self.next_handle.to_string();
+                self.images.insert(handle.clone(), image);
+                reply.handle = Some(handle);
+            }
+            Call::Restore { handle } => {
+                let image = self
+                    .images
+                    .remove(&handle)
+                    .ok_or_else(|| Failure::Error(format!("no snapshot {handle:?}")))?;
+                let restored = self.cluster()?.restore_image(&image);
+                self.images.insert(handle, image);
+                restored.map_err(|e| Failure::Error(format!("restore: {e}")))?;
+            }
+            Call::Release { handles } => {
+                for h in handles {
+                    self.images.remove(&h);
+                }
+            }
+            action => {
+                let cluster = self.cluster()?;
+                return match mapping::perform(cluster, &action) {
+                    Ok(Some(r)) => Ok(r),
+                    Ok(None) => Err(Failure::Error(format!("{} is not an action", action.op()))),
+                    Err(e) => Err(Failure::Refused(e.to_string())),
+                };
+            }
+        }
+        Ok(reply)
+    }
+
+    fn reset(&mut self, design: Variant, vbuckets: u8, replicas: u8) -> Result<(), Failure> {
+        if let Some(v) = self.opts.design.filter(|v| *v != design) {
+            return Err(Failure::Error(format!(
+                "this SUT implements design `{v}` only, not `{design}`"
+            )));
+        }
+        if !(1..=8).contains(&vbuckets) || replicas > 8 {
+            return Err(Failure::Error(format!(
+                "{vbuckets} vbuckets and {replicas} replicas: expected 1 to 8 vbuckets and at \
+                 most 8 replicas"
+            )));
+        }
+        // Drop the old bucket (and its directory lock) before making the new one.
+        self.cluster = None;
+        self.images.clear();
+        if self.resets > 0 {
+            let old = self.opts.dir.join(format!("bucket{}", self.resets - 1));
+            if matches!(self.opts.backend, StorageBackend::File(_)) && old.exists() {
+                std::fs::remove_dir_all(&old)
+                    .map_err(|e| Failure::Error(format!("removing {}: {e}", old.display())))?;
+            }
+        }
+        let backend = match &self.opts.backend {
+            // A fresh in-memory file system per bucket.
+            StorageBackend::Faulty(_) => StorageBackend::faulty(),
+            other => other.clone(),
+        };
+        let mut config = Config::new(
+            self.opts.dir.join(format!("bucket{}", self.resets)),
+            backend,
+            mapping::impl_variant(design),
+        );
+        self.resets += 1;
+        config.vbuckets = u16::from(vbuckets);
+        config.replicas = usize::from(replicas);
+        config.uuids = Box::new(CounterUuids::new());
+        config.bugs = self.opts.bugs;
+        let cluster = Cluster::create(config)
+            .map_err(|e| Failure::Error(format!("cannot create the bucket: {e}")))?;
+        self.cluster = Some(cluster);
+        Ok(())
+    }
+}
+
+enum Failure {
+    Refused(String),
+    Error(String),
+}
