@@ -1061,8 +1061,10 @@ class Server:
 
 
 def serve(inp, out):
-    """Read one JSON request a line, answer one JSON reply a line, until EOF."""
+    """Read one JSON request a line from `inp`, answer one JSON reply a line on `out` (both
+    binary streams), until EOF."""
     server = Server()
+    encode = json.JSONEncoder(separators=(",", ":")).encode
     for line in inp:
         if not line.strip():
             continue
@@ -1082,11 +1084,10 @@ def serve(inp, out):
             reply = {"id": rid, "ok": False, "refused": str(e)}
         except ProtocolError as e:
             reply = {"id": rid, "ok": False, "error": str(e)}
-        out.write(json.dumps(reply, separators=(",", ":")))
-        out.write("\n")
+        out.write(encode(reply).encode() + b"\n")
         out.flush()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(serve(sys.stdin, sys.stdout))
+    sys.exit(serve(sys.stdin.buffer, sys.stdout.buffer))
