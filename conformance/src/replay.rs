@@ -1,8 +1,10 @@
 //! Replaying a model trace on the implementation, step by step, comparing projections.
 
-use crate::mapping::{self, Difference};
+use crate::conform::{compare, ClusterSut, Sut};
+use crate::mapping::{self, ApplyError, Difference};
 use crate::trace::Trace;
 use serde::Serialize;
+use serde_json::Value;
 use stateright::Model;
 use std::path::PathBuf;
 use warmcheck_impl::engine::{Cluster, Config, CounterUuids, SeededBugs};
@@ -64,10 +66,65 @@ pub fn replay(
     actions: &[Action],
     setup: &ImplSetup,
 ) -> Result<ReplayReport, String> {
-    let mut cluster = new_cluster(model, setup)?;
+    let cluster = new_cluster(model, setup)?;
+    let mut sut = ClusterSut { cluster };
+    let mut report = replay_on(model, actions, &mut sut)?;
+    report.divergence = divergence_on_disk(&sut.cluster, setup)?;
+    report.diverged_on_disk = report.divergence.is_some();
+    Ok(report)
+}
+
+/// [`replay`] on a system under test behind the protocol. The divergence on disk is read from
+/// its last view (each accepted replica's `items` against the active's `items_on_disk`); it is
+/// not checked when the SUT omits `items_on_disk`.
+pub fn replay_sut(
+    model: &Warmup,
+    actions: &[Action],
+    sut: &mut crate::sut::client::ProtocolSut,
+) -> Result<ReplayReport, String> {
+    let mut report = replay_on(model, actions, sut)?;
+    let view = sut.project()?;
+    report.divergence = divergence_in_view(&view);
+    report.diverged_on_disk = report.divergence.is_some();
+    Ok(report)
+}
+
+/// An accepted replica holding another mutation than the active's data file at one seqno,
+/// read from a view.
+pub fn divergence_in_view(view: &Value) -> Option<String> {
+    let empty = vec![];
+    let list = |v: Option<&Value>| v.and_then(Value::as_array).unwrap_or(&empty).clone();
+    let active = list(view.pointer("/active/vbuckets"));
+    for replica in list(view.get("replicas")) {
+        let name = replica.get("name").and_then(Value::as_str).unwrap_or("?");
+        for (vb, r) in list(replica.get("vbuckets")).iter().enumerate() {
+            if r.get("stream").and_then(Value::as_str) != Some("accepted") {
+                continue;
+            }
+            let disk = list(active.get(vb).and_then(|a| a.get("items_on_disk")));
+            for (a, b) in disk.iter().zip(list(r.get("items")).iter()) {
+                if a != b {
+                    return Some(format!(
+                        "vb {vb} seqno {}: {name} holds {b}, the active's data file holds {a}",
+                        a.get("seqno").unwrap_or(&Value::Null)
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Replay `actions` on `sut` (at the model's initial state), comparing after every step; the
+/// divergence on disk is left for the caller.
+pub fn replay_on<S: Sut>(
+    model: &Warmup,
+    actions: &[Action],
+    sut: &mut S,
+) -> Result<ReplayReport, String> {
     let mut state = model.init_states().remove(0);
     let mut reports = Vec::new();
-    let mut matched = check_initial(model, &state, &cluster, &mut reports);
+    let mut matched = check_initial(model, &state, sut, &mut reports)?;
     let mut enabled = Vec::new();
     for (i, action) in actions.iter().enumerate() {
         if !matched {
@@ -80,9 +137,12 @@ pub fn replay(
             // The model refuses: the implementation must refuse the same call. The model has no
             // next state for a step it does not enable (its `next_state` may assert that the
             // step is enabled), so the call is compared against staying put.
-            let before = mapping::project_impl(&cluster);
-            let result = mapping::apply(&mut cluster, &state, action, &state);
-            let after = mapping::project_impl(&cluster);
+            let before = sut.project()?;
+            let result = sut.apply(&state, action, &state);
+            if let Err(ApplyError::Broken(e)) = &result {
+                return Err(e.clone());
+            }
+            let after = sut.project()?;
             let refused = result.is_err() && before == after;
             reports.push(StepReport {
                 step,
@@ -105,7 +165,7 @@ pub fn replay(
             matched = refused;
             continue;
         }
-        let (report, next) = perform(model, &mut cluster, &state, action, step, "");
+        let (report, next) = perform(model, sut, &state, action, step, "")?;
         matched = report.outcome == "matched";
         reports.push(report);
         state = next;
@@ -129,12 +189,12 @@ pub fn replay(
         settle += 1;
         let (report, next) = perform(
             model,
-            &mut cluster,
+            sut,
             &state,
             &action,
             actions.len() + settle,
             "(settling) ",
-        );
+        )?;
         matched = report.outcome == "matched";
         reports.push(report);
         state = next;
@@ -147,32 +207,32 @@ pub fn replay(
         })
         .map(|p| p.name.to_string())
         .collect();
-    let divergence = divergence_on_disk(&cluster, setup)?;
     Ok(ReplayReport {
         steps: reports.iter().filter(|r| r.step > 0).count(),
         matched,
         violated,
-        diverged_on_disk: divergence.is_some(),
-        divergence,
+        diverged_on_disk: false,
+        divergence: None,
         step_reports: reports,
     })
 }
 
-/// Perform one enabled model action on the cluster and compare the projections after it.
-fn perform(
+/// Perform one enabled model action on the system under test and compare the projections
+/// after it.
+fn perform<S: Sut>(
     model: &Warmup,
-    cluster: &mut Cluster,
+    sut: &mut S,
     state: &State,
     action: &Action,
     step: usize,
     prefix: &str,
-) -> (StepReport, State) {
+) -> Result<(StepReport, State), String> {
     let next = model.next_state(state, action.clone()).expect("enabled");
-    let result = mapping::apply(cluster, state, action, &next);
-    let differences = mapping::diff(
-        &mapping::project_model(model, &next),
-        &mapping::project_impl(cluster),
-    );
+    let result = sut.apply(state, action, &next);
+    if let Err(ApplyError::Broken(e)) = &result {
+        return Err(e.clone());
+    }
+    let differences = compare(model, &next, sut)?;
     let ok = result.is_ok() && differences.is_empty();
     let report = StepReport {
         step,
@@ -185,19 +245,16 @@ fn perform(
         error: result.err().map(|e| e.to_string()),
         differences,
     };
-    (report, next)
+    Ok((report, next))
 }
 
-fn check_initial(
+fn check_initial<S: Sut>(
     model: &Warmup,
     s: &State,
-    cluster: &Cluster,
+    sut: &mut S,
     reports: &mut Vec<StepReport>,
-) -> bool {
-    let differences = mapping::diff(
-        &mapping::project_model(model, s),
-        &mapping::project_impl(cluster),
-    );
+) -> Result<bool, String> {
+    let differences = compare(model, s, sut)?;
     let ok = differences.is_empty();
     if !ok {
         reports.push(StepReport {
@@ -209,7 +266,7 @@ fn check_initial(
             differences,
         });
     }
-    ok
+    Ok(ok)
 }
 
 /// Read the data files back from storage and look for an accepted replica holding a different
@@ -257,9 +314,14 @@ fn describe(d: &warmcheck_impl::storage::Doc) -> String {
 }
 
 /// Print a replay as a story with each step's comparison.
-pub fn print(report: &ReplayReport, trace: &Trace, variant: Variant) {
+/// `sut`: the system under test's description when it is not the in-process implementation.
+pub fn print(report: &ReplayReport, trace: &Trace, variant: Variant, sut: Option<&str>) {
+    let (on, how) = match sut {
+        None => ("the implementation", ", on real files"),
+        Some(s) => (s, ""),
+    };
     println!(
-        "Replaying {} steps of a `{}` trace{} on the implementation in design `{variant}`, on real files.",
+        "Replaying {} steps of a `{}` trace{} on {on} in design `{variant}`{how}.",
         trace.actions.len(),
         trace.variant,
         trace

@@ -1,8 +1,9 @@
 //! `warmcheck replay`: a model trace on the implementation, on real files.
 
-use super::args::{check_fresh_dir, parse_variant, Backend};
+use super::args::{check_fresh_dir, parse_variant, Backend, SutArgs};
 use crate::replay::{self, ImplSetup};
 use crate::signals;
+use crate::sut::client::ProtocolSut;
 use crate::trace::Trace;
 use std::path::PathBuf;
 use warmcheck_impl::engine::SeededBugs;
@@ -16,8 +17,11 @@ use warmcheck_model::{PersistEntry, ShutdownFlag, Variant};
 /// and whether an accepted replica's data diverged from the active's on disk. A step the chosen
 /// design does not enable must be refused by the implementation too.
 ///
+/// With --sut CMD the trace is replayed on a system under test driven over the SUT protocol
+/// (docs/sut-protocol.md); the divergence check then reads the SUT's last view.
+///
 /// Exit codes: 0 the implementation matched the model at every step; 1 it did not; 2 usage or
-/// input error.
+/// input error, or the SUT broke the protocol.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -45,6 +49,8 @@ pub struct Args {
     /// The old spelling of --backend faulty.
     #[arg(long, hide = true, conflicts_with = "backend")]
     faulty: bool,
+    #[command(flatten)]
+    sut: SutArgs,
 }
 
 /// Exit codes: 0 matched, 1 did not, 2 usage or input error.
@@ -74,6 +80,39 @@ pub fn run(a: Args) -> u8 {
     if let Some(f) = a.shutdown_flag {
         model.variant.shutdown_flag = f;
     }
+    if let Some(cmd) = &a.sut.sut {
+        if a.dir.is_some() || a.faulty || backend != Backend::File {
+            return super::usage_error(
+                "--dir and --backend are the in-process implementation's; \
+                 with --sut the SUT keeps its own files",
+            );
+        }
+        let mut sut = match ProtocolSut::start(cmd, &model, a.sut.timeout(), true) {
+            Ok(s) => s,
+            Err(e) => return super::usage_error(e),
+        };
+        let report = match replay::replay_sut(&model, &trace.actions, &mut sut) {
+            Ok(r) => r,
+            Err(e) => return super::usage_error(e),
+        };
+        replay::print(
+            &report,
+            &trace,
+            model.variant,
+            Some(&format!("the SUT {} (`{cmd}`)", sut.hello.name)),
+        );
+        let not_compared = sut.not_compared();
+        if !not_compared.is_empty() {
+            println!(
+                "Not compared (the SUT leaves them out): {}",
+                not_compared.join(", ")
+            );
+        }
+        if sut.hello.omits.iter().any(|o| o.ends_with("items_on_disk")) {
+            println!("The divergence on disk was not checked: the SUT omits items_on_disk.");
+        }
+        return finish(&report, &model, a.json.as_deref());
+    }
     let tmp;
     let (dir, kept) = match a.dir {
         Some(d) => (d, true),
@@ -96,7 +135,7 @@ pub fn run(a: Args) -> u8 {
         Ok(r) => r,
         Err(e) => return super::usage_error(e),
     };
-    replay::print(&report, &trace, model.variant);
+    replay::print(&report, &trace, model.variant, None);
     match (backend, kept) {
         (Backend::Faulty, _) => {
             println!("Data files: in the faulty backend's memory, gone with the process.")
@@ -106,13 +145,22 @@ pub fn run(a: Args) -> u8 {
             "Data files: in a temporary directory, deleted on exit (--dir DIR keeps them)."
         ),
     }
-    if let Some(path) = a.json {
+    finish(&report, &model, a.json.as_deref())
+}
+
+/// Write the JSON report if asked; the exit code.
+fn finish(
+    report: &replay::ReplayReport,
+    model: &warmcheck_model::Warmup,
+    json: Option<&std::path::Path>,
+) -> u8 {
+    if let Some(path) = json {
         let doc = crate::report::ReplayJson {
             schema: crate::report::REPLAY_SCHEMA,
             variant: model.variant.to_string(),
-            report: &report,
+            report,
         };
-        if let Err(e) = crate::report::write_json(&path, &doc) {
+        if let Err(e) = crate::report::write_json(path, &doc) {
             eprintln!("warmcheck: {e}");
             return 2;
         }
