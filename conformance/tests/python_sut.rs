@@ -80,6 +80,17 @@ fn conforms(args: &[&str]) -> Result<(), String> {
     {
         return Err(format!("conform {args:?} reported mismatches:\n{text}"));
     }
+    // The engine leaves no view field or call result out, and answers snapshot and restore.
+    let sut = &report["sut"];
+    if sut["not_compared"].as_array().is_none_or(|n| !n.is_empty()) {
+        return Err(format!(
+            "conform {args:?} did not compare {}:\n{text}",
+            sut["not_compared"]
+        ));
+    }
+    if sut["snapshots"] != Value::Bool(true) {
+        return Err(format!("conform {args:?} did not use snapshots: {sut}"));
+    }
     Ok(())
 }
 

@@ -1019,7 +1019,7 @@ class Server:
             seqnos = c.flush(field(req, "vb"))
             return {"seqnos": seqnos, "failed": False}
         except FlushFailed:
-            return {"failed": True}
+            return {"seqnos": [], "failed": True}  # nothing was committed
         finally:
             c.disk.fail_next_commits = 0
 
