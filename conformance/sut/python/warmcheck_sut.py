@@ -575,7 +575,10 @@ class Cluster:
 
     def stats_snapshot(self):
         """The periodic `StatSnap` task (`KVBucket::snapshotStats`) rewrites stats.json without
-        `ep_force_shutdown` (before MB-52054), so a crash from then on is unclean."""
+        `ep_force_shutdown` (before MB-52054), so a crash from then on is unclean. Taken only
+        while running, as the model takes it: kv_engine's task, scheduled by `warmupCompleted`,
+        keeps running during a shutdown until `unregisterTaskable`, where it could erase a flag
+        a before-flush shutdown already wrote (that only makes the next warmup unclean)."""
         b = self.up()
         if b.state != "running":
             raise Refused("the stats snapshot runs only while running")
@@ -827,8 +830,12 @@ class Cluster:
             r.stream = ("rolled-back", 0)
             reply.update(outcome="rolled-back:0", dropped_entry=True)
             return reply
-        # Otherwise the consumer rewinds its file to the newest commit at or below rb and
-        # prunes its table above its new high seqno.
+        # Otherwise the consumer rewinds its file to the newest commit at or below rb
+        # (`KVBucket::rollback` -> `couchstore_rewind_db_header`) and prunes its table above
+        # its new high seqno (`FailoverTable::pruneEntries`). A rollback to 0 is kv_engine's
+        # `resetVBucket`, which recreates the vb with a fresh table; that table is never read
+        # (the next request starts at 0 and is accepted, adopting the producer's table), so
+        # this engine keeps the entries at seqno 0, as warmcheck's model and implementation do.
         high = r.file.rewind_to(rb)
         r.snap_start = r.snap_end = high
         r.failover.prune_entries(high)
