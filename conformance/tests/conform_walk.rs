@@ -3,7 +3,7 @@
 //! shards must partition the transitions.
 
 use stateright::{Checker, Model};
-use warmcheck_conformance::conform::{conform, ModelSut, Shard};
+use warmcheck_conformance::conform::{conform, ModelSut, Shard, Sut};
 use warmcheck_model::{Bounds, Variant};
 
 fn small() -> Bounds {
@@ -91,10 +91,10 @@ fn a_system_that_disagrees_is_caught_with_its_trace() {
         ) -> Result<(), warmcheck_conformance::mapping::ApplyError> {
             self.0.apply(b, a, n)
         }
-        fn project(&self) -> serde_json::Value {
-            let mut v = self.0.project();
+        fn project(&mut self) -> Result<serde_json::Value, String> {
+            let mut v = self.0.project()?;
             v["active"]["clean_shutdown_flag"] = serde_json::Value::Bool(false);
-            v
+            Ok(v)
         }
     }
     let model = small().into_model(Variant::current());

@@ -10,6 +10,7 @@ use crate::mapping::{self, ApplyError};
 use serde_json::Value;
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
@@ -46,9 +47,11 @@ impl Child {
     /// Start `sh -c command`. Its stderr is passed through (each line prefixed with `sut: `)
     /// and its last lines kept for error messages.
     pub fn spawn(command: &str, timeout: Duration) -> Result<Child, String> {
+        // Its own process group, so that a kill reaches whatever the shell started.
         let mut process = Command::new("sh")
             .arg("-c")
             .arg(command)
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -207,8 +210,16 @@ impl Child {
         })
     }
 
+    /// Kill the child's process group (the shell and what it started), then reap the shell.
     fn kill(&mut self) {
         self.stdin = None;
+        if let Ok(pgid) = i32::try_from(self.process.id()) {
+            // SAFETY: kill(2) with a negative pid signals the process group we created at
+            // spawn (`process_group(0)`: its id is the child's pid); it touches no memory.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
