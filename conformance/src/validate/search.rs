@@ -45,7 +45,9 @@ pub const DEFAULT_MAX_CANDIDATES: usize = 100_000;
 pub const SHOWN: usize = 3;
 
 /// Calls a log may leave out: the steps they stand for may happen between any two lines.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
 pub enum Unlogged {
@@ -107,8 +109,9 @@ pub struct Candidate {
 /// A candidate that does not explain an event, and why.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rejected {
-    /// Its projected view (`docs/vocabulary.md`, clock included).
-    pub view: Value,
+    /// Its projected view as one line of JSON (`docs/vocabulary.md`, clock included), as
+    /// `scenario`'s `show` prints a state.
+    pub view: String,
     /// The unlogged steps that led to it since the last line.
     pub hidden: Vec<Action>,
     /// Why it does not explain the event (one of [`Problem::Unmapped`],
@@ -291,7 +294,7 @@ impl Search {
                     total += 1;
                     if rejected.len() < SHOWN {
                         rejected.push(Rejected {
-                            view: serde_json::to_value(self.model.view(&c.state))
+                            view: serde_json::to_string(&self.model.view(&c.state))
                                 .expect("views serialise"),
                             hidden: c.hidden.clone(),
                             why: Box::new(why),
