@@ -108,6 +108,17 @@ fn warmcheck(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `report` is valid against docs/schemas/validate-report.schema.json (it has no `$ref` to
+/// another file).
+fn assert_schema_valid(report: &Value) {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas/validate-report.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = v.iter_errors(report).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{report}");
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -343,7 +354,8 @@ fn a_crash_that_lost_a_write_is_inferred_from_the_results_after_it() {
         .position(|l| l.contains("\"key\":\"k1\",\"result\""))
         .unwrap();
     lines[get_k1] = lines[get_k1].replace("\"result\":null", "\"result\":\"v2\"");
-    let err = check(&(lines.join("\n") + "\n"), vec![Unlogged::Flush]).unwrap_err();
+    let changed = lines.join("\n") + "\n";
+    let err = check(&changed, vec![Unlogged::Flush]).unwrap_err();
     assert_eq!(err.line, lines.len(), "{err}");
     let Problem::Unexplained { total, shown, .. } = &err.problem else {
         panic!("{err}")
@@ -352,6 +364,36 @@ fn a_crash_that_lost_a_write_is_inferred_from_the_results_after_it() {
     let message = err.to_string();
     assert!(message.contains("returned seqno = 2"), "{message}");
     assert!(message.contains("candidate 1 of"), "{message}");
+    // The report carries the candidates, each with its view.
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "changed.ndjson", &changed);
+    let json = dir.path().join("report.json");
+    let (code, out, _) = warmcheck(&[
+        "validate",
+        &path,
+        "--variant",
+        VARIANT,
+        "--keys",
+        "3",
+        "--unlogged",
+        "flush",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_schema_valid(&report);
+    assert_eq!(report["invalid"]["line"], lines.len());
+    let candidates = report["invalid"]["candidates"].as_array().unwrap();
+    assert!(!candidates.is_empty());
+    assert!(candidates[0]["view"]["active"].is_object(), "{report}");
+    assert!(
+        candidates[0]["why"]
+            .as_str()
+            .unwrap()
+            .contains("returned seqno = 2"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -385,6 +427,7 @@ fn the_candidate_cap_is_a_clear_error() {
         .as_str()
         .unwrap()
         .contains("more than 2"));
+    assert_schema_valid(&report);
     // The same log within the default cap is valid.
     let (code, out, _) = warmcheck(&[
         "validate",
@@ -510,6 +553,7 @@ fn soak_log_round_trips_through_validate() {
     assert_eq!(report["valid"], true);
     assert_eq!(report["events"], text.lines().count());
     assert_eq!(report["max_candidates"], 1);
+    assert_schema_valid(&report);
     // The same soak's log with one set's seqno changed is invalid at that line.
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     let i = lines
