@@ -306,8 +306,9 @@ impl Values<'_> {
     pub fn name(&self, n: u8) -> Value {
         match self {
             Values::Model => Value::from(format!("v{n}")),
-            Values::Logged(names) => names
-                .get(n as usize - 1)
+            Values::Logged(names) => (n as usize)
+                .checked_sub(1)
+                .and_then(|i| names.get(i))
                 .cloned()
                 .flatten()
                 .map_or_else(|| Value::from(format!("v{n}")), Value::from),

@@ -734,8 +734,7 @@ impl Cluster {
     /// after the call or without. A log without states of a fresh cluster (no call made since
     /// `create`) starts with a `create` line giving its shape; an error writing it is the
     /// first logged call's.
-    pub fn add_event_log(&mut self, w: Box<dyn Write + Send>, states: event::States) {
-        let mut w = w;
+    pub fn add_event_log(&mut self, mut w: Box<dyn Write + Send>, states: event::States) {
         if states == event::States::Without && self.fresh {
             let create = event::Call::Create {
                 vbuckets: self.vbuckets(),

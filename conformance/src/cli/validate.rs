@@ -72,7 +72,8 @@ pub struct Args {
     /// happen unlogged between any two lines.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "CALLS")]
     unlogged: Vec<Unlogged>,
-    /// In a log without states: the most candidate states kept at once; more is an error.
+    /// In a log without states: the most candidate states kept at once, 1..=100000000; more is
+    /// an error.
     #[arg(long, default_value_t = validate::DEFAULT_MAX_CANDIDATES as u64, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     max_candidates: u64,
