@@ -35,6 +35,9 @@
 use crate::sut::protocol::{Call, Reply};
 use serde_json::Value;
 use std::fmt;
+// Two vocabularies of calls: the protocol's requests (`Call`, what warmcheck asks a system
+// under test to do) and the event log's records (`LoggedCall`, a call with its results).
+use warmcheck_impl::engine::event::Call as LoggedCall;
 use warmcheck_impl::engine::{Cluster, EngineError, Phase as ImplPhase};
 use warmcheck_model::{Action, Node, Op, State, Stream, Warmup};
 
@@ -527,45 +530,60 @@ pub fn sync_flushes(before: &State) -> u32 {
         .count() as u32
 }
 
+/// How a log names the values of client sets.
+#[derive(Clone, Copy, Debug)]
+pub enum Values<'a> {
+    /// As the model does: the N-th client write (set or delete, counted across restarts) of a
+    /// set is `vN` (conformance's own runs write exactly that).
+    Model,
+    /// As the log does, any string: `[N-1]` is the value the N-th client write set (`None` for
+    /// a delete), read from the log's own `set` lines as they come (a log without states).
+    Logged(&'a [Option<String>]),
+}
+
+impl Values<'_> {
+    /// The logged name of the model's value `n` (the n-th client write).
+    pub fn name(&self, n: u8) -> Value {
+        match self {
+            Values::Model => Value::from(format!("v{n}")),
+            Values::Logged(names) => (n as usize)
+                .checked_sub(1)
+                .and_then(|i| names.get(i))
+                .cloned()
+                .flatten()
+                .map_or_else(|| Value::from(format!("v{n}")), Value::from),
+        }
+    }
+}
+
 /// The model actions an engine event-log line stands for, given the model state before it.
 ///
 /// Most events are one action. An empty list is a stutter: a clock move the model does not
 /// need because nothing becomes due, or a get that expired nothing (the projection must then
 /// not change). Compaction and the expiry pager are a sequence of expiries, one per key, in the
 /// order the engine logged them. Composite helpers (`connect`, `shutdown`, ...) are never
-/// logged: the engine logs the single steps they are made of.
+/// logged: the engine logs the single steps they are made of. A `create` line is no action
+/// (the validator starts over from the model's initial state at it).
 pub fn action_of_event(
     model: &Warmup,
     before: &State,
-    event: &Value,
+    call: &LoggedCall,
+    values: Values,
 ) -> Result<Vec<Action>, String> {
-    let call = event
-        .get("call")
-        .and_then(Value::as_str)
-        .ok_or("the event has no \"call\"")?;
-    let u8_field = |name: &str| -> Result<u8, String> {
-        event
-            .get(name)
-            .and_then(Value::as_u64)
-            .and_then(|n| u8::try_from(n).ok())
-            .ok_or_else(|| format!("`{call}` event has no small integer \"{name}\""))
+    let name = call.name();
+    let small = |field: &str, n: u64| -> Result<u8, String> {
+        u8::try_from(n)
+            .map_err(|_| format!("`{name}` event's \"{field}\" {n} is not a small integer"))
     };
-    let replica = || -> Result<u8, String> {
-        match event.get("replica") {
-            Some(Value::String(name)) => name
-                .strip_prefix('r')
-                .and_then(|n| n.parse::<u8>().ok())
-                .filter(|n| *n >= 1)
-                .map(|n| n - 1)
-                .ok_or_else(|| format!("replica {name:?} is not r1, r2, ...")),
-            _ => u8_field("replica"),
-        }
+    let vb_of = |vb: u16| small("vb", u64::from(vb));
+    let replica_of = |r: &str| -> Result<u8, String> {
+        r.strip_prefix('r')
+            .and_then(|n| n.parse::<u8>().ok())
+            .filter(|n| *n >= 1)
+            .map(|n| n - 1)
+            .ok_or_else(|| format!("replica {r:?} is not r1, r2, ..."))
     };
-    let key_of = |v: &Value| -> Result<warmcheck_model::Key, String> {
-        let k = v
-            .get("key")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("`{call}` event has no \"key\""))?;
+    let key_of = |k: &str| -> Result<warmcheck_model::Key, String> {
         k.strip_prefix('k')
             .and_then(|n| n.parse::<u8>().ok())
             .filter(|n| *n < model.bounds.keys)
@@ -577,71 +595,86 @@ pub fn action_of_event(
                 )
             })
     };
-    let key = || key_of(event);
     let action = match call {
-        "set" => {
-            let ttl = match event.get("ttl") {
-                None | Some(Value::Null) => false,
-                Some(v) => match v.as_u64() {
-                    Some(0) => false,
-                    Some(1) => true,
-                    _ => {
-                        return Err(format!(
-                            "ttl {v} is not expressible in the model (its TTL is one tick: ttl=1)"
-                        ))
-                    }
-                },
+        LoggedCall::Create { .. } => return Ok(vec![]),
+        LoggedCall::Set {
+            vb,
+            key,
+            value,
+            ttl,
+            ..
+        } => {
+            let ttl = match ttl {
+                None | Some(0) => false,
+                Some(1) => true,
+                Some(t) => {
+                    return Err(format!(
+                        "ttl {t} is not expressible in the model (its TTL is one tick: ttl=1)"
+                    ))
+                }
             };
-            let want = value_of_next_set(before);
-            let got = event.get("value").and_then(Value::as_str).unwrap_or("");
-            if got != want {
-                return Err(format!(
-                    "set wrote value {got:?}; the model names this write {want:?} (the N-th client write)"
-                ));
+            if let Values::Model = values {
+                let want = value_of_next_set(before);
+                if *value != want {
+                    return Err(format!(
+                        "set wrote value {value:?}; the model names this write {want:?} (the N-th client write)"
+                    ));
+                }
             }
             Action::ClientSets {
-                vb: u8_field("vb")?,
-                key: key()?,
+                vb: vb_of(*vb)?,
+                key: key_of(key)?,
                 ttl,
             }
         }
-        "delete" => Action::ClientDeletes {
-            vb: u8_field("vb")?,
-            key: key()?,
+        LoggedCall::Delete { vb, key, .. } => Action::ClientDeletes {
+            vb: vb_of(*vb)?,
+            key: key_of(key)?,
         },
-        "get" => {
-            if event.get("expired_seqno").is_none_or(Value::is_null) {
+        LoggedCall::Get {
+            vb,
+            key,
+            expired_seqno,
+            ..
+        } => {
+            if expired_seqno.is_none() {
                 return Ok(vec![]);
             }
             Action::ItemExpires {
-                vb: u8_field("vb")?,
-                key: key()?,
+                vb: vb_of(*vb)?,
+                key: key_of(key)?,
             }
         }
-        "compact" | "run_expiry_pager" => {
-            let expired = event
-                .get("expired")
-                .and_then(Value::as_array)
-                .ok_or_else(|| format!("`{call}` event has no \"expired\" list"))?;
-            let default_vb = event.get("vb").and_then(Value::as_u64);
+        LoggedCall::Compact { vb, expired } => {
             return expired
                 .iter()
                 .map(|e| {
-                    let vb = e
-                        .get("vb")
-                        .and_then(Value::as_u64)
-                        .or(default_vb)
-                        .and_then(|n| u8::try_from(n).ok())
-                        .ok_or_else(|| format!("`{call}` expiry {e} names no vb"))?;
+                    if e.vb != *vb {
+                        return Err(format!(
+                            "`compact` of vb {vb} expired an item of vb {}",
+                            e.vb
+                        ));
+                    }
                     Ok(Action::ItemExpires {
-                        vb,
-                        key: key_of(e)?,
+                        vb: vb_of(e.vb)?,
+                        key: key_of(&e.key)?,
                     })
                 })
                 .collect();
         }
-        "advance_clock" => {
-            if event.get("secs").and_then(Value::as_u64) != Some(1) {
+        LoggedCall::RunExpiryPager { expired } => {
+            return expired
+                .iter()
+                .map(|e| {
+                    Ok(Action::ItemExpires {
+                        vb: vb_of(e.vb)?,
+                        key: key_of(&e.key)?,
+                    })
+                })
+                .collect();
+        }
+        LoggedCall::AdvanceClock { secs } => {
+            if *secs != 1 {
                 return Err("advance_clock must move one second (one model tick)".into());
             }
             let mut enabled = Vec::new();
@@ -652,60 +685,46 @@ pub fn action_of_event(
                 return Ok(vec![]);
             }
         }
-        "expire_item" => Action::ItemExpires {
-            vb: u8_field("vb")?,
-            key: key()?,
+        LoggedCall::ExpireItem { vb, key, .. } => Action::ItemExpires {
+            vb: vb_of(*vb)?,
+            key: key_of(key)?,
         },
-        "flush" if event.get("failed").is_some() => Action::FlusherCommitFails {
-            vb: u8_field("vb")?,
-        },
-        "flush" => Action::FlusherCommits {
-            vb: u8_field("vb")?,
-        },
-        "stats_snapshot" => Action::StatsSnapshotRewritesStatsJson,
-        "crash" => Action::ActiveCrashes,
-        "shutdown_begin" => Action::ShutdownBegins,
-        "shutdown_write_clean_flag" => Action::ShutdownWritesCleanFlag,
-        "shutdown_stop_flusher" => Action::ShutdownStopsFlusher,
-        "shutdown_stop_tasks" => Action::ShutdownStopsTasks,
-        "warmup_step" => {
-            let phase = event
-                .get("phase")
-                .and_then(Value::as_str)
-                .ok_or("`warmup_step` event has no \"phase\"")?;
-            match phase {
-                "initialize" => Action::WarmupInitializes,
-                "create-vbuckets" => Action::WarmupCreatesVBuckets,
-                "populate-vbucket-map" => {
-                    let failed = event
-                        .get("failed_vbstate_flushes")
-                        .and_then(Value::as_array)
-                        .is_some_and(|l| !l.is_empty());
-                    if failed {
-                        Action::WarmupPopulatesVBucketMapFlushFailing
-                    } else {
-                        Action::WarmupPopulatesVBucketMap
-                    }
-                }
-                "loading-data" => Action::WarmupLoadsData,
-                "done" => Action::WarmupReachesDone,
-                "complete" => Action::WarmupCompletes,
-                other => return Err(format!("unknown warmup phase {other:?}")),
+        LoggedCall::Flush {
+            vb,
+            failed: Some(_),
+            ..
+        } => Action::FlusherCommitFails { vb: vb_of(*vb)? },
+        LoggedCall::Flush { vb, .. } => Action::FlusherCommits { vb: vb_of(*vb)? },
+        LoggedCall::StatsSnapshot => Action::StatsSnapshotRewritesStatsJson,
+        LoggedCall::Crash { .. } => Action::ActiveCrashes,
+        LoggedCall::ShutdownBegin => Action::ShutdownBegins,
+        LoggedCall::ShutdownWriteCleanFlag { .. } => Action::ShutdownWritesCleanFlag,
+        LoggedCall::ShutdownStopFlusher => Action::ShutdownStopsFlusher,
+        LoggedCall::ShutdownStopTasks => Action::ShutdownStopsTasks,
+        LoggedCall::WarmupStep {
+            phase,
+            failed_vbstate_flushes,
+        } => match phase.as_str() {
+            "initialize" => Action::WarmupInitializes,
+            "create-vbuckets" => Action::WarmupCreatesVBuckets,
+            "populate-vbucket-map" if failed_vbstate_flushes.is_empty() => {
+                Action::WarmupPopulatesVBucketMap
             }
-        }
-        "stream_request" => Action::ReplicaRequestsStream {
-            replica: replica()?,
-            vb: u8_field("vb")?,
+            "populate-vbucket-map" => Action::WarmupPopulatesVBucketMapFlushFailing,
+            "loading-data" => Action::WarmupLoadsData,
+            "done" => Action::WarmupReachesDone,
+            "complete" => Action::WarmupCompletes,
+            other => return Err(format!("unknown warmup phase {other:?}")),
         },
-        "stream_deliver" => {
-            let seqno = u8_field("seqno")?;
-            Action::ReplicaReceives {
-                replica: replica()?,
-                vb: u8_field("vb")?,
-                seqno,
-            }
-        }
-        other => return Err(format!("unknown event {other:?}")),
+        LoggedCall::StreamRequest { replica, vb, .. } => Action::ReplicaRequestsStream {
+            replica: replica_of(replica)?,
+            vb: vb_of(*vb)?,
+        },
+        LoggedCall::StreamDeliver { replica, vb, seqno } => Action::ReplicaReceives {
+            replica: replica_of(replica)?,
+            vb: vb_of(*vb)?,
+            seqno: small("seqno", *seqno)?,
+        },
     };
     Ok(vec![action])
 }
@@ -719,27 +738,41 @@ pub struct ResultDifference {
     pub model: Value,
 }
 
+impl fmt::Display for ResultDifference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "returned {} = {}; the model's call returns {}",
+            self.field, self.logged, self.model
+        )
+    }
+}
+
 /// Check what a logged call returned against what the model says that call returns: the seqno
 /// a set or delete took, what a get returned and the seqno of the expiry it made, the seqno of
-/// each expiry of a compaction or an expiry-pager run, the seqnos a flush committed, and a
-/// stream request's request fields (the replica's start, uuid and snapshot), the producer's
-/// table and the outcome (accepted, or the rollback seqno and whether the replica dropped its
-/// newest entry). `before` is the model's state before the event and `taken` the actions it
-/// maps to, each with the state after it ([`action_of_event`]'s, all enabled).
+/// each expiry of a compaction or an expiry-pager run, the seqnos a flush committed, whether a
+/// shutdown wrote the clean flag, which vbstate flushes of warmup failed, and a stream
+/// request's request fields (the replica's start, uuid and snapshot), the producer's table and
+/// the outcome (accepted, or the rollback seqno and whether the replica dropped its newest
+/// entry). `before` is the model's state before the event and `taken` the actions it maps to,
+/// each with the state after it ([`action_of_event`]'s, all enabled); `values` names the
+/// values a get returns.
 ///
 /// Not compared: a rollback's `reason` (kv_engine's wording; the model decides by the same rule
-/// without naming it), a crash's `tear` (the model's crash keeps what was synced, torn or not).
+/// without naming it), a crash's `tear` (the model's crash keeps what was synced, torn or not),
+/// a failed flush's message.
 pub fn check_results(
     before: &State,
     taken: &[(Action, State)],
-    event: &Value,
+    call: &LoggedCall,
+    values: Values,
 ) -> Result<(), ResultDifference> {
-    let call = event.get("call").and_then(Value::as_str).unwrap_or("");
-    let expect = |field: &str, model: Value| -> Result<(), ResultDifference> {
-        let logged = event
-            .pointer(&format!("/{field}"))
-            .cloned()
-            .unwrap_or(Value::Null);
+    fn expect(
+        field: &str,
+        logged: impl Into<Value>,
+        model: impl Into<Value>,
+    ) -> Result<(), ResultDifference> {
+        let (logged, model) = (logged.into(), model.into());
         if logged == model {
             Ok(())
         } else {
@@ -749,7 +782,7 @@ pub fn check_results(
                 model,
             })
         }
-    };
+    }
     let high = |s: &State, vb: u8| -> Value {
         s.vbs
             .get(vb as usize)
@@ -766,56 +799,105 @@ pub fn check_results(
         _ => None,
     };
     match (call, taken) {
-        ("set" | "delete", [(a, s)]) => {
+        (LoggedCall::Set { seqno, .. } | LoggedCall::Delete { seqno, .. }, [(a, s)]) => {
             if let Some(vb) = vb_of(a) {
-                expect("seqno", high(s, vb))?;
+                expect("seqno", *seqno, high(s, vb))?;
             }
         }
-        ("get", [(Action::ItemExpires { vb, .. }, s)]) => {
-            expect("result", Value::Null)?;
-            expect("expired_seqno", high(s, *vb))?;
+        (LoggedCall::ExpireItem { seqno, .. }, [(Action::ItemExpires { vb, .. }, s)]) => {
+            expect("seqno", *seqno, high(s, *vb))?;
         }
-        ("get", []) => {
+        (
+            LoggedCall::Get {
+                result,
+                expired_seqno,
+                ..
+            },
+            [(Action::ItemExpires { vb, .. }, s)],
+        ) => {
+            expect("result", result.clone(), Value::Null)?;
+            expect("expired_seqno", *expired_seqno, high(s, *vb))?;
+        }
+        (
+            LoggedCall::Get {
+                vb, key, result, ..
+            },
+            [],
+        ) => {
             // A stutter: the model's item is what the get returns (the mapping has checked
             // that it expired nothing).
-            let vb = event.get("vb").and_then(Value::as_u64);
-            let key = event.get("key").and_then(Value::as_str);
-            let newest = vb
-                .and_then(|vb| before.vbs.get(vb as usize))
+            let newest = before
+                .vbs
+                .get(*vb as usize)
                 .and_then(|v| v.active.as_ref())
-                .zip(key)
-                .and_then(|(a, key)| {
+                .and_then(|a| {
                     a.history
                         .iter()
                         .rev()
-                        .find(|m| m.key.to_string() == key)
+                        .find(|m| m.key.to_string() == *key)
                         .copied()
                 });
             let model = match newest.map(|m| m.op) {
                 Some(Op::Set { value, expiry }) if expiry.is_none_or(|e| e > before.clock) => {
-                    Value::from(format!("v{value}"))
+                    values.name(value)
                 }
                 _ => Value::Null,
             };
-            expect("result", model)?;
+            expect("result", result.clone(), model)?;
         }
-        ("compact" | "run_expiry_pager", _) => {
-            for (i, (a, s)) in taken.iter().enumerate() {
+        (LoggedCall::Compact { expired, .. } | LoggedCall::RunExpiryPager { expired }, _) => {
+            for (i, ((a, s), e)) in taken.iter().zip(expired).enumerate() {
                 if let Some(vb) = vb_of(a) {
-                    expect(&format!("expired/{i}/seqno"), high(s, vb))?;
+                    expect(&format!("expired/{i}/seqno"), e.seqno, high(s, vb))?;
                 }
             }
         }
-        ("flush", [(Action::FlusherCommits { vb }, s)]) => {
+        (LoggedCall::Flush { seqnos, .. }, [(Action::FlusherCommits { vb }, s)]) => {
             let persisted = |s: &State| {
                 s.vbs
                     .get(*vb as usize)
                     .map_or(0, |v| v.disk.persisted_seqno() as u64)
             };
-            let seqnos: Vec<u64> = (persisted(before) + 1..=persisted(s)).collect();
-            expect("seqnos", Value::from(seqnos))?;
+            let model: Vec<u64> = (persisted(before) + 1..=persisted(s)).collect();
+            expect("seqnos", seqnos.clone(), model)?;
         }
-        ("stream_request", [(Action::ReplicaRequestsStream { replica, vb }, s)]) => {
+        (LoggedCall::ShutdownWriteCleanFlag { clean }, [(_, s)]) => {
+            expect("clean", *clean, s.clean_flag)?;
+        }
+        (
+            LoggedCall::WarmupStep {
+                failed_vbstate_flushes,
+                ..
+            },
+            [(Action::WarmupPopulatesVBucketMapFlushFailing, _)],
+        ) => {
+            // The model fails every synchronous vbstate flush: one per vb with a new entry.
+            let model: Vec<u64> = before
+                .vbs
+                .iter()
+                .enumerate()
+                .filter(|(_, vb)| vb.active.as_ref().is_some_and(|a| a.new_entry))
+                .map(|(i, _)| i as u64)
+                .collect();
+            expect(
+                "failed_vbstate_flushes",
+                failed_vbstate_flushes.clone(),
+                model,
+            )?;
+        }
+        (
+            LoggedCall::StreamRequest {
+                start,
+                uuid,
+                snap_start,
+                snap_end,
+                producer_failover,
+                outcome,
+                dropped_entry,
+                ..
+            },
+            [(Action::ReplicaRequestsStream { replica, vb }, s)],
+        ) => {
             fn slot(s: &State, vb: u8) -> Option<&warmcheck_model::Vb> {
                 s.vbs.get(vb as usize)
             }
@@ -824,10 +906,10 @@ pub fn check_results(
             }
             let (vb, replica) = (*vb, *replica);
             if let Some(r) = replica_of(before, vb, replica) {
-                expect("start", Value::from(r.high_seqno()))?;
-                expect("uuid", Value::from(r.failover.newest().uuid))?;
-                expect("snap_start", Value::from(r.snap_start))?;
-                expect("snap_end", Value::from(r.snap_end))?;
+                expect("start", *start, r.high_seqno())?;
+                expect("uuid", *uuid, r.failover.newest().uuid)?;
+                expect("snap_start", *snap_start, r.snap_start)?;
+                expect("snap_end", *snap_end, r.snap_end)?;
             }
             if let Some(a) = slot(before, vb).and_then(|v| v.active.as_ref()) {
                 let table: Vec<Value> = a
@@ -836,15 +918,16 @@ pub fn check_results(
                     .iter()
                     .map(|e| serde_json::json!({"id": e.uuid, "seq": e.seqno}))
                     .collect();
-                expect("producer_failover", Value::from(table))?;
+                let logged = serde_json::to_value(producer_failover).expect("entries serialise");
+                expect("producer_failover", logged, table)?;
             }
             match replica_of(s, vb, replica).map(|r| r.stream) {
                 Some(Stream::Accepted) => {
-                    expect("outcome", Value::from("accepted"))?;
-                    expect("dropped_entry", Value::Null)?;
+                    expect("outcome", outcome.as_str(), "accepted")?;
+                    expect("dropped_entry", *dropped_entry, Value::Null)?;
                 }
                 Some(Stream::RolledBack(rb)) => {
-                    expect("outcome", Value::from(format!("rolled-back:{rb}")))?;
+                    expect("outcome", outcome.as_str(), format!("rolled-back:{rb}"))?;
                     // A retry with the older uuid keeps the replica's history; a rollback to 0
                     // rewinds it (which one happens is the design's retry rule, MB-48398).
                     let dropped = rb == 0
@@ -853,7 +936,7 @@ pub fn check_results(
                                 && replica_of(s, vb, replica)
                                     .is_some_and(|a| a.high_seqno() == b.high_seqno())
                         });
-                    expect("dropped_entry", Value::from(dropped))?;
+                    expect("dropped_entry", *dropped_entry, dropped)?;
                 }
                 _ => {}
             }

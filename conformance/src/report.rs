@@ -160,6 +160,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         generate::<ConformReport>("conform-report"),
         generate::<ReplayJson>("replay-report"),
         generate::<crate::soak::SoakReport>("soak-report"),
+        generate::<crate::cli::validate::ValidateReport>("validate-report"),
         generate::<crate::trace::Trace>("trace"),
     ]
 }

@@ -1001,10 +1001,28 @@ fn remove_segment_dir(cfg: &SoakConfig, segment: u64) {
 
 /// Run the soak. `progress` is offered the status now and then; returning `false` stops the
 /// run (Ctrl-C). `Err` only for a setup error (the first cluster cannot be created).
-pub fn soak(
+pub fn soak(cfg: &SoakConfig, progress: impl FnMut(&Status) -> bool) -> Result<SoakReport, String> {
+    soak_logged(cfg, None, progress)
+}
+
+/// [`soak`], writing every segment's event log without states to `log` too (each segment's
+/// starts with its `create` line; `warmcheck validate` checks the whole file).
+pub fn soak_logged(
     cfg: &SoakConfig,
+    log: Option<&std::fs::File>,
     mut progress: impl FnMut(&Status) -> bool,
 ) -> Result<SoakReport, String> {
+    let log_to = |driver: &mut Driver| -> Result<(), String> {
+        if let Some(f) = log {
+            let f = f
+                .try_clone()
+                .map_err(|e| format!("cannot write the event log: {e}"))?;
+            driver
+                .cluster
+                .add_event_log(Box::new(f), warmcheck_impl::engine::event::States::Without);
+        }
+        Ok(())
+    };
     let start = Instant::now();
     let model = cfg.model();
     let budget = Budget::of(&model.bounds);
@@ -1017,6 +1035,7 @@ pub fn soak(
         Validator::new(model.clone()),
         None,
     );
+    log_to(&mut driver)?;
     driver.note(format!("{:>7}  (segment {segment} begins)", 1));
     let fail = |step, segment, call: &str, message, driver: &Driver| SoakFailure {
         step,
@@ -1046,6 +1065,10 @@ pub fn soak(
             remove_segment_dir(cfg, segment);
             segment += 1;
             driver = Driver::new(cluster, Validator::new(model.clone()), None);
+            if let Err(m) = log_to(&mut driver) {
+                failure = Some(fail(step, segment, "Cluster::create", m, &driver));
+                break;
+            }
             mix = Mix::draw(&mut rng);
             for r in recent {
                 driver.note(r);

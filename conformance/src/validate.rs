@@ -32,12 +32,17 @@
 //!   be the model's initial state, a freshly created bucket (or the state given with
 //!   [`Validator::starting_at`]); a log from a reopened directory fails at its first line.
 
+mod search;
+
+pub use search::{Candidate, Rejected, Search, SearchSummary, Unlogged, DEFAULT_MAX_CANDIDATES};
+
 use crate::checked;
-use crate::mapping::{self, Difference};
+use crate::mapping::{self, Difference, Values};
 use serde_json::Value;
 use stateright::Model;
 use std::fmt;
 use std::path::Path;
+use warmcheck_impl::engine::event::{Call, Event};
 use warmcheck_impl::input::{self, Limits, MIB};
 use warmcheck_model::{Action, Bounds, State, Variant, Warmup};
 
@@ -99,6 +104,22 @@ pub enum Problem {
         actions: Vec<Action>,
         differences: Vec<Difference>,
     },
+    /// A `create` line whose shape is not the model's.
+    Shape { why: String },
+    /// In a log without states: a line carries a state (a log has states on every line or on
+    /// none), or a line lacks one in a log with states.
+    MixedStates { call: String, with: bool },
+    /// In a log without states: no candidate state explains the event; each candidate with
+    /// why it does not.
+    Unexplained {
+        call: String,
+        /// How many candidates there were.
+        total: usize,
+        /// The first few (fewest unlogged steps first).
+        shown: Vec<Rejected>,
+    },
+    /// In a log without states: more candidate states than the cap.
+    TooManyCandidates { cap: usize, found: usize },
 }
 
 /// A log that does not follow the model, with the line where it stops following it.
@@ -162,6 +183,31 @@ impl Invalid {
                 difference.logged,
                 difference.model
             ),
+            Problem::Shape { why } => format!("line {l}: {why}"),
+            Problem::MixedStates { call, with: true } => format!(
+                "line {l}: `{call}` carries a \"state\" in a log without states (its first \
+                 event has none; a log has states on every line or on none)"
+            ),
+            Problem::MixedStates { call, with: false } => {
+                format!("line {l} is not an event: `{call}` has no \"state\" object")
+            }
+            Problem::Unexplained { call, total, shown } => match &shown[..] {
+                [only] if *total == 1 && only.hidden.is_empty() => Invalid {
+                    line: l,
+                    problem: (*only.why).clone(),
+                }
+                .headline(),
+                _ => format!(
+                    "line {l}: no behaviour of the model explains `{call}`: none of the {} \
+                     candidate states before it does",
+                    total
+                ),
+            },
+            Problem::TooManyCandidates { cap, found } => format!(
+                "line {l}: more than {cap} candidate states ({found} so far) could stand \
+                 before this event: the search is refused rather than left to run (raise \
+                 --max-candidates, or log more of the calls given in --unlogged)"
+            ),
             Problem::Differs { call, actions, .. } => format!(
                 "line {l}: after `{call}` ({}) the logged state differs from the model's",
                 if actions.is_empty() {
@@ -195,6 +241,9 @@ impl fmt::Display for Invalid {
             }
             Problem::Differs { differences, .. } => {
                 write!(f, "\n{}", render_differences(differences))
+            }
+            Problem::Unexplained { total, shown, .. } => {
+                write!(f, "{}", search::render_candidates(*total, shown))
             }
             _ => Ok(()),
         }
@@ -250,6 +299,8 @@ pub struct Validator {
     lines: usize,
     model_steps: u64,
     stutters: u64,
+    /// `create` lines: fresh buckets begun.
+    creates: u64,
 }
 
 impl Validator {
@@ -270,6 +321,7 @@ impl Validator {
             lines: 0,
             model_steps: 0,
             stutters: 0,
+            creates: 0,
         }
     }
 
@@ -310,34 +362,39 @@ impl Validator {
                 problem: Problem::EmptyLine,
             });
         }
-        let event: Value = serde_json::from_str(text).map_err(|e| Invalid {
-            line,
-            problem: Problem::NotJson(json_error(&e)),
-        })?;
+        let event = parse_line(line, text)?;
         self.event(&event)
     }
 
     /// Validate the next line, already parsed.
-    pub fn event(&mut self, event: &Value) -> Result<Step, Invalid> {
+    pub fn event(&mut self, event: &Event<Value>) -> Result<Step, Invalid> {
         let line = self.lines + 1;
         let invalid = |problem| Invalid { line, problem };
-        let Some(call) = event.get("call").and_then(Value::as_str) else {
-            return Err(invalid(Problem::NotAnEvent(
-                "it has no \"call\" string".to_string(),
-            )));
+        let call = event.call.name().to_string();
+        if let Call::Create { vbuckets, replicas } = event.call {
+            check_shape(&self.model, vbuckets, replicas)
+                .map_err(|why| invalid(Problem::Shape { why }))?;
+            self.state = self.model.init_states().remove(0);
+            self.projection = mapping::project_model(&self.model, &self.state);
+            self.lines = line;
+            self.creates += 1;
+            return Ok(Step {
+                line,
+                call,
+                actions: vec![],
+            });
+        }
+        let Some(logged) = event.state.as_ref().filter(|s| s.is_object()) else {
+            return Err(invalid(Problem::MixedStates { call, with: false }));
         };
-        let call = call.to_string();
-        let Some(logged) = event.get("state").filter(|s| s.is_object()) else {
-            return Err(invalid(Problem::NotAnEvent(format!(
-                "`{call}` has no \"state\" object"
-            ))));
-        };
-        let actions = mapping::action_of_event(&self.model, &self.state, event).map_err(|why| {
-            invalid(Problem::Unmapped {
-                call: call.clone(),
-                why,
-            })
-        })?;
+        let actions =
+            mapping::action_of_event(&self.model, &self.state, &event.call, Values::Model)
+                .map_err(|why| {
+                    invalid(Problem::Unmapped {
+                        call: call.clone(),
+                        why,
+                    })
+                })?;
         let mut state = self.state.clone();
         let mut taken = Vec::with_capacity(actions.len());
         let mut enabled = Vec::new();
@@ -348,7 +405,7 @@ impl Validator {
                 return Err(invalid(Problem::NotEnabled {
                     call,
                     action: action.clone(),
-                    bound: self.bound_reached(&state, action),
+                    bound: bound_reached(&self.model, &state, action),
                     enabled,
                 }));
             }
@@ -370,7 +427,7 @@ impl Validator {
                 differences: mapping::diff(&projection, &logged_projection(logged)),
             }));
         }
-        if let Err(d) = mapping::check_results(&self.state, &taken, event) {
+        if let Err(d) = mapping::check_results(&self.state, &taken, &event.call, Values::Model) {
             return Err(invalid(Problem::ResultDiffers {
                 call,
                 actions,
@@ -391,35 +448,99 @@ impl Validator {
             actions: taken,
         })
     }
+}
 
-    /// When `action` is disabled only because a bound of the model is used up, which one.
-    fn bound_reached(&self, s: &State, action: &Action) -> Option<String> {
-        let b = &self.model.bounds;
-        match action {
-            Action::ClientSets { .. } | Action::ClientDeletes { .. } if s.writes >= b.writes => {
-                Some(format!(
-                    "its bound of {} client writes is used up",
-                    b.writes
-                ))
+/// When `action` is disabled only because a bound of the model is used up, which one.
+fn bound_reached(model: &Warmup, s: &State, action: &Action) -> Option<String> {
+    let b = &model.bounds;
+    match action {
+        Action::ClientSets { .. } | Action::ClientDeletes { .. } if s.writes >= b.writes => Some(
+            format!("its bound of {} client writes is used up", b.writes),
+        ),
+        Action::ActiveCrashes if s.crashes >= b.crashes => {
+            Some(format!("its bound of {} crashes is used up", b.crashes))
+        }
+        Action::ShutdownBegins if s.shutdowns >= b.shutdowns => Some(format!(
+            "its bound of {} clean shutdowns is used up",
+            b.shutdowns
+        )),
+        Action::FlusherCommitFails { .. } | Action::WarmupPopulatesVBucketMapFlushFailing
+            if s.flush_failures >= b.flush_failures =>
+        {
+            Some(format!(
+                "its bound of {} failed flushes is used up",
+                b.flush_failures
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// One line of a log (1-based `line`, without its newline) as an [`Event`]: JSON, with a
+/// `"call"` string naming a call the log knows, and that call's fields. The error names the
+/// line and, where serde does not, the field.
+pub fn parse_line(line: usize, text: &str) -> Result<Event<Value>, Invalid> {
+    let invalid = |problem| Invalid { line, problem };
+    if text.trim().is_empty() {
+        return Err(invalid(Problem::EmptyLine));
+    }
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| invalid(Problem::NotJson(json_error(&e))))?;
+    let Some(call) = value.get("call").and_then(Value::as_str) else {
+        return Err(invalid(Problem::NotAnEvent(
+            "it has no \"call\" string".to_string(),
+        )));
+    };
+    let call = call.to_string();
+    if !Call::NAMES.contains(&call.as_str()) {
+        return Err(invalid(Problem::Unmapped {
+            why: format!("unknown event {call:?}"),
+            call,
+        }));
+    }
+    serde_json::from_value::<Event<Value>>(value.clone()).map_err(|e| {
+        invalid(Problem::NotAnEvent(format!(
+            "`{call}`: {}",
+            field_error(&value, &e)
+        )))
+    })
+}
+
+/// serde's complaint about an event, with the field named: serde names a missing or unknown
+/// one, but not one of the wrong type (it reads the event through a buffer that forgets
+/// where it is). That field is the one whose removal makes the complaint go away.
+fn field_error(event: &Value, e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    if text.starts_with("missing field") || text.starts_with("unknown") {
+        return text;
+    }
+    if let Some(fields) = event.as_object() {
+        for name in fields.keys().filter(|k| *k != "call" && *k != "state") {
+            let mut without = fields.clone();
+            without.remove(name);
+            let gone = match serde_json::from_value::<Event<Value>>(Value::Object(without)) {
+                Ok(_) => true,
+                Err(other) => other.to_string() != text,
+            };
+            if gone {
+                return format!("field \"{name}\": {text}");
             }
-            Action::ActiveCrashes if s.crashes >= b.crashes => {
-                Some(format!("its bound of {} crashes is used up", b.crashes))
-            }
-            Action::ShutdownBegins if s.shutdowns >= b.shutdowns => Some(format!(
-                "its bound of {} clean shutdowns is used up",
-                b.shutdowns
-            )),
-            Action::FlusherCommitFails { .. } | Action::WarmupPopulatesVBucketMapFlushFailing
-                if s.flush_failures >= b.flush_failures =>
-            {
-                Some(format!(
-                    "its bound of {} failed flushes is used up",
-                    b.flush_failures
-                ))
-            }
-            _ => None,
         }
     }
+    text
+}
+
+/// A `create` line's shape against the model's bounds.
+fn check_shape(model: &Warmup, vbuckets: u16, replicas: usize) -> Result<(), String> {
+    let b = &model.bounds;
+    if vbuckets != u16::from(b.vbuckets) || replicas != usize::from(b.replicas) {
+        return Err(format!(
+            "`create` makes a bucket of {vbuckets} vbucket(s) and {replicas} replica(s); the \
+             model has {} and {}",
+            b.vbuckets, b.replicas
+        ));
+    }
+    Ok(())
 }
 
 fn json_error(e: &serde_json::Error) -> String {
@@ -437,6 +558,8 @@ pub struct Summary {
     pub events: usize,
     pub model_steps: u64,
     pub stutters: u64,
+    /// `create` lines (fresh buckets begun).
+    pub creates: u64,
     /// The model's state after the last line.
     pub state: State,
     /// Text after the last newline that was left alone (only with `tolerate_cut_tail`).
@@ -454,7 +577,16 @@ impl fmt::Display for Summary {
             if self.model_steps == 1 { "" } else { "s" },
             self.stutters,
             if self.stutters == 1 { "" } else { "s" },
-        )
+        )?;
+        if self.creates > 0 {
+            write!(
+                f,
+                ", {} fresh bucket{}",
+                self.creates,
+                if self.creates == 1 { "" } else { "s" }
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -491,6 +623,7 @@ pub fn validate_text(
         events: validator.lines(),
         model_steps: validator.model_steps(),
         stutters: validator.stutters(),
+        creates: validator.creates,
         state: validator.state().clone(),
         cut_tail,
     })
@@ -512,6 +645,83 @@ pub fn validate_log(
     Ok(summary)
 }
 
+/// Whether a log carries states: decided by its first event that is not `create` (a line
+/// that is not JSON counts as one with states, so that today's errors stay as they are).
+pub fn has_states(text: &str) -> bool {
+    for line in text.lines() {
+        let Ok(event) = serde_json::from_str::<Value>(line) else {
+            return true;
+        };
+        if event.get("call").and_then(Value::as_str) == Some("create") {
+            continue;
+        }
+        return event.get("state").is_some();
+    }
+    true
+}
+
+/// Check every line of a log without states with `search` (see [`validate_text`] for
+/// `tolerate_cut_tail`), calling `on_line` with each line's number, call and candidate count.
+pub fn search_text(
+    search: &mut Search,
+    text: &str,
+    tolerate_cut_tail: bool,
+    mut on_line: impl FnMut(usize, &str, usize),
+) -> Result<SearchSummary, Invalid> {
+    for piece in text.split_inclusive('\n') {
+        match piece.strip_suffix('\n') {
+            Some(line) => {
+                let event = parse_line(search.lines() + 1, line)?;
+                let n = search.event(&event)?;
+                on_line(search.lines(), event.call.name(), n);
+            }
+            None if tolerate_cut_tail => {}
+            None => {
+                return Err(Invalid {
+                    line: search.lines() + 1,
+                    problem: Problem::CutShort {
+                        json_error: serde_json::from_str::<Value>(piece)
+                            .err()
+                            .map(|e| json_error(&e)),
+                    },
+                })
+            }
+        }
+    }
+    if search.lines() == 0 && !tolerate_cut_tail {
+        return Err(Invalid {
+            line: 0,
+            problem: Problem::NoEvents,
+        });
+    }
+    Ok(search.summary())
+}
+
+/// A whole log checked, with states or without.
+#[derive(Clone, Debug)]
+pub enum Checked {
+    WithStates(Summary),
+    WithoutStates(SearchSummary),
+}
+
+impl Checked {
+    pub fn events(&self) -> usize {
+        match self {
+            Checked::WithStates(s) => s.events,
+            Checked::WithoutStates(s) => s.events,
+        }
+    }
+}
+
+impl fmt::Display for Checked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Checked::WithStates(s) => s.fmt(f),
+            Checked::WithoutStates(s) => s.fmt(f),
+        }
+    }
+}
+
 /// The cluster's shape as a log shows it, for the model's bounds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
@@ -523,18 +733,46 @@ pub struct Shape {
     pub keys: usize,
 }
 
-/// Read the shape from a log: vbuckets and replicas from the first line's state, keys from
-/// every line. Lines that do not parse are skipped here; validation reports them.
+/// Read the shape from a log: vbuckets and replicas from the first line's state, or from its
+/// `create` line, or else (a log without states or `create`) one more than the largest vb and
+/// as many replicas as the largest it names; keys from every line. Lines that do not parse are
+/// skipped here; validation reports them.
 pub fn shape_of_log(text: &str) -> Shape {
     let mut shape = Shape {
         vbuckets: 1,
         replicas: 1,
         keys: 1,
     };
+    let mut created = false;
+    let mut named = (0, 0);
     for (i, line) in text.lines().enumerate() {
         let Ok(event) = serde_json::from_str::<Value>(line) else {
             continue;
         };
+        let number = |field: &str| event.get(field).and_then(Value::as_u64);
+        if event.get("call").and_then(Value::as_str) == Some("create") {
+            if !created {
+                shape.vbuckets = number("vbuckets").unwrap_or(1) as usize;
+                shape.replicas = number("replicas").unwrap_or(1) as usize;
+            }
+            created = true;
+            continue;
+        }
+        if let Some(vb) = number("vb") {
+            named.0 = named.0.max(vb as usize + 1);
+        }
+        if let Some(r) = event
+            .get("replica")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix('r'))
+            .and_then(|n| n.parse::<usize>().ok())
+        {
+            named.1 = named.1.max(r);
+        }
+        if i == 0 && event.get("state").is_none() && !created {
+            created = true;
+            shape.vbuckets = usize::MAX;
+        }
         if i == 0 {
             let count = |v: Option<&Value>| v.and_then(Value::as_array).map(Vec::len);
             let state = event.get("state");
@@ -558,6 +796,11 @@ pub fn shape_of_log(text: &str) -> Shape {
                 shape.keys = shape.keys.max(n + 1);
             }
         }
+    }
+    if shape.vbuckets == usize::MAX {
+        // Without states or a `create` line: as many as the log names.
+        shape.vbuckets = named.0.max(1);
+        shape.replicas = named.1;
     }
     shape
 }
@@ -621,7 +864,7 @@ pub fn bounds_for_log(
 /// bounds the log shows and the largest counters: what `warmcheck validate LOG` does, as the
 /// entry point the fuzz targets and property tests call. `Err` for input that is not a log
 /// (too large, not UTF-8, bounds out of range) or an invalid one.
-pub fn parse_log(bytes: &[u8], design: Variant) -> Result<Summary, String> {
+pub fn parse_log(bytes: &[u8], design: Variant) -> Result<Checked, String> {
     let text = input::read_text(bytes, "the log", LOG_LIMITS).map_err(|e| e.to_string())?;
     let shape = shape_of_log(&text);
     let bounds = bounds_for_log(
@@ -631,8 +874,18 @@ pub fn parse_log(bytes: &[u8], design: Variant) -> Result<Summary, String> {
         None,
         (MAX_WRITES, MAX_CRASHES, MAX_SHUTDOWNS),
     )?;
-    let mut validator = Validator::new(bounds.into_model(design));
-    validate_log(&mut validator, &text, |_| {}).map_err(|e| e.to_string())
+    let model = bounds.into_model(design);
+    if has_states(&text) {
+        let mut validator = Validator::new(model);
+        validate_log(&mut validator, &text, |_| {})
+            .map(Checked::WithStates)
+            .map_err(|e| e.to_string())
+    } else {
+        let mut search = Search::new(model, vec![], DEFAULT_MAX_CANDIDATES);
+        search_text(&mut search, &text, false, |_, _, _| {})
+            .map(Checked::WithoutStates)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// Bounds for validating logs: the shape given, and the largest counters the model takes, so

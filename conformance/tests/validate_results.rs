@@ -244,7 +244,7 @@ fn a_log_with_any_one_result_changed_is_invalid_naming_the_line_and_the_field() 
     let summary = validate::parse_log(text.as_bytes(), design())
         .unwrap_or_else(|e| panic!("the real log validates: {e}"));
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(summary.events, lines.len());
+    assert_eq!(summary.events(), lines.len());
     for case in cases() {
         let found = lines.iter().enumerate().find_map(|(i, l)| {
             let e: Value = serde_json::from_str(l).unwrap();

@@ -39,6 +39,7 @@
 
 mod dcp;
 mod disk;
+pub mod event;
 mod flusher;
 mod image;
 mod item;
@@ -64,7 +65,6 @@ use crate::stats::StatsError;
 use crate::storage::StoreError;
 use disk::{DiskState, StatsDisk, VbDisk};
 use image::FileImage;
-use serde_json::Value;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -382,7 +382,10 @@ pub struct Cluster {
     /// The test seam that makes the active's data-file commits fail
     /// ([`Cluster::fail_next_flushes`]); every active data file is opened through it.
     disk_full: DiskFull,
-    event_log: Option<Box<dyn Write + Send>>,
+    /// Where each logged call goes, and whether with the state after it.
+    event_logs: Vec<(Box<dyn Write + Send>, event::States)>,
+    /// Created by `create` and no call logged since: a log added now starts with `create`.
+    fresh: bool,
     poisoned: Option<String>,
     _lock: Option<crate::storage::DirLock>,
     /// The bytes last read for an image, by path, with their write generation.
@@ -531,7 +534,8 @@ impl Cluster {
             replicas: replica_vbs,
             traffic_refused: false,
             disk_full,
-            event_log: None,
+            event_logs: Vec::new(),
+            fresh: true,
             poisoned: None,
             _lock: lock,
             image_cache: std::collections::HashMap::new(),
@@ -612,7 +616,8 @@ impl Cluster {
             replicas: replica_vbs,
             traffic_refused: false,
             disk_full,
-            event_log: None,
+            event_logs: Vec::new(),
+            fresh: false,
             poisoned: None,
             _lock: lock,
             image_cache: std::collections::HashMap::new(),
@@ -717,10 +722,28 @@ impl Cluster {
         u32::try_from(self.disk_full.armed()).unwrap_or(u32::MAX)
     }
 
-    /// Every successful call from now on appends one NDJSON line to `w`:
-    /// `{"call":"set","vb":0,"key":"k0","value":"v1","ttl":1,"state":<view>}`.
+    /// Every successful call from now on appends one NDJSON line to `w` (and to no other log):
+    /// `{"call":"set","vb":0,"key":"k0","value":"v1","ttl":1,"seqno":1,"state":<view>}`.
+    /// The lines are [`event::Event`]s (`docs/event-log.md`).
     pub fn set_event_log(&mut self, w: Box<dyn Write + Send>) {
-        self.event_log = Some(w);
+        self.event_logs.clear();
+        self.add_event_log(w, event::States::With);
+    }
+
+    /// Every successful call from now on appends one NDJSON line to `w` too, with the state
+    /// after the call or without. A log without states of a fresh cluster (no call made since
+    /// `create`) starts with a `create` line giving its shape; an error writing it is the
+    /// first logged call's.
+    pub fn add_event_log(&mut self, mut w: Box<dyn Write + Send>, states: event::States) {
+        if states == event::States::Without && self.fresh {
+            let create = event::Call::Create {
+                vbuckets: self.vbuckets(),
+                replicas: self.replicas(),
+            };
+            // A failed write shows at the next call's, which writes to the same sink.
+            let _ = w.write_all(event::line(&create, None).as_bytes());
+        }
+        self.event_logs.push((w, states));
     }
 
     // -----------------------------------------------------------------------------------------
@@ -792,25 +815,30 @@ impl Cluster {
         Ok(())
     }
 
-    fn log(&mut self, call: &str, args: &[(&str, Value)]) -> Result<(), EngineError> {
-        if self.event_log.is_none() {
+    /// Append `call` to every event log (the state after it to those that carry states).
+    fn log(&mut self, call: event::Call) -> Result<(), EngineError> {
+        self.fresh = false;
+        if self.event_logs.is_empty() {
             return Ok(());
         }
-        let mut line = String::from("{\"call\":");
-        line.push_str(&Value::from(call).to_string());
-        for (name, value) in args {
-            line.push(',');
-            line.push_str(&Value::from(*name).to_string());
-            line.push(':');
-            line.push_str(&value.to_string());
+        let with_states = self
+            .event_logs
+            .iter()
+            .any(|(_, s)| *s == event::States::With);
+        let view = with_states.then(|| self.view());
+        let (mut bare, mut full) = (None, None);
+        for (w, states) in &mut self.event_logs {
+            let line = match states {
+                event::States::With => {
+                    full.get_or_insert_with(|| event::line(&call, view.as_ref()))
+                }
+                event::States::Without => bare.get_or_insert_with(|| event::line(&call, None)),
+            };
+            w.write_all(line.as_bytes())
+                .and_then(|()| w.flush())
+                .map_err(EngineError::EventLog)?;
         }
-        line.push_str(",\"state\":");
-        line.push_str(&self.view().to_json());
-        line.push_str("}\n");
-        let w = self.event_log.as_mut().expect("checked above");
-        w.write_all(line.as_bytes())
-            .and_then(|()| w.flush())
-            .map_err(EngineError::EventLog)
+        Ok(())
     }
 }
 

@@ -67,6 +67,10 @@ pub struct ScenarioOptions {
     pub backend: Option<StorageBackend>,
     /// Test-only seeded bugs (off by default).
     pub bugs: SeededBugs,
+    /// Write the engine's event log without states (`docs/event-log.md`) to this file,
+    /// created or truncated: a fresh bucket's starts with its `create` line; a continued
+    /// bucket's starts after the warmup that opens it.
+    pub log: Option<PathBuf>,
 }
 
 impl Default for ScenarioOptions {
@@ -79,6 +83,7 @@ impl Default for ScenarioOptions {
             dir: None,
             backend: None,
             bugs: SeededBugs::default(),
+            log: None,
         }
     }
 }
@@ -176,7 +181,19 @@ pub fn run_script_with(
     mut emit: impl FnMut(&str),
 ) -> Result<(), ScenarioError> {
     let chunks = parse_script(text.as_bytes())?;
+    let log = opts.log.clone();
     let mut runner = Runner::new(opts)?;
+    if let Some(path) = log {
+        let file = std::fs::File::create(&path).map_err(|source| {
+            ScenarioError::Setup(EngineError::Io {
+                path: path.clone(),
+                source,
+            })
+        })?;
+        runner
+            .cluster_mut()
+            .add_event_log(Box::new(file), crate::engine::event::States::Without);
+    }
     if let Some(warmup) = runner.reopened() {
         let mut head = format!(
             "# continuing the bucket in {}: warmup ran first, as at a restart\n",

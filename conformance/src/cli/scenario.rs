@@ -46,6 +46,10 @@ pub struct Args {
     /// The old spelling of --backend faulty.
     #[arg(long, hide = true, conflicts_with = "backend")]
     faulty: bool,
+    /// Write the engine's event log to LOG: calls and results, without states, as a real
+    /// engine's log would be (docs/event-log.md); `warmcheck validate LOG` checks it.
+    #[arg(long, value_name = "LOG")]
+    log: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> u8 {
@@ -73,6 +77,7 @@ pub fn run(a: Args) -> u8 {
         vbuckets: a.vbuckets,
         dir: Some(dir),
         backend: Some(backend.storage()),
+        log: a.log,
         ..ScenarioOptions::default()
     };
     let mut stdout = std::io::stdout();

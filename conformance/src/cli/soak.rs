@@ -57,6 +57,11 @@ pub struct Args {
     torn: u32,
     #[command(flatten)]
     reports: ReportArgs,
+    /// Write the engine's event log to LOG too: calls and results, without states, as a real
+    /// engine's log would be (docs/event-log.md), a `create` line opening each segment;
+    /// `warmcheck validate LOG` checks it.
+    #[arg(long, value_name = "LOG")]
+    log: Option<PathBuf>,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -82,6 +87,7 @@ struct Options {
     bug_names: Vec<String>,
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
+    log: Option<PathBuf>,
     quiet: bool,
 }
 
@@ -91,7 +97,12 @@ pub fn run(a: Args) -> u8 {
         .reports
         .check_writable()
         .and_then(|()| a.backend.check_dir(a.dir.as_deref()))
-        .and_then(|()| a.dir.as_deref().map_or(Ok(()), check_fresh_dir));
+        .and_then(|()| a.dir.as_deref().map_or(Ok(()), check_fresh_dir))
+        .and_then(|()| {
+            a.log
+                .as_deref()
+                .map_or(Ok(()), super::args::check_file_writable)
+        });
     if let Err(e) = checks {
         return super::usage_error(e);
     }
@@ -116,6 +127,7 @@ pub fn run(a: Args) -> u8 {
         bug_names: a.seeded_bug,
         json: a.reports.json,
         junit: a.reports.junit,
+        log: a.log,
         quiet: a.quiet,
     })
 }
@@ -220,9 +232,19 @@ fn soak_with(opts: Options) -> u8 {
             format!(" Seeded bugs: {}.", opts.bug_names.join(", "))
         }
     );
+    let log = match &opts.log {
+        None => None,
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("warmcheck: {}: cannot create: {e}", path.display());
+                return 2;
+            }
+        },
+    };
     let quiet = opts.quiet;
     let mut last = Instant::now();
-    let report = match soak::soak(&cfg, |st| {
+    let report = match soak::soak_logged(&cfg, log.as_ref(), |st| {
         if !quiet && last.elapsed() >= Duration::from_secs(2) {
             last = Instant::now();
             eprintln!(

@@ -1,9 +1,13 @@
 //! `warmcheck validate`: check an engine event log against the model, line by line.
 
 use super::args::{BudgetArgs, DesignArgs, MAX_REPLICAS, MAX_VBUCKETS};
-use crate::validate::{self, Validator};
+use crate::report;
+use crate::validate::{self, Invalid, Problem, Search, Unlogged, Validator};
+use schemars::JsonSchema;
+use serde::Serialize;
 use std::path::PathBuf;
-use warmcheck_model::{State, Variant};
+use std::time::Instant;
+use warmcheck_model::{Bounds, State, Variant};
 
 /// Check an engine event log against the model, line by line (trace validation).
 ///
@@ -16,11 +20,25 @@ use warmcheck_model::{State, Variant};
 /// with what is wrong: not JSON, cut short, an unknown call, an action the model does not
 /// enable (with those it does), or the differing fields side by side.
 ///
-/// Bounds: vbuckets and replicas default to what the log's first state shows, keys to one more
-/// than the largest kN the log names, client writes / crashes / clean shutdowns to the largest
-/// the model takes (60 / 20 / 20), so that a long log is not refused for its length.
+/// A log WITHOUT states (calls and results only, as a real engine's would be; its first event
+/// other than `create` has no "state") is searched instead, as TLC-based trace validation
+/// does: the validator keeps every model state that explains the log so far (the candidates),
+/// takes each event from each of them, and keeps those where the call is enabled and returns
+/// what the log says it returned (seqnos, a get's value, a flush's seqnos, a stream request's
+/// outcome, ...). --unlogged names calls the log leaves out (e.g. its background flusher): their
+/// steps may happen between any two lines, so hidden state (what a crash kept) is inferred from
+/// the results that follow. A `create` line starts over from a fresh bucket. The first line no
+/// candidate explains is named, with the first candidates before it (their view, the unlogged
+/// steps that led to them, and why each fails). More than --max-candidates candidates is an
+/// error, never a hang. docs/event-log.md describes the format.
 ///
-/// Prints "N events, M model steps, K stutters: VALID", or the error and INVALID.
+/// Bounds: vbuckets and replicas default to what the log's first state (or its `create` line)
+/// shows, keys to one more than the largest kN the log names, client writes / crashes / clean
+/// shutdowns to the largest the model takes (60 / 20 / 20), so that a long log is not refused
+/// for its length.
+///
+/// Prints "N events, M model steps, K stutters: VALID" (without states: and the most
+/// candidates held at once), or the error and INVALID.
 ///
 /// Exit codes: 0 valid; 1 invalid (an empty log or a last line cut short too); 2 usage error,
 /// or the file cannot be read.
@@ -46,9 +64,110 @@ pub struct Args {
     /// created bucket.
     #[arg(long, value_name = "STATE")]
     from: Option<PathBuf>,
-    /// Print one line per event: its line number, call and model actions.
+    /// Print one line per event: its line number, call and model actions (without states:
+    /// the number of candidates after it).
     #[arg(long, short)]
     verbose: bool,
+    /// In a log without states: calls the log leaves out, comma-separated; their steps may
+    /// happen unlogged between any two lines.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CALLS")]
+    unlogged: Vec<Unlogged>,
+    /// In a log without states: the most candidate states kept at once, 1..=100000000; more is
+    /// an error.
+    #[arg(long, default_value_t = validate::DEFAULT_MAX_CANDIDATES as u64, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    max_candidates: u64,
+    /// Write a JSON report (schema: docs/schemas/validate-report.schema.json).
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+}
+
+pub const VALIDATE_SCHEMA: &str = "warmcheck-validate-report/1";
+
+/// `warmcheck validate --json`.
+#[derive(Serialize, JsonSchema)]
+#[schemars(title = "warmcheck validate --json", deny_unknown_fields)]
+pub struct ValidateReport {
+    #[schemars(extend("const" = VALIDATE_SCHEMA))]
+    pub schema: &'static str,
+    /// The log's path, as given.
+    pub log: String,
+    /// The preset's name, or `custom`.
+    pub variant: String,
+    pub bounds: Bounds,
+    /// Whether the log carries states (then it is followed state by state; otherwise searched).
+    pub states: bool,
+    /// `--unlogged`, as given.
+    pub unlogged: Vec<Unlogged>,
+    /// `--max-candidates`.
+    #[schemars(range(min = 1))]
+    pub candidate_cap: usize,
+    pub valid: bool,
+    /// Lines that followed the model (all of them when valid).
+    pub events: usize,
+    pub model_steps: u64,
+    pub stutters: u64,
+    /// Without states: the most candidate states held at once; `null` with states.
+    pub max_candidates: Option<usize>,
+    #[schemars(range(min = 0.0))]
+    pub seconds: f64,
+    /// Why the log is invalid; `null` when valid.
+    pub invalid: Option<InvalidJson>,
+}
+
+/// The first line no behaviour explains.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct InvalidJson {
+    /// 1-based; 0 for an empty log.
+    pub line: usize,
+    /// The message's first line.
+    pub headline: String,
+    /// The whole message, as printed.
+    pub message: String,
+    /// Without states, when no candidate explains the line: how many candidates there were.
+    pub candidates_total: usize,
+    /// The first few of them.
+    pub candidates: Vec<CandidateJson>,
+}
+
+/// A candidate state that does not explain the line.
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct CandidateJson {
+    /// The unlogged steps that led to it since the line before (model actions).
+    pub unlogged_steps: Vec<String>,
+    /// Why it does not explain the line.
+    pub why: String,
+    /// Its projected view (docs/vocabulary.md).
+    pub view: serde_json::Value,
+}
+
+impl InvalidJson {
+    fn of(invalid: &Invalid) -> InvalidJson {
+        let (total, shown) = match &invalid.problem {
+            Problem::Unexplained { total, shown, .. } => (*total, &shown[..]),
+            _ => (0, &[][..]),
+        };
+        InvalidJson {
+            line: invalid.line,
+            headline: invalid.headline(),
+            message: invalid.to_string(),
+            candidates_total: total,
+            candidates: shown
+                .iter()
+                .map(|r| CandidateJson {
+                    unlogged_steps: r.hidden.iter().map(|a| format!("{a:?}")).collect(),
+                    why: Invalid {
+                        line: invalid.line,
+                        problem: (*r.why).clone(),
+                    }
+                    .headline(),
+                    view: serde_json::from_str(&r.view).expect("a view is JSON"),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// The most keys a validated log may name.
@@ -71,6 +190,9 @@ struct Options {
     /// state.
     from: Option<PathBuf>,
     verbose: bool,
+    unlogged: Vec<Unlogged>,
+    max_candidates: usize,
+    json: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> u8 {
@@ -85,6 +207,9 @@ pub fn run(a: Args) -> u8 {
         shutdowns: a.budget.shutdowns,
         from: a.from,
         verbose: a.verbose,
+        unlogged: a.unlogged,
+        max_candidates: a.max_candidates as usize,
+        json: a.json,
     })
 }
 
@@ -122,37 +247,93 @@ fn validate_log(opts: Options) -> u8 {
             }
         },
     };
+    let states = validate::has_states(&text);
+    if !states
+        && start.is_none()
+        && opts.vbuckets.is_none()
+        && !text.contains("\"call\":\"create\"")
+    {
+        println!(
+            "The log has no states and no `create` line: its shape is read from the vbs and \
+             replicas it names (give --vbuckets and --replicas if it has more)."
+        );
+    }
+    if states && !opts.unlogged.is_empty() {
+        eprintln!(
+            "warmcheck: --unlogged applies to a log without states; {} carries states",
+            opts.log.display()
+        );
+        return 2;
+    }
     println!(
-        "Validating {} against the model of design `{}` within {}, from {}.",
+        "Validating {} {} against the model of design `{}` within {}, from {}{}.",
         opts.log.display(),
+        if states {
+            "(with states)"
+        } else {
+            "(without states: searching for a behaviour that explains it)"
+        },
         opts.design,
         bounds,
         if start.is_some() {
             "the given state"
         } else {
             "a freshly created bucket"
-        }
-    );
-    let mut validator = match start {
-        Some(s) => Validator::starting_at(model, s),
-        None => Validator::new(model),
-    };
-    let verbose = opts.verbose;
-    let result = validate::validate_log(&mut validator, &text, |step| {
-        if verbose {
-            let what = if step.is_stutter() {
-                "stutter".to_string()
-            } else {
-                step.actions
+        },
+        if opts.unlogged.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", calls that may happen unlogged: {}",
+                opts.unlogged
                     .iter()
-                    .map(|(a, _)| format!("{a:?}"))
+                    .map(|u| u.name())
                     .collect::<Vec<_>>()
                     .join(", ")
-            };
-            println!("  line {:>5}  {:<26} {what}", step.line, step.call);
+            )
         }
-    });
-    match result {
+    );
+    let started = Instant::now();
+    let variant = report::variant_label(&model);
+    let verbose = opts.verbose;
+    let (result, events) = if states {
+        let mut validator = match start {
+            Some(s) => Validator::starting_at(model, s),
+            None => Validator::new(model),
+        };
+        let result = validate::validate_log(&mut validator, &text, |step| {
+            if verbose {
+                let what = if step.is_stutter() {
+                    "stutter".to_string()
+                } else {
+                    step.actions
+                        .iter()
+                        .map(|(a, _)| format!("{a:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                println!("  line {:>5}  {:<26} {what}", step.line, step.call);
+            }
+        });
+        let events = validator.lines();
+        (result.map(validate::Checked::WithStates), events)
+    } else {
+        let mut search = match start {
+            Some(s) => Search::starting_at(model, s, opts.unlogged.clone(), opts.max_candidates),
+            None => Search::new(model, opts.unlogged.clone(), opts.max_candidates),
+        };
+        let result = validate::search_text(&mut search, &text, false, |line, call, n| {
+            if verbose {
+                println!(
+                    "  line {line:>5}  {call:<26} {n} candidate{}",
+                    if n == 1 { "" } else { "s" }
+                );
+            }
+        });
+        let events = search.lines();
+        (result.map(validate::Checked::WithoutStates), events)
+    };
+    let code = match &result {
         Ok(summary) => {
             println!("{summary}: VALID");
             0
@@ -160,11 +341,40 @@ fn validate_log(opts: Options) -> u8 {
         Err(invalid) => {
             println!("{invalid}");
             println!(
-                "{} event{} valid before that: INVALID",
-                validator.lines(),
-                if validator.lines() == 1 { "" } else { "s" }
+                "{events} event{} valid before that: INVALID",
+                if events == 1 { "" } else { "s" }
             );
             1
         }
+    };
+    if let Some(path) = &opts.json {
+        let (model_steps, stutters, max_candidates) = match &result {
+            Ok(validate::Checked::WithStates(s)) => (s.model_steps, s.stutters, None),
+            Ok(validate::Checked::WithoutStates(s)) => {
+                (s.model_steps, s.stutters, Some(s.max_candidates))
+            }
+            Err(_) => (0, 0, None),
+        };
+        let json = ValidateReport {
+            schema: VALIDATE_SCHEMA,
+            log: opts.log.display().to_string(),
+            variant,
+            bounds,
+            states,
+            unlogged: opts.unlogged.clone(),
+            candidate_cap: opts.max_candidates,
+            valid: result.is_ok(),
+            events,
+            model_steps,
+            stutters,
+            max_candidates,
+            seconds: started.elapsed().as_secs_f64(),
+            invalid: result.as_ref().err().map(InvalidJson::of),
+        };
+        if let Err(e) = report::write_json(path, &json) {
+            eprintln!("warmcheck: {e}");
+            return 2;
+        }
     }
+    code
 }

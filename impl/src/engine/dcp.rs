@@ -4,9 +4,10 @@
 //! their snapshot markers (`ActiveStream` -> `PassiveStream::processMutation`).
 
 use super::disk::DiskState;
+use super::event::Call;
+use super::view::EntryView;
 use super::{replica_name, tmpfail, Cluster, EngineError, RollbackRetry};
 use crate::failover::{FailoverTable, StreamRequest};
-use serde_json::{json, Value};
 use std::fmt;
 
 /// The answer to one DCP stream request.
@@ -148,21 +149,22 @@ impl Cluster {
                 )
             }
         };
-        let mut args = vec![
-            ("replica", json!(replica_name(replica))),
-            ("vb", json!(vb)),
-            ("start", json!(req.start)),
-            ("uuid", json!(req.uuid)),
-            ("snap_start", json!(req.snap_start)),
-            ("snap_end", json!(req.snap_end)),
-            ("producer_failover", json_table(&producer_table)),
-            ("outcome", json!(outcome.to_string())),
-        ];
-        if let StreamOutcome::RolledBack { dropped_entry, .. } = outcome {
-            args.push(("dropped_entry", json!(dropped_entry)));
-            args.push(("reason", json!(reason)));
-        }
-        self.log("stream_request", &args)?;
+        let dropped_entry = match outcome {
+            StreamOutcome::RolledBack { dropped_entry, .. } => Some(dropped_entry),
+            StreamOutcome::Accepted => None,
+        };
+        self.log(Call::StreamRequest {
+            replica: replica_name(replica),
+            vb,
+            start: req.start,
+            uuid: req.uuid,
+            snap_start: req.snap_start,
+            snap_end: req.snap_end,
+            producer_failover: table_entries(&producer_table),
+            outcome: outcome.to_string(),
+            dropped_entry,
+            reason: dropped_entry.and(reason.map(str::to_string)),
+        })?;
         Ok(outcome)
     }
 
@@ -242,14 +244,11 @@ impl Cluster {
         r.history.push(item);
         r.snap_start = snap_start;
         r.snap_end = snap_end;
-        self.log(
-            "stream_deliver",
-            &[
-                ("replica", json!(replica_name(replica))),
-                ("vb", json!(vb)),
-                ("seqno", json!(seqno)),
-            ],
-        )?;
+        self.log(Call::StreamDeliver {
+            replica: replica_name(replica),
+            vb,
+            seqno,
+        })?;
         Ok(Some(seqno))
     }
 
@@ -287,11 +286,12 @@ impl Cluster {
     }
 }
 
-fn json_table(t: &FailoverTable) -> Value {
-    Value::Array(
-        t.entries()
-            .iter()
-            .map(|e| json!({"id": e.id, "seq": e.seq}))
-            .collect(),
-    )
+fn table_entries(t: &FailoverTable) -> Vec<EntryView> {
+    t.entries()
+        .iter()
+        .map(|e| EntryView {
+            id: e.id,
+            seq: e.seq,
+        })
+        .collect()
 }

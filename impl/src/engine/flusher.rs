@@ -1,9 +1,9 @@
 //! The flusher (kv_engine's `Flusher`, `flusher.cc`, and `EPBucket::flushVBucket`): one
 //! atomic commit of a vb's checkpoint queue, with the cached vbstate.
 
+use super::event::Call;
 use super::{tmpfail, Cluster, EngineError, Queued};
 use crate::failover::FailoverTable;
-use serde_json::json;
 
 impl Cluster {
     /// The flusher's visit to `vb` (`EPBucket::flushVBucket`): when notified and not stopped,
@@ -33,14 +33,19 @@ impl Cluster {
         }
         match self.commit_queue(vb) {
             Ok(seqnos) => {
-                self.log("flush", &[("vb", json!(vb)), ("seqnos", json!(seqnos))])?;
+                self.log(Call::Flush {
+                    vb,
+                    seqnos: Some(seqnos.clone()),
+                    failed: None,
+                })?;
                 Ok(seqnos)
             }
             Err(e @ EngineError::FlushFailed { .. }) => {
-                self.log(
-                    "flush",
-                    &[("vb", json!(vb)), ("failed", json!(e.to_string()))],
-                )?;
+                self.log(Call::Flush {
+                    vb,
+                    seqnos: None,
+                    failed: Some(e.to_string()),
+                })?;
                 Err(e)
             }
             Err(e) => Err(e),

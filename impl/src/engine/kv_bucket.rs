@@ -7,9 +7,9 @@
 //! Compaction and the expiry pager are bucket tasks: they run once the vb map is populated and
 //! go on through a shutdown until `shutdown_stop_tasks`.
 
+use super::event::{Call, Expired};
 use super::{tmpfail, Cluster, EngineError, ItemOp, Process};
 use super::{MAX_CLOCK_SECS, MAX_KEY_BYTES, MAX_VALUE_BYTES};
-use serde_json::{json, Value};
 
 impl Cluster {
     /// A client set (`EPBucket::set` -> `VBucket::set`): only while running with traffic
@@ -48,16 +48,13 @@ impl Cluster {
         };
         self.check_traffic(vb)?;
         let seqno = self.queue_mutation(vb, key, ItemOp::Set, Some(value.to_string()), expiry)?;
-        self.log(
-            "set",
-            &[
-                ("vb", json!(vb)),
-                ("key", json!(key)),
-                ("value", json!(value)),
-                ("ttl", json!(ttl)),
-                ("seqno", json!(seqno)),
-            ],
-        )?;
+        self.log(Call::Set {
+            vb,
+            key: key.to_string(),
+            value: value.to_string(),
+            ttl,
+            seqno,
+        })?;
         Ok(seqno)
     }
 
@@ -79,14 +76,11 @@ impl Cluster {
             )));
         }
         let seqno = self.queue_mutation(vb, key, ItemOp::Delete, None, None)?;
-        self.log(
-            "delete",
-            &[
-                ("vb", json!(vb)),
-                ("key", json!(key)),
-                ("seqno", json!(seqno)),
-            ],
-        )?;
+        self.log(Call::Delete {
+            vb,
+            key: key.to_string(),
+            seqno,
+        })?;
         Ok(seqno)
     }
 
@@ -116,15 +110,12 @@ impl Cluster {
         } else {
             None
         };
-        self.log(
-            "get",
-            &[
-                ("vb", json!(vb)),
-                ("key", json!(key)),
-                ("result", json!(value)),
-                ("expired_seqno", json!(seqno)),
-            ],
-        )?;
+        self.log(Call::Get {
+            vb,
+            key: key.to_string(),
+            result: value.clone(),
+            expired_seqno: seqno,
+        })?;
         Ok(value)
     }
 
@@ -150,14 +141,11 @@ impl Cluster {
             )));
         }
         let seqno = self.queue_mutation(vb, key, ItemOp::Expire, None, None)?;
-        self.log(
-            "expire_item",
-            &[
-                ("vb", json!(vb)),
-                ("key", json!(key)),
-                ("seqno", json!(seqno)),
-            ],
-        )?;
+        self.log(Call::ExpireItem {
+            vb,
+            key: key.to_string(),
+            seqno,
+        })?;
         Ok(seqno)
     }
 
@@ -171,10 +159,10 @@ impl Cluster {
         let keys = self.expired_keys(vb);
         self.check_room(vb, keys.len() as u64)?;
         let expired = self.expire(vb, keys)?;
-        self.log(
-            "compact",
-            &[("vb", json!(vb)), ("expired", expired_json(vb, &expired))],
-        )?;
+        self.log(Call::Compact {
+            vb,
+            expired: expired_entries(vb, &expired),
+        })?;
         Ok(expired.into_iter().map(|(_, s)| s).collect())
     }
 
@@ -203,11 +191,15 @@ impl Cluster {
         for (vb, keys) in due {
             let expired = self.expire(vb, keys)?;
             for (key, seqno) in &expired {
-                lines.push(json!({"vb": vb, "key": key, "seqno": seqno}));
+                lines.push(Expired {
+                    vb,
+                    key: key.clone(),
+                    seqno: *seqno,
+                });
                 all.push((vb, *seqno));
             }
         }
-        self.log("run_expiry_pager", &[("expired", Value::Array(lines))])?;
+        self.log(Call::RunExpiryPager { expired: lines })?;
         Ok(all)
     }
 
@@ -226,7 +218,7 @@ impl Cluster {
                     self.clock
                 ))
             })?;
-        self.log("advance_clock", &[("secs", json!(secs))])
+        self.log(Call::AdvanceClock { secs })
     }
 
     /// The periodic stats snapshot (`StatSnap`): when running and stats.json says clean,
@@ -245,7 +237,7 @@ impl Cluster {
             ));
         }
         self.write_stats(None)?;
-        self.log("stats_snapshot", &[])
+        self.log(Call::StatsSnapshot)
     }
 
     pub(super) fn check_traffic(&self, vb: u16) -> Result<(), EngineError> {
@@ -324,13 +316,15 @@ impl Cluster {
     }
 }
 
-fn expired_json(vb: u16, expired: &[(String, u64)]) -> Value {
-    Value::Array(
-        expired
-            .iter()
-            .map(|(k, s)| json!({"vb": vb, "key": k, "seqno": s}))
-            .collect(),
-    )
+fn expired_entries(vb: u16, expired: &[(String, u64)]) -> Vec<Expired> {
+    expired
+        .iter()
+        .map(|(key, seqno)| Expired {
+            vb,
+            key: key.clone(),
+            seqno: *seqno,
+        })
+        .collect()
 }
 
 /// kv_engine refuses a key that is empty or longer than [`MAX_KEY_BYTES`] on every command

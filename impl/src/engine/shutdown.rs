@@ -5,10 +5,10 @@
 //! Before-flush: flag, flusher, tasks; after-flush: flusher, tasks, flag.
 
 use super::disk;
+use super::event::Call;
 use super::{
     tmpfail, Cluster, EngineError, PersistEntry, Phase, Process, ShutdownFlag, StreamState, Tear,
 };
-use serde_json::json;
 
 impl Cluster {
     /// The active node dies (whenever it is not down): memory, checkpoints, notifications and
@@ -36,10 +36,9 @@ impl Cluster {
                 return Err(e);
             }
         }
-        match tear {
-            Tear::None => self.log("crash", &[]),
-            t => self.log("crash", &[("tear", json!(format!("{t:?}")))]),
-        }
+        self.log(Call::Crash {
+            tear: (tear != Tear::None).then(|| format!("{tear:?}")),
+        })
     }
 
     /// How far the shutdown is, or an error saying that `what` happens only during a shutdown.
@@ -95,7 +94,7 @@ impl Cluster {
             warmup,
         });
         self.drop_streams();
-        self.log("shutdown_begin", &[])
+        self.log(Call::ShutdownBegin)
     }
 
     /// The shutdown path writes stats.json. Before-flush (v6.5.1 to MB-41257): any time during
@@ -130,7 +129,7 @@ impl Cluster {
         p.flag_written = true;
         self.set_progress(p);
         self.end_shutdown_if_done();
-        self.log("shutdown_write_clean_flag", &[("clean", json!(clean))])
+        self.log(Call::ShutdownWriteCleanFlag { clean })
     }
 
     /// The flusher stops (`EPBucket::stopFlusher`): when no vb is notified (the final flushes
@@ -157,7 +156,7 @@ impl Cluster {
         p.flusher_stopped = true;
         self.set_progress(p);
         self.end_shutdown_if_done();
-        self.log("shutdown_stop_flusher", &[])
+        self.log(Call::ShutdownStopFlusher)
     }
 
     /// The bucket's tasks stop, once the flusher stopped: warmup, if it has not completed, is
@@ -180,7 +179,7 @@ impl Cluster {
             self.queue_set_vbstate_in_map();
         }
         self.end_shutdown_if_done();
-        self.log("shutdown_stop_tasks", &[])
+        self.log(Call::ShutdownStopTasks)
     }
 
     /// The whole clean shutdown in the variant's order, each step its own call (and its own

@@ -1,11 +1,11 @@
 //! Warmup (kv_engine's `Warmup`, `warmup.cc`): one call per phase, Initialize, CreateVBuckets,
 //! PopulateVBucketMap, LoadingData, Done, then `warmupCompleted()`.
 
+use super::event::Call;
 use super::{
     check_contiguous, tmpfail, Cluster, EngineError, PersistEntry, Process, Queued, VbMem,
 };
 use crate::failover::FailoverTable;
-use serde_json::json;
 use std::fmt;
 
 /// The warmup phases that matter here, in order (`warmup.cc`), plus `Complete`
@@ -104,11 +104,10 @@ impl Cluster {
             Phase::LoadingData | Phase::Done => self.set_warmup_phase(phase),
             Phase::Complete => self.warmup_complete(),
         }
-        let mut args = vec![("phase", json!(phase.name()))];
-        if !failed.is_empty() {
-            args.push(("failed_vbstate_flushes", json!(failed)));
-        }
-        self.log("warmup_step", &args)?;
+        self.log(Call::WarmupStep {
+            phase: phase.name().to_string(),
+            failed_vbstate_flushes: failed,
+        })?;
         Ok(phase)
     }
 
