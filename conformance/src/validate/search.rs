@@ -39,7 +39,7 @@ use warmcheck_impl::engine::event::{Call, Event};
 use warmcheck_model::{Action, State, Warmup};
 
 /// The most candidate states kept at once, unless told otherwise.
-pub const DEFAULT_MAX_CANDIDATES: usize = 100_000;
+pub const DEFAULT_MAX_CANDIDATES: usize = 20_000;
 
 /// How many rejected candidates an error shows.
 pub const SHOWN: usize = 3;
