@@ -12,8 +12,9 @@
 //!   later command reads the files an earlier one wrote (`warmcheck-traces/`); slow blocks run
 //!   apart from the others, in a directory of their own, and may not need them.
 //! - `…` in an output line stands for text that varies between runs: it matches any text. The
-//!   test writes it itself for what always varies (timings, the total `states` of a check on
-//!   several threads, temporary directories' random names); a doc may write it for more.
+//!   test writes it itself for what always varies (timings, the total `states` and the
+//!   `max depth` of a check on several threads, temporary directories' random names); a doc
+//!   may write it for more.
 //! - ` ```console slow `: a block that takes minutes (a check at the default bounds). Its test
 //!   case, `<doc>_slow`, is ignored by default; CI runs it
 //!   (`cargo test -p warmcheck-conformance --test docs -- --ignored`).
@@ -268,18 +269,23 @@ fn run_block(block: &Block, dir: &Path) -> Result<Vec<Vec<String>>, String> {
 
 /// The binary the commands run: the one built with this test, or `WARMCHECK_BIN` (say
 /// `target/release/warmcheck`, faster for the slow blocks; it must be built from this tree).
-fn binary() -> std::ffi::OsString {
-    std::env::var_os("WARMCHECK_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_warmcheck").into())
+fn binary() -> std::path::PathBuf {
+    match std::env::var_os("WARMCHECK_BIN") {
+        // The commands run in another directory: a relative path is the test's.
+        Some(bin) => std::path::absolute(&bin).unwrap_or_else(|_| bin.into()),
+        None => env!("CARGO_BIN_EXE_warmcheck").into(),
+    }
 }
 
 /// What always varies between runs, replaced by `…`.
 static MASKS: LazyLock<Vec<(Regex, &str)>> = LazyLock::new(|| {
     [
-        // The counts line of a check: the timings, and the total of generated states, which
-        // several threads make in a different order (the unique states of a complete run do
-        // not vary).
+        // The counts line of a check: the timings; the total of generated states, and the
+        // depth at which each state was first reached, which depend on how several threads
+        // interleave (the unique states of a complete run do not vary).
         (r"^(\S+ +)?states \d+,", "${1}states …,"),
         (r"unique states/s \d+", "unique states/s …"),
+        (r"max depth \d+", "max depth …"),
         (r"seconds \d+(\.\d+)?", "seconds …"),
         // tempfile's random suffix of a temporary directory.
         (r"(warmcheck-[a-z]+-)[A-Za-z0-9]{6}\b", "${1}…"),
@@ -359,7 +365,10 @@ fn rewrite_block(path: &Path, b: usize, outputs: &[Vec<String>]) -> Result<(), S
         new.push('\n');
     }
     std::fs::write(path, new).map_err(|e| format!("{file}: cannot rewrite: {e}"))?;
-    eprintln!("rewrote a console block of {file} (line {})", block.fence + 1);
+    eprintln!(
+        "rewrote a console block of {file} (line {})",
+        block.fence + 1
+    );
     Ok(())
 }
 
@@ -390,7 +399,11 @@ fn the_convention_reads_blocks_and_matches_lines() -> Result<(), String> {
     if blocks != want {
         return Err(format!("parsed {blocks:?}"));
     }
-    for bad in ["```console\nout\n```\n", "```console\n$ ls\n```\n", "```console x\n```\n"] {
+    for bad in [
+        "```console\nout\n```\n",
+        "```console\n$ ls\n```\n",
+        "```console x\n```\n",
+    ] {
         if parse("doc.md", bad).is_ok() {
             return Err(format!("accepted {bad:?}"));
         }
@@ -409,7 +422,8 @@ fn the_convention_reads_blocks_and_matches_lines() -> Result<(), String> {
         }
     }
     let counts = "states 12, unique states 7, unique states/s 70, max depth 4, seconds 0.10";
-    if mask(counts) != "states …, unique states 7, unique states/s …, max depth 4, seconds …" {
+    if mask(counts) != "states …, unique states 7, unique states/s …, max depth …, seconds …"
+    {
         return Err(format!("masked {:?}", mask(counts)));
     }
     if mask("/tmp/warmcheck-replay-1r1gjN/data") != "/tmp/warmcheck-replay-…/data" {
