@@ -24,7 +24,7 @@ pub const REPLAY_SCHEMA: &str = "warmcheck-replay-report/1";
 pub struct CheckReport<'a> {
     #[schemars(extend("const" = CHECK_SCHEMA))]
     pub schema: &'static str,
-    /// The preset's name, or `custom`.
+    /// The design's one name: a preset, or its knobs spelled out (`Variant`'s Display).
     pub variant: String,
     pub design: warmcheck_model::Variant,
     pub bounds: warmcheck_model::Bounds,
@@ -81,7 +81,7 @@ pub struct CheckAllReport<'a> {
 pub struct ConformReport<'a> {
     #[schemars(extend("const" = CONFORM_SCHEMA))]
     pub schema: &'static str,
-    /// The preset's name, or `custom`.
+    /// The design's one name: a preset, or its knobs spelled out (`Variant`'s Display).
     pub variant: String,
     pub design: warmcheck_model::Variant,
     pub bounds: warmcheck_model::Bounds,
@@ -159,6 +159,7 @@ pub fn schemas() -> Vec<(String, serde_json::Value)> {
         generate::<CheckAllReport>("check-all-report"),
         generate::<ConformReport>("conform-report"),
         generate::<ReplayJson>("replay-report"),
+        generate::<crate::cli::simulate::SimulateReport>("simulate-report"),
         generate::<crate::soak::SoakReport>("soak-report"),
         generate::<crate::cli::validate::ValidateReport>("validate-report"),
         generate::<crate::trace::Trace>("trace"),

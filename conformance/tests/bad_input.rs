@@ -72,6 +72,18 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 /// A valid trace of `current` at the default bounds: a set, then a flush.
+/// Both commands that load a trace (`replay`, `explore --trace`) refuse `trace`, naming its
+/// file and saying `message`.
+fn assert_trace_refused(dir: &Path, trace: &Value, message: &str) {
+    let path = write(dir, "t.json", &trace.to_string());
+    for cmd in [
+        vec!["replay", &path],
+        vec!["explore", "--addr", "127.0.0.1:0", "--trace", &path],
+    ] {
+        assert_refused(&warmcheck(&cmd), &[&path, message]);
+    }
+}
+
 fn trace() -> Value {
     let model = Bounds::default().into_model(Variant::current());
     let t = Trace::new(
@@ -174,14 +186,7 @@ fn a_trace_whose_bounds_are_out_of_range_is_refused_naming_the_field() {
     ] {
         let mut t = trace();
         t["bounds"][field] = json!(value);
-        let path = write(dir.path(), "t.json", &t.to_string());
-        for cmd in [
-            vec!["replay", &path],
-            vec!["explore", "--addr", "127.0.0.1:0", "--trace", &path],
-        ] {
-            let r = warmcheck(&cmd);
-            assert_refused(&r, &[&path, message]);
-        }
+        assert_trace_refused(dir.path(), &t, message);
     }
 }
 
@@ -209,14 +214,7 @@ fn a_trace_step_out_of_range_or_not_enabled_is_refused_naming_the_step() {
     for (action, message) in cases {
         let mut t = trace();
         t["actions"][1] = action;
-        let path = write(dir.path(), "t.json", &t.to_string());
-        for cmd in [
-            vec!["replay", &path],
-            vec!["explore", "--addr", "127.0.0.1:0", "--trace", &path],
-        ] {
-            let r = warmcheck(&cmd);
-            assert_refused(&r, &[&path, message]);
-        }
+        assert_trace_refused(dir.path(), &t, message);
     }
 }
 

@@ -38,15 +38,15 @@
 //! where exactly the kill lands depends on timing. On failure the directory and the logs are
 //! kept and their path printed.
 
+mod common;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use stateright::Model;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warmcheck_conformance::mapping;
 use warmcheck_conformance::validate::{self, Validator};
@@ -279,19 +279,6 @@ fn state_after_kill(
 // The rounds
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn open(model: &Warmup, dir: &Path, next_uuid: u8) -> Result<Cluster, String> {
     let mut config = Config::new(
         dir.to_path_buf(),
@@ -415,14 +402,13 @@ fn run_seed(seed: u64, tmp: &Path, started: Instant) -> Result<(), String> {
         rf = rf_k;
         // 3. Warm up, validated; then drop the cluster: a crash of the running node.
         let mut cluster = open(&model, &data, k.next_uuid)?;
-        let buf = Buf::default();
-        cluster.set_event_log(Box::new(buf.clone()));
+        let buf = common::LogBuf::attach(&mut cluster);
         for _ in 0..6 {
             cluster
                 .warmup_step()
                 .map_err(|e| format!("round {round}: warmup after the kill: {e}"))?;
         }
-        let warm_log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let warm_log = buf.text();
         let mut validator = Validator::starting_at(model.clone(), k);
         let warm = validate::validate_log(&mut validator, &warm_log, |_| {})
             .map_err(|e| format!("round {round}: warmup after the kill: {e}"))?;

@@ -9,6 +9,7 @@
 //! libFuzzer, coverage-guided. The property tests at the end edit the JSON of real inputs
 //! node by node with proptest.
 
+mod common;
 #[path = "../../impl/tests/mutate/mod.rs"]
 mod mutate;
 
@@ -17,12 +18,11 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use stateright::Model;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use warmcheck_conformance::replay::{self, ImplSetup};
 use warmcheck_conformance::trace::Trace;
-use warmcheck_conformance::{checked, mapping, validate};
-use warmcheck_impl::engine::{Cluster, Config, CounterUuids, Phase, SeededBugs, StorageBackend};
+use warmcheck_conformance::{checked, validate};
+use warmcheck_impl::engine::{Phase, SeededBugs, StorageBackend};
 use warmcheck_model::{Bounds, State, Variant, Warmup};
 
 fn design() -> Variant {
@@ -72,33 +72,12 @@ fn walks() -> &'static Walks {
     })
 }
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A real event log: writes, a flush, streams, a crash and warmup that rolls a replica back,
 /// expiries.
 fn event_log() -> &'static Vec<u8> {
     static LOG: OnceLock<Vec<u8>> = OnceLock::new();
     LOG.get_or_init(|| {
-        let mut config = Config::new(
-            "/fuzz",
-            StorageBackend::faulty(),
-            mapping::impl_variant(design()),
-        );
-        config.uuids = Box::new(CounterUuids::new());
-        let mut c = Cluster::create(config).unwrap();
-        let log = Buf::default();
-        c.set_event_log(Box::new(log.clone()));
+        let (mut c, log) = common::logged_cluster("/fuzz", design());
         c.set(0, "k0", "v1", Some(1)).unwrap();
         c.set(0, "k1", "v2", None).unwrap();
         c.flush(0).unwrap();
@@ -113,7 +92,7 @@ fn event_log() -> &'static Vec<u8> {
         c.advance_clock(1).unwrap();
         c.compact(0).unwrap();
         c.flush(0).unwrap();
-        let bytes = log.0.lock().unwrap().clone();
+        let bytes = log.bytes();
         validate::parse_log(&bytes, design()).expect("the seed log is valid");
         bytes
     })

@@ -1,33 +1,13 @@
 //! Trace validation (`warmcheck validate`): logs the engine writes validate; logs that were
 //! tampered with fail, naming the line and what is wrong.
 
-use std::io::Write;
+mod common;
+
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-use warmcheck_conformance::mapping;
 use warmcheck_conformance::validate::{self, Problem, Validator};
-use warmcheck_impl::engine::{Cluster, Config, CounterUuids, Phase, StorageBackend};
+use warmcheck_impl::engine::Phase;
 use warmcheck_model::{Bounds, Variant, Warmup};
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
 
 fn model(variant: &str) -> Warmup {
     validate::generous_bounds(1, 1, 2).into_model(Variant::preset(variant).unwrap())
@@ -35,12 +15,7 @@ fn model(variant: &str) -> Warmup {
 
 /// The domain brief's section-5 story (MB-41942) on the engine, logged.
 fn mb41942_story_log(variant: &str) -> String {
-    let v = Variant::preset(variant).unwrap();
-    let mut config = Config::new("/story", StorageBackend::faulty(), mapping::impl_variant(v));
-    config.uuids = Box::new(CounterUuids::new());
-    let mut c = Cluster::create(config).unwrap();
-    let log = Buf::default();
-    c.set_event_log(Box::new(log.clone()));
+    let (mut c, log) = common::logged_cluster("/story", Variant::preset(variant).unwrap());
     c.set(0, "k0", "v1", Some(1)).unwrap();
     c.flush(0).unwrap();
     c.set(0, "k1", "v2", None).unwrap();

@@ -3,43 +3,22 @@
 //! or expiry pager's expiry seqnos, a flush's seqnos, a stream request's outcome, request fields
 //! or producer table) is INVALID, naming that line and field.
 
+mod common;
+
 use serde_json::{json, Value};
-use std::io::Write;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-use warmcheck_conformance::{mapping, validate};
-use warmcheck_impl::engine::{Cluster, Config, CounterUuids, Phase, StorageBackend};
+use warmcheck_conformance::validate;
+use warmcheck_impl::engine::Phase;
 use warmcheck_model::Variant;
 
 const VARIANT: &str = "v6.5.1";
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// A real log holding every kind of result: the engine driven through sets, deletes, gets
 /// (live, absent, expiring), flushes (with seqnos, and of a set_vbucket_state alone), a
 /// stream accepted, a crash whose warmup makes the replica roll back, a compaction and an
 /// expiry-pager run that expire items.
 fn engine_log() -> String {
-    let mut config = Config::new(
-        "/results",
-        StorageBackend::faulty(),
-        mapping::impl_variant(design()),
-    );
-    config.uuids = Box::new(CounterUuids::new());
-    let mut c = Cluster::create(config).unwrap();
-    let log = Buf::default();
-    c.set_event_log(Box::new(log.clone()));
+    let (mut c, log) = common::logged_cluster("/results", design());
     c.set(0, "k0", "v1", Some(1)).unwrap();
     c.set(0, "k1", "v2", None).unwrap();
     c.delete(0, "k1").unwrap();
@@ -66,8 +45,7 @@ fn engine_log() -> String {
     c.set(0, "k0", "v6", Some(1)).unwrap();
     c.advance_clock(1).unwrap();
     assert_eq!(c.get(0, "k0").unwrap(), None, "k0 expires on get");
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
-    text
+    log.text()
 }
 
 /// A real log: the soak workload (the kill test's child) on real files.

@@ -32,6 +32,12 @@ const CLEAN_FLAG: &str =
 const E: Key = Key(0);
 const K: Key = Key(1);
 
+// The stories below are spelled out in full, one action per line, although most open alike
+// (a replica streams a mutation the active has not persisted, the active crashes) and close
+// alike (a full warmup, a new write, the replica reconnects). Factored into shared pieces they
+// would be shorter, but no longer read as `check` prints them, where step N is line N of the
+// story; the repetition is deliberate.
+
 /// The domain brief's section 5, action for action.
 #[rustfmt::skip]
 fn brief_story() -> Vec<Action> {

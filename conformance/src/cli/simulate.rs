@@ -5,6 +5,7 @@ use crate::report::{self, Case};
 use crate::trace::Trace;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use schemars::JsonSchema;
 use serde::Serialize;
 use stateright::{Expectation, Model};
 use std::collections::BTreeSet;
@@ -125,19 +126,27 @@ struct Outputs {
 
 pub const SIMULATE_SCHEMA: &str = "warmcheck-simulate-report/1";
 
-/// `simulate --json` (docs/schemas/simulate-report.schema.json).
-#[derive(Serialize)]
-struct SimulateReport<'a> {
+/// `simulate --json` (docs/schemas/simulate-report.schema.json, generated from it).
+#[derive(Serialize, JsonSchema)]
+#[schemars(title = "warmcheck simulate --json", deny_unknown_fields)]
+pub struct SimulateReport<'a> {
+    #[schemars(extend("const" = SIMULATE_SCHEMA))]
     schema: &'static str,
+    /// The design's one name: a preset, or its knobs spelled out (`Variant`'s Display).
     variant: String,
     design: Variant,
     bounds: Bounds,
     #[serde(with = "report::seed")]
+    #[schemars(with = "report::SeedJson")]
     seed: u64,
+    #[schemars(range(min = 1))]
     runs: u64,
     depth: usize,
+    /// No `always` was violated by the walks.
     passed: bool,
+    /// Steps taken over all walks (they stop at the first violation).
     steps: u64,
+    #[schemars(range(min = 0.0))]
     seconds: f64,
     properties: Vec<SimProperty>,
     /// The violated `always` with its walk; `null` when none was.
@@ -146,21 +155,27 @@ struct SimulateReport<'a> {
     reproduce: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct SimProperty {
     name: &'static str,
+    #[schemars(extend("enum" = ["always", "sometimes"]))]
     expectation: &'static str,
     /// `violated` or `not violated` (always); `reached` or `unreached` (sometimes): by the
     /// walks that ran, which stop at the first violation.
+    #[schemars(extend("enum" = ["violated", "not violated", "reached", "unreached"]))]
     status: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 struct Violation<'a> {
     property: &'a str,
     steps: usize,
     trace: &'a Trace,
+    /// The trace file written under --trace-dir.
     trace_file: Option<String>,
+    /// The same walk in ITF, beside it.
     itf_file: Option<String>,
 }
 
