@@ -22,7 +22,9 @@
 
 mod dcp;
 pub mod failover;
+mod fingerprint;
 mod flusher;
+mod history;
 pub mod parse;
 pub mod properties;
 mod shutdown;
@@ -33,8 +35,9 @@ pub mod view;
 mod warmup;
 
 use failover::{Seqno, Table, Uuid};
-use im::Vector;
+pub use history::History;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use stateright::{Model, Property, Representative};
 use std::fmt;
 pub use variant::{PersistEntry, RollbackRetry, ShutdownFlag, Variant};
@@ -314,10 +317,10 @@ pub struct ActiveVb {
     /// In the vb map: takes DCP, expiry, and flusher notifications.
     pub in_map: bool,
     /// The mutation at each seqno, seqno `i + 1` at index `i`. `high_seqno` is its length.
-    pub history: Vector<Mutation>,
+    pub history: History,
     pub failover: Table,
     /// The checkpoint queue: what the flusher has not persisted yet.
-    pub queue: Vec<Queued>,
+    pub queue: Queue,
     /// The flusher was notified about this vb.
     pub notified: bool,
     /// CreateVBuckets created a failover entry in this warmup.
@@ -340,7 +343,7 @@ impl ActiveVb {
 /// What the active node's data file for a vb holds as of its newest commit.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DiskVb {
-    pub history: Vector<Mutation>,
+    pub history: History,
     /// The failover table of the committed `_local/vbstate`.
     pub failover: Table,
     pub snap_start: Seqno,
@@ -368,7 +371,7 @@ pub enum Stream {
 /// A replica node's copy of a vb. Replicas never crash, so memory and disk agree.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ReplicaVb {
-    pub history: Vector<Mutation>,
+    pub history: History,
     pub failover: Table,
     pub snap_start: Seqno,
     pub snap_end: Seqno,
@@ -386,8 +389,15 @@ impl ReplicaVb {
 pub struct Vb {
     pub active: Option<ActiveVb>,
     pub disk: DiskVb,
-    pub replicas: Vec<ReplicaVb>,
+    pub replicas: Replicas,
 }
+
+/// A checkpoint queue; up to 4 items inline.
+pub type Queue = SmallVec<[Queued; 4]>;
+/// A vb's replicas; up to 2 inline.
+pub type Replicas = SmallVec<[ReplicaVb; 2]>;
+/// The vbs; one inline (the default bounds).
+pub type Vbs = SmallVec<[Vb; 1]>;
 
 /// The warmup phases, in order. A node in `Warming(p)` has completed phase `p`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -445,7 +455,10 @@ pub enum Node {
     Down(Down),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A state of the model. Every sequence in it is kept inline at the usual bounds, so a state
+/// is one block; its `Hash` (the checker's fingerprint) hashes a packed encoding of it in one
+/// pass (`fingerprint.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct State {
     pub node: Node,
     /// stats.json on disk says `ep_force_shutdown: "false"`.
@@ -454,7 +467,7 @@ pub struct State {
     pub read_clean: Option<bool>,
     /// Ticks passed.
     pub clock: u8,
-    pub vbs: Vec<Vb>,
+    pub vbs: Vbs,
     /// The next uuid `createEntry` hands out (ghost of the random generator).
     pub next_uuid: Uuid,
     pub writes: u8,
@@ -618,7 +631,7 @@ impl Model for Warmup {
             .map(|i| {
                 let table = Table::new(i + 1);
                 let replica = ReplicaVb {
-                    history: Vector::new(),
+                    history: History::new(),
                     failover: table.clone(),
                     snap_start: 0,
                     snap_end: 0,
@@ -627,15 +640,15 @@ impl Model for Warmup {
                 Vb {
                     active: Some(ActiveVb {
                         in_map: true,
-                        history: Vector::new(),
+                        history: History::new(),
                         failover: table.clone(),
-                        queue: Vec::new(),
+                        queue: Queue::new(),
                         notified: false,
                         new_entry: false,
                         flush_failed: false,
                     }),
                     disk: DiskVb {
-                        history: Vector::new(),
+                        history: History::new(),
                         failover: table,
                         snap_start: 0,
                         snap_end: 0,

@@ -371,18 +371,14 @@ fn mb48398_keeps_a_replica_from_retrying_an_incompatible_uuid() {
     // Replica table [(U3,2),(U1,0)] asking from start 1: the newest entry is above the start,
     // so after MB-48398 the consumer does not retry with U1 but rolls back to 0.
     let mut r = ReplicaVb {
-        history: Vector::new(),
-        failover: failover::Table(Vector::new()),
+        history: History::new(),
+        failover: failover::Table(failover::Entries::new()),
         snap_start: 1,
         snap_end: 1,
         stream: Stream::None,
     };
-    r.failover
-        .0
-        .push_back(failover::Entry { uuid: 3, seqno: 2 });
-    r.failover
-        .0
-        .push_back(failover::Entry { uuid: 1, seqno: 0 });
+    r.failover.0.push(failover::Entry { uuid: 3, seqno: 2 });
+    r.failover.0.push(failover::Entry { uuid: 1, seqno: 0 });
     r.history.push_back(Mutation {
         key: E,
         op: Op::Delete,
