@@ -35,6 +35,11 @@ impl History {
         self.0.truncate(len);
     }
 
+    /// The mutations, to rename their keys or values ([`crate::State::representative_data`]).
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [Mutation] {
+        &mut self.0
+    }
+
     /// The high seqno: the number of mutations.
     pub fn high_seqno(&self) -> Seqno {
         self.0.len() as Seqno

@@ -614,11 +614,75 @@ impl Representative for State {
     /// Replicas are interchangeable per vb (nothing couples a replica's vbs), and so are vbs.
     fn representative(&self) -> Self {
         let mut s = self.clone();
-        for vb in s.vbs.iter_mut() {
+        s.sort_replicas_and_vbs();
+        s
+    }
+}
+
+impl State {
+    fn sort_replicas_and_vbs(&mut self) {
+        for vb in self.vbs.iter_mut() {
             vb.replicas.sort();
         }
-        s.vbs.sort();
+        self.vbs.sort();
+    }
+
+    /// The representative under data independence: keys are interchangeable (every action is
+    /// offered for every key alike, and no property names a key), and values matter only by
+    /// equality (a client write's value is fresh, `writes + 1`; properties compare values
+    /// only for equality). Keys and values are renamed in the order they first appear in the
+    /// state's histories (vb by vb: the active's, the disk's, each replica's), which depends
+    /// only on where they appear, not on their names: two states that differ by a renaming of
+    /// keys and of values have the same representative. Renamed values stay within
+    /// `1..=writes`, so the next write's value is still fresh.
+    pub fn representative_data(&self) -> State {
+        let mut s = self.clone();
+        s.rename_data();
         s
+    }
+
+    /// Both reductions: keys and values renamed ([`State::representative_data`]), then
+    /// replicas and vbs sorted ([`Representative::representative`]).
+    pub fn representative_all(&self) -> State {
+        let mut s = self.clone();
+        s.rename_data();
+        s.sort_replicas_and_vbs();
+        s
+    }
+
+    fn rename_data(&mut self) {
+        const NONE: u8 = u8::MAX;
+        let mut keys = [NONE; 256];
+        let mut next_key = 0u8;
+        let mut values = [NONE; 256];
+        let mut next_value = 1u8;
+        let mut rename = |h: &mut History| {
+            for m in h.as_mut_slice() {
+                let k = &mut keys[m.key.0 as usize];
+                if *k == NONE {
+                    *k = next_key;
+                    next_key += 1;
+                }
+                m.key = Key(*k);
+                if let Op::Set { value, .. } = &mut m.op {
+                    let v = &mut values[*value as usize];
+                    if *v == NONE {
+                        *v = next_value;
+                        next_value += 1;
+                    }
+                    *value = *v;
+                }
+            }
+        };
+        for vb in self.vbs.iter_mut() {
+            if let Some(a) = vb.active.as_mut() {
+                rename(&mut a.history);
+            }
+            rename(&mut vb.disk.history);
+            for r in vb.replicas.iter_mut() {
+                rename(&mut r.history);
+            }
+        }
     }
 }
 
