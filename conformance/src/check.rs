@@ -251,7 +251,8 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
     let stop = Arc::clone(&checked.stop);
     let mut builder = checked.checker().threads(opts.threads.max(1));
     if opts.symmetry {
-        builder = builder.symmetry();
+        // Replicas and vbs, keys and values (model/src/lib.rs, `State::representative_all`).
+        builder = builder.symmetry_fn(State::representative_all);
     }
     if opts.fail_fast {
         builder = builder.finish_when(stateright::HasDiscoveries::AnyFailures);

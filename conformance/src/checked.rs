@@ -8,7 +8,7 @@
 use std::path::Path;
 use warmcheck_impl::input::{self, Limits, MIB};
 use warmcheck_model::failover::Table;
-use warmcheck_model::{Action, Bounds, Mutation, Node, Op, Phase, Queued, State, Warmup};
+use warmcheck_model::{Action, Bounds, History, Node, Op, Phase, Queued, State, Warmup};
 
 /// The largest bounds the model takes (`Bounds::into_model`, and the CLI's flags).
 pub const MAX_VBUCKETS: u8 = 8;
@@ -171,7 +171,7 @@ pub fn check_state(model: &Warmup, s: &State) -> Result<(), String> {
         }
         Ok(())
     };
-    let history = |what: &str, h: &im::Vector<Mutation>| -> Result<(), String> {
+    let history = |what: &str, h: &History| -> Result<(), String> {
         if h.len() > small as usize {
             return Err(format!("{what} holds {} mutations, above {small}", h.len()));
         }

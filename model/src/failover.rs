@@ -3,8 +3,8 @@
 //!
 //! Entries are kept newest first, as kv_engine writes them to `_local/vbstate`.
 
-use im::Vector;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::fmt;
 
 /// A sequence number. The model's bounds keep them small.
@@ -29,9 +29,21 @@ impl fmt::Debug for Entry {
     }
 }
 
+/// A failover table's entries, newest first: up to 8 kept inline (a table gains an entry per
+/// unclean restart, so at the usual bounds it never spills to the heap).
+pub type Entries = SmallVec<[Entry; 8]>;
+
 /// A failover table, newest entry first.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Table(pub Vector<Entry>);
+#[derive(PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Table(pub Entries);
+
+/// A copy of the slice (a `memcpy` when inline), where `SmallVec`'s own `clone` pushes one
+/// element at a time.
+impl Clone for Table {
+    fn clone(&self) -> Self {
+        Table(SmallVec::from_slice(&self.0))
+    }
+}
 
 impl fmt::Debug for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -55,11 +67,13 @@ impl fmt::Display for Table {
 impl Table {
     /// A new vbucket's table: one entry `(uuid, 0)`.
     pub fn new(uuid: Uuid) -> Self {
-        Table(Vector::unit(Entry { uuid, seqno: 0 }))
+        let mut entries = Entries::new();
+        entries.push(Entry { uuid, seqno: 0 });
+        Table(entries)
     }
 
     pub fn newest(&self) -> Entry {
-        *self.0.front().expect("a failover table is never empty")
+        *self.0.first().expect("a failover table is never empty")
     }
 
     pub fn len(&self) -> usize {
@@ -80,10 +94,8 @@ impl Table {
         assert!(uuid != 0, "kv_engine never hands out uuid 0");
         assert!(!self.contains_uuid(uuid), "uuids are unique within a table");
         self.prune_entries(high);
-        self.0.push_front(Entry { uuid, seqno: high });
-        while self.0.len() > MAX_ENTRIES {
-            self.0.pop_back();
-        }
+        self.0.insert(0, Entry { uuid, seqno: high });
+        self.0.truncate(MAX_ENTRIES);
     }
 
     /// `pruneEntries(seq)`: drop every entry whose seqno is above `seq` (replica rollback).
@@ -98,7 +110,7 @@ impl Table {
             self.0.len() > 1,
             "only a table with an older entry drops its newest"
         );
-        self.0.pop_front();
+        self.0.remove(0);
     }
 
     /// Whether the table is well formed: non-empty, at most 25 entries, seqnos non-increasing
@@ -107,17 +119,10 @@ impl Table {
         if self.0.is_empty() || self.0.len() > MAX_ENTRIES {
             return false;
         }
-        let seqnos_non_increasing = self
-            .0
-            .iter()
-            .zip(self.0.iter().skip(1))
-            .all(|(newer, older)| newer.seqno >= older.seqno);
-        let uuids_nonzero = self.0.iter().all(|e| e.uuid != 0);
-        let uuids_unique = self
-            .0
-            .iter()
-            .enumerate()
-            .all(|(i, e)| self.0.iter().skip(i + 1).all(|o| o.uuid != e.uuid));
+        let e = &self.0[..];
+        let seqnos_non_increasing = e.windows(2).all(|w| w[0].seqno >= w[1].seqno);
+        let uuids_nonzero = e.iter().all(|e| e.uuid != 0);
+        let uuids_unique = (1..e.len()).all(|i| e[i..].iter().all(|o| o.uuid != e[i - 1].uuid));
         seqnos_non_increasing && uuids_nonzero && uuids_unique
     }
 

@@ -22,7 +22,9 @@
 
 mod dcp;
 pub mod failover;
+mod fingerprint;
 mod flusher;
+mod history;
 pub mod parse;
 pub mod properties;
 mod shutdown;
@@ -33,8 +35,9 @@ pub mod view;
 mod warmup;
 
 use failover::{Seqno, Table, Uuid};
-use im::Vector;
+pub use history::History;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use stateright::{Model, Property, Representative};
 use std::fmt;
 pub use variant::{PersistEntry, RollbackRetry, ShutdownFlag, Variant};
@@ -314,10 +317,10 @@ pub struct ActiveVb {
     /// In the vb map: takes DCP, expiry, and flusher notifications.
     pub in_map: bool,
     /// The mutation at each seqno, seqno `i + 1` at index `i`. `high_seqno` is its length.
-    pub history: Vector<Mutation>,
+    pub history: History,
     pub failover: Table,
     /// The checkpoint queue: what the flusher has not persisted yet.
-    pub queue: Vec<Queued>,
+    pub queue: Queue,
     /// The flusher was notified about this vb.
     pub notified: bool,
     /// CreateVBuckets created a failover entry in this warmup.
@@ -340,7 +343,7 @@ impl ActiveVb {
 /// What the active node's data file for a vb holds as of its newest commit.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DiskVb {
-    pub history: Vector<Mutation>,
+    pub history: History,
     /// The failover table of the committed `_local/vbstate`.
     pub failover: Table,
     pub snap_start: Seqno,
@@ -368,7 +371,7 @@ pub enum Stream {
 /// A replica node's copy of a vb. Replicas never crash, so memory and disk agree.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ReplicaVb {
-    pub history: Vector<Mutation>,
+    pub history: History,
     pub failover: Table,
     pub snap_start: Seqno,
     pub snap_end: Seqno,
@@ -386,8 +389,15 @@ impl ReplicaVb {
 pub struct Vb {
     pub active: Option<ActiveVb>,
     pub disk: DiskVb,
-    pub replicas: Vec<ReplicaVb>,
+    pub replicas: Replicas,
 }
+
+/// A checkpoint queue; up to 4 items inline.
+pub type Queue = SmallVec<[Queued; 4]>;
+/// A vb's replicas; up to 2 inline.
+pub type Replicas = SmallVec<[ReplicaVb; 2]>;
+/// The vbs; one inline (the default bounds).
+pub type Vbs = SmallVec<[Vb; 1]>;
 
 /// The warmup phases, in order. A node in `Warming(p)` has completed phase `p`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -445,7 +455,10 @@ pub enum Node {
     Down(Down),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A state of the model. Every sequence in it is kept inline at the usual bounds, so a state
+/// is one block; its `Hash` (the checker's fingerprint) hashes a packed encoding of it in one
+/// pass (`fingerprint.rs`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct State {
     pub node: Node,
     /// stats.json on disk says `ep_force_shutdown: "false"`.
@@ -454,7 +467,7 @@ pub struct State {
     pub read_clean: Option<bool>,
     /// Ticks passed.
     pub clock: u8,
-    pub vbs: Vec<Vb>,
+    pub vbs: Vbs,
     /// The next uuid `createEntry` hands out (ghost of the random generator).
     pub next_uuid: Uuid,
     pub writes: u8,
@@ -601,11 +614,75 @@ impl Representative for State {
     /// Replicas are interchangeable per vb (nothing couples a replica's vbs), and so are vbs.
     fn representative(&self) -> Self {
         let mut s = self.clone();
-        for vb in s.vbs.iter_mut() {
+        s.sort_replicas_and_vbs();
+        s
+    }
+}
+
+impl State {
+    fn sort_replicas_and_vbs(&mut self) {
+        for vb in self.vbs.iter_mut() {
             vb.replicas.sort();
         }
-        s.vbs.sort();
+        self.vbs.sort();
+    }
+
+    /// The representative under data independence: keys are interchangeable (every action is
+    /// offered for every key alike, and no property names a key), and values matter only by
+    /// equality (a client write's value is fresh, `writes + 1`; properties compare values
+    /// only for equality). Keys and values are renamed in the order they first appear in the
+    /// state's histories (vb by vb: the active's, the disk's, each replica's), which depends
+    /// only on where they appear, not on their names: two states that differ by a renaming of
+    /// keys and of values have the same representative. Renamed values stay within
+    /// `1..=writes`, so the next write's value is still fresh.
+    pub fn representative_data(&self) -> State {
+        let mut s = self.clone();
+        s.rename_data();
         s
+    }
+
+    /// Both reductions: keys and values renamed ([`State::representative_data`]), then
+    /// replicas and vbs sorted ([`Representative::representative`]).
+    pub fn representative_all(&self) -> State {
+        let mut s = self.clone();
+        s.rename_data();
+        s.sort_replicas_and_vbs();
+        s
+    }
+
+    fn rename_data(&mut self) {
+        const NONE: u8 = u8::MAX;
+        let mut keys = [NONE; 256];
+        let mut next_key = 0u8;
+        let mut values = [NONE; 256];
+        let mut next_value = 1u8;
+        let mut rename = |h: &mut History| {
+            for m in h.as_mut_slice() {
+                let k = &mut keys[m.key.0 as usize];
+                if *k == NONE {
+                    *k = next_key;
+                    next_key += 1;
+                }
+                m.key = Key(*k);
+                if let Op::Set { value, .. } = &mut m.op {
+                    let v = &mut values[*value as usize];
+                    if *v == NONE {
+                        *v = next_value;
+                        next_value += 1;
+                    }
+                    *value = *v;
+                }
+            }
+        };
+        for vb in self.vbs.iter_mut() {
+            if let Some(a) = vb.active.as_mut() {
+                rename(&mut a.history);
+            }
+            rename(&mut vb.disk.history);
+            for r in vb.replicas.iter_mut() {
+                rename(&mut r.history);
+            }
+        }
     }
 }
 
@@ -618,7 +695,7 @@ impl Model for Warmup {
             .map(|i| {
                 let table = Table::new(i + 1);
                 let replica = ReplicaVb {
-                    history: Vector::new(),
+                    history: History::new(),
                     failover: table.clone(),
                     snap_start: 0,
                     snap_end: 0,
@@ -627,15 +704,15 @@ impl Model for Warmup {
                 Vb {
                     active: Some(ActiveVb {
                         in_map: true,
-                        history: Vector::new(),
+                        history: History::new(),
                         failover: table.clone(),
-                        queue: Vec::new(),
+                        queue: Queue::new(),
                         notified: false,
                         new_entry: false,
                         flush_failed: false,
                     }),
                     disk: DiskVb {
-                        history: Vector::new(),
+                        history: History::new(),
                         failover: table,
                         snap_start: 0,
                         snap_end: 0,

@@ -59,7 +59,7 @@ impl State {
                 in_map: false,
                 history: disk.history,
                 failover: disk.failover,
-                queue: Vec::new(),
+                queue: crate::Queue::new(),
                 notified: false,
                 new_entry: false,
                 flush_failed: false,

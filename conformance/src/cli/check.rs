@@ -42,7 +42,8 @@ pub struct Args {
     /// Checker threads, 1..=1024 (default: the number of cores).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_THREADS))]
     threads: Option<u64>,
-    /// Reduce states that differ only by a permutation of replicas or vbuckets.
+    /// Reduce states that differ only by a permutation of replicas or vbuckets, or by a renaming
+    /// of keys or of values (values matter only by equality).
     #[arg(long)]
     symmetry: bool,
     #[command(flatten)]
