@@ -700,7 +700,8 @@ pub fn search_text(
 /// A whole log checked, with states or without.
 #[derive(Clone, Debug)]
 pub enum Checked {
-    WithStates(Summary),
+    // Boxed: a summary holds the model's last state, which is inline (no heap) and large.
+    WithStates(Box<Summary>),
     WithoutStates(SearchSummary),
 }
 
@@ -878,7 +879,7 @@ pub fn parse_log(bytes: &[u8], design: Variant) -> Result<Checked, String> {
     if has_states(&text) {
         let mut validator = Validator::new(model);
         validate_log(&mut validator, &text, |_| {})
-            .map(Checked::WithStates)
+            .map(|s| Checked::WithStates(Box::new(s)))
             .map_err(|e| e.to_string())
     } else {
         let mut search = Search::new(model, vec![], DEFAULT_MAX_CANDIDATES);

@@ -316,7 +316,10 @@ fn validate_log(opts: Options) -> u8 {
             }
         });
         let events = validator.lines();
-        (result.map(validate::Checked::WithStates), events)
+        (
+            result.map(|s| validate::Checked::WithStates(Box::new(s))),
+            events,
+        )
     } else {
         let mut search = match start {
             Some(s) => Search::starting_at(model, s, opts.unlogged.clone(), opts.max_candidates),
