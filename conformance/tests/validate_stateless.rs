@@ -4,11 +4,12 @@
 //! kept; the candidate cap is a clear error; `scenario --log` and `soak --log` write logs that
 //! validate.
 
+mod common;
+
+use common::LogBuf;
 use serde_json::{json, Value};
-use std::io::Write;
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use warmcheck_conformance::mapping;
 use warmcheck_conformance::validate::{self, Problem, Search, Unlogged};
 use warmcheck_impl::engine::event::States;
@@ -17,30 +18,11 @@ use warmcheck_model::Variant;
 
 const VARIANT: &str = "v6.5.1";
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-}
-
 fn design() -> Variant {
     Variant::preset(VARIANT).unwrap()
 }
 
-fn cluster() -> (Cluster, Buf) {
+fn cluster() -> (Cluster, LogBuf) {
     let mut config = Config::new(
         "/stateless",
         StorageBackend::faulty(),
@@ -48,7 +30,7 @@ fn cluster() -> (Cluster, Buf) {
     );
     config.uuids = Box::new(CounterUuids::new());
     let mut c = Cluster::create(config).unwrap();
-    let log = Buf::default();
+    let log = LogBuf::default();
     c.add_event_log(Box::new(log.clone()), States::Without);
     (c, log)
 }
