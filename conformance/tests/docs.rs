@@ -248,7 +248,13 @@ fn run_block(block: &Block, dir: &Path) -> Result<Vec<Vec<String>>, String> {
             .env("TMPDIR", "/tmp")
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("`{}`: cannot run: {e}", shown.command))?;
+            .map_err(|e| {
+                format!(
+                    "`{}`: cannot run {}: {e}",
+                    shown.command,
+                    binary().display()
+                )
+            })?;
         let code = out
             .status
             .code()
@@ -268,11 +274,21 @@ fn run_block(block: &Block, dir: &Path) -> Result<Vec<Vec<String>>, String> {
 }
 
 /// The binary the commands run: the one built with this test, or `WARMCHECK_BIN` (say
-/// `target/release/warmcheck`, faster for the slow blocks; it must be built from this tree).
+/// `target/release/warmcheck`, faster for the slow blocks; it must be built from this tree). A
+/// relative path is the workspace root's, where `cargo test` is typed (cargo runs the test in
+/// `conformance/`, and the commands in a temporary directory).
 fn binary() -> std::path::PathBuf {
     match std::env::var_os("WARMCHECK_BIN") {
-        // The commands run in another directory: a relative path is the test's.
-        Some(bin) => std::path::absolute(&bin).unwrap_or_else(|_| bin.into()),
+        Some(bin) => {
+            let bin = std::path::PathBuf::from(bin);
+            if bin.is_relative() {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("..")
+                    .join(bin)
+            } else {
+                bin
+            }
+        }
         None => env!("CARGO_BIN_EXE_warmcheck").into(),
     }
 }
