@@ -64,7 +64,6 @@ use crate::failover::FailoverTable;
 use crate::stats::StatsError;
 use crate::storage::StoreError;
 use disk::{DiskState, StatsDisk, VbDisk};
-use image::FileImage;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -388,8 +387,8 @@ pub struct Cluster {
     fresh: bool,
     poisoned: Option<String>,
     _lock: Option<crate::storage::DirLock>,
-    /// The bytes last read for an image, by path, with their write generation.
-    image_cache: std::collections::HashMap<PathBuf, (u64, FileImage)>,
+    /// What was last read of each file for an image, by path.
+    image_cache: std::collections::HashMap<PathBuf, image::SavedFile>,
 }
 
 impl fmt::Debug for Cluster {

@@ -407,3 +407,41 @@ fn a_hundred_thousand_items_load_in_seqno_order_across_read_chunks() {
         (12346 % 50) + 1
     );
 }
+
+/// The conformance seam (`VbFile::image` / `return_to`): after more commits, returning to an
+/// image cuts the file back to the image's bytes and finds what a reopen of those bytes finds;
+/// after a rewind below the image and a new commit the file is no longer the image's plus a
+/// tail, and `return_to` refuses, changing nothing.
+#[test]
+fn return_to_an_image_is_a_reopen_of_its_bytes_or_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = story();
+    let path = dir.path().join("vb0.couch");
+    let mut vb = open(&path);
+    for step in &steps[..2] {
+        vb.commit(&step.docs, &step.vbstate).unwrap();
+    }
+    let image = vb.image().expect("not poisoned");
+    let bytes = fs::read(&path).unwrap();
+    assert_eq!(vb.read_all().unwrap(), bytes);
+    for step in &steps[2..] {
+        vb.commit(&step.docs, &step.vbstate).unwrap();
+    }
+    assert!(vb.return_to(&image, &bytes).unwrap());
+    assert_eq!(fs::read(&path).unwrap(), bytes);
+    assert_eq!(Seen::of(&vb), expected_after(&steps, 2));
+    assert_eq!(Seen::of(&vb), Seen::of(&open(&path)));
+    // The file goes on from there as a reopened one would.
+    vb.commit(&steps[2].docs, &steps[2].vbstate).unwrap();
+    assert_eq!(Seen::of(&open(&path)), expected_after(&steps, 3));
+
+    // Cut below the image and written again: not the image's bytes plus a tail.
+    let image = vb.image().unwrap();
+    let bytes = fs::read(&path).unwrap();
+    vb.rewind_to(0).unwrap();
+    vb.commit(&steps[3].docs, &steps[3].vbstate).unwrap();
+    let after = fs::read(&path).unwrap();
+    assert_ne!(after[..bytes.len().min(after.len())], bytes[..bytes.len().min(after.len())]);
+    assert!(!vb.return_to(&image, &bytes).unwrap());
+    assert_eq!(fs::read(&path).unwrap(), after, "a refused return changes nothing");
+}

@@ -11,7 +11,7 @@ use crate::failover::Entry;
 use crate::stats::StatsFile;
 use crate::storage::{
     Backend, DirLock, DiskFull, Doc, FailoverEntryJson, FaultyBackend, FileBackend, Op,
-    StorageBugs, Tear, VbFile, VbState, VbStateKind,
+    StorageBugs, Tear, VbFile, VbFileImage, VbState, VbStateKind,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -349,6 +349,57 @@ impl VbDisk {
         self.state = self.file.vbstate().map(DiskState::from_vbstate);
         Ok(high)
     }
+
+    /// What this `VbDisk` knows now, for [`VbDisk::return_to`] (a testing seam, see
+    /// `engine/image.rs`); `None` after a failed write.
+    pub fn image(&self) -> Option<VbDiskImage> {
+        Some(VbDiskImage {
+            file: self.file.image()?,
+            items: self.items.clone(),
+            state: self.state.clone(),
+        })
+    }
+
+    /// The file's bytes now, read through the open file (no path lookup).
+    pub fn read_all(&self) -> Result<Vec<u8>, EngineError> {
+        self.file.read_all().map_err(EngineError::Storage)
+    }
+
+    /// Go back to `image`, taken at write generation `generation` while the file held `bytes`,
+    /// in place ([`VbFile::return_to`]); `Ok(false)` with nothing changed when that cannot be
+    /// done (the caller rewrites the file and reopens it).
+    pub fn return_to(
+        &mut self,
+        image: &VbDiskImage,
+        bytes: &[u8],
+        generation: u64,
+    ) -> Result<bool, EngineError> {
+        if !self
+            .file
+            .return_to(&image.file, bytes)
+            .map_err(EngineError::Storage)?
+        {
+            return Ok(false);
+        }
+        self.items.clone_from(&image.items);
+        self.state.clone_from(&image.state);
+        self.generation = generation;
+        // Paired with `image`: the cache follows the file.
+        assert_eq!(
+            self.file.high_seqno(),
+            self.items.last().map_or(0, |i| i.seqno),
+            "{}: high seqno after returning to an image",
+            self.path().display()
+        );
+        Ok(true)
+    }
+}
+
+/// A [`VbDisk`] without its open file: see [`VbDisk::image`].
+pub struct VbDiskImage {
+    file: VbFileImage,
+    items: Vec<Item>,
+    state: Option<DiskState>,
 }
 
 /// stats.json.

@@ -1,7 +1,7 @@
 //! The conformance test seam: a copy of the whole cluster (memory and the bytes of every file)
 //! and the return to it. Not part of kv_engine; no engine call uses it and it is not logged.
 
-use super::disk::{self, StatsDisk, VbDisk};
+use super::disk::{self, StatsDisk, VbDisk, VbDiskImage};
 use super::{active_dir, active_vb_path, replica_vb_path, Cluster, EngineError, Process, VbMem};
 use super::{Item, StreamState, UuidGen};
 use crate::failover::FailoverTable;
@@ -10,6 +10,17 @@ use std::sync::Arc;
 
 /// A file's bytes in an image, or `None` if it did not exist.
 pub(super) type FileImage = Option<Arc<Vec<u8>>>;
+
+/// A file in an image, as `save_image` last read it (kept by path between images).
+#[derive(Clone)]
+pub(super) struct SavedFile {
+    /// The file's write generation when it was read.
+    generation: u64,
+    bytes: FileImage,
+    /// For a data file, what its `VbDisk` knew then (`None` for stats.json, or after a failed
+    /// write): lets `restore_image` cut the file back in place instead of rewriting it.
+    disk: Option<Arc<VbDiskImage>>,
+}
 
 /// A copy of a cluster taken by [`Cluster::save_image`], for [`Cluster::restore_image`].
 pub struct ClusterImage {
@@ -23,9 +34,8 @@ pub struct ClusterImage {
     uuids: Box<dyn UuidGen>,
     mem: Vec<Option<VbMem>>,
     replicas: Vec<Vec<ReplicaMem>>,
-    /// Every data file and stats.json: its write generation and its bytes (`None` if it did
-    /// not exist).
-    files: Vec<(PathBuf, u64, FileImage)>,
+    /// Every data file and stats.json.
+    files: Vec<(PathBuf, SavedFile)>,
 }
 
 /// A replica's memory, in an image.
@@ -46,22 +56,38 @@ impl Cluster {
     /// kv_engine, no engine call uses it, and it is not logged.
     pub fn save_image(&mut self) -> Result<ClusterImage, EngineError> {
         let backend = self.backend.as_dyn();
+        let disks: Vec<&VbDisk> = self
+            .vbs
+            .iter()
+            .map(|v| &v.disk)
+            .chain(self.replicas.iter().flatten().map(|r| &r.disk))
+            .collect();
         let mut files = Vec::new();
         for (path, generation) in self.data_files() {
             // Read a file only when it changed since it was last read for an image.
-            let bytes = match self.image_cache.get(&path) {
-                Some((g, bytes)) if *g == generation => bytes.clone(),
+            let saved = match self.image_cache.get(&path) {
+                Some(saved) if saved.generation == generation => saved.clone(),
                 _ => {
-                    let bytes = backend
-                        .read_all(&path)
-                        .map_err(|e| disk::io_err(&path, e))?
-                        .map(Arc::new);
-                    self.image_cache
-                        .insert(path.clone(), (generation, bytes.clone()));
-                    bytes
+                    let vb_disk = disks.iter().find(|d| d.path() == path);
+                    let bytes = match vb_disk {
+                        // A data file: through its open file, which is the file at `path`.
+                        Some(d) => Some(d.read_all()?),
+                        None => backend
+                            .read_all(&path)
+                            .map_err(|e| disk::io_err(&path, e))?,
+                    }
+                    .map(Arc::new);
+                    let disk = vb_disk.and_then(|d| d.image()).map(Arc::new);
+                    let saved = SavedFile {
+                        generation,
+                        bytes,
+                        disk,
+                    };
+                    self.image_cache.insert(path.clone(), saved.clone());
+                    saved
                 }
             };
-            files.push((path, generation, bytes));
+            files.push((path, saved));
         }
         Ok(ClusterImage {
             clock: self.clock,
@@ -101,11 +127,26 @@ impl Cluster {
         let backend = self.backend.as_dyn();
         let current: std::collections::HashMap<PathBuf, u64> =
             self.data_files().into_iter().collect();
-        for (path, generation, bytes) in &image.files {
+        for (path, saved) in &image.files {
+            let generation = &saved.generation;
             if current.get(path) == Some(generation) {
                 continue; // not written since the image: the same bytes
             }
-            match bytes {
+            if let (Some(disk_image), Some(bytes)) = (&saved.disk, &saved.bytes) {
+                // Usually only appended to since the image: cut back in place.
+                let disk = self
+                    .vbs
+                    .iter_mut()
+                    .map(|v| &mut v.disk)
+                    .chain(self.replicas.iter_mut().flatten().map(|r| &mut r.disk))
+                    .find(|d| d.path() == path);
+                if let Some(disk) = disk {
+                    if disk.return_to(disk_image, bytes, *generation)? {
+                        continue;
+                    }
+                }
+            }
+            match &saved.bytes {
                 Some(b) => backend
                     .write_new(path, b)
                     .and_then(|()| backend.sync_file(path))

@@ -31,7 +31,8 @@ pub use error::StoreError;
 pub use faulty::{FaultyBackend, Tear};
 pub use lock::DirLock;
 pub use vbfile::{
-    CommitInfo, CommitPoint, Doc, FailoverEntryJson, Op, StorageBugs, VbFile, VbState, VbStateKind,
+    CommitInfo, CommitPoint, Doc, FailoverEntryJson, Op, StorageBugs, VbFile, VbFileImage, VbState,
+    VbStateKind,
 };
 
 /// Byte-level constants of the data file, for tests that craft or damage files
