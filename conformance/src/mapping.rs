@@ -32,6 +32,8 @@
 //!   all the same: nothing reaches disk, the items stay queued, the vb stays notified.
 //! - byte layout of files: the storage layer's own tests cover it (`docs/on-disk-format.md`).
 
+mod typed;
+
 use crate::sut::protocol::{Call, Reply};
 use serde_json::Value;
 use std::fmt;
@@ -80,6 +82,16 @@ pub fn model_json(model: &Warmup, s: &State) -> String {
 /// The implementation's projection as compact JSON without the clock.
 pub fn impl_json(cluster: &Cluster) -> String {
     strip_json(serde_json::to_string(&cluster.view()).expect("views serialise"))
+}
+
+/// Whether the implementation's projection equals the model state's, compared as typed views
+/// (the in-process fast path: no JSON is built). `false` says only that they differ somewhere,
+/// the clock aside; [`diff`] of [`project_model`] and [`project_impl`] names the fields.
+pub fn views_agree(model: &Warmup, s: &State, cluster: &Cluster) -> bool {
+    let mut want = typed::to_impl_view(model.view(s));
+    let got = cluster.view();
+    want.clock = got.clock; // not compared (see "Not compared" above)
+    want == got
 }
 
 /// Drop the leading `"clock":N,` field of a serialised view.
