@@ -441,7 +441,14 @@ fn return_to_an_image_is_a_reopen_of_its_bytes_or_refused() {
     vb.rewind_to(0).unwrap();
     vb.commit(&steps[3].docs, &steps[3].vbstate).unwrap();
     let after = fs::read(&path).unwrap();
-    assert_ne!(after[..bytes.len().min(after.len())], bytes[..bytes.len().min(after.len())]);
+    assert_ne!(
+        after[..bytes.len().min(after.len())],
+        bytes[..bytes.len().min(after.len())]
+    );
     assert!(!vb.return_to(&image, &bytes).unwrap());
-    assert_eq!(fs::read(&path).unwrap(), after, "a refused return changes nothing");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        after,
+        "a refused return changes nothing"
+    );
 }
