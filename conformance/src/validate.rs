@@ -760,7 +760,8 @@ pub fn shape_of_log(text: &str) -> Shape {
             continue;
         }
         if let Some(vb) = number("vb") {
-            named.0 = named.0.max(vb as usize + 1);
+            // A vb number as large as u64 allows says "more vbuckets than the model takes".
+            named.0 = named.0.max((vb as usize).saturating_add(1));
         }
         if let Some(r) = event
             .get("replica")
@@ -794,7 +795,7 @@ pub fn shape_of_log(text: &str) -> Shape {
                 .and_then(|k| k.strip_prefix('k'))
                 .and_then(|n| n.parse::<usize>().ok())
             {
-                shape.keys = shape.keys.max(n + 1);
+                shape.keys = shape.keys.max(n.saturating_add(1));
             }
         }
     }
