@@ -395,30 +395,10 @@ impl Validator {
                         why,
                     })
                 })?;
-        let mut state = self.state.clone();
-        let mut taken = Vec::with_capacity(actions.len());
-        let mut enabled = Vec::new();
-        for action in &actions {
-            enabled.clear();
-            self.model.actions(&state, &mut enabled);
-            if !enabled.contains(action) {
-                return Err(invalid(Problem::NotEnabled {
-                    call,
-                    action: action.clone(),
-                    bound: bound_reached(&self.model, &state, action),
-                    enabled,
-                }));
-            }
-            state = self
-                .model
-                .next_state(&state, action.clone())
-                .expect("an enabled action has a next state");
-            taken.push((action.clone(), state.clone()));
-        }
-        let projection = if taken.is_empty() {
-            self.projection.clone()
-        } else {
-            mapping::project_model(&self.model, &state)
+        let taken = take_actions(&self.model, &self.state, &call, &actions).map_err(invalid)?;
+        let projection = match taken.last() {
+            None => self.projection.clone(),
+            Some((_, state)) => mapping::project_model(&self.model, state),
         };
         if !same_but_clock(&projection, logged) {
             return Err(invalid(Problem::Differs {
@@ -435,12 +415,13 @@ impl Validator {
             }));
         }
         self.lines = line;
-        if taken.is_empty() {
-            self.stutters += 1;
-        } else {
-            self.model_steps += taken.len() as u64;
-            self.state = state;
-            self.projection = projection;
+        match taken.last() {
+            None => self.stutters += 1,
+            Some((_, state)) => {
+                self.model_steps += taken.len() as u64;
+                self.state = state.clone();
+                self.projection = projection;
+            }
         }
         Ok(Step {
             line,
@@ -451,6 +432,36 @@ impl Validator {
 }
 
 /// When `action` is disabled only because a bound of the model is used up, which one.
+/// `actions` (one event's) taken in turn from `from`, each with the state after it; or the
+/// first that is not enabled where the ones before it led. Both validators step through this.
+fn take_actions(
+    model: &Warmup,
+    from: &State,
+    call: &str,
+    actions: &[Action],
+) -> Result<Vec<(Action, State)>, Problem> {
+    let mut state = from.clone();
+    let mut taken = Vec::with_capacity(actions.len());
+    let mut enabled = Vec::new();
+    for action in actions {
+        enabled.clear();
+        model.actions(&state, &mut enabled);
+        if !enabled.contains(action) {
+            return Err(Problem::NotEnabled {
+                call: call.to_string(),
+                action: action.clone(),
+                bound: bound_reached(model, &state, action),
+                enabled,
+            });
+        }
+        state = model
+            .next_state(&state, action.clone())
+            .expect("an enabled action has a next state");
+        taken.push((action.clone(), state.clone()));
+    }
+    Ok(taken)
+}
+
 fn bound_reached(model: &Warmup, s: &State, action: &Action) -> Option<String> {
     let b = &model.bounds;
     match action {

@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::warmcheck;
+
 use std::path::Path;
-use std::process::Command;
 use warmcheck_conformance::validate::{self, Problem, Validator};
 use warmcheck_impl::engine::Phase;
 use warmcheck_model::{Bounds, Variant, Warmup};
@@ -46,18 +47,6 @@ fn join(lines: &[String]) -> String {
 fn check(variant: &str, text: &str) -> Result<validate::Summary, validate::Invalid> {
     let mut v = Validator::new(model(variant));
     validate::validate_log(&mut v, text, |_| {})
-}
-
-fn warmcheck(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
-        .args(args)
-        .output()
-        .expect("run warmcheck");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {

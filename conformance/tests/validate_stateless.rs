@@ -6,10 +6,11 @@
 
 mod common;
 
+use common::warmcheck;
+
 use common::LogBuf;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use warmcheck_conformance::mapping;
 use warmcheck_conformance::validate::{self, Problem, Search, Unlogged};
 use warmcheck_impl::engine::event::States;
@@ -76,18 +77,6 @@ fn check(
     let model = validate::generous_bounds(1, 1, 3).into_model(design());
     let mut search = Search::new(model, unlogged, validate::DEFAULT_MAX_CANDIDATES);
     validate::search_text(&mut search, text, false, |_, _, _| {})
-}
-
-fn warmcheck(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
-        .args(args)
-        .output()
-        .expect("run warmcheck");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `report` is valid against docs/schemas/validate-report.schema.json (it has no `$ref` to

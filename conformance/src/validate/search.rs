@@ -29,7 +29,7 @@
 //! client write's value is whatever its `set` line says; a get must return that very string);
 //! what an unlogged step returned.
 
-use super::{bound_reached, check_shape, parse_line, Invalid, Problem};
+use super::{check_shape, parse_line, take_actions, Invalid, Problem};
 use crate::mapping::{self, Values};
 use serde_json::Value;
 use stateright::Model;
@@ -375,26 +375,7 @@ impl Search {
                     why,
                 }
             })?;
-        let mut state = c.state.clone();
-        let mut taken = Vec::with_capacity(actions.len());
-        let mut enabled = Vec::new();
-        for action in &actions {
-            enabled.clear();
-            self.model.actions(&state, &mut enabled);
-            if !enabled.contains(action) {
-                return Err(Problem::NotEnabled {
-                    call: name,
-                    action: action.clone(),
-                    bound: bound_reached(&self.model, &state, action),
-                    enabled,
-                });
-            }
-            state = self
-                .model
-                .next_state(&state, action.clone())
-                .expect("an enabled action has a next state");
-            taken.push((action.clone(), state.clone()));
-        }
+        let taken = take_actions(&self.model, &c.state, &name, &actions)?;
         mapping::check_results(&c.state, &taken, call, values).map_err(|d| {
             Problem::ResultDiffers {
                 call: name,

@@ -54,3 +54,16 @@ pub fn logged_cluster(root: &str, design: Variant) -> (Cluster, LogBuf) {
     let log = LogBuf::attach(&mut cluster);
     (cluster, log)
 }
+
+/// Run the `warmcheck` binary built with the tests: exit code (-1 if killed), stdout, stderr.
+pub fn warmcheck(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(args)
+        .output()
+        .expect("run warmcheck");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
