@@ -6,19 +6,12 @@
 //! Coverage costs one uncontended atomic add per transition: each checker thread counts into
 //! its own cache-line-aligned stripe, and the stripes are summed when read.
 //!
-//! Properties: stateright 0.31 evaluates every property at every state, and for each one first
-//! looks its name up in its shared map of discoveries (a SipHash of the name and a lock), which
-//! at the default bounds cost about a fifth of the checker's time; a property found again is
-//! recorded again, overwriting the path found first. The wrapper decides each `always` and
-//! `sometimes` property once: from the first state that violates (reaches) it on, it reports
-//! it as holding (unreached) at every other state, and the checker's worker threads, which
-//! ask for the list of properties at the start of each block of states, are no longer given
-//! it. The verdicts are the same: a property is in the discoveries from its first hit on, and
-//! a decided property is never un-decided. Every other caller (the thread that reads the
-//! results, `is_done`'s count) gets the whole list.
+//! Properties are the model's own: the checker (stateright, patched in vendor/stateright)
+//! evaluates an `always` or `sometimes` property until it has a discovery for it, keeps the
+//! discovery it found first, and does not evaluate the property again.
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use stateright::{Expectation, Model, Property};
+use stateright::{Model, Property};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use warmcheck_model::{Action, State, Warmup};
@@ -189,8 +182,6 @@ impl Serialize for Coverage {
 pub struct Checked {
     pub inner: Warmup,
     props: Vec<Property<Warmup>>,
-    /// Per property: violated (`always`) or reached (`sometimes`) at some state already.
-    decided: Box<[AtomicBool]>,
     /// The states exploration starts from: the model's initial states, or a shard's part.
     pub roots: Vec<State>,
     pub counters: Arc<Counters>,
@@ -208,7 +199,6 @@ impl Checked {
         );
         Checked {
             inner,
-            decided: props.iter().map(|_| AtomicBool::new(false)).collect(),
             props,
             roots,
             counters: Arc::default(),
@@ -218,40 +208,9 @@ impl Checked {
 }
 
 /// `Property<Checked>` holds a plain `fn`, which cannot capture which property of `Warmup` it
-/// stands for; the index is a const parameter instead. Once the property is decided it is not
-/// evaluated again: it holds (`always`) or is not reached (`sometimes`) here, so the checker
-/// keeps the discovery it recorded first.
+/// stands for; the index is a const parameter instead.
 fn trampoline<const I: usize>(m: &Checked, s: &State) -> bool {
-    let p = &m.props[I];
-    let Some(hit_when) = decisive(&p.expectation) else {
-        return (p.condition)(&m.inner, s);
-    };
-    if m.decided[I].load(Ordering::Relaxed) {
-        return !hit_when;
-    }
-    let value = (p.condition)(&m.inner, s);
-    if value == hit_when {
-        m.decided[I].store(true, Ordering::Relaxed);
-    }
-    value
-}
-
-/// The value of the condition that decides a property for good: `false` for `always` (a
-/// violation), `true` for `sometimes` (reached). `eventually` is never decided by one state.
-fn decisive(e: &Expectation) -> Option<bool> {
-    match e {
-        Expectation::Always => Some(false),
-        Expectation::Sometimes => Some(true),
-        Expectation::Eventually => None,
-    }
-}
-
-thread_local! {
-    /// stateright 0.31 names its worker threads `checker-N`: the only callers of `properties`
-    /// that may be given the undecided properties alone.
-    static WORKER: bool = std::thread::current()
-        .name()
-        .is_some_and(|n| n.starts_with("checker-"));
+    (m.props[I].condition)(&m.inner, s)
 }
 
 macro_rules! trampolines {
@@ -286,11 +245,9 @@ impl Model for Checked {
     }
 
     fn properties(&self) -> Vec<Property<Self>> {
-        let worker = WORKER.with(|w| *w) && STRIPE.with(|t| t.get()) != STRIPES;
         self.props
             .iter()
             .enumerate()
-            .filter(|(i, _)| !(worker && self.decided[*i].load(Ordering::Relaxed)))
             .map(|(i, p)| Property {
                 expectation: p.expectation.clone(),
                 name: p.name,

@@ -2,6 +2,7 @@
 
 mod bfs;
 mod dfs;
+mod trail;
 mod explorer;
 mod on_demand;
 mod path;

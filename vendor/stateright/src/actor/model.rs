@@ -1161,7 +1161,8 @@ mod test {
                 .unwrap()
                 .last_state()
                 .actor_states,
-            vec![Arc::new(5), Arc::new(5)]
+            // warmcheck's patch: the first (shortest) discovery is kept, not the last.
+            vec![Arc::new(4), Arc::new(5)]
         );
     }
 

@@ -1,5 +1,6 @@
 //! Private module for selective re-export.
 
+use crate::checker::trail::Trail;
 use crate::checker::{Checker, EventuallyBits, Expectation, Path};
 use crate::job_market::JobBroker;
 use crate::{fingerprint, CheckerBuilder, CheckerVisitor, Fingerprint, Model, Property};
@@ -34,7 +35,7 @@ pub(crate) struct BfsChecker<M: Model> {
     // so we must store a Vec (like in dfs.rs).
     discoveries: Arc<DashMap<&'static str, Vec<usize>>>,
 }
-type Job<State> = (State, Fingerprint, EventuallyBits, NonZeroUsize, Vec<usize>);
+type Job<State> = (State, Fingerprint, EventuallyBits, NonZeroUsize, Trail);
 
 impl<M> BfsChecker<M>
 where
@@ -86,7 +87,7 @@ where
             .enumerate()
             .map(|(i, s)| {
                 let fp = fingerprint(&s);
-                (s, fp, ebits.clone(), NonZeroUsize::new(1).unwrap(), vec![i])
+                (s, fp, ebits.clone(), NonZeroUsize::new(1).unwrap(), Trail::start(i))
             })
             .collect();
         let discoveries = Arc::new(DashMap::default());
@@ -202,6 +203,13 @@ where
         M::Action: Clone + PartialEq,
     {
         let properties = model.properties();
+        // warmcheck's patch: which `always` and `sometimes` properties already have a discovery,
+        // read once per block. Such a property is not evaluated again: its discovery (the first
+        // path found) is kept rather than overwritten by every later state where it holds.
+        let mut discovered: Vec<bool> = properties
+            .iter()
+            .map(|p| p.expectation != Expectation::Eventually && discoveries.contains_key(p.name))
+            .collect();
 
         let mut current_max_depth = global_max_depth.load(Ordering::Relaxed);
         let mut actions = Vec::new();
@@ -238,16 +246,20 @@ where
             if let Some(visitor) = visitor {
                 visitor.visit(
                     model,
-                    Path::from_action_indices(model, VecDeque::from(action_path.clone())),
+                    Path::from_action_indices(model, VecDeque::from(action_path.indices())),
                 );
             }
 
             // Done if discoveries found for all properties.
             let mut is_awaiting_discoveries = false;
             for (i, property) in properties.iter().enumerate() {
-                if discoveries.contains_key(property.name)
-                    && (property.expectation == Expectation::Eventually)
+                if discovered[i] {
+                    is_awaiting_discoveries = true;
+                    continue;
+                }
+                if property.expectation == Expectation::Eventually
                     && !ebits.contains(i)
+                    && discoveries.contains_key(property.name)
                 {
                     continue;
                 }
@@ -259,7 +271,10 @@ where
                     } => {
                         if !always(model, &state) {
                             // Races other threads, but that's fine.
-                            discoveries.insert(property.name, action_path.clone());
+                            discoveries
+                                .entry(property.name)
+                                .or_insert_with(|| action_path.indices());
+                            discovered[i] = true;
                         } else {
                             is_awaiting_discoveries = true;
                         }
@@ -271,7 +286,10 @@ where
                     } => {
                         if sometimes(model, &state) {
                             // Races other threads, but that's fine.
-                            discoveries.insert(property.name, action_path.clone());
+                            discoveries
+                                .entry(property.name)
+                                .or_insert_with(|| action_path.indices());
+                            discovered[i] = true;
                         } else {
                             is_awaiting_discoveries = true;
                         }
@@ -305,8 +323,7 @@ where
                 if next_state.is_none() {
                     continue;
                 }
-                let mut next_action_path = action_path.clone();
-                next_action_path.push(action_idx);
+                let next_action_path = action_path.then(action_idx);
                 let next_state = next_state.unwrap();
                 // Skip if outside boundary.
                 if !model.within_boundary(&next_state) {
@@ -352,7 +369,7 @@ where
                 for (i, property) in properties.iter().enumerate() {
                     if ebits.contains(i) {
                         // Races other threads, but that's fine.
-                        discoveries.insert(property.name, action_path.clone());
+                        discoveries.insert(property.name, action_path.indices());
                     }
                 }
             }

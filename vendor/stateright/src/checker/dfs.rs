@@ -1,5 +1,6 @@
 //! Private module for selective re-export.
 
+use crate::checker::trail::Trail;
 use crate::checker::{Checker, EventuallyBits, Expectation, Path};
 use crate::job_market::JobBroker;
 use crate::{fingerprint, CheckerBuilder, CheckerVisitor, Fingerprint, Model, Property};
@@ -28,7 +29,7 @@ pub(crate) struct DfsChecker<M: Model> {
     generated: Arc<DashSet<Fingerprint, BuildHasherDefault<NoHashHasher<u64>>>>,
     discoveries: Arc<DashMap<&'static str, Vec<usize>>>,
 }
-type Job<State> = (State, Vec<usize>, EventuallyBits, NonZeroUsize);
+type Job<State> = (State, Trail, EventuallyBits, NonZeroUsize);
 
 impl<M> DfsChecker<M>
 where
@@ -83,7 +84,7 @@ where
         let pending: VecDeque<_> = init_states
             .into_iter()
             .enumerate()
-            .map(|(i, s)| (s, vec![i], ebits.clone(), NonZeroUsize::new(1).unwrap()))
+            .map(|(i, s)| (s, Trail::start(i), ebits.clone(), NonZeroUsize::new(1).unwrap()))
             .collect();
         let discoveries = Arc::new(DashMap::default());
         let mut handles = Vec::new();
@@ -197,6 +198,13 @@ where
         M::Action: Clone + PartialEq,
     {
         let properties = model.properties();
+        // warmcheck's patch: which `always` and `sometimes` properties already have a discovery,
+        // read once per block. Such a property is not evaluated again: its discovery (the first
+        // path found) is kept rather than overwritten by every later state where it holds.
+        let mut discovered: Vec<bool> = properties
+            .iter()
+            .map(|p| p.expectation != Expectation::Eventually && discoveries.contains_key(p.name))
+            .collect();
 
         let mut current_max_depth = global_max_depth.load(Ordering::Relaxed);
         let mut actions = Vec::new();
@@ -208,7 +216,7 @@ where
             max_count -= 1;
 
             // Done if none pending.
-            let (state, action_indices, mut ebits, max_depth) = match pending.pop_back() {
+            let (state, trail, mut ebits, max_depth) = match pending.pop_back() {
                 None => return,
                 Some(pair) => pair,
             };
@@ -232,16 +240,20 @@ where
             if let Some(visitor) = visitor {
                 visitor.visit(
                     model,
-                    Path::from_action_indices(model, VecDeque::from(action_indices.clone())),
+                    Path::from_action_indices(model, VecDeque::from(trail.indices())),
                 );
             }
 
             // Done if discoveries found for all properties.
             let mut is_awaiting_discoveries = false;
             for (i, property) in properties.iter().enumerate() {
-                if discoveries.contains_key(property.name)
-                    && (property.expectation == Expectation::Eventually)
+                if discovered[i] {
+                    is_awaiting_discoveries = true;
+                    continue;
+                }
+                if property.expectation == Expectation::Eventually
                     && !ebits.contains(i)
+                    && discoveries.contains_key(property.name)
                 {
                     continue;
                 }
@@ -253,7 +265,10 @@ where
                     } => {
                         if !always(model, &state) {
                             // Races other threads, but that's fine.
-                            discoveries.insert(property.name, action_indices.clone());
+                            discoveries
+                                .entry(property.name)
+                                .or_insert_with(|| trail.indices());
+                            discovered[i] = true;
                         } else {
                             is_awaiting_discoveries = true;
                         }
@@ -265,7 +280,10 @@ where
                     } => {
                         if sometimes(model, &state) {
                             // Races other threads, but that's fine.
-                            discoveries.insert(property.name, action_indices.clone());
+                            discoveries
+                                .entry(property.name)
+                                .or_insert_with(|| trail.indices());
+                            discovered[i] = true;
                         } else {
                             is_awaiting_discoveries = true;
                         }
@@ -343,14 +361,9 @@ where
 
                 // Otherwise further checking is applicable.
                 is_terminal = false;
-                let mut next_action_indices = Vec::with_capacity(1 + action_indices.len());
-                for idx in &action_indices {
-                    next_action_indices.push(*idx);
-                }
-                next_action_indices.push(action_idx);
                 pending.push_back((
                     next_state,
-                    next_action_indices,
+                    trail.then(action_idx),
                     ebits.clone(),
                     NonZeroUsize::new(max_depth.get() + 1).unwrap(),
                 ));
@@ -359,7 +372,7 @@ where
                 for (i, property) in properties.iter().enumerate() {
                     if ebits.contains(i) {
                         // Races other threads, but that's fine.
-                        discoveries.insert(property.name, action_indices.clone());
+                        discoveries.insert(property.name, trail.indices());
                     }
                 }
             }
