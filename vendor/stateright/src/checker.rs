@@ -2,7 +2,6 @@
 
 mod bfs;
 mod dfs;
-mod trail;
 mod explorer;
 mod on_demand;
 mod path;
@@ -10,6 +9,8 @@ mod representative;
 mod rewrite;
 mod rewrite_plan;
 mod simulation;
+mod trail;
+mod visited;
 mod visitor;
 
 use crate::has_discoveries::HasDiscoveries;

@@ -87,7 +87,13 @@ where
             .enumerate()
             .map(|(i, s)| {
                 let fp = fingerprint(&s);
-                (s, fp, ebits.clone(), NonZeroUsize::new(1).unwrap(), Trail::start(i))
+                (
+                    s,
+                    fp,
+                    ebits.clone(),
+                    NonZeroUsize::new(1).unwrap(),
+                    Trail::start(i),
+                )
             })
             .collect();
         let discoveries = Arc::new(DashMap::default());

@@ -1,13 +1,13 @@
 //! Private module for selective re-export.
 
 use crate::checker::trail::Trail;
+use crate::checker::visited::VisitedSet;
 use crate::checker::{Checker, EventuallyBits, Expectation, Path};
 use crate::job_market::JobBroker;
-use crate::{fingerprint, CheckerBuilder, CheckerVisitor, Fingerprint, Model, Property};
-use dashmap::{DashMap, DashSet};
-use nohash_hasher::NoHashHasher;
+use crate::{fingerprint, CheckerBuilder, CheckerVisitor, Model, Property};
+use dashmap::DashMap;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hash};
+use std::hash::Hash;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,7 +26,7 @@ pub(crate) struct DfsChecker<M: Model> {
     job_broker: JobBroker<Job<M::State>>,
     state_count: Arc<AtomicUsize>,
     max_depth: Arc<AtomicUsize>,
-    generated: Arc<DashSet<Fingerprint, BuildHasherDefault<NoHashHasher<u64>>>>,
+    generated: Arc<VisitedSet>,
     discoveries: Arc<DashMap<&'static str, Vec<usize>>>,
 }
 type Job<State> = (State, Trail, EventuallyBits, NonZeroUsize);
@@ -58,7 +58,7 @@ where
         let state_count = Arc::new(AtomicUsize::new(init_states.len()));
         let max_depth = Arc::new(AtomicUsize::new(0));
         let generated = Arc::new({
-            let generated = DashSet::default();
+            let generated = VisitedSet::default();
             for s in &init_states {
                 if let Some(representative) = symmetry {
                     generated.insert(fingerprint(&representative(s)));
@@ -84,7 +84,14 @@ where
         let pending: VecDeque<_> = init_states
             .into_iter()
             .enumerate()
-            .map(|(i, s)| (s, Trail::start(i), ebits.clone(), NonZeroUsize::new(1).unwrap()))
+            .map(|(i, s)| {
+                (
+                    s,
+                    Trail::start(i),
+                    ebits.clone(),
+                    NonZeroUsize::new(1).unwrap(),
+                )
+            })
             .collect();
         let discoveries = Arc::new(DashMap::default());
         let mut handles = Vec::new();
@@ -185,7 +192,7 @@ where
     fn check_block(
         model: &M,
         state_count: &AtomicUsize,
-        generated: &DashSet<Fingerprint, BuildHasherDefault<NoHashHasher<u64>>>,
+        generated: &VisitedSet,
         pending: &mut VecDeque<Job<M::State>>,
         discoveries: &DashMap<&'static str, Vec<usize>>,
         visitor: &Option<Box<dyn CheckerVisitor<M> + Send + Sync>>,
