@@ -237,11 +237,16 @@ impl Model for Checked {
         }
     }
 
+    // The inner result is returned as it is (not unwrapped and rewrapped), which spares a copy
+    // of the state.
+    #[inline]
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
         let kind_of = kind(&action);
-        let next = self.inner.next_state(last, action)?;
-        self.counters.count(kind_of);
-        Some(next)
+        let next = self.inner.next_state(last, action);
+        if next.is_some() {
+            self.counters.count(kind_of);
+        }
+        next
     }
 
     fn properties(&self) -> Vec<Property<Self>> {

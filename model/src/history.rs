@@ -40,6 +40,11 @@ impl History {
         &mut self.0
     }
 
+    /// Whether the mutations are on the heap (more than the inline capacity).
+    pub(crate) fn spilled(&self) -> bool {
+        self.0.spilled()
+    }
+
     /// The high seqno: the number of mutations.
     pub fn high_seqno(&self) -> Seqno {
         self.0.len() as Seqno

@@ -678,3 +678,71 @@ fn renaming_keys_and_values_is_canonical() {
     assert_eq!(format!("{h:?}"), "[set k0 v1, set k1 v2 (ttl)]");
     assert!(r.writes >= 2, "the next write's value is still fresh");
 }
+
+/// `State::clone` (clone.rs) copies a state's bytes when nothing has spilled to the heap and
+/// clones part by part otherwise. Either way the clone must equal the original and stay equal
+/// after the original is changed and dropped: checked at every state reachable within bounds
+/// where vbs, replicas, histories and checkpoint queues spill, and where nothing does.
+#[test]
+fn a_clone_equals_its_state_whether_or_not_a_part_has_spilled() {
+    let spills = [
+        // Two vbs (one inline) and three replicas (two inline).
+        Bounds {
+            vbuckets: 2,
+            replicas: 3,
+            keys: 1,
+            writes: 1,
+            crashes: 0,
+            shutdowns: 0,
+            flush_failures: 0,
+        },
+        // Four writes with a TTL and their expiries: histories of eight (six inline), queues
+        // of more than four.
+        Bounds {
+            vbuckets: 1,
+            replicas: 0,
+            keys: 1,
+            writes: 4,
+            crashes: 0,
+            shutdowns: 0,
+            flush_failures: 0,
+        },
+        one_key(),
+    ];
+    let mut inline_states = 0;
+    let mut spilled_states = 0;
+    for bounds in spills {
+        let model = bounds.into_model(Variant::preset("current").unwrap());
+        let mut seen = std::collections::HashSet::new();
+        let mut todo = model.init_states();
+        while let Some(s) = todo.pop() {
+            if !seen.insert(s.clone()) {
+                continue;
+            }
+            let copy = s.clone();
+            assert_eq!(copy, s);
+            assert_eq!(format!("{copy:?}"), format!("{s:?}"));
+            if super::clone::inline_for_test(&s) {
+                inline_states += 1;
+            } else {
+                spilled_states += 1;
+            }
+            let mut actions = Vec::new();
+            model.actions(&s, &mut actions);
+            for a in actions {
+                let next = model.next_state(&s, a).unwrap();
+                if model.within_boundary(&next) {
+                    todo.push(next);
+                }
+            }
+            // The copy outlives a changed and dropped original.
+            let before = format!("{copy:?}");
+            let mut original = s;
+            original.vbs.clear();
+            drop(original);
+            assert_eq!(format!("{copy:?}"), before);
+        }
+    }
+    assert!(inline_states > 1000, "{inline_states} inline states");
+    assert!(spilled_states > 1000, "{spilled_states} spilled states");
+}
