@@ -255,6 +255,8 @@ where
             let mut is_awaiting_discoveries = false;
             for (i, property) in properties.iter().enumerate() {
                 if discovered[i] {
+                    // As the unpatched loop, which re-evaluated it, nearly always ended up: the
+                    // state's successors are explored, and `finish_when` decides when to stop.
                     is_awaiting_discoveries = true;
                     continue;
                 }
