@@ -1,8 +1,10 @@
 //! The command line itself: clap's own consistency checks, every count flag bounded (stated in
 //! its help, refused past it with exit code 2), one spelling of the backend flag.
 
+mod common;
+
 use clap::{CommandFactory, Parser};
-use std::process::Command;
+use common::warmcheck;
 use warmcheck_conformance::cli::Cli;
 
 #[test]
@@ -193,18 +195,6 @@ fn threads_and_jobs_zero_are_refused_and_seeds_take_any_u64() {
     parse(&["soak", "--seed", "18446744073709551616"]).unwrap_err();
     let e = parse(&["conform", "--shard", "0/65537"]).unwrap_err();
     assert!(e.to_string().contains("at most 65536"), "{e}");
-}
-
-fn warmcheck(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
-        .args(args)
-        .output()
-        .expect("run warmcheck");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]

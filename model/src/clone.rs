@@ -23,33 +23,11 @@ impl Clone for State {
             // own bytes, so the copy shares nothing with `self` and both can be dropped.
             unsafe { std::ptr::read(self) }
         } else {
-            let State {
-                node,
-                clean_flag,
-                read_clean,
-                clock,
-                vbs,
-                next_uuid,
-                writes,
-                crashes,
-                shutdowns,
-                flush_failures,
-                traffic_refused,
-                flush_retried,
-            } = self;
+            // Every field but `vbs` is `Copy`: `..*self` copies them (and would not compile
+            // otherwise).
             State {
-                node: *node,
-                clean_flag: *clean_flag,
-                read_clean: *read_clean,
-                clock: *clock,
-                vbs: vbs.clone(),
-                next_uuid: *next_uuid,
-                writes: *writes,
-                crashes: *crashes,
-                shutdowns: *shutdowns,
-                flush_failures: *flush_failures,
-                traffic_refused: *traffic_refused,
-                flush_retried: *flush_retried,
+                vbs: self.vbs.clone(),
+                ..*self
             }
         }
     }
