@@ -50,3 +50,25 @@ impl Drop for Trail {
         }
     }
 }
+
+#[cfg(test)]
+mod test {
+    use super::*;
+
+    #[test]
+    fn a_trail_lists_its_steps_and_drops_a_million_without_recursing() {
+        let mut trail = Trail::start(7);
+        let sibling = trail.then(1);
+        for i in 0..1_000_000 {
+            trail = trail.then(i % 5);
+        }
+        let indices = trail.indices();
+        assert_eq!(indices.len(), 1_000_001);
+        assert_eq!(&indices[..3], &[7, 0, 1]);
+        assert_eq!(indices.last(), Some(&(999_999 % 5)));
+        // A recursive drop would overflow the test thread's stack here.
+        drop(trail);
+        // The shared first step outlives the trail that was dropped.
+        assert_eq!(sibling.indices(), vec![7, 1]);
+    }
+}
