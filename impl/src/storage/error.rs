@@ -130,6 +130,14 @@ pub enum StoreError {
         source: io::Error,
     },
 
+    /// Returning the file to a conformance image (`VbFile::return_to`) failed.
+    #[error("data file {path}: returning it to an image of {len} bytes failed: {source}")]
+    ReturnToImage {
+        path: PathBuf,
+        len: u64,
+        source: io::Error,
+    },
+
     // ---- VbFile::docs -----------------------------------------------------------------------
     /// A record that verified at open fails to verify when read again: the file changed under us.
     #[error("data file {path}: record at offset {offset} {what} on re-read (it verified at open; the file changed underneath)")]

@@ -1,13 +1,14 @@
 //! The conformance seam of a data file: what a [`VbFile`] knows of its file at one moment,
-//! copied without the open handle, and the return to that moment by cutting the file back in
-//! place through its open handle. Not part of kv_engine; no engine call uses it.
+//! copied without the open handle, and the return to that moment in place through its open
+//! handle. Not part of kv_engine; no engine call uses it.
 //!
 //! `Cluster::restore_image` used to rewrite every changed file from its image's bytes and reopen
 //! it (three path lookups and a full re-read and re-verify per file). A data file is append-only
-//! between two opens except for cuts (`rewind_to`, undoing a failed commit), so the file an image
-//! saw is almost always a prefix of the file now: cutting back to it and taking back the
-//! recovered commit points gives the same bytes and the same `VbFile`, for one `pread`, one
-//! `ftruncate` and one `fdatasync` instead of three opens and a re-read.
+//! between two opens except for cuts (`rewind_to` at a replica's rollback, undoing a failed
+//! commit), so the file now and the file an image saw share a prefix and differ by a tail:
+//! cutting the file back to the shared prefix, appending the image's tail and taking back the
+//! recovered commit points gives the same bytes and the same `VbFile`, for one `pread`, at most
+//! one `ftruncate` and one `pwrite`, and one `fdatasync`, instead of three opens and a re-read.
 
 use super::{CommitPoint, StoreError, VbFile, VbState};
 
@@ -51,13 +52,14 @@ impl VbFile {
         Ok(bytes)
     }
 
-    /// Go back to `image`, taken of the file at this path while it held exactly `bytes`, by
-    /// cutting the file back to `bytes.len()` through the open handle and syncing: the same
-    /// bytes, made durable, as rewriting the file would give. The handle need not be the one
-    /// the image was taken with (the file may have been reopened since, at a crash or warmup).
-    /// `Ok(false)`, with nothing changed, when cutting back would not give the image's file: an
-    /// earlier write failed, or the file's first `bytes.len()` bytes are not `bytes` (it was cut
-    /// below them and written again). The caller then rewrites the file and reopens it.
+    /// Go back to `image`, taken of the file at this path while it held exactly `bytes`, in place
+    /// through the open handle: the file is cut back to the longest prefix it shares with
+    /// `bytes`, the rest of `bytes` is appended, and the file is synced. The same bytes, made
+    /// durable, as rewriting the file would give, without a path lookup or a rescan. The handle
+    /// need not be the one the image was taken with (the file may have been reopened since, at a
+    /// crash or warmup; it is always the file at this path, since a created file is reopened
+    /// after its rename). `Ok(false)`, with nothing changed, after a failed write (the file's
+    /// state is unknown until it is reopened): the caller then rewrites the file and reopens it.
     pub fn return_to(&mut self, image: &VbFileImage, bytes: &[u8]) -> Result<bool, StoreError> {
         if self.poisoned || image.len != bytes.len() as u64 {
             return Ok(false);
@@ -69,22 +71,24 @@ impl VbFile {
             source,
         };
         let now_len = self.file.len().map_err(read_err)?;
-        if now_len < image.len {
-            return Ok(false);
-        }
-        let mut now = vec![0u8; bytes.len()];
+        let mut now = vec![0u8; now_len.min(image.len) as usize];
         self.file.read_at(0, &mut now).map_err(read_err)?;
-        if now != bytes {
-            return Ok(false);
-        }
-        // Synced whether or not anything is cut: the rewrite this replaces left the bytes durable.
-        let result = if now_len > image.len {
-            self.file.truncate(image.len)
+        let shared = now.iter().zip(bytes).take_while(|(a, b)| a == b).count();
+        // Usually the file was only appended to since the image (nothing to append), or cut by
+        // a rollback (nothing to cut).
+        let result = if now_len > shared as u64 {
+            self.file.truncate(shared as u64)
         } else {
             Ok(())
         }
+        .and_then(|()| match &bytes[shared..] {
+            [] => Ok(()),
+            tail => self.file.append(tail),
+        })
+        // Synced whether or not anything changed: the rewrite this replaces left the bytes
+        // durable.
         .and_then(|()| self.file.sync())
-        .map_err(|source| StoreError::Rewind {
+        .map_err(|source| StoreError::ReturnToImage {
             path: self.path.clone(),
             len: image.len,
             source,
