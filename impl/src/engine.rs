@@ -562,7 +562,7 @@ impl Cluster {
                 active_dir(&dir).join("stats.json").display()
             )));
         }
-        let stats = StatsDisk::open(&backend, &active_dir(&dir));
+        let mut stats = StatsDisk::open(&backend, &active_dir(&dir));
         let clean_flag = stats.read_force_shutdown()?.as_deref() == Some("false");
         let disk_full = DiskFull::new();
         let active_backend = disk::with_disk_full(&backend, &disk_full);
@@ -771,10 +771,13 @@ impl Cluster {
         self.vbs[vb as usize].mem.as_ref().is_some_and(|m| m.in_map)
     }
 
-    /// Reopen every file from what storage has (after a crash: the fault-injecting backend's
-    /// handles are stale then). Replicas commit every mutation durably, so theirs must come
-    /// back exactly as they were.
+    /// Reopen the active node's files from what storage has (after a crash). The replica nodes
+    /// did not crash: their files are reopened only when the fault-injecting backend crashed
+    /// the machine under them (its handles are stale then), or when a failed write left a
+    /// replica's file and memory apart. Replicas commit every mutation durably, so a reopened
+    /// replica file must come back exactly as it was.
     fn reopen_files(&mut self) -> Result<(), EngineError> {
+        let machine_crashed = matches!(self.backend, StorageBackend::Faulty(_));
         let active_backend = disk::with_disk_full(&self.backend, &self.disk_full);
         for vb in 0..self.vbuckets() {
             let disk = VbDisk::open(
@@ -786,6 +789,9 @@ impl Cluster {
         }
         for (r, row) in self.replicas.iter_mut().enumerate() {
             for (vb, rv) in row.iter_mut().enumerate() {
+                if !machine_crashed && !rv.failed_write {
+                    continue;
+                }
                 let disk = VbDisk::open(
                     &self.backend,
                     self.bugs.storage(),

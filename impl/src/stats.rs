@@ -10,7 +10,7 @@
 //! content at `stats.json`, never neither and never a mix. Other keys are not kept: kv_engine's
 //! stats.json holds more, but nothing here reads them.
 
-use crate::storage::Backend;
+use crate::storage::{Backend, SyncedWriteError};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -137,17 +137,26 @@ impl StatsFile {
 
     /// The value of `ep_force_shutdown`: `None` if the file or the key is missing.
     pub fn read(&self) -> Result<Option<String>, StatsError> {
-        let Some(bytes) = self
-            .backend
+        match self.read_bytes()? {
+            Some(bytes) => parse_flag(&self.path, &bytes),
+            None => Ok(None),
+        }
+    }
+
+    /// The whole of stats.json, or `None` if it does not exist (not parsed).
+    pub fn read_bytes(&self) -> Result<Option<Vec<u8>>, StatsError> {
+        self.backend
             .read_all(&self.path)
             .map_err(|source| StatsError::Read {
                 path: self.path.clone(),
                 source,
-            })?
-        else {
-            return Ok(None);
-        };
-        parse_flag(&self.path, &bytes)
+            })
+    }
+
+    /// The value of `ep_force_shutdown` in `bytes`, stats.json's content as
+    /// [`read_bytes`](Self::read_bytes) returned it.
+    pub fn parse(&self, bytes: Option<&[u8]>) -> Result<Option<String>, StatsError> {
+        bytes.map_or(Ok(None), |b| parse_flag(&self.path, b))
     }
 
     /// Whether the previous shutdown was clean: `ep_force_shutdown` is present and `"false"`.
@@ -156,26 +165,35 @@ impl StatsFile {
     }
 
     /// Atomically replaces stats.json with `{"ep_force_shutdown":"<value>"}`, or `{}` for
-    /// `None`. Durable when it returns `Ok`; after an error stats.json holds the old or the new
-    /// content.
-    pub fn write(&self, force_shutdown: Option<&str>) -> Result<(), StatsError> {
+    /// `None`, and returns the bytes written. Durable when it returns `Ok`; after an error
+    /// stats.json holds the old or the new content.
+    pub fn write(&self, force_shutdown: Option<&str>) -> Result<Vec<u8>, StatsError> {
         let mut map = serde_json::Map::new();
         if let Some(value) = force_shutdown {
             map.insert(FORCE_SHUTDOWN_KEY.into(), value.into());
         }
         let mut text = serde_json::Value::Object(map).to_string();
         text.push('\n');
+        // Paired with `read`: what is written reads back as the value given.
+        assert_eq!(
+            parse_flag(&self.path, text.as_bytes())
+                .expect("a written stats file parses")
+                .as_deref(),
+            force_shutdown,
+            "{}: the replacement reads back as written",
+            self.path.display()
+        );
         self.backend
-            .write_new(&self.tmp, text.as_bytes())
-            .map_err(|source| StatsError::WriteTemp {
-                path: self.tmp.clone(),
-                source,
-            })?;
-        self.backend
-            .sync_file(&self.tmp)
-            .map_err(|source| StatsError::SyncTemp {
-                path: self.tmp.clone(),
-                source,
+            .write_new_synced(&self.tmp, text.as_bytes())
+            .map_err(|e| match e {
+                SyncedWriteError::Write(source) => StatsError::WriteTemp {
+                    path: self.tmp.clone(),
+                    source,
+                },
+                SyncedWriteError::Sync(source) => StatsError::SyncTemp {
+                    path: self.tmp.clone(),
+                    source,
+                },
             })?;
         self.backend
             .rename(&self.tmp, &self.path)
@@ -189,6 +207,7 @@ impl StatsFile {
             .map_err(|source| StatsError::SyncDir {
                 dir: self.dir.clone(),
                 source,
-            })
+            })?;
+        Ok(text.into_bytes())
     }
 }

@@ -80,7 +80,7 @@ fn run(backend: &FaultyBackend, bugs: StorageBugs) -> Outcome {
                 }
             }
             Action::Stats(value) => match stats.write(value) {
-                Ok(()) => out.stats_acked = Some(value.map(str::to_string)),
+                Ok(_) => out.stats_acked = Some(value.map(str::to_string)),
                 Err(_) => {
                     out.stats_in_flight = Some(value.map(str::to_string));
                     out.failed = true;

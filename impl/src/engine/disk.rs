@@ -407,6 +407,12 @@ pub struct StatsDisk {
     file: StatsFile,
     /// See [`next_generation`].
     pub generation: u64,
+    /// stats.json's bytes as this `StatsDisk` last read them or replaced them with (`Some(None)`:
+    /// there was no file), or `None` if it does not know them: since it was opened, and after a
+    /// failed write. Nothing else writes the file while it is open (a crash reopens it), so
+    /// these are the file's bytes now. For the conformance seam only (`engine/image.rs`): the
+    /// engine itself always reads the file.
+    seen: Option<Option<Arc<Vec<u8>>>>,
 }
 
 impl StatsDisk {
@@ -414,6 +420,22 @@ impl StatsDisk {
         StatsDisk {
             file: StatsFile::new(backend.as_dyn(), dir),
             generation: next_generation(),
+            seen: None,
+        }
+    }
+
+    /// stats.json in `dir` just after the conformance seam rewrote it with `bytes` (or removed
+    /// it, for `None`) and synced it, as of write generation `generation`.
+    pub fn restored(
+        backend: &StorageBackend,
+        dir: &Path,
+        generation: u64,
+        bytes: Option<Arc<Vec<u8>>>,
+    ) -> StatsDisk {
+        StatsDisk {
+            file: StatsFile::new(backend.as_dyn(), dir),
+            generation,
+            seen: Some(bytes),
         }
     }
 
@@ -422,14 +444,26 @@ impl StatsDisk {
     }
 
     /// The value of `ep_force_shutdown`, if stats.json has one.
-    pub fn read_force_shutdown(&self) -> Result<Option<String>, EngineError> {
-        self.file.read().map_err(EngineError::Stats)
+    pub fn read_force_shutdown(&mut self) -> Result<Option<String>, EngineError> {
+        let bytes = self.file.read_bytes().map_err(EngineError::Stats)?;
+        let flag = self.file.parse(bytes.as_deref());
+        self.seen = Some(bytes.map(Arc::new));
+        flag.map_err(EngineError::Stats)
+    }
+
+    /// stats.json's bytes now if this `StatsDisk` knows them without reading the file (it read
+    /// or wrote them last); `None` if it does not.
+    pub fn known_bytes(&self) -> Option<&Option<Arc<Vec<u8>>>> {
+        self.seen.as_ref()
     }
 
     /// Atomically replace stats.json, with `ep_force_shutdown` set to `value` or absent.
     pub fn write(&mut self, value: Option<&str>) -> Result<(), EngineError> {
         self.generation = next_generation();
-        self.file.write(value).map_err(EngineError::Stats)
+        self.seen = None;
+        let written = self.file.write(value).map_err(EngineError::Stats)?;
+        self.seen = Some(Some(Arc::new(written)));
+        Ok(())
     }
 
     /// Whether stats.json exists.

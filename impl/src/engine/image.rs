@@ -5,6 +5,7 @@ use super::disk::{self, StatsDisk, VbDisk, VbDiskImage};
 use super::{active_dir, active_vb_path, replica_vb_path, Cluster, EngineError, Process, VbMem};
 use super::{Item, StreamState, UuidGen};
 use crate::failover::FailoverTable;
+use crate::storage::SyncedWriteError;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -69,14 +70,16 @@ impl Cluster {
                 Some(saved) if saved.generation == generation => saved.clone(),
                 _ => {
                     let vb_disk = disks.iter().find(|d| d.path() == path);
-                    let bytes = match vb_disk {
+                    let bytes = match (vb_disk, self.stats.known_bytes()) {
                         // A data file: through its open file, which is the file at `path`.
-                        Some(d) => Some(d.read_all()?),
-                        None => backend
+                        (Some(d), _) => Some(Arc::new(d.read_all()?)),
+                        // stats.json, as the engine last read it.
+                        (None, Some(known)) => known.clone(),
+                        (None, None) => backend
                             .read_all(&path)
-                            .map_err(|e| disk::io_err(&path, e))?,
-                    }
-                    .map(Arc::new);
+                            .map_err(|e| disk::io_err(&path, e))?
+                            .map(Arc::new),
+                    };
                     let disk = vb_disk.and_then(|d| d.image()).map(Arc::new);
                     let saved = SavedFile {
                         generation,
@@ -146,18 +149,29 @@ impl Cluster {
                     }
                 }
             }
+            if *path == self.stats.path() && self.stats.known_bytes() == Some(&saved.bytes) {
+                // Written since, but with the same bytes (or read since a crash reopened it).
+                self.stats.generation = *generation;
+                continue;
+            }
             match &saved.bytes {
                 Some(b) => backend
-                    .write_new(path, b)
-                    .and_then(|()| backend.sync_file(path))
+                    .write_new_synced(path, b)
+                    .map_err(|e| match e {
+                        SyncedWriteError::Write(e) | SyncedWriteError::Sync(e) => e,
+                    })
                     .map_err(|e| disk::io_err(path, e))?,
                 None => backend
                     .remove_file(path)
                     .map_err(|e| disk::io_err(path, e))?,
             }
             if *path == self.stats.path() {
-                self.stats = StatsDisk::open(&self.backend, &active_dir(&self.dir));
-                self.stats.generation = *generation;
+                self.stats = StatsDisk::restored(
+                    &self.backend,
+                    &active_dir(&self.dir),
+                    *generation,
+                    saved.bytes.clone(),
+                );
                 continue;
             }
             for vb in 0..self.vbuckets() {

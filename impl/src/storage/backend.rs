@@ -6,11 +6,16 @@
 //! writes for small files, rename, and the two kinds of fsync. Anything the engine needs to be
 //! durable must be followed by a sync; the backends promise nothing else.
 
+use rustix::fs::{AtFlags, Mode, OFlags};
+use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fmt;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// A file system, as the storage layer sees it. Object safe: the engine holds an
 /// `Arc<dyn Backend>`.
@@ -25,6 +30,13 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// fsync of the file at `path` (data and size).
     fn sync_file(&self, path: &Path) -> io::Result<()>;
+    /// [`Backend::write_new`] then [`Backend::sync_file`], through one open handle where the
+    /// backend can; the error says which of the two failed.
+    fn write_new_synced(&self, path: &Path, data: &[u8]) -> Result<(), SyncedWriteError> {
+        self.write_new(path, data)
+            .map_err(SyncedWriteError::Write)?;
+        self.sync_file(path).map_err(SyncedWriteError::Sync)
+    }
     /// Atomically renames `from` over `to`. Durable only after [`Backend::sync_dir`].
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// fsync of a directory: makes the creates, renames and removes inside it durable.
@@ -33,6 +45,15 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Removes the file at `path`. Durable only after [`Backend::sync_dir`].
     fn remove_file(&self, path: &Path) -> io::Result<()>;
+}
+
+/// Which half of [`Backend::write_new_synced`] failed.
+#[derive(Debug)]
+pub enum SyncedWriteError {
+    /// Creating, truncating or writing the file.
+    Write(io::Error),
+    /// Its fsync.
+    Sync(io::Error),
 }
 
 /// An open file: positional reads, appends at the end, truncation, fsync.
@@ -56,16 +77,37 @@ pub trait BackendFile: Send + fmt::Debug {
 }
 
 /// Real files, real fsync (`fdatasync` for data files, `fsync` for stats.json and directories).
-/// Unix only (positional I/O through `std::os::unix::fs::FileExt`).
-#[derive(Clone, Debug)]
+/// Unix only (positional I/O through `std::os::unix::fs::FileExt`, `*at` calls through rustix).
+///
+/// A file named by an absolute path is opened, renamed and removed relative to its directory,
+/// which the backend opens once and keeps open (as the engine keeps its data files open): the
+/// kernel then resolves one name instead of every component of the path, and a directory is
+/// synced through its open handle. So a directory must not be replaced (removed and created
+/// again at the same path) while a backend that has used it lives; the data directory is
+/// locked for the cluster's life, and nothing in warmcheck removes a directory. Relative paths
+/// go through the path as given. A clone starts with no directory open.
+#[derive(Debug)]
 pub struct FileBackend {
     fsync: bool,
+    dirs: Mutex<HashMap<PathBuf, Arc<OwnedFd>>>,
+}
+
+impl Clone for FileBackend {
+    fn clone(&self) -> Self {
+        FileBackend {
+            fsync: self.fsync,
+            dirs: Mutex::default(),
+        }
+    }
 }
 
 impl FileBackend {
     /// The real thing: every sync is an fsync.
     pub fn new() -> Self {
-        FileBackend { fsync: true }
+        FileBackend {
+            fsync: true,
+            dirs: Mutex::default(),
+        }
     }
 
     /// **Unsafe for real use (benchmarks and tests only).** Every sync (file and directory)
@@ -73,12 +115,47 @@ impl FileBackend {
     /// header may be lost, or survive while the records it covers do not. Exists to measure
     /// what fsync costs the flusher.
     pub fn without_fsync() -> Self {
-        FileBackend { fsync: false }
+        FileBackend {
+            fsync: false,
+            dirs: Mutex::default(),
+        }
     }
 
     /// Whether syncs really fsync.
     pub fn fsyncs(&self) -> bool {
         self.fsync
+    }
+
+    /// The open directory `dir` (an absolute path), opened now if it is not yet.
+    fn dir(&self, dir: &Path) -> io::Result<Arc<OwnedFd>> {
+        let mut dirs = self.dirs.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(fd) = dirs.get(dir) {
+            return Ok(fd.clone());
+        }
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = Arc::new(rustix::fs::open(dir, flags, Mode::empty())?);
+        dirs.insert(dir.to_path_buf(), fd.clone());
+        Ok(fd)
+    }
+
+    /// Where `path` is: its open directory and its name there, for a `*at` call; `None` for a
+    /// relative path (or one without a file name), used as it is.
+    fn at<'p>(&self, path: &'p Path) -> io::Result<Option<(Arc<OwnedFd>, &'p OsStr)>> {
+        match (path.is_absolute(), path.parent(), path.file_name()) {
+            (true, Some(dir), Some(name)) => Ok(Some((self.dir(dir)?, name))),
+            _ => Ok(None),
+        }
+    }
+
+    /// `path` opened with `flags` (plus `O_CLOEXEC`; mode 0666 less the umask when created).
+    fn open_with(&self, path: &Path, flags: OFlags) -> io::Result<File> {
+        let flags = flags | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(0o666);
+        let fd = match self.at(path)? {
+            Some((dir, name)) => rustix::fs::openat(&*dir, name, flags, mode)?,
+            None => rustix::fs::open(path, flags, mode)?,
+        };
+        Ok(File::from(fd))
     }
 }
 
@@ -90,12 +167,7 @@ impl Default for FileBackend {
 
 impl Backend for FileBackend {
     fn open(&self, path: &Path) -> io::Result<Box<dyn BackendFile>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
+        let file = self.open_with(path, OFlags::RDWR | OFlags::CREATE)?;
         let len = file.metadata()?.len();
         Ok(Box::new(RealFile {
             file,
@@ -106,27 +178,42 @@ impl Backend for FileBackend {
     }
 
     fn read_all(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
-        let file = match File::open(path) {
+        let file = match self.open_with(path, OFlags::RDONLY) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
         // Only a regular file has an end: a device or a pipe (stats.json -> /dev/zero) would be
         // read forever.
-        if !file.metadata()?.is_file() {
+        let meta = file.metadata()?;
+        if !meta.is_file() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "not a regular file",
             ));
         }
-        let mut data = Vec::new();
-        io::Read::read_to_end(&mut &file, &mut data)?;
+        // Sized from the one fstat above (`read_to_end` on a `File` would fstat and seek again);
+        // read to the end whatever the size said, in case the file grew.
+        let mut data = Vec::with_capacity((meta.len() as usize).saturating_add(1).min(1 << 20));
+        io::Read::read_to_end(&mut io::Read::take(&file, u64::MAX), &mut data)?;
         Ok(Some(data))
     }
 
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        let mut file = File::create(path)?;
+        let mut file = self.open_with(path, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC)?;
         file.write_all(data)
+    }
+
+    fn write_new_synced(&self, path: &Path, data: &[u8]) -> Result<(), SyncedWriteError> {
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC;
+        let mut file = self
+            .open_with(path, flags)
+            .map_err(SyncedWriteError::Write)?;
+        file.write_all(data).map_err(SyncedWriteError::Write)?;
+        if self.fsync {
+            file.sync_all().map_err(SyncedWriteError::Sync)?;
+        }
+        Ok(())
     }
 
     fn sync_file(&self, path: &Path) -> io::Result<()> {
@@ -134,18 +221,27 @@ impl Backend for FileBackend {
             return Ok(());
         }
         // Opened for writing so that platforms which refuse fsync on read-only handles agree.
-        OpenOptions::new().write(true).open(path)?.sync_all()
+        self.open_with(path, OFlags::WRONLY)?.sync_all()
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        fs::rename(from, to)
+        match (self.at(from)?, self.at(to)?) {
+            (Some((from_dir, from_name)), Some((to_dir, to_name))) => Ok(rustix::fs::renameat(
+                &*from_dir, from_name, &*to_dir, to_name,
+            )?),
+            _ => fs::rename(from, to),
+        }
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         if !self.fsync {
             return Ok(());
         }
-        File::open(dir)?.sync_all()
+        if dir.is_absolute() {
+            Ok(rustix::fs::fsync(&*self.dir(dir)?)?)
+        } else {
+            File::open(dir)?.sync_all()
+        }
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
@@ -153,7 +249,10 @@ impl Backend for FileBackend {
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
-        fs::remove_file(path)
+        match self.at(path)? {
+            Some((dir, name)) => Ok(rustix::fs::unlinkat(&*dir, name, AtFlags::empty())?),
+            None => fs::remove_file(path),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 //! affected, so the storage layer's recovery from the failure (truncating the partial bytes
 //! away) runs as it would on a disk that is full for one write.
 
-use super::backend::{Backend, BackendFile};
+use super::backend::{Backend, BackendFile, SyncedWriteError};
 use std::fmt;
 use std::io;
 use std::path::Path;
@@ -84,6 +84,9 @@ impl Backend for Wrapped {
     }
     fn sync_file(&self, path: &Path) -> io::Result<()> {
         self.inner.sync_file(path)
+    }
+    fn write_new_synced(&self, path: &Path, data: &[u8]) -> Result<(), SyncedWriteError> {
+        self.inner.write_new_synced(path, data)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.inner.rename(from, to)

@@ -25,7 +25,7 @@ mod format;
 mod lock;
 mod vbfile;
 
-pub use backend::{Backend, BackendFile, FileBackend};
+pub use backend::{Backend, BackendFile, FileBackend, SyncedWriteError};
 pub use disk_full::DiskFull;
 pub use error::StoreError;
 pub use faulty::{FaultyBackend, Tear};

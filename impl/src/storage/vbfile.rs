@@ -16,7 +16,7 @@
 //! the defect, the defect is inside committed data: an error. Otherwise it is the torn tail of
 //! an unfinished commit: ignored, and cut away by the next commit.
 
-use super::backend::{Backend, BackendFile};
+use super::backend::{Backend, BackendFile, SyncedWriteError};
 use super::error::StoreError;
 use super::format::{
     self, Frame, Header, FRAME_LEN, HEADER_LEN, KIND_DOC, KIND_HEADER, KIND_VBSTATE, MAGIC,
@@ -974,9 +974,11 @@ impl VbFile {
             }
         };
         self.backend
-            .write_new(&tmp, &format::magic_block())
-            .map_err(err("write"))?;
-        self.backend.sync_file(&tmp).map_err(err("fsync"))?;
+            .write_new_synced(&tmp, &format::magic_block())
+            .map_err(|e| match e {
+                SyncedWriteError::Write(source) => err("write")(source),
+                SyncedWriteError::Sync(source) => err("fsync")(source),
+            })?;
         self.backend
             .rename(&tmp, &self.path)
             .map_err(err("rename"))?;
