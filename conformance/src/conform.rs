@@ -14,17 +14,60 @@
 //! below them; states above that depth belong to shard 0. A shard performs on the system under
 //! test only the transitions of the states it owns, plus the tree path down to its subtrees.
 //! The shards' transitions partition the model's.
+//!
+//! The jobs of one process (`--jobs`) split their shard the same way, but as they go rather
+//! than by hash: every job walks the same graph in the same order, so the k-th state at depth
+//! [`JOB_DEPTH`] of the shard is the same state for all of them, and it goes, with its subtree,
+//! to the first job that reaches it ([`Jobs`]). A job slowed by a large subtree reaches the next
+//! ones late and finds them taken: the jobs finish together, where a split by hash left one
+//! job with 63% of the work at the default bounds. The shard's states above [`JOB_DEPTH`] belong
+//! to job 0.
 
 use crate::mapping::{self, ApplyError, Difference};
 use serde_json::Value;
 use stateright::Model;
-use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
 use std::time::Instant;
 use warmcheck_model::{Action, State, Warmup};
 
 /// The depth at which subtrees are dealt out to shards.
 pub const SHARD_DEPTH: usize = 6;
+
+/// The depth at which a shard's subtrees go to its jobs, first come, first served: deeper than
+/// [`SHARD_DEPTH`], for smaller pieces (at the default bounds the largest subtree at depth 6
+/// holds 14% of the states, at depth 10 3%, at a cost of 6,146 pieces whose tree paths every
+/// job drives).
+pub const JOB_DEPTH: usize = 10;
+
+/// The jobs of one process sharing a shard: which of the shard's subtrees at [`JOB_DEPTH`]
+/// are taken (by walk order: they are taken in order, so a count says which).
+#[derive(Debug, Default)]
+pub struct Jobs {
+    taken: std::sync::atomic::AtomicU64,
+}
+
+impl Jobs {
+    /// Take the `k`-th subtree if no job has: true for the first job to ask.
+    fn take(&self, k: u64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        match self.taken.compare_exchange(k, k + 1, Relaxed, Relaxed) {
+            Ok(_) => true,
+            Err(taken) => {
+                // Every job takes or finds taken the subtrees in the same order.
+                assert!(taken > k, "subtree {k} asked for before subtree {taken}");
+                false
+            }
+        }
+    }
+}
+
+/// One job of a process: its index (job 0 owns the shard's states above [`JOB_DEPTH`]) and
+/// what it shares with the others.
+#[derive(Clone, Copy, Debug)]
+pub struct Job<'a> {
+    pub index: usize,
+    pub jobs: &'a Jobs,
+}
 
 /// Something that can be driven by model actions and compared with the model.
 pub trait Sut {
@@ -144,25 +187,49 @@ struct Frame<Img> {
     depth: usize,
     actions: Vec<Action>,
     next: usize,
-    /// Whether this shard keeps the system under test in step with the walk at this state.
+    /// Whether this job keeps the system under test in step with the walk at this state.
     driven: bool,
     /// The shard that owns this state's transitions.
-    owner: u64,
+    shard: u64,
+    /// Whether this job performs this state's transitions (its shard owns it, and the job its
+    /// subtree at [`JOB_DEPTH`], or it is job 0 above).
+    mine: bool,
     image: Option<Img>,
 }
 
-/// Walk the model and replay its transitions on `sut`. `progress` is called now and then
-/// with the running outcome; returning `false` stops the walk (Ctrl-C).
+/// Walk the model and replay its transitions on `sut`, as the only job of the process.
+/// `progress` is called now and then with the running outcome; returning `false` stops the
+/// walk (Ctrl-C).
 pub fn conform<S: Sut>(
     model: &Warmup,
     sut: &mut S,
     shard: Shard,
     stop_at_first_mismatch: bool,
+    progress: impl FnMut(&ConformOutcome) -> bool,
+) -> Result<ConformOutcome, String> {
+    let jobs = Jobs::default();
+    let job = Job {
+        index: 0,
+        jobs: &jobs,
+    };
+    conform_job(model, sut, shard, job, stop_at_first_mismatch, progress)
+}
+
+/// [`conform`] as one of several jobs of the process sharing `shard`: each job runs this on
+/// its own thread with its own system under test and the same [`Jobs`]; together they perform
+/// each of the shard's transitions once.
+pub fn conform_job<S: Sut>(
+    model: &Warmup,
+    sut: &mut S,
+    shard: Shard,
+    job: Job<'_>,
+    stop_at_first_mismatch: bool,
     mut progress: impl FnMut(&ConformOutcome) -> bool,
 ) -> Result<ConformOutcome, String> {
     let start = Instant::now();
     let mut out = ConformOutcome::default();
-    let mut visited: HashSet<u64> = HashSet::new();
+    // Fingerprints, not states (8 bytes each), in a set that does not hash them again.
+    let mut visited: nohash_hasher::IntSet<u64> = Default::default();
     let mut path: Vec<Action> = Vec::new();
     let init = model.init_states().remove(0);
     visited.insert(fingerprint(&init));
@@ -179,24 +246,38 @@ pub fn conform<S: Sut>(
         out.seconds = start.elapsed().as_secs_f64();
         return Ok(out);
     }
-    // owner(s): shard 0 above SHARD_DEPTH; by fingerprint at SHARD_DEPTH; the tree parent's
-    // owner below. A shard drives the system under test at s (keeps it in step with the
-    // walk) when s is at or above SHARD_DEPTH (navigation towards its subtrees) or it owns s.
-    let owner_of = |s: &State, depth: usize, parent_owner: u64| -> u64 {
+    // shard_of(s): shard 0 above SHARD_DEPTH; by fingerprint at SHARD_DEPTH; the tree
+    // parent's shard below.
+    let shard_of = |s: &State, depth: usize, parent: u64| -> u64 {
         if shard.count == 1 || depth < SHARD_DEPTH {
             0
         } else if depth == SHARD_DEPTH {
             fingerprint(s) % shard.count
         } else {
-            parent_owner
+            parent
         }
     };
-    let me = shard.index;
-    let init_owner = owner_of(&init, 0, 0);
-    if init_owner == me {
+    // mine(s), for a state first reached here: in this shard, and then job 0's above
+    // JOB_DEPTH, the taker's at JOB_DEPTH, the tree parent's below.
+    let mut subtrees = 0u64;
+    let mut mine = |in_shard: bool, depth: usize, parent_mine: bool| -> bool {
+        if !in_shard {
+            false
+        } else if depth < JOB_DEPTH {
+            job.index == 0
+        } else if depth == JOB_DEPTH {
+            subtrees += 1;
+            job.jobs.take(subtrees - 1)
+        } else {
+            parent_mine
+        }
+    };
+    let init_shard = shard_of(&init, 0, 0);
+    let init_mine = mine(init_shard == shard.index, 0, false);
+    if init_mine {
         out.states_covered += 1;
     }
-    let mut root = frame(model, init, 0, true, init_owner);
+    let mut root = frame(model, init, 0, true, init_shard, init_mine);
     if root.actions.len() > 1 {
         root.image = Some(sut.save_image()?);
     }
@@ -221,9 +302,19 @@ pub fn conform<S: Sut>(
         if fresh {
             out.states_reachable += 1;
         }
-        let edge_owned = top.owner == me;
-        let child_owner = owner_of(&next, depth + 1, top.owner);
-        let child_driven = fresh && top.driven && (depth < SHARD_DEPTH || child_owner == me);
+        let edge_owned = top.mine;
+        // A job drives the system under test down every tree path to where the subtrees it
+        // may own begin (not into them), and through the subtrees it owns.
+        let (child_shard, child_mine, child_driven) = if fresh {
+            let child_shard = shard_of(&next, depth + 1, top.shard);
+            let in_shard = child_shard == shard.index;
+            let child_mine = mine(in_shard, depth + 1, top.mine);
+            let towards =
+                depth + 1 < SHARD_DEPTH || (in_shard && depth + 1 < JOB_DEPTH) || child_mine;
+            (child_shard, child_mine, top.driven && towards)
+        } else {
+            (0, false, false)
+        };
         let perform = top.driven && (edge_owned || child_driven);
         let mut reached = true;
         if perform {
@@ -259,11 +350,12 @@ pub fn conform<S: Sut>(
             }
         }
         if fresh {
-            if child_owner == me {
+            if child_mine {
                 out.states_covered += 1;
             }
             path.push(action);
-            let mut f = frame(model, next, depth + 1, child_driven && reached, child_owner);
+            let driven = child_driven && reached;
+            let mut f = frame(model, next, depth + 1, driven, child_shard, child_mine);
             if f.driven && f.actions.len() > 1 {
                 f.image = Some(sut.save_image()?);
             }
@@ -285,7 +377,14 @@ pub fn conform<S: Sut>(
     Ok(out)
 }
 
-fn frame<Img>(model: &Warmup, state: State, depth: usize, driven: bool, owner: u64) -> Frame<Img> {
+fn frame<Img>(
+    model: &Warmup,
+    state: State,
+    depth: usize,
+    driven: bool,
+    shard: u64,
+    mine: bool,
+) -> Frame<Img> {
     let mut actions = Vec::new();
     model.actions(&state, &mut actions);
     Frame {
@@ -294,7 +393,8 @@ fn frame<Img>(model: &Warmup, state: State, depth: usize, driven: bool, owner: u
         actions,
         next: 0,
         driven,
-        owner,
+        shard,
+        mine,
         image: None,
     }
 }

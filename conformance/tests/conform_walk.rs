@@ -3,7 +3,7 @@
 //! shards must partition the transitions.
 
 use stateright::{Checker, Model};
-use warmcheck_conformance::conform::{conform, ModelSut, Shard};
+use warmcheck_conformance::conform::{conform, conform_job, Job, Jobs, ModelSut, Shard};
 use warmcheck_model::{Bounds, Variant};
 
 fn small() -> Bounds {
@@ -69,6 +69,51 @@ fn shards_partition_the_transitions() {
     }
     assert_eq!(covered, total.transitions_reachable);
     assert_eq!(states, total.states_reachable);
+}
+
+/// The jobs of one process split its shard as they go (first come, first served at
+/// `JOB_DEPTH`): whatever the timing, together they perform each of the shard's transitions
+/// once. (How evenly depends on the timing, so it is not asserted here: a job the scheduler
+/// starts late may find everything taken. docs/performance.md measures it.)
+#[test]
+fn jobs_share_a_shard_each_transition_once() {
+    let model = small().into_model(Variant::current());
+    for shard in [Shard::ALL, Shard { index: 1, count: 2 }] {
+        let alone = {
+            let mut sut = ModelSut {
+                model: &model,
+                state: model.init_states().remove(0),
+            };
+            conform(&model, &mut sut, shard, false, |_| true).unwrap()
+        };
+        for count in [2, 3] {
+            let jobs = Jobs::default();
+            let outs: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..count)
+                    .map(|index| {
+                        let (model, jobs) = (&model, &jobs);
+                        scope.spawn(move || {
+                            let mut sut = ModelSut {
+                                model,
+                                state: model.init_states().remove(0),
+                            };
+                            let job = Job { index, jobs };
+                            conform_job(model, &mut sut, shard, job, false, |_| true).unwrap()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            for out in &outs {
+                assert!(out.mismatches.is_empty(), "{:?}", out.mismatches.first());
+                assert_eq!(out.transitions_reachable, alone.transitions_reachable);
+            }
+            let covered: u64 = outs.iter().map(|o| o.transitions_covered).sum();
+            let states: u64 = outs.iter().map(|o| o.states_covered).sum();
+            assert_eq!(covered, alone.transitions_covered, "{count} jobs");
+            assert_eq!(states, alone.states_covered, "{count} jobs");
+        }
+    }
 }
 
 #[test]

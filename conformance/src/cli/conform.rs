@@ -4,7 +4,7 @@ use super::args::{
     check_fresh_dir, Backend, BoundsArgs, DesignArgs, ReportArgs, SutArgs, TraceDirArgs,
     MAX_THREADS,
 };
-use crate::conform::{self, ClusterSut, ConformOutcome, Shard, Sut};
+use crate::conform::{self, ClusterSut, ConformOutcome, Job, Jobs, Shard, Sut};
 use crate::progress::Progress;
 use crate::replay::{self, ImplSetup};
 use crate::report::{self, Case};
@@ -194,6 +194,7 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
     );
     // Each job runs a sub-shard of this shard with its own cluster in its own directory.
     let jobs = opts.jobs.max(1);
+    let shared = Jobs::default();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let live: Vec<std::sync::Mutex<ConformOutcome>> = (0..jobs)
         .map(|_| std::sync::Mutex::new(ConformOutcome::default()))
@@ -207,6 +208,7 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                 let model = &model;
                 let stop = &stop;
                 let live = &live;
+                let shared = &shared;
                 let sut_seen = &sut_seen;
                 let sut_args = &opts.sut;
                 // A crash of the in-memory backend crashes its whole file system: one per job.
@@ -219,15 +221,16 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                     backend,
                     bugs: setup.bugs,
                 };
-                let shard = Shard {
-                    index: opts.shard.index * jobs + j,
-                    count: opts.shard.count * jobs,
+                let shard = opts.shard;
+                let job = Job {
+                    index: j as usize,
+                    jobs: shared,
                 };
                 scope.spawn(move || match &sut_args.sut {
                     None => {
                         let cluster = replay::new_cluster(model, &setup)?;
                         let mut sut = ClusterSut { cluster };
-                        walk(model, &mut sut, shard, &live[j as usize], stop)
+                        walk(model, &mut sut, shard, job, &live[j as usize], stop)
                     }
                     Some(cmd) => {
                         let started = ProtocolSut::start(cmd, model, sut_args.timeout(), true);
@@ -238,7 +241,7 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                                 return Err(e);
                             }
                         };
-                        let out = walk(model, &mut sut, shard, &live[j as usize], stop);
+                        let out = walk(model, &mut sut, shard, job, &live[j as usize], stop);
                         record_sut(sut_seen, &sut);
                         out
                     }
@@ -412,10 +415,11 @@ fn walk<S: Sut>(
     model: &Warmup,
     sut: &mut S,
     shard: Shard,
+    job: Job<'_>,
     live: &std::sync::Mutex<ConformOutcome>,
     stop: &std::sync::atomic::AtomicBool,
 ) -> Result<ConformOutcome, String> {
-    let out = conform::conform(model, sut, shard, true, |o| {
+    let out = conform::conform_job(model, sut, shard, job, true, |o| {
         *live.lock().expect("progress lock") = o.clone();
         !stop.load(std::sync::atomic::Ordering::Relaxed)
     });
