@@ -228,8 +228,8 @@ pub fn conform_job<S: Sut>(
 ) -> Result<ConformOutcome, String> {
     let start = Instant::now();
     let mut out = ConformOutcome::default();
-    // Fingerprints, not states (8 bytes each), in a set that does not hash them again.
-    let mut visited: nohash_hasher::IntSet<u64> = Default::default();
+    // Fingerprints, not states (8 bytes each).
+    let mut visited = crate::visited::Fingerprints::default();
     let mut path: Vec<Action> = Vec::new();
     let init = model.init_states().remove(0);
     visited.insert(fingerprint(&init));

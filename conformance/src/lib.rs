@@ -18,3 +18,4 @@ pub mod story_file;
 pub mod sut;
 pub mod trace;
 pub mod validate;
+pub mod visited;
