@@ -81,12 +81,31 @@ fn table(t: &Table) -> Vec<EntryView> {
         .collect()
 }
 
+/// `prefix` followed by `n` in decimal, as `format!("{prefix}{n}")` gives, without the
+/// formatting machinery: a view is built after every step conformance replays.
+fn numbered(prefix: &str, mut n: u64) -> String {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut out = String::with_capacity(prefix.len() + digits.len() - at);
+    out.push_str(prefix);
+    out.extend(digits[at..].iter().map(|&d| d as char));
+    out
+}
+
 fn items<'a>(h: impl IntoIterator<Item = &'a Mutation>) -> Vec<ItemView> {
     h.into_iter()
         .enumerate()
         .map(|(i, m)| ItemView {
             seqno: i as u64 + 1,
-            key: m.key.to_string(),
+            key: numbered("k", m.key.0 as u64),
             op: match m.op {
                 Op::Set { .. } => "set",
                 Op::Delete => "delete",
@@ -94,7 +113,7 @@ fn items<'a>(h: impl IntoIterator<Item = &'a Mutation>) -> Vec<ItemView> {
             }
             .to_string(),
             value: match m.op {
-                Op::Set { value, .. } => Some(format!("v{value}")),
+                Op::Set { value, .. } => Some(numbered("v", value as u64)),
                 _ => None,
             },
         })
@@ -128,7 +147,7 @@ impl Warmup {
                         a.queue
                             .iter()
                             .map(|q| match q {
-                                Queued::Mutation(s) => format!("seqno:{s}"),
+                                Queued::Mutation(s) => numbered("seqno:", *s as u64),
                                 Queued::SetVbState(_) => "set_vbucket_state".to_string(),
                             })
                             .collect()
@@ -141,7 +160,7 @@ impl Warmup {
             .collect();
         let replicas = (0..self.bounds.replicas as usize)
             .map(|r| ReplicaView {
-                name: format!("r{}", r + 1),
+                name: numbered("r", r as u64 + 1),
                 vbuckets: s
                     .vbs
                     .iter()
@@ -178,6 +197,18 @@ impl Warmup {
                 vbuckets,
             },
             replicas,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn numbered_is_format() {
+        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX] {
+            for prefix in ["", "k", "seqno:"] {
+                assert_eq!(super::numbered(prefix, n), format!("{prefix}{n}"));
+            }
         }
     }
 }
