@@ -388,7 +388,7 @@ pub struct Cluster {
     poisoned: Option<String>,
     _lock: Option<crate::storage::DirLock>,
     /// What was last read of each file for an image, by path.
-    image_cache: std::collections::HashMap<PathBuf, image::SavedFile>,
+    image_cache: Vec<Option<image::SavedFile>>,
 }
 
 impl fmt::Debug for Cluster {
@@ -537,7 +537,7 @@ impl Cluster {
             fresh: true,
             poisoned: None,
             _lock: lock,
-            image_cache: std::collections::HashMap::new(),
+            image_cache: Vec::new(),
         })
     }
 
@@ -619,7 +619,7 @@ impl Cluster {
             fresh: false,
             poisoned: None,
             _lock: lock,
-            image_cache: std::collections::HashMap::new(),
+            image_cache: Vec::new(),
         })
     }
 
@@ -771,7 +771,7 @@ impl Cluster {
         self.vbs[vb as usize].mem.as_ref().is_some_and(|m| m.in_map)
     }
 
-    /// Reopen the active node's files from what storage has (after a crash). The replica nodes
+    /// Reopen the active node's data files from what storage has (after a crash). The replica nodes
     /// did not crash: their files are reopened only when the fault-injecting backend crashed
     /// the machine under them (its handles are stale then), or when a failed write left a
     /// replica's file and memory apart. Replicas commit every mutation durably, so a reopened
@@ -815,8 +815,12 @@ impl Cluster {
                 rv.disk = disk;
             }
         }
-        self.stats = StatsDisk::open(&self.backend, &active_dir(&self.dir));
-        self.clean_flag = self.stats.read_force_shutdown()?.as_deref() == Some("false");
+        // stats.json is as the engine last read or replaced it, unless the machine crashed or
+        // a replacement failed: then it is read again (warmup reads it anyway).
+        if machine_crashed || self.stats.known_bytes().is_none() {
+            self.stats = StatsDisk::open(&self.backend, &active_dir(&self.dir));
+            self.clean_flag = self.stats.read_force_shutdown()?.as_deref() == Some("false");
+        }
         Ok(())
     }
 

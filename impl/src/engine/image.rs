@@ -6,15 +6,16 @@ use super::{active_dir, active_vb_path, replica_vb_path, Cluster, EngineError, P
 use super::{Item, StreamState, UuidGen};
 use crate::failover::FailoverTable;
 use crate::storage::SyncedWriteError;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 /// A file's bytes in an image, or `None` if it did not exist.
 pub(super) type FileImage = Option<Arc<Vec<u8>>>;
 
-/// A file in an image, as `save_image` last read it (kept by path between images).
+/// A file in an image, as `save_image` last read it (kept by position between images).
 #[derive(Clone)]
 pub(super) struct SavedFile {
+    path: Arc<Path>,
     /// The file's write generation when it was read.
     generation: u64,
     bytes: FileImage,
@@ -35,8 +36,8 @@ pub struct ClusterImage {
     uuids: Box<dyn UuidGen>,
     mem: Vec<Option<VbMem>>,
     replicas: Vec<Vec<ReplicaMem>>,
-    /// Every data file and stats.json.
-    files: Vec<(PathBuf, SavedFile)>,
+    /// Every data file and stats.json, in the order of [`Cluster::generations`].
+    files: Vec<SavedFile>,
 }
 
 /// A replica's memory, in an image.
@@ -63,17 +64,24 @@ impl Cluster {
             .map(|v| &v.disk)
             .chain(self.replicas.iter().flatten().map(|r| &r.disk))
             .collect();
-        let mut files = Vec::new();
-        for (path, generation) in self.data_files() {
+        let generations = self.generations();
+        self.image_cache.resize(generations.len(), None);
+        let mut files = Vec::with_capacity(generations.len());
+        for (i, generation) in generations.into_iter().enumerate() {
             // Read a file only when it changed since it was last read for an image.
-            let saved = match self.image_cache.get(&path) {
+            let saved = match &self.image_cache[i] {
                 Some(saved) if saved.generation == generation => saved.clone(),
-                _ => {
-                    let vb_disk = disks.iter().find(|d| d.path() == path);
+                cached => {
+                    let vb_disk = disks.get(i);
+                    let path: Arc<Path> = match (cached, vb_disk) {
+                        (Some(saved), _) => saved.path.clone(),
+                        (None, Some(d)) => d.path().into(),
+                        (None, None) => self.stats.path().into(),
+                    };
                     let bytes = match (vb_disk, self.stats.known_bytes()) {
                         // A data file: through its open file, which is the file at `path`.
                         (Some(d), _) => Some(Arc::new(d.read_all()?)),
-                        // stats.json, as the engine last read it.
+                        // stats.json, as the engine last read or wrote it.
                         (None, Some(known)) => known.clone(),
                         (None, None) => backend
                             .read_all(&path)
@@ -82,15 +90,16 @@ impl Cluster {
                     };
                     let disk = vb_disk.and_then(|d| d.image()).map(Arc::new);
                     let saved = SavedFile {
+                        path,
                         generation,
                         bytes,
                         disk,
                     };
-                    self.image_cache.insert(path.clone(), saved.clone());
+                    self.image_cache[i] = Some(saved.clone());
                     saved
                 }
             };
-            files.push((path, saved));
+            files.push(saved);
         }
         Ok(ClusterImage {
             clock: self.clock,
@@ -128,11 +137,11 @@ impl Cluster {
     /// replaced.
     pub fn restore_image(&mut self, image: &ClusterImage) -> Result<(), EngineError> {
         let backend = self.backend.as_dyn();
-        let current: std::collections::HashMap<PathBuf, u64> =
-            self.data_files().into_iter().collect();
-        for (path, saved) in &image.files {
-            let generation = &saved.generation;
-            if current.get(path) == Some(generation) {
+        let current = self.generations();
+        assert_eq!(current.len(), image.files.len(), "an image of this cluster");
+        for (saved, now) in image.files.iter().zip(current) {
+            let (path, generation) = (&*saved.path, &saved.generation);
+            if now == *generation {
                 continue; // not written since the image: the same bytes
             }
             if let (Some(disk_image), Some(bytes)) = (&saved.disk, &saved.bytes) {
@@ -149,7 +158,7 @@ impl Cluster {
                     }
                 }
             }
-            if *path == self.stats.path() && self.stats.known_bytes() == Some(&saved.bytes) {
+            if path == self.stats.path() && self.stats.known_bytes() == Some(&saved.bytes) {
                 // Written since, but with the same bytes (or read since a crash reopened it).
                 self.stats.generation = *generation;
                 continue;
@@ -165,7 +174,7 @@ impl Cluster {
                     .remove_file(path)
                     .map_err(|e| disk::io_err(path, e))?,
             }
-            if *path == self.stats.path() {
+            if path == self.stats.path() {
                 self.stats = StatsDisk::restored(
                     &self.backend,
                     &active_dir(&self.dir),
@@ -217,19 +226,14 @@ impl Cluster {
         Ok(())
     }
 
-    /// Every data file and stats.json, with its write generation.
-    pub(super) fn data_files(&self) -> Vec<(PathBuf, u64)> {
-        let mut files: Vec<(PathBuf, u64)> = self
-            .vbs
-            .iter()
-            .map(|v| (v.disk.path().to_path_buf(), v.disk.generation))
-            .collect();
+    /// The write generation of every data file (the active's, then each replica's) and of
+    /// stats.json, in that order: the order of an image's files.
+    fn generations(&self) -> Vec<u64> {
+        let mut generations: Vec<u64> = self.vbs.iter().map(|v| v.disk.generation).collect();
         for row in &self.replicas {
-            for rv in row {
-                files.push((rv.disk.path().to_path_buf(), rv.disk.generation));
-            }
+            generations.extend(row.iter().map(|rv| rv.disk.generation));
         }
-        files.push((self.stats.path().to_path_buf(), self.stats.generation));
-        files
+        generations.push(self.stats.generation);
+        generations
     }
 }

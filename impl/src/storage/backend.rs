@@ -85,20 +85,11 @@ pub trait BackendFile: Send + fmt::Debug {
 /// synced through its open handle. So a directory must not be replaced (removed and created
 /// again at the same path) while a backend that has used it lives; the data directory is
 /// locked for the cluster's life, and nothing in warmcheck removes a directory. Relative paths
-/// go through the path as given. A clone starts with no directory open.
-#[derive(Debug)]
+/// go through the path as given. Clones share the open directories.
+#[derive(Clone, Debug)]
 pub struct FileBackend {
     fsync: bool,
-    dirs: Mutex<HashMap<PathBuf, Arc<OwnedFd>>>,
-}
-
-impl Clone for FileBackend {
-    fn clone(&self) -> Self {
-        FileBackend {
-            fsync: self.fsync,
-            dirs: Mutex::default(),
-        }
-    }
+    dirs: Arc<Mutex<HashMap<PathBuf, Arc<OwnedFd>>>>,
 }
 
 impl FileBackend {
@@ -106,7 +97,7 @@ impl FileBackend {
     pub fn new() -> Self {
         FileBackend {
             fsync: true,
-            dirs: Mutex::default(),
+            dirs: Arc::default(),
         }
     }
 
@@ -117,7 +108,7 @@ impl FileBackend {
     pub fn without_fsync() -> Self {
         FileBackend {
             fsync: false,
-            dirs: Mutex::default(),
+            dirs: Arc::default(),
         }
     }
 

@@ -54,8 +54,9 @@ impl VbFile {
 
     /// Go back to `image`, taken of the file at this path while it held exactly `bytes`, in place
     /// through the open handle: the file is cut back to the longest prefix it shares with
-    /// `bytes`, the rest of `bytes` is appended, and the file is synced. The same bytes, made
-    /// durable, as rewriting the file would give, without a path lookup or a rescan. The handle
+    /// `bytes`, the rest of `bytes` is appended, and the file is synced if that changed it. The
+    /// same bytes, as durable as rewriting the file would leave them, without a path lookup or
+    /// a rescan. The handle
     /// need not be the one the image was taken with (the file may have been reopened since, at a
     /// crash or warmup; it is always the file at this path, since a created file is reopened
     /// after its rename). `Ok(false)`, with nothing changed, after a failed write (the file's
@@ -75,19 +76,23 @@ impl VbFile {
         self.file.read_at(0, &mut now).map_err(read_err)?;
         let shared = now.iter().zip(bytes).take_while(|(a, b)| a == b).count();
         // Usually the file was only appended to since the image (nothing to append), or cut by
-        // a rollback (nothing to cut).
-        let result = if now_len > shared as u64 {
+        // a rollback (nothing to cut), or reopened at a crash (nothing to do: the bytes are as
+        // durable as the engine left them, which syncs what it writes before a call returns).
+        let cut = now_len > shared as u64;
+        let tail = &bytes[shared..];
+        let result = if cut {
             self.file.truncate(shared as u64)
         } else {
             Ok(())
         }
-        .and_then(|()| match &bytes[shared..] {
+        .and_then(|()| match tail {
             [] => Ok(()),
             tail => self.file.append(tail),
         })
-        // Synced whether or not anything changed: the rewrite this replaces left the bytes
-        // durable.
-        .and_then(|()| self.file.sync())
+        .and_then(|()| match cut || !tail.is_empty() {
+            true => self.file.sync(),
+            false => Ok(()),
+        })
         .map_err(|source| StoreError::ReturnToImage {
             path: self.path.clone(),
             len: image.len,
