@@ -454,14 +454,25 @@ impl VbFile {
             poisoned: false,
             bugs,
         };
-        vb.has_magic = vb.check_magic()?;
-        if vb.has_magic {
-            vb.commits = vb.scan(docs)?;
-        }
-        vb.entry_durable = !vb.commits.is_empty();
-        if let Some(newest) = vb.commits.last().copied() {
-            vb.vbstate = Some(vb.read_vbstate(&newest)?);
-        }
+        // One reader for the magic, the scan and the newest vbstate: a small file is read with
+        // one pread.
+        let (has_magic, commits, vbstate) = {
+            let mut reader = Reader::new(&*vb.file, &vb.path, vb.len);
+            let has_magic = vb.check_magic(&mut reader)?;
+            let commits = match has_magic {
+                true => vb.scan(&mut reader, docs)?,
+                false => Vec::new(),
+            };
+            let vbstate = match commits.last() {
+                Some(newest) => Some(vb.vbstate_at(&mut reader, newest)?),
+                None => None,
+            };
+            (has_magic, commits, vbstate)
+        };
+        vb.has_magic = has_magic;
+        vb.entry_durable = !commits.is_empty();
+        vb.commits = commits;
+        vb.vbstate = vbstate;
         Ok(vb)
     }
 
@@ -469,20 +480,14 @@ impl VbFile {
     /// Anything else is an error: the magic only ever appears whole (it is written to a
     /// temporary file, synced, and renamed into place), so a file with other first bytes is not
     /// ours and must not be overwritten.
-    fn check_magic(&self) -> Result<bool, StoreError> {
+    fn check_magic(&self, reader: &mut Reader<'_>) -> Result<bool, StoreError> {
         if self.len == 0 {
             return Ok(false);
         }
         let n = self.len.min(MAGIC_LEN) as usize;
-        let mut head = vec![0u8; n];
-        self.file
-            .read_at(0, &mut head)
-            .map_err(|source| StoreError::Read {
-                path: self.path.clone(),
-                offset: 0,
-                len: n as u64,
-                source,
-            })?;
+        let head = reader
+            .get(0, n)?
+            .expect("the file holds its first min(len, MAGIC_LEN) bytes");
         if n < MAGIC_LEN as usize || head[..MAGIC.len()] != MAGIC {
             return Err(StoreError::NotADataFile {
                 path: self.path.clone(),
@@ -513,8 +518,11 @@ impl VbFile {
     /// The forward scan: every commit whose header and records verify, up to the first defect;
     /// an error if a valid header lies after that defect.
     /// With `docs`, also decodes every doc of the committed prefix into it.
-    fn scan(&self, mut docs: Option<&mut Vec<Doc>>) -> Result<Vec<CommitPoint>, StoreError> {
-        let mut reader = Reader::new(&*self.file, &self.path, self.len);
+    fn scan(
+        &self,
+        reader: &mut Reader<'_>,
+        mut docs: Option<&mut Vec<Doc>>,
+    ) -> Result<Vec<CommitPoint>, StoreError> {
         let mut commits: Vec<CommitPoint> = Vec::new();
         let mut pending = Pending {
             first_record_offset: MAGIC_LEN,
@@ -602,7 +610,7 @@ impl VbFile {
             docs.truncate(commits.last().map_or(0, |c| c.docs_total) as usize);
         }
         if let Some(defect) = defect {
-            if let Some(header_offset) = find_header_after(&mut reader, defect.offset)? {
+            if let Some(header_offset) = find_header_after(reader, defect.offset)? {
                 return Err(if defect.checksum_ok {
                     StoreError::Malformed {
                         path: self.path.clone(),
@@ -635,6 +643,15 @@ impl VbFile {
     /// Reads, verifies and parses the vbstate record of `commit`.
     fn read_vbstate(&self, commit: &CommitPoint) -> Result<VbState, StoreError> {
         let mut reader = Reader::new(&*self.file, &self.path, self.len);
+        self.vbstate_at(&mut reader, commit)
+    }
+
+    /// [`VbFile::read_vbstate`] through `reader`.
+    fn vbstate_at(
+        &self,
+        reader: &mut Reader<'_>,
+        commit: &CommitPoint,
+    ) -> Result<VbState, StoreError> {
         let offset = commit.vbstate_offset;
         let payload = match reader.record(offset)? {
             Ok((frame, payload)) if frame.kind == KIND_VBSTATE => payload,
