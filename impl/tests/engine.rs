@@ -197,7 +197,7 @@ fn an_item_queued_outside_the_vb_map_does_not_notify_the_flusher() {
     let vb = &c.view().active.vbuckets[0];
     assert_eq!(
         vb.queued.as_deref(),
-        Some(&["set_vbucket_state".to_string()][..])
+        Some(&["set_vbucket_state".into()][..])
     );
     assert!(!vb.flusher_notified);
     assert!(matches!(c.flush(0), Err(EngineError::TemporaryFailure(_))));

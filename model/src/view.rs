@@ -4,6 +4,11 @@
 use crate::failover::Table;
 use crate::{Mutation, Node, Op, Queued, State, Stream, Warmup};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// A text field of the view: the fixed names (`running`, `set`, `k0`, ...) are borrowed, not
+/// allocated, in a view built after every step conformance replays; JSON is the same.
+pub type Text = Cow<'static, str>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
@@ -14,8 +19,8 @@ pub struct View {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveView {
-    pub process: String,
-    pub warmup_phase: Option<String>,
+    pub process: Text,
+    pub warmup_phase: Option<Text>,
     pub warmup_read_clean: Option<bool>,
     pub flusher_stopped: bool,
     /// The bucket's tasks (warmup, expiry pager, compaction) were stopped by a shutdown.
@@ -34,7 +39,7 @@ pub struct ActiveVbView {
     pub persisted_seqno: u64,
     pub failover: Option<Vec<EntryView>>,
     pub failover_on_disk: Vec<EntryView>,
-    pub queued: Option<Vec<String>>,
+    pub queued: Option<Vec<Text>>,
     pub flusher_notified: bool,
     pub items: Option<Vec<ItemView>>,
     pub items_on_disk: Vec<ItemView>,
@@ -42,7 +47,7 @@ pub struct ActiveVbView {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaView {
-    pub name: String,
+    pub name: Text,
     pub vbuckets: Vec<ReplicaVbView>,
 }
 
@@ -53,7 +58,7 @@ pub struct ReplicaVbView {
     pub snap_start: u64,
     pub snap_end: u64,
     pub failover: Vec<EntryView>,
-    pub stream: String,
+    pub stream: Text,
     pub items: Vec<ItemView>,
 }
 
@@ -66,10 +71,10 @@ pub struct EntryView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemView {
     pub seqno: u64,
-    pub key: String,
-    pub op: String,
+    pub key: Text,
+    pub op: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
+    pub value: Option<Text>,
 }
 
 fn table(t: &Table) -> Vec<EntryView> {
@@ -81,39 +86,63 @@ fn table(t: &Table) -> Vec<EntryView> {
         .collect()
 }
 
-/// `prefix` followed by `n` in decimal, as `format!("{prefix}{n}")` gives, without the
-/// formatting machinery: a view is built after every step conformance replays.
-fn numbered(prefix: &str, mut n: u64) -> String {
+/// `prefix` followed by `n` in decimal, as `format!("{prefix}{n}")` gives: borrowed from
+/// `names` (the first few, spelled out) when it is there, built otherwise.
+fn numbered(names: &'static [&'static str], prefix: &str, n: u64) -> Text {
+    if let Some(name) = names.get(n as usize) {
+        debug_assert_eq!(*name, format!("{prefix}{n}"));
+        return Cow::Borrowed(name);
+    }
     let mut digits = [0u8; 20];
     let mut at = digits.len();
+    let mut rest = n;
     loop {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
             break;
         }
     }
     let mut out = String::with_capacity(prefix.len() + digits.len() - at);
     out.push_str(prefix);
     out.extend(digits[at..].iter().map(|&d| d as char));
-    out
+    Cow::Owned(out)
 }
+
+/// Keys (at most 8), values and seqnos (below 64) as the view spells them.
+const KEYS: [&str; 8] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
+const VALUES: [&str; 64] = [
+    "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14",
+    "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27",
+    "v28", "v29", "v30", "v31", "v32", "v33", "v34", "v35", "v36", "v37", "v38", "v39", "v40",
+    "v41", "v42", "v43", "v44", "v45", "v46", "v47", "v48", "v49", "v50", "v51", "v52", "v53",
+    "v54", "v55", "v56", "v57", "v58", "v59", "v60", "v61", "v62", "v63",
+];
+const SEQNOS: [&str; 64] = [
+    "seqno:0", "seqno:1", "seqno:2", "seqno:3", "seqno:4", "seqno:5", "seqno:6", "seqno:7",
+    "seqno:8", "seqno:9", "seqno:10", "seqno:11", "seqno:12", "seqno:13", "seqno:14", "seqno:15",
+    "seqno:16", "seqno:17", "seqno:18", "seqno:19", "seqno:20", "seqno:21", "seqno:22", "seqno:23",
+    "seqno:24", "seqno:25", "seqno:26", "seqno:27", "seqno:28", "seqno:29", "seqno:30", "seqno:31",
+    "seqno:32", "seqno:33", "seqno:34", "seqno:35", "seqno:36", "seqno:37", "seqno:38", "seqno:39",
+    "seqno:40", "seqno:41", "seqno:42", "seqno:43", "seqno:44", "seqno:45", "seqno:46", "seqno:47",
+    "seqno:48", "seqno:49", "seqno:50", "seqno:51", "seqno:52", "seqno:53", "seqno:54", "seqno:55",
+    "seqno:56", "seqno:57", "seqno:58", "seqno:59", "seqno:60", "seqno:61", "seqno:62", "seqno:63",
+];
 
 fn items<'a>(h: impl IntoIterator<Item = &'a Mutation>) -> Vec<ItemView> {
     h.into_iter()
         .enumerate()
         .map(|(i, m)| ItemView {
             seqno: i as u64 + 1,
-            key: numbered("k", m.key.0 as u64),
-            op: match m.op {
+            key: numbered(&KEYS, "k", m.key.0 as u64),
+            op: Cow::Borrowed(match m.op {
                 Op::Set { .. } => "set",
                 Op::Delete => "delete",
                 Op::Expire { .. } => "expire",
-            }
-            .to_string(),
+            }),
             value: match m.op {
-                Op::Set { value, .. } => Some(numbered("v", value as u64)),
+                Op::Set { value, .. } => Some(numbered(&VALUES, "v", value as u64)),
                 _ => None,
             },
         })
@@ -129,7 +158,7 @@ impl Warmup {
             Node::ShuttingDown(sd) => ("shutting-down", sd.flusher_stopped, sd.tasks_stopped),
             Node::Down(_) => ("down", false, false),
         };
-        let phase = s.warmup_phase().map(|p| p.name().to_string());
+        let phase = s.warmup_phase().map(|p| Cow::Borrowed(p.name()));
         let vbuckets = s
             .vbs
             .iter()
@@ -147,8 +176,8 @@ impl Warmup {
                         a.queue
                             .iter()
                             .map(|q| match q {
-                                Queued::Mutation(s) => numbered("seqno:", *s as u64),
-                                Queued::SetVbState(_) => "set_vbucket_state".to_string(),
+                                Queued::Mutation(s) => numbered(&SEQNOS, "seqno:", *s as u64),
+                                Queued::SetVbState(_) => Cow::Borrowed("set_vbucket_state"),
                             })
                             .collect()
                     }),
@@ -160,7 +189,7 @@ impl Warmup {
             .collect();
         let replicas = (0..self.bounds.replicas as usize)
             .map(|r| ReplicaView {
-                name: numbered("r", r as u64 + 1),
+                name: numbered(&[], "r", r as u64 + 1),
                 vbuckets: s
                     .vbs
                     .iter()
@@ -174,9 +203,9 @@ impl Warmup {
                             snap_end: rv.snap_end as u64,
                             failover: table(&rv.failover),
                             stream: match rv.stream {
-                                Stream::None => "none".to_string(),
-                                Stream::Accepted => "accepted".to_string(),
-                                Stream::RolledBack(rb) => format!("rolled-back:{rb}"),
+                                Stream::None => Cow::Borrowed("none"),
+                                Stream::Accepted => Cow::Borrowed("accepted"),
+                                Stream::RolledBack(rb) => Cow::Owned(format!("rolled-back:{rb}")),
                             },
                             items: items(&rv.history),
                         }
@@ -187,7 +216,7 @@ impl Warmup {
         View {
             clock: s.clock as u64,
             active: ActiveView {
-                process: process.to_string(),
+                process: Cow::Borrowed(process),
                 warmup_phase: phase,
                 warmup_read_clean: s.read_clean,
                 flusher_stopped,
@@ -203,11 +232,18 @@ impl Warmup {
 
 #[cfg(test)]
 mod tests {
+    use super::{numbered, KEYS, SEQNOS, VALUES};
+
     #[test]
     fn numbered_is_format() {
-        for n in [0, 1, 9, 10, 99, 100, 12345, u64::MAX] {
-            for prefix in ["", "k", "seqno:"] {
-                assert_eq!(super::numbered(prefix, n), format!("{prefix}{n}"));
+        for n in [0, 1, 7, 8, 9, 10, 63, 64, 99, 100, 12345, u64::MAX] {
+            for (names, prefix) in [
+                (&KEYS[..], "k"),
+                (&VALUES, "v"),
+                (&SEQNOS, "seqno:"),
+                (&[], "r"),
+            ] {
+                assert_eq!(numbered(names, prefix, n), format!("{prefix}{n}"));
             }
         }
     }

@@ -38,9 +38,9 @@ impl Item {
     pub(super) fn view(&self) -> ItemView {
         ItemView {
             seqno: self.seqno,
-            key: self.key.clone(),
-            op: self.op.name().to_string(),
-            value: self.value.clone(),
+            key: std::borrow::Cow::Owned(self.key.clone()),
+            op: std::borrow::Cow::Borrowed(self.op.name()),
+            value: self.value.clone().map(std::borrow::Cow::Owned),
         }
     }
 

@@ -6,6 +6,11 @@ use super::vbucket::{Queued, VbMem};
 use super::{replica_name, Cluster, Item, Process};
 use crate::failover::Entry;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// A text field of the view: the fixed names (`running`, `set`, `k0`, ...) are borrowed, not
+/// allocated, in a view built after every step conformance replays; JSON is the same.
+pub type Text = Cow<'static, str>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct View {
@@ -18,10 +23,10 @@ pub struct View {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActiveView {
     /// `running | warming | shutting-down | down`.
-    pub process: String,
+    pub process: Text,
     /// The last warmup phase completed, while warming up or shutting down during warmup;
     /// `null` otherwise.
-    pub warmup_phase: Option<String>,
+    pub warmup_phase: Option<Text>,
     /// What Initialize read from stats.json; kept until the node goes down.
     pub warmup_read_clean: Option<bool>,
     /// Only ever true while shutting down.
@@ -48,7 +53,7 @@ pub struct ActiveVbView {
     pub failover: Option<Vec<EntryView>>,
     pub failover_on_disk: Vec<EntryView>,
     /// The checkpoint queue: `seqno:N` and `set_vbucket_state`.
-    pub queued: Option<Vec<String>>,
+    pub queued: Option<Vec<Text>>,
     pub flusher_notified: bool,
     pub items: Option<Vec<ItemView>>,
     pub items_on_disk: Vec<ItemView>,
@@ -57,7 +62,7 @@ pub struct ActiveVbView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReplicaView {
     /// `r1`, `r2`, ...
-    pub name: String,
+    pub name: Text,
     pub vbuckets: Vec<ReplicaVbView>,
 }
 
@@ -69,7 +74,7 @@ pub struct ReplicaVbView {
     pub snap_end: u64,
     pub failover: Vec<EntryView>,
     /// `none | accepted | rolled-back:N`.
-    pub stream: String,
+    pub stream: Text,
     pub items: Vec<ItemView>,
 }
 
@@ -84,11 +89,11 @@ pub struct EntryView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemView {
     pub seqno: u64,
-    pub key: String,
+    pub key: Text,
     /// `set | delete | expire`.
-    pub op: String,
+    pub op: Text,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
+    pub value: Option<Text>,
 }
 
 impl View {
@@ -110,7 +115,7 @@ fn table_view(t: &[Entry]) -> Vec<EntryView> {
 impl Cluster {
     /// The projected view of `docs/vocabulary.md`.
     pub fn view(&self) -> View {
-        let warmup_phase = self.process.warmup_phase().map(|p| p.name().to_string());
+        let warmup_phase = self.process.warmup_phase().map(|p| Cow::Borrowed(p.name()));
         let (flusher_stopped, tasks_stopped) = match self.process {
             Process::ShuttingDown {
                 flusher_stopped,
@@ -136,8 +141,8 @@ impl Cluster {
                         m.queue
                             .iter()
                             .map(|q| match q {
-                                Queued::Mutation(s) => format!("seqno:{s}"),
-                                Queued::SetVbState(_) => "set_vbucket_state".to_string(),
+                                Queued::Mutation(s) => Cow::Owned(format!("seqno:{s}")),
+                                Queued::SetVbState(_) => Cow::Borrowed("set_vbucket_state"),
                             })
                             .collect()
                     }),
@@ -152,7 +157,7 @@ impl Cluster {
             .iter()
             .enumerate()
             .map(|(r, row)| ReplicaView {
-                name: replica_name(r),
+                name: Cow::Owned(replica_name(r)),
                 vbuckets: row
                     .iter()
                     .enumerate()
@@ -162,7 +167,7 @@ impl Cluster {
                         snap_start: rv.snap_start,
                         snap_end: rv.snap_end,
                         failover: table_view(rv.failover.entries()),
-                        stream: rv.stream.to_string(),
+                        stream: Cow::Owned(rv.stream.to_string()),
                         items: rv.history.iter().map(Item::view).collect(),
                     })
                     .collect(),
@@ -171,7 +176,7 @@ impl Cluster {
         View {
             clock: self.clock,
             active: ActiveView {
-                process: self.process.name().to_string(),
+                process: Cow::Borrowed(self.process.name()),
                 warmup_phase,
                 warmup_read_clean: self.read_clean,
                 flusher_stopped,
