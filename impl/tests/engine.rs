@@ -487,3 +487,18 @@ fn bad_vb_and_replica_numbers_are_invalid_arguments() {
     ));
     let _ = Variant::current();
 }
+
+/// stats.json changed behind the engine's back while it ran (a crash no longer rereads it when
+/// the process knows what it last wrote): warmup's Initialize reads the file, and the file wins,
+/// rather than the engine tripping over its own cached flag.
+#[test]
+fn warmup_believes_stats_json_even_when_it_changed_behind_the_engine() {
+    let (mut c, dir) = cluster("current", 1, 0);
+    assert!(!c.view().active.clean_shutdown_flag);
+    let stats = dir.path().join("active").join("stats.json");
+    std::fs::write(&stats, "{\"ep_force_shutdown\":\"false\"}\n").unwrap();
+    c.crash().unwrap();
+    c.warmup_until(Phase::Initialize).unwrap();
+    let view = c.view();
+    assert_eq!(view.active.warmup_read_clean, Some(true));
+}
