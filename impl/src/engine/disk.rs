@@ -409,9 +409,10 @@ pub struct StatsDisk {
     pub generation: u64,
     /// stats.json's bytes as this `StatsDisk` last read them or replaced them with (`Some(None)`:
     /// there was no file), or `None` if it does not know them: since it was opened, and after a
-    /// failed write. Nothing else writes the file while it is open (a crash reopens it), so
-    /// these are the file's bytes now. For the conformance seam only (`engine/image.rs`): the
-    /// engine itself always reads the file.
+    /// failed write. Nothing else writes the file while it is open (a machine crash reopens
+    /// it), so these are the file's bytes now. Used where reading the file again would tell
+    /// nothing new: a process crash (`reopen_files`) and the conformance seam
+    /// (`engine/image.rs`). Warmup's Initialize always reads the file, and the file wins.
     seen: Option<Option<Arc<Vec<u8>>>>,
 }
 
