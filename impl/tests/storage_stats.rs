@@ -37,17 +37,106 @@ fn clean_only_when_the_flag_is_the_string_false() {
 }
 
 #[test]
-fn write_replaces_the_file_and_leaves_no_temporary_behind() {
+fn write_replaces_the_file_and_keeps_the_replaced_content_as_the_next_temporary() {
     let dir = tempfile::tempdir().unwrap();
     let stats = real(dir.path());
+    let tmp = dir.path().join(StatsFile::TMP_NAME);
+    // The first write has no stats.json to exchange with: a rename, leaving no temporary.
     stats.write(Some("false")).unwrap();
     assert_eq!(
         fs::read_to_string(stats.path()).unwrap(),
         "{\"ep_force_shutdown\":\"false\"}\n"
     );
+    assert!(!tmp.exists());
+    // Later writes exchange: the replaced content stays behind under the temporary name (on a
+    // file system that cannot exchange, a rename leaves none) and the next write reuses it.
     stats.write(None).unwrap();
     assert_eq!(fs::read_to_string(stats.path()).unwrap(), "{}\n");
-    assert!(!dir.path().join(StatsFile::TMP_NAME).exists());
+    if tmp.exists() {
+        assert_eq!(
+            fs::read_to_string(&tmp).unwrap(),
+            "{\"ep_force_shutdown\":\"false\"}\n"
+        );
+    }
+    stats.write(Some("true")).unwrap();
+    assert_eq!(stats.read().unwrap().as_deref(), Some("true"));
+    if tmp.exists() {
+        assert_eq!(fs::read_to_string(&tmp).unwrap(), "{}\n");
+    }
+    // A leftover temporary with any content is overwritten, never read.
+    fs::write(&tmp, "not json").unwrap();
+    assert_eq!(stats.read().unwrap().as_deref(), Some("true"));
+    stats.write(Some("false")).unwrap();
+    assert!(stats.is_clean().unwrap());
+}
+
+#[test]
+fn exchange_swaps_two_names_and_refuses_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let backends: [(&str, Arc<dyn Backend>); 2] = [
+        ("real", Arc::new(FileBackend::new())),
+        ("faulty", Arc::new(FaultyBackend::new())),
+    ];
+    for (name, backend) in backends {
+        backend.write_new(&a, b"A").unwrap();
+        assert_eq!(
+            backend.exchange(&a, &b).unwrap_err().kind(),
+            std::io::ErrorKind::NotFound,
+            "{name}"
+        );
+        backend.write_new(&b, b"B").unwrap();
+        match backend.exchange(&a, &b) {
+            Ok(()) => {
+                assert_eq!(backend.read_all(&a).unwrap().as_deref(), Some(&b"B"[..]));
+                assert_eq!(backend.read_all(&b).unwrap().as_deref(), Some(&b"A"[..]));
+            }
+            // tmpfs, ext4, xfs and btrfs exchange; another file system may not.
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::Unsupported, "{name}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn an_exchange_not_yet_synced_is_lost_whole_or_kept_whole_at_a_crash() {
+    let dir = Path::new("/data");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let mut outcomes = std::collections::BTreeSet::new();
+    for tear in [Tear::None, Tear::Prefix(usize::MAX)]
+        .into_iter()
+        .chain((0..32).map(Tear::Random))
+    {
+        let fs = FaultyBackend::new();
+        for (path, data) in [(&a, b"A"), (&b, b"B")] {
+            fs.write_new(path, data).unwrap();
+            fs.sync_file(path).unwrap();
+        }
+        fs.sync_dir(dir).unwrap();
+        fs.exchange(&a, &b).unwrap();
+        fs.crash(tear);
+        let names = (fs.read_all(&a).unwrap(), fs.read_all(&b).unwrap());
+        assert!(
+            names == (Some(b"A".to_vec()), Some(b"B".to_vec()))
+                || names == (Some(b"B".to_vec()), Some(b"A".to_vec())),
+            "{tear:?}: {names:?}"
+        );
+        outcomes.insert(names);
+    }
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "both outcomes are reachable: {outcomes:?}"
+    );
+    // Once the directory is synced the exchange survives every crash.
+    let fs = FaultyBackend::new();
+    fs.write_new(&a, b"A").unwrap();
+    fs.write_new(&b, b"B").unwrap();
+    fs.sync_file(&a).unwrap();
+    fs.sync_file(&b).unwrap();
+    fs.exchange(&a, &b).unwrap();
+    fs.sync_dir(dir).unwrap();
+    fs.crash(Tear::None);
+    assert_eq!(fs.read_all(&a).unwrap().as_deref(), Some(&b"B"[..]));
 }
 
 #[test]
@@ -96,8 +185,11 @@ fn crash_during_replace_keeps_the_old_or_the_new_content_never_neither() {
                 let fs = FaultyBackend::new();
                 let backend: Arc<dyn Backend> = Arc::new(fs.clone());
                 let stats = StatsFile::new(backend, Path::new("/data"));
-                if i > 0 || old.is_some() {
-                    stats.write(old).unwrap();
+                // Every write up to `old` (none when the file does not exist yet), so that the
+                // crashing write replaces by exchange with a temporary that earlier writes left.
+                let history: &[Option<&str>] = if i == 0 { &[] } else { &values[..=i] };
+                for value in history {
+                    stats.write(*value).unwrap();
                 }
                 fs.crash_at_sync(sync_point);
                 assert!(stats.write(new).is_err());

@@ -6,7 +6,8 @@
 //! writes for small files, rename, and the two kinds of fsync. Anything the engine needs to be
 //! durable must be followed by a sync; the backends promise nothing else.
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
+use rustix::io::Errno;
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fmt;
@@ -39,6 +40,11 @@ pub trait Backend: Send + Sync + fmt::Debug {
     }
     /// Atomically renames `from` over `to`. Durable only after [`Backend::sync_dir`].
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Atomically swaps the names `a` and `b` of one directory, both of which exist
+    /// (`renameat2` with `RENAME_EXCHANGE`): a replace that keeps the replaced file under the
+    /// other name instead of deleting it. Durable only after [`Backend::sync_dir`]. An error of
+    /// kind `Unsupported` where the file system cannot; `NotFound` if either name is missing.
+    fn exchange(&self, a: &Path, b: &Path) -> io::Result<()>;
     /// fsync of a directory: makes the creates, renames and removes inside it durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Creates `dir` and its parents. Directories are assumed durable once created.
@@ -222,6 +228,34 @@ impl Backend for FileBackend {
             )?),
             _ => fs::rename(from, to),
         }
+    }
+
+    fn exchange(&self, a: &Path, b: &Path) -> io::Result<()> {
+        let (a_dir, b_dir) = (self.at(a)?, self.at(b)?);
+        let result = match (&a_dir, &b_dir) {
+            (Some((a_dir, a_name)), Some((b_dir, b_name))) => rustix::fs::renameat_with(
+                &**a_dir,
+                *a_name,
+                &**b_dir,
+                *b_name,
+                RenameFlags::EXCHANGE,
+            ),
+            _ => rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                a,
+                rustix::fs::CWD,
+                b,
+                RenameFlags::EXCHANGE,
+            ),
+        };
+        result.map_err(|e| match e {
+            // Not every file system can exchange (EINVAL), nor every kernel (ENOSYS).
+            Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP => io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!("{}: cannot exchange names here: {e}", a.display()),
+            ),
+            e => e.into(),
+        })
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

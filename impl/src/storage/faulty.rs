@@ -3,7 +3,7 @@
 //!
 //! - File content: every write lands in the volatile image; a file sync copies the file's
 //!   volatile content to its durable content.
-//! - Directory entries (create, rename, remove): volatile at once, durable after
+//! - Directory entries (create, rename, exchange, remove): volatile at once, durable after
 //!   [`Backend::sync_dir`] of the parent. Directories themselves are durable once created.
 //! - [`FaultyBackend::crash`] throws the volatile image away: volatile := durable, where the
 //!   [`Tear`] says how much of what was written but not synced survives anyway.
@@ -90,6 +90,20 @@ struct Inode {
 enum DirOp {
     Link(PathBuf, u64),
     Unlink(PathBuf),
+    /// Two names of one directory swap their inodes, atomically (one op, so a tear keeps
+    /// both halves or neither).
+    Exchange(PathBuf, PathBuf),
+}
+
+/// Swaps the inodes of names `a` and `b` (either may be missing: then the other name goes).
+fn swap_entries(dir: &mut BTreeMap<PathBuf, u64>, a: &Path, b: &Path) {
+    let (ino_a, ino_b) = (dir.remove(a), dir.remove(b));
+    if let Some(ino) = ino_b {
+        dir.insert(a.to_path_buf(), ino);
+    }
+    if let Some(ino) = ino_a {
+        dir.insert(b.to_path_buf(), ino);
+    }
 }
 
 fn parent_of(path: &Path) -> PathBuf {
@@ -151,6 +165,10 @@ impl State {
                 self.volatile_dir.remove(p);
                 p
             }
+            DirOp::Exchange(a, b) => {
+                swap_entries(&mut self.volatile_dir, a, b);
+                a
+            }
         };
         self.pending.entry(parent_of(path)).or_default().push(op);
     }
@@ -163,6 +181,7 @@ impl State {
             DirOp::Unlink(p) => {
                 self.durable_dir.remove(p);
             }
+            DirOp::Exchange(a, b) => swap_entries(&mut self.durable_dir, a, b),
         }
     }
 
@@ -439,6 +458,21 @@ impl Backend for FaultyBackend {
         // the new inode (as a hard link would), never neither.
         st.dir_op(DirOp::Link(to.to_path_buf(), ino));
         st.dir_op(DirOp::Unlink(from.to_path_buf()));
+        Ok(())
+    }
+
+    fn exchange(&self, a: &Path, b: &Path) -> io::Result<()> {
+        let mut st = self.lock();
+        st.check_writable()?;
+        if parent_of(a) != parent_of(b) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "faulty backend: cross-directory exchange",
+            ));
+        }
+        st.inode_of(a)?;
+        st.inode_of(b)?;
+        st.dir_op(DirOp::Exchange(a.to_path_buf(), b.to_path_buf()));
         Ok(())
     }
 
