@@ -292,10 +292,9 @@ pub fn conform_job<S: Sut>(
         let action = top.actions[top.next].clone();
         let first_action = top.next == 0;
         top.next += 1;
-        let state = top.state.clone();
         let depth = top.depth;
         let next = model
-            .next_state(&state, action.clone())
+            .next_state(&top.state, action.clone())
             .expect("enabled actions have a next state");
         let fresh = visited.insert(fingerprint(&next));
         out.transitions_reachable += 1;
@@ -326,7 +325,7 @@ pub fn conform_job<S: Sut>(
                 sut.restore_image(image)?;
             }
             out.steps += 1;
-            let result = sut.apply(&state, &action, &next);
+            let result = sut.apply(&top.state, &action, &next);
             let differences = match &result {
                 Ok(()) => compare(model, &next, sut)?,
                 Err(ApplyError::Broken(e)) => return Err(e.clone()),
