@@ -6,8 +6,8 @@
 #
 # Builds both with `cargo build --release` (BASE in a temporary git worktree with its own target
 # directory, removed at the end), then runs `check --strategy dfs --quiet` at the default bounds
-# of design `current` with --threads 1 and --threads 2, RUNS times each, interleaved (base,
-# head, base, head, ...) so that drift in the machine's load hits both alike. Prints the median
+# of design `current` with --threads 1 and --threads 2, RUNS rounds, each round running base and
+# head at 1 thread then at 2, so that drift in the machine's load hits all four alike. Prints the median
 # unique states/s of each and the ratio HEAD / BASE.
 #
 # The model grew after d01a514 (more actions, about twice the states at the default bounds), so
@@ -41,8 +41,12 @@ rate() { # binary, threads
 
 echo "load before: $(uptime)"
 declare -A rates unique
-for t in 1 2; do
-  for _ in $(seq "$RUNS"); do
+# Rounds outermost: each round runs both builds at both thread counts back to back, so that a
+# slow spell of the machine hits the 1- and 2-thread figures alike (with the thread counts in
+# separate phases, one slow phase once made the 2-thread/1-thread ratio of both builds 0.8 of
+# what the interleaved rounds gave).
+for _ in $(seq "$RUNS"); do
+  for t in 1 2; do
     for which in base head; do
       bin=$base_bin; [ "$which" = head ] && bin=$head_bin
       read -r r u < <(rate "$bin" "$t")
