@@ -106,6 +106,17 @@ fn swap_entries(dir: &mut BTreeMap<PathBuf, u64>, a: &Path, b: &Path) {
     }
 }
 
+/// Renames and exchanges stay inside one directory here (others are not modelled).
+fn one_directory(a: &Path, b: &Path, op: &str) -> io::Result<()> {
+    if parent_of(a) == parent_of(b) {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("faulty backend: cross-directory {op}"),
+    ))
+}
+
 fn parent_of(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
@@ -447,12 +458,7 @@ impl Backend for FaultyBackend {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut st = self.lock();
         st.check_writable()?;
-        if parent_of(from) != parent_of(to) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "faulty backend: cross-directory rename",
-            ));
-        }
+        one_directory(from, to, "rename")?;
         let ino = st.inode_of(from)?;
         // Link before unlink: a Random tear that keeps only the first op leaves both names on
         // the new inode (as a hard link would), never neither.
@@ -464,12 +470,7 @@ impl Backend for FaultyBackend {
     fn exchange(&self, a: &Path, b: &Path) -> io::Result<()> {
         let mut st = self.lock();
         st.check_writable()?;
-        if parent_of(a) != parent_of(b) {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "faulty backend: cross-directory exchange",
-            ));
-        }
+        one_directory(a, b, "exchange")?;
         st.inode_of(a)?;
         st.inode_of(b)?;
         st.dir_op(DirOp::Exchange(a.to_path_buf(), b.to_path_buf()));
