@@ -223,3 +223,49 @@ fn crash_during_replace_keeps_the_old_or_the_new_content_never_neither() {
     }
     assert!(saw_old && saw_new, "both outcomes are reachable");
 }
+
+/// Real files on a file system that cannot exchange names.
+#[derive(Debug)]
+struct NoExchange(FileBackend);
+
+impl Backend for NoExchange {
+    fn open(&self, path: &Path) -> std::io::Result<Box<dyn warmcheck_impl::storage::BackendFile>> {
+        self.0.open(path)
+    }
+    fn read_all(&self, path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+        self.0.read_all(path)
+    }
+    fn write_new(&self, path: &Path, data: &[u8]) -> std::io::Result<()> {
+        self.0.write_new(path, data)
+    }
+    fn sync_file(&self, path: &Path) -> std::io::Result<()> {
+        self.0.sync_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        self.0.rename(from, to)
+    }
+    fn exchange(&self, _: &Path, _: &Path) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::Unsupported.into())
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        self.0.sync_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        self.0.create_dir_all(dir)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        self.0.remove_file(path)
+    }
+}
+
+#[test]
+fn where_names_cannot_be_exchanged_a_write_renames_and_leaves_no_temporary() {
+    let dir = tempfile::tempdir().unwrap();
+    let stats = StatsFile::new(Arc::new(NoExchange(FileBackend::new())), dir.path());
+    for value in [Some("true"), None, Some("false")] {
+        stats.write(value).unwrap();
+        assert_eq!(stats.read().unwrap().as_deref(), value);
+        assert!(!dir.path().join(StatsFile::TMP_NAME).exists());
+    }
+    assert!(stats.is_clean().unwrap());
+}
