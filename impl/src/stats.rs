@@ -10,12 +10,14 @@
 //! stats.json yet or the file system cannot exchange), fsync the directory. A crash at any
 //! point leaves either the old or the new content at `stats.json`, never neither and never a
 //! mix. After an exchange `stats.json.tmp` holds the previous content, which nothing reads; the
-//! next write truncates and reuses it. Other keys are not kept: kv_engine's
+//! next write truncates and reuses it, except the first through a new handle, which removes it
+//! and creates it afresh. Other keys are not kept: kv_engine's
 //! stats.json holds more, but nothing here reads them.
 
 use crate::storage::{Backend, SyncedWriteError};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The key that holds the clean-shutdown flag.
@@ -109,12 +111,27 @@ pub fn parse_flag(path: &Path, bytes: &[u8]) -> Result<Option<String>, StatsErro
 }
 
 /// `<dir>/stats.json`, through a storage backend.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct StatsFile {
     backend: Arc<dyn Backend>,
     dir: PathBuf,
     path: PathBuf,
     tmp: PathBuf,
+    /// Whether a write through this handle has removed whatever stats.json.tmp it found (see
+    /// [`StatsFile::write`]).
+    tmp_fresh: AtomicBool,
+}
+
+impl Clone for StatsFile {
+    fn clone(&self) -> Self {
+        StatsFile {
+            backend: Arc::clone(&self.backend),
+            dir: self.dir.clone(),
+            path: self.path.clone(),
+            tmp: self.tmp.clone(),
+            tmp_fresh: AtomicBool::new(self.tmp_fresh.load(Ordering::Relaxed)),
+        }
+    }
 }
 
 impl StatsFile {
@@ -130,7 +147,17 @@ impl StatsFile {
             dir: dir.to_path_buf(),
             path: dir.join(Self::FILE_NAME),
             tmp: dir.join(Self::TMP_NAME),
+            tmp_fresh: AtomicBool::new(false),
         }
+    }
+
+    /// This handle's first write truncates and reuses stats.json.tmp like every later one,
+    /// instead of removing it first: for a handle made between two calls that each completed
+    /// their replaces (the conformance seam's restore), so that no crash in the middle of one
+    /// can have left half a rename behind.
+    pub fn trusting_temporary(self) -> Self {
+        self.tmp_fresh.store(true, Ordering::Relaxed);
+        self
     }
 
     /// The path of stats.json.
@@ -186,6 +213,23 @@ impl StatsFile {
             "{}: the replacement reads back as written",
             self.path.display()
         );
+        // The first write through this handle (a process that just started, or a machine that
+        // just crashed) removes a leftover temporary instead of truncating it in place: a crash
+        // that kept half a rename can leave it a second name of stats.json itself (the
+        // fault-injecting backend models a rename that way), and an exchange of two names of one
+        // file changes nothing, so every write would then go to the live file.
+        if !self.tmp_fresh.swap(true, Ordering::Relaxed) {
+            match self.backend.remove_file(&self.tmp) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    self.tmp_fresh.store(false, Ordering::Relaxed);
+                    return Err(StatsError::WriteTemp {
+                        path: self.tmp.clone(),
+                        source: e,
+                    });
+                }
+                _ => {}
+            }
+        }
         self.backend
             .write_new_synced(&self.tmp, text.as_bytes())
             .map_err(|e| match e {

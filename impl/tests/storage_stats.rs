@@ -269,3 +269,47 @@ fn where_names_cannot_be_exchanged_a_write_renames_and_leaves_no_temporary() {
     }
     assert!(stats.is_clean().unwrap());
 }
+
+/// The fault-injecting backend models a rename as a link then an unlink, so a crash can keep
+/// the first alone: stats.json and stats.json.tmp are then one file. A later write truncates
+/// the temporary before filling it, and an exchange of two names of one file changes nothing,
+/// so without care every later write would go to the live file in place, and a crash during
+/// one could tear stats.json.
+#[test]
+fn a_rename_torn_into_two_names_of_one_file_does_not_let_a_later_crash_tear_stats_json() {
+    let dir = Path::new("/data");
+    let tmp = dir.join(StatsFile::TMP_NAME);
+    // A crash at the first write's directory sync that kept the link but not the unlink.
+    let torn_first_write = |seed: u64| {
+        let fs = FaultyBackend::new();
+        let stats = StatsFile::new(Arc::new(fs.clone()), dir);
+        fs.crash_at_sync(2);
+        assert!(stats.write(Some("false")).is_err());
+        fs.crash(Tear::Random(seed));
+        let both = fs.read_all(&tmp).unwrap().is_some() && stats.read().unwrap().is_some();
+        both.then_some(fs)
+    };
+    let seeds: Vec<u64> = (0..64).filter(|&s| torn_first_write(s).is_some()).collect();
+    assert!(!seeds.is_empty(), "no seed keeps the link alone");
+    for &seed in &seeds {
+        for tear in [Tear::Prefix(1), Tear::Prefix(2), Tear::Prefix(9)]
+            .into_iter()
+            .chain((0..16).map(Tear::Random))
+        {
+            let fs = torn_first_write(seed).unwrap();
+            // The engine after the crash: a new handle on stats.json, whose write crashes at
+            // the temporary file's fsync.
+            let stats = StatsFile::new(Arc::new(fs.clone()), dir);
+            fs.crash_at_sync(1);
+            assert!(stats.write(Some("true")).is_err());
+            fs.crash(tear);
+            let flag = stats
+                .read()
+                .unwrap_or_else(|e| panic!("seed {seed}, {tear:?}: {e}"));
+            assert!(
+                matches!(flag.as_deref(), Some("false") | Some("true")),
+                "seed {seed}, {tear:?}: {flag:?}"
+            );
+        }
+    }
+}

@@ -434,7 +434,7 @@ impl StatsDisk {
         bytes: Option<Arc<Vec<u8>>>,
     ) -> StatsDisk {
         StatsDisk {
-            file: StatsFile::new(backend.as_dyn(), dir),
+            file: StatsFile::new(backend.as_dyn(), dir).trusting_temporary(),
             generation,
             seen: Some(bytes),
         }
