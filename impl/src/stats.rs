@@ -122,18 +122,6 @@ pub struct StatsFile {
     tmp_fresh: AtomicBool,
 }
 
-impl Clone for StatsFile {
-    fn clone(&self) -> Self {
-        StatsFile {
-            backend: Arc::clone(&self.backend),
-            dir: self.dir.clone(),
-            path: self.path.clone(),
-            tmp: self.tmp.clone(),
-            tmp_fresh: AtomicBool::new(self.tmp_fresh.load(Ordering::Relaxed)),
-        }
-    }
-}
-
 impl StatsFile {
     /// The file name inside the data directory.
     pub const FILE_NAME: &'static str = "stats.json";
