@@ -1,7 +1,7 @@
 //! Private module for selective re-export.
 
 use crate::checker::trail::Trail;
-use crate::checker::visited::VisitedSet;
+use crate::checker::visited::{Inserter, VisitedSet};
 use crate::checker::{Checker, EventuallyBits, Expectation, Path};
 use crate::job_market::JobBroker;
 use crate::{fingerprint, CheckerBuilder, CheckerVisitor, Model, Property};
@@ -59,13 +59,17 @@ where
         let max_depth = Arc::new(AtomicUsize::new(0));
         let generated = Arc::new({
             let generated = VisitedSet::default();
+            let mut inserter = generated.inserter();
+            let guard = inserter.pin();
             for s in &init_states {
                 if let Some(representative) = symmetry {
-                    generated.insert(fingerprint(&representative(s)));
+                    inserter.insert(fingerprint(&representative(s)), &guard);
                 } else {
-                    generated.insert(fingerprint(s));
+                    inserter.insert(fingerprint(s), &guard);
                 }
             }
+            drop(guard);
+            drop(inserter);
             generated
         });
         let ebits = {
@@ -116,6 +120,8 @@ where
                     .spawn(move || {
                         log::debug!("{t}: Thread started.");
                         let mut pending = VecDeque::new();
+                        // warmcheck's patch: this thread's way into the visited set.
+                        let mut inserter = generated.inserter();
                         loop {
                             // Step 1: Do work.
                             if pending.is_empty() {
@@ -136,7 +142,7 @@ where
                             Self::check_block(
                                 &model,
                                 &state_count,
-                                &generated,
+                                &mut inserter,
                                 &mut pending,
                                 &discoveries,
                                 &visitor,
@@ -145,6 +151,10 @@ where
                                 &max_depth,
                                 symmetry,
                             );
+                            // warmcheck's patch: before this thread can wait for work, so that
+                            // the unique count is exact once every thread waits (the checker is
+                            // then done, and callers read the count without joining threads).
+                            inserter.add_counts();
                             if finish_when.matches(
                                 &discoveries.iter().map(|r| *r.key()).collect(),
                                 &properties,
@@ -192,7 +202,7 @@ where
     fn check_block(
         model: &M,
         state_count: &AtomicUsize,
-        generated: &VisitedSet,
+        generated: &mut Inserter,
         pending: &mut VecDeque<Job<M::State>>,
         discoveries: &DashMap<&'static str, Vec<usize>>,
         visitor: &Option<Box<dyn CheckerVisitor<M> + Send + Sync>>,
@@ -220,7 +230,11 @@ where
         // transition (7% of a 2-thread DFS check's time in a profile).
         let mut generated_here = Tally(0, state_count);
         let mut actions = Vec::new();
+        // warmcheck's patch: the visited set's tables are read under this guard; it is
+        // renewed after each state, so that tables the set replaced are freed promptly.
+        let mut guard = generated.pin();
         loop {
+            guard.repin();
             // Done if reached max count.
             if max_count == 0 {
                 return;
@@ -348,7 +362,7 @@ where
                 // possible false-negative.
                 let _next_fingerprint = if let Some(representative) = symmetry {
                     let representative_fingerprint = fingerprint(&representative(&next_state));
-                    if !generated.insert(representative_fingerprint) {
+                    if !generated.insert(representative_fingerprint, &guard) {
                         is_terminal = false;
                         continue;
                     }
@@ -358,7 +372,7 @@ where
                     fingerprint(&next_state)
                 } else {
                     let next_fingerprint = fingerprint(&next_state);
-                    if !generated.insert(next_fingerprint) {
+                    if !generated.insert(next_fingerprint, &guard) {
                         // FIXME: arriving at an already-known state may be a loop (in which case it
                         // could, in a fancier implementation, be considered a terminal state for
                         // purposes of eventually-property checking) but it might also be a join in
