@@ -204,7 +204,7 @@ impl Inserter<'_> {
             match table.insert(fp) {
                 Probe::Present => return false,
                 Probe::Fresh => {
-                    self.count(shard, index, shared, guard);
+                    self.count(shard, index, table.len, shared, guard);
                     return true;
                 }
                 Probe::Frozen => {
@@ -230,11 +230,16 @@ impl Inserter<'_> {
         }
     }
 
-    /// Counts a new fingerprint in the shard `index`, whose table is `shared`; grows the table
-    /// if the shard may now be three quarters full.
-    fn count(&mut self, shard: &Shard, index: usize, shared: Shared<'_, Table>, guard: &Guard) {
-        // SAFETY: as in `insert`, under the same guard.
-        let slots = unsafe { shared.deref() }.len;
+    /// Counts a new fingerprint in the shard `index`, whose table is `shared`, `slots` long;
+    /// grows the table if the shard may now be three quarters full.
+    fn count(
+        &mut self,
+        shard: &Shard,
+        index: usize,
+        slots: usize,
+        shared: Shared<'_, Table>,
+        guard: &Guard,
+    ) {
         let inserters = self.set.inserters.load(Ordering::Relaxed);
         // Small enough that all inserters' unadded counts stay within a sixteenth of the table.
         let batch = (slots / (16 * inserters)).clamp(1, BATCH);
