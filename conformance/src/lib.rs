@@ -6,6 +6,7 @@ pub mod check;
 pub mod checked;
 pub mod cli;
 pub mod conform;
+pub mod expect;
 pub mod explored;
 pub mod itf;
 pub mod mapping;

@@ -23,9 +23,15 @@ use warmcheck_model::{story, Bounds, Variant, Warmup};
 /// --shard I/N explores one of N parts of the state space; `warmcheck merge` combines the N
 /// shard reports into the verdicts of the whole (docs/scale.md).
 ///
+/// --expect FILE gates on the verdicts a team accepted instead (one `VERDICT: PROPERTY` line
+/// each, e.g. `violated in 17 steps: no replica diverges`; docs/ci-gate.md): the exit code is
+/// 0 when every verdict equals the file's, 1 with the differences otherwise (a new violation,
+/// a fix, a changed length). --write-expected FILE records this run's verdicts in that form.
+///
 /// Exit codes: 0 every `always` holds and every `sometimes` is reached, and the run was
-/// complete; 1 otherwise (a property failed, or the run was interrupted or stopped early by
-/// --fail-fast, --timeout or --max-depth); 2 usage error.
+/// complete (with --expect: the verdicts are the file's); 1 otherwise (a property failed, or
+/// the run was interrupted or stopped early by --fail-fast, --timeout or --max-depth; with
+/// --expect: a verdict differs); 2 usage error, or an unreadable --expect file.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -69,6 +75,13 @@ pub struct Args {
     /// Check only this property (repeatable); e.g. --property "no replica diverges".
     #[arg(long = "property", value_name = "NAME")]
     properties: Vec<String>,
+    /// Pass when the verdicts are those FILE accepts, and fail with the differences otherwise
+    /// (see above; docs/ci-gate.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["all_variants", "shard"])]
+    expect: Option<PathBuf>,
+    /// Write this run's verdicts to FILE in --expect's form (not if the run is partial).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["all_variants", "shard"])]
+    write_expected: Option<PathBuf>,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -77,12 +90,15 @@ pub struct Args {
 /// What a check run is asked for, besides the model.
 struct Options {
     check: CheckOptions,
+    /// `--expect`: the accepted verdicts, and the file they came from.
+    expect: Option<(PathBuf, crate::expect::Expected)>,
+    write_expected: Option<PathBuf>,
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     trace_dir: PathBuf,
 }
 
-fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
@@ -106,7 +122,16 @@ pub fn run(a: Args) -> u8 {
     {
         return super::usage_error(e);
     }
+    let expect = match a.expect {
+        Some(path) => match crate::expect::read(&path) {
+            Ok(e) => Some((path, e)),
+            Err(e) => return super::usage_error(format!("--expect {e}")),
+        },
+        None => None,
+    };
     let opts = Options {
+        expect,
+        write_expected: a.write_expected,
         check: CheckOptions {
             strategy: a.strategy,
             threads: a.threads.map_or_else(super::args::cores, |t| t as usize),
@@ -251,6 +276,43 @@ fn one(model: Warmup, opts: &Options) -> u8 {
                 opts.check.max_depth.unwrap_or(0)
             );
         }
+    }
+    if let Some(path) = &opts.write_expected {
+        if !outcome.complete {
+            println!(
+                "Not writing {}: the run is partial, its verdicts are not final.",
+                path.display()
+            );
+            return 1;
+        }
+        let header = format!(
+            "The verdicts accepted for design `{}` within {}.\n`warmcheck check --expect {}` \
+             (with the same design and bounds) passes while they hold (docs/ci-gate.md).",
+            report::variant_label(&model),
+            model.bounds,
+            path.display()
+        );
+        let text = crate::expect::render(&header, &outcome.properties);
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("warmcheck: {}: cannot write: {e}", path.display());
+            return 2;
+        }
+        println!("Verdicts written to {}.", path.display());
+    }
+    if let Some((path, expected)) = &opts.expect {
+        let diff = crate::expect::compare(expected, &outcome.properties, model.only.is_none());
+        if diff.is_empty() {
+            println!("Every verdict is the one {} accepts.", path.display());
+            return 0;
+        }
+        println!(
+            "The verdicts differ from those {} accepts (- accepted, + this run):",
+            path.display()
+        );
+        for line in diff {
+            println!("  {line}");
+        }
+        return 1;
     }
     if outcome.passed() {
         0
