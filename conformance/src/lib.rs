@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod progress;
 pub mod replay;
 pub mod report;
+pub mod ruled_out;
 pub mod signals;
 pub mod soak;
 pub mod story_file;
