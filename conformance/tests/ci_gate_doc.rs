@@ -115,3 +115,32 @@ fn the_command_finder_sees_continuations_and_yaml() {
         ]
     );
 }
+
+/// docs/README.md, the reading order: every page it links exists, and every page of docs/ is
+/// on it (a new page must be placed in some reader's order).
+#[test]
+fn docs_readme_links_every_page_and_only_pages_that_exist() {
+    let docs = root().join("docs");
+    let index = std::fs::read_to_string(docs.join("README.md")).unwrap();
+    let links: Vec<&str> = index
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .collect();
+    assert!(links.len() > 10, "{links:?}");
+    for link in &links {
+        assert!(
+            docs.join(link).exists(),
+            "docs/README.md links {link}, which does not exist"
+        );
+    }
+    for entry in std::fs::read_dir(&docs).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") && name != "README.md" {
+            assert!(
+                links.contains(&name.as_str()),
+                "docs/README.md does not place {name}"
+            );
+        }
+    }
+}
