@@ -250,3 +250,17 @@ fn the_accepted_files_hold_the_default_check_s_verdicts() {
         assert_eq!(out.status.code(), Some(0), "{design}: {}", text(&out));
     }
 }
+
+/// Red team: a --write-expected path that cannot be written is exit 2 naming it.
+#[test]
+fn an_unwritable_write_expected_path_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-such-dir/expected.txt");
+    let out = check(dir.path(), &["--write-expected", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("no-such-dir/expected.txt: cannot write"),
+        "{}",
+        text(&out)
+    );
+}
