@@ -105,6 +105,8 @@ const NOT_COUNTS: &[&str] = &[
     "log",
     "resume",
     "file",
+    "expect",
+    "write-expected",
     "help",
     "version",
 ];
