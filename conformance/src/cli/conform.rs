@@ -390,7 +390,7 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
             complete: !outcome.interrupted,
             passed: passed(&outcome),
             mismatches: &outcome.mismatches,
-            mismatch_trace: trace_path,
+            mismatch_trace: trace_path.clone(),
             sut: sut_report.clone(),
         };
         if let Err(e) = report::write_json(path, &doc) {
@@ -410,7 +410,13 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
             seconds: outcome.seconds,
             failure: outcome.mismatches.first().map(|m| {
                 (
-                    format!("mismatch after {} steps", m.trace.len()),
+                    format!(
+                        "mismatch after {} steps{}",
+                        m.trace.len(),
+                        trace_path
+                            .as_ref()
+                            .map_or(String::new(), |p| format!(" (trace {})", p.display()))
+                    ),
                     format!(
                         "{}\n{}",
                         m.trace
