@@ -976,5 +976,10 @@ pub fn impl_variant(v: warmcheck_model::Variant) -> warmcheck_impl::engine::Vari
             .name()
             .parse()
             .expect("both sides name the knobs alike"),
+        stop_warmup: v
+            .stop_warmup
+            .name()
+            .parse()
+            .expect("both sides name the knobs alike"),
     }
 }

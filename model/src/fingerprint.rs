@@ -82,10 +82,16 @@ impl<H: Hasher> Packer<'_, H> {
                 flusher_stopped,
                 tasks_stopped,
                 warmup,
+                warmup_stopped,
+                loaded_at_stop,
             }) => {
                 self.byte(2);
                 self.byte(
-                    flag_written as u8 | (flusher_stopped as u8) << 1 | (tasks_stopped as u8) << 2,
+                    flag_written as u8
+                        | (flusher_stopped as u8) << 1
+                        | (tasks_stopped as u8) << 2
+                        | (warmup_stopped as u8) << 3
+                        | (loaded_at_stop as u8) << 4,
                 );
                 self.byte(warmup.map_or(0xff, |p| p as u8));
             }

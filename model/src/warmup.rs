@@ -1,6 +1,6 @@
 //! Warmup's phases (`engines/ep/src/warmup.cc`), as the model's enabling conditions and effects.
 
-use crate::{Action, ActiveVb, Node, PersistEntry, Phase, State, Variant, Warmup};
+use crate::{Action, ActiveVb, Node, PersistEntry, Phase, State, StopWarmup, Variant, Warmup};
 
 impl Warmup {
     /// The step that completes the phase after `phase`.
@@ -113,14 +113,18 @@ impl State {
 
     /// `Warmup::done` -> `KVBucket::warmupCompleted`: traffic is enabled (unless shutting
     /// down, or a vbstate flush failed); `at-complete` (v6.5.1) queues set_vbucket_state for
-    /// every vb in the map (`scheduleVBStatePersist`).
+    /// every vb in the map (`scheduleVBStatePersist`). In `in-initiate-shutdown`, a warmup that
+    /// completes after the shutdown began runs nothing: `Warmup::stop` emptied the done
+    /// function even when it found nothing to cancel.
     pub(crate) fn warmup_complete(&mut self, variant: Variant) {
+        let shutting_down = matches!(self.node, Node::ShuttingDown(_));
         match &mut self.node {
             Node::Warming(_) => self.node = Node::Running,
             Node::ShuttingDown(sd) => sd.warmup = None,
             _ => unreachable!("warmup completes while warming up"),
         }
-        if variant.persist_entry == PersistEntry::AtComplete {
+        let done_emptied = shutting_down && variant.stop_warmup == StopWarmup::InInitiateShutdown;
+        if variant.persist_entry == PersistEntry::AtComplete && !done_emptied {
             self.queue_set_vbstate_in_map();
         }
     }

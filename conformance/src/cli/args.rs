@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use warmcheck_impl::engine::StorageBackend;
-use warmcheck_model::{Bounds, PersistEntry, RollbackRetry, ShutdownFlag, Variant};
+use warmcheck_model::{Bounds, PersistEntry, RollbackRetry, ShutdownFlag, StopWarmup, Variant};
 
 /// The largest vbucket count, client writes, crashes and clean shutdowns the model takes
 /// (`Bounds::into_model`).
@@ -34,14 +34,21 @@ pub struct DesignArgs {
     /// at-complete, queue-at-create, queue-at-populate or sync-flush.
     #[arg(long, value_parser = |s: &str| s.parse::<PersistEntry>())]
     persist_entry: Option<PersistEntry>,
-    /// When the clean-shutdown flag is written (overrides the preset): before-flush,
-    /// after-flush or after-flush-if-state-persisted.
+    /// When the clean-shutdown flag is written, and what guards it (overrides the preset):
+    /// before-flush, after-flush, after-flush-if-has-loaded-metadata (the literal
+    /// hasLoadedMetaData() guard, which diverges), after-flush-if-vb-map-populated (proposed)
+    /// or after-flush-if-loaded-before-stop.
     #[arg(long, value_parser = |s: &str| s.parse::<ShutdownFlag>())]
     shutdown_flag: Option<ShutdownFlag>,
     /// Whether a consumer told to roll back to 0 retries with its older uuid (overrides the
     /// preset): always (before MB-48398) or if-entry-at-start.
     #[arg(long, value_parser = |s: &str| s.parse::<RollbackRetry>())]
     rollback_retry: Option<RollbackRetry>,
+    /// Where a shutdown stops warmup (overrides the preset): in-deinitialize (after the
+    /// flusher stopped; v6.5.1 to v7.0.1) or in-initiate-shutdown (when the shutdown begins;
+    /// MB-47851 on, kv_engine today).
+    #[arg(long, value_parser = |s: &str| s.parse::<StopWarmup>())]
+    stop_warmup: Option<StopWarmup>,
 }
 
 pub fn parse_variant(s: &str) -> Result<Variant, String> {
@@ -64,6 +71,9 @@ impl DesignArgs {
         }
         if let Some(r) = self.rollback_retry {
             base.rollback_retry = r;
+        }
+        if let Some(w) = self.stop_warmup {
+            base.stop_warmup = w;
         }
         base
     }

@@ -7,7 +7,7 @@ use crate::sut::client::ProtocolSut;
 use crate::trace::Trace;
 use std::path::PathBuf;
 use warmcheck_impl::engine::SeededBugs;
-use warmcheck_model::{PersistEntry, ShutdownFlag, Variant};
+use warmcheck_model::{PersistEntry, ShutdownFlag, StopWarmup, Variant};
 
 /// Replay a model trace on the implementation, step by step, on real files.
 ///
@@ -36,6 +36,9 @@ pub struct Args {
     /// Override one knob of the design.
     #[arg(long, value_parser = |s: &str| s.parse::<ShutdownFlag>())]
     shutdown_flag: Option<ShutdownFlag>,
+    /// Override one knob of the design.
+    #[arg(long, value_parser = |s: &str| s.parse::<StopWarmup>())]
+    stop_warmup: Option<StopWarmup>,
     /// Write {"steps","matched","violated",...} to PATH.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -79,6 +82,9 @@ pub fn run(a: Args) -> u8 {
     }
     if let Some(f) = a.shutdown_flag {
         model.variant.shutdown_flag = f;
+    }
+    if let Some(w) = a.stop_warmup {
+        model.variant.stop_warmup = w;
     }
     if let Some(cmd) = &a.sut.sut {
         if a.dir.is_some() || a.faulty || backend != Backend::File {

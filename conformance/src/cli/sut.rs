@@ -4,7 +4,7 @@ use super::args::{check_fresh_dir, parse_variant, Backend};
 use crate::signals;
 use crate::sut::server::{self, ServerOptions};
 use std::path::PathBuf;
-use warmcheck_model::{PersistEntry, RollbackRetry, ShutdownFlag, Variant};
+use warmcheck_model::{PersistEntry, RollbackRetry, ShutdownFlag, StopWarmup, Variant};
 
 /// Serve warmcheck's own implementation over the SUT protocol on stdin and stdout
 /// (docs/sut-protocol.md), for `warmcheck conform --sut 'warmcheck sut'` and
@@ -30,6 +30,9 @@ pub struct Args {
     /// Override one knob of the design (implies --variant current when none is given).
     #[arg(long, value_parser = |s: &str| s.parse::<RollbackRetry>())]
     rollback_retry: Option<RollbackRetry>,
+    /// Override one knob of the design (implies --variant current when none is given).
+    #[arg(long, value_parser = |s: &str| s.parse::<StopWarmup>())]
+    stop_warmup: Option<StopWarmup>,
     /// The data directory, absent or empty (default: a fresh one under /dev/shm, or the temp
     /// dir, removed on exit). Needs --backend file.
     #[arg(long)]
@@ -62,8 +65,10 @@ pub fn run(a: Args) -> u8 {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let knobs =
-        a.persist_entry.is_some() || a.shutdown_flag.is_some() || a.rollback_retry.is_some();
+    let knobs = a.persist_entry.is_some()
+        || a.shutdown_flag.is_some()
+        || a.rollback_retry.is_some()
+        || a.stop_warmup.is_some();
     let design = (a.variant.is_some() || knobs).then(|| {
         let mut v = a.variant.unwrap_or_else(Variant::current);
         if let Some(p) = a.persist_entry {
@@ -74,6 +79,9 @@ pub fn run(a: Args) -> u8 {
         }
         if let Some(r) = a.rollback_retry {
             v.rollback_retry = r;
+        }
+        if let Some(w) = a.stop_warmup {
+            v.stop_warmup = w;
         }
         v
     });

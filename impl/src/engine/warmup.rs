@@ -77,8 +77,8 @@ impl Cluster {
     /// node is running). Returns the phase just completed.
     ///
     /// Warmup is a bucket task: if a shutdown begins during warmup, warmup goes on through the
-    /// shutdown until `shutdown_stop_tasks`; Complete then only ends warmup (the node stays
-    /// shutting down).
+    /// shutdown until it is stopped (forced to Done) or `shutdown_stop_tasks`; Complete then
+    /// only ends warmup (the node stays shutting down).
     pub fn warmup_step(&mut self) -> Result<Phase, EngineError> {
         self.usable()?;
         let phase = match self.process {
@@ -87,6 +87,7 @@ impl Cluster {
             | Process::ShuttingDown {
                 warmup: Some(p),
                 tasks_stopped: false,
+                warmup_stopped: false,
                 ..
             } => p.next().expect("warming never rests at Complete"),
             _ => {
@@ -245,13 +246,18 @@ impl Cluster {
     /// `Warmup::done` -> `KVBucket::warmupCompleted`: the node runs (unless shutting down: then
     /// warmup just ends); `at-complete` (v6.5.1) queues set_vbucket_state for every vb in the
     /// map (`scheduleVBStatePersist`).
+    /// In `in-initiate-shutdown` a warmup that completes during a shutdown runs nothing:
+    /// `Warmup::stop` emptied the done function even when it had nothing to cancel.
     pub(super) fn warmup_complete(&mut self) {
+        let shutting_down = matches!(self.process, Process::ShuttingDown { .. });
         match &mut self.process {
             Process::Warming(_) => self.process = Process::Running,
             Process::ShuttingDown { warmup, .. } => *warmup = None,
             p => unreachable!("warmup completes while warming up (node {p:?})"),
         }
-        if self.variant.persist_entry == PersistEntry::AtComplete {
+        let done_emptied =
+            shutting_down && self.variant.stop_warmup == super::StopWarmup::InInitiateShutdown;
+        if self.variant.persist_entry == PersistEntry::AtComplete && !done_emptied {
             self.queue_set_vbstate_in_map();
         }
     }
