@@ -981,5 +981,10 @@ pub fn impl_variant(v: warmcheck_model::Variant) -> warmcheck_impl::engine::Vari
             .name()
             .parse()
             .expect("both sides name the knobs alike"),
+        reverted: warmcheck_impl::engine::Reverted {
+            mb11085: v.reverted.mb11085,
+            mb21769: v.reverted.mb21769,
+            mb37920: v.reverted.mb37920,
+        },
     }
 }

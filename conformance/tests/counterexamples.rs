@@ -348,6 +348,8 @@ fn designs_are_presets_or_both_knobs() {
         persist_entry: warmcheck_model::PersistEntry::AtComplete,
         shutdown_flag: warmcheck_model::ShutdownFlag::AfterFlush,
         rollback_retry: warmcheck_model::RollbackRetry::Always,
+        stop_warmup: warmcheck_model::StopWarmup::InDeinitialize,
+        reverted: warmcheck_model::Reverted::default(),
     };
     assert_eq!(
         v("v6.5.1, persist-entry=at-complete shutdown-flag=after-flush current"),

@@ -56,7 +56,9 @@ pub use dcp::{StreamOutcome, StreamState};
 pub use disk::StorageBackend;
 pub use image::ClusterImage;
 pub use item::{Item, ItemOp};
-pub use variant::{PersistEntry, RollbackRetry, SeededBugs, ShutdownFlag, StopWarmup, Variant};
+pub use variant::{
+    PersistEntry, Reverted, RollbackRetry, SeededBugs, ShutdownFlag, StopWarmup, Variant,
+};
 pub use view::{ActiveVbView, ActiveView, EntryView, ItemView, ReplicaVbView, ReplicaView, View};
 pub use warmup::Phase;
 
@@ -463,6 +465,7 @@ impl Cluster {
             bugs,
         } = config;
         check_shape(vbuckets)?;
+        check_design(variant)?;
         let mut dirs = vec![dir.clone(), active_dir(&dir)];
         dirs.extend((0..replicas).map(|r| dir.join(replica_name(r))));
         disk::make_dirs(&backend, &dirs)?;
@@ -577,6 +580,7 @@ impl Cluster {
             bugs,
         } = config;
         check_shape(vbuckets)?;
+        check_design(variant)?;
         let lock = disk::lock_dir(&backend, &dir)?;
         if !disk::bucket_exists(&backend, &active_dir(&dir))? {
             return Err(EngineError::Directory(format!(
@@ -872,6 +876,19 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// The designs this engine implements: all but MB-21769's fix reverted (see [`Reverted`]).
+fn check_design(variant: Variant) -> Result<(), EngineError> {
+    if variant.reverted.mb21769 {
+        return Err(EngineError::InvalidArgument(
+            "the design reverts MB-21769's fix (a set_vbucket_state counted in the snapshot \
+             range), which this engine does not implement: its reader refuses a vbstate whose \
+             snapshot starts above the high seqno"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_shape(vbuckets: u16) -> Result<(), EngineError> {

@@ -192,12 +192,14 @@ impl<H: Hasher> Packer<'_, H> {
                 notified,
                 new_entry,
                 flush_failed,
+                cache_ahead,
             }) => {
                 self.byte(
                     1 | (*in_map as u8) << 1
                         | (*notified as u8) << 2
                         | (*new_entry as u8) << 3
-                        | (*flush_failed as u8) << 4,
+                        | (*flush_failed as u8) << 4
+                        | (*cache_ahead as u8) << 5,
                 );
                 self.history(history);
                 self.table(failover);

@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use stateright::{Model, Property, Representative};
 use std::fmt;
-pub use variant::{PersistEntry, RollbackRetry, ShutdownFlag, StopWarmup, Variant};
+pub use variant::{PersistEntry, Reverted, RollbackRetry, ShutdownFlag, StopWarmup, Variant};
 
 // ---------------------------------------------------------------------------------------------
 // Bounds
@@ -328,6 +328,9 @@ pub struct ActiveVb {
     pub new_entry: bool,
     /// Ghost: a flush of this vb failed and nothing has been committed for it since.
     pub flush_failed: bool,
+    /// The KVStore's cached vbstate holds a table the disk does not: a vbstate-only flush
+    /// failed after updating the cache (only with MB-37920's fix reverted).
+    pub cache_ahead: bool,
 }
 
 impl ActiveVb {
@@ -732,6 +735,7 @@ impl Model for Warmup {
                         notified: false,
                         new_entry: false,
                         flush_failed: false,
+                        cache_ahead: false,
                     }),
                     disk: DiskVb {
                         history: History::new(),
@@ -861,8 +865,8 @@ impl Model for Warmup {
                 };
                 s.queue_mutation(vb, key, op);
             }
-            Action::FlusherCommits { vb } => s.commit(vb),
-            Action::FlusherCommitFails { vb } => s.fail_flush(vb),
+            Action::FlusherCommits { vb } => s.commit(vb, variant),
+            Action::FlusherCommitFails { vb } => s.fail_flush(vb, variant),
             Action::StatsSnapshotRewritesStatsJson => s.clean_flag = false,
             Action::ActiveCrashes => {
                 s.crashes += 1;

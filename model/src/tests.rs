@@ -8,6 +8,7 @@ fn design(persist_entry: PersistEntry, shutdown_flag: ShutdownFlag) -> Variant {
         shutdown_flag,
         rollback_retry: RollbackRetry::Always,
         stop_warmup: StopWarmup::InDeinitialize,
+        reverted: Reverted::default(),
     }
 }
 

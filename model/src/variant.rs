@@ -94,7 +94,87 @@ pub enum RollbackRetry {
     IfEntryAtStart,
 }
 
-/// A design: the four knobs, and the preset's name if it is one.
+/// Older fixes of this bug family that a design may lack, each a one-line rule in kv_engine,
+/// so that its MB's story can be shown (`--revert-fix NAME`; `docs/fidelity.md` cites each).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "schemars",
+    derive(schemars::JsonSchema),
+    schemars(deny_unknown_fields)
+)]
+pub struct Reverted {
+    /// MB-11085 (2cd67ee0f, ecf226e91; v3.0.0): `FailoverTable::createEntry` added no entry when
+    /// the newest entry's seqno already equalled the new one, so an unclean restart at the
+    /// branch point kept the old uuid.
+    #[serde(default)]
+    pub mb11085: bool,
+    /// MB-21769 (36d700b11; the bug shipped only in v4.6.0-DP): `flushVBucket` counted a
+    /// set_vbucket_state item, stamped high seqno + 1, in the persisted snapshot range, so a
+    /// vbstate-only flush wrote `[high+1, high+1]` and the next unclean warmup put its entry
+    /// above the high seqno.
+    #[serde(default)]
+    pub mb21769: bool,
+    /// MB-37920 (f9c1af5f0; v7.0.0): the KVStore's cached vbstate was updated before a
+    /// vbstate-only write, so when the write failed the retry found the cache equal to what it
+    /// had to write and skipped the commit.
+    #[serde(default)]
+    pub mb37920: bool,
+}
+
+impl Reverted {
+    pub const NAMES: &'static [&'static str] = &["mb11085", "mb21769", "mb37920"];
+
+    pub fn is_empty(&self) -> bool {
+        *self == Reverted::default()
+    }
+
+    /// Revert the fix called `name` (one of [`Reverted::NAMES`]).
+    pub fn revert(&mut self, name: &str) -> Result<(), String> {
+        let flag = match name {
+            "mb11085" => &mut self.mb11085,
+            "mb21769" => &mut self.mb21769,
+            "mb37920" => &mut self.mb37920,
+            _ => {
+                return Err(format!(
+                    "unknown fix '{name}' (expected one of: {})",
+                    Self::NAMES.join(", ")
+                ))
+            }
+        };
+        *flag = true;
+        Ok(())
+    }
+
+    /// The names of the reverted fixes, joined by `+`.
+    pub fn names(&self) -> String {
+        [
+            (self.mb11085, "mb11085"),
+            (self.mb21769, "mb21769"),
+            (self.mb37920, "mb37920"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join("+")
+    }
+}
+
+impl FromStr for Reverted {
+    type Err = String;
+    /// `mb11085+mb37920`, or `none`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut r = Reverted::default();
+        if s != "none" {
+            for name in s.split('+') {
+                r.revert(name)?;
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// A design: the four knobs, the fixes it lacks, and the preset's name if it is one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "schemars",
@@ -111,6 +191,9 @@ pub struct Variant {
     /// in `EPBucket::deinitialize`.
     #[serde(default = "StopWarmup::in_deinitialize")]
     pub stop_warmup: StopWarmup,
+    /// Older fixes this design lacks (none in most designs).
+    #[serde(default, skip_serializing_if = "Reverted::is_empty")]
+    pub reverted: Reverted,
 }
 
 impl RollbackRetry {
@@ -149,11 +232,18 @@ impl Variant {
             ),
             _ => return None,
         };
+        // MB-37920's fix (f9c1af5f0, 2021-01-08) is after v6.5.1 and MB-41942's (41a54a2ad,
+        // 2020-11-30): those two designs lack it. It matters only with flush failures.
+        let reverted = Reverted {
+            mb37920: matches!(name, "v6.5.1" | "mb41942"),
+            ..Reverted::default()
+        };
         Some(Variant {
             persist_entry,
             shutdown_flag,
             rollback_retry,
             stop_warmup,
+            reverted,
         })
     }
 
@@ -173,11 +263,17 @@ impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.preset_name() {
             Some(n) => f.write_str(n),
-            None => write!(
-                f,
-                "persist-entry={} shutdown-flag={} rollback-retry={} stop-warmup={}",
-                self.persist_entry, self.shutdown_flag, self.rollback_retry, self.stop_warmup
-            ),
+            None => {
+                write!(
+                    f,
+                    "persist-entry={} shutdown-flag={} rollback-retry={} stop-warmup={}",
+                    self.persist_entry, self.shutdown_flag, self.rollback_retry, self.stop_warmup
+                )?;
+                if !self.reverted.is_empty() {
+                    write!(f, " revert-fix={}", self.reverted.names())?;
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -63,6 +63,7 @@ impl State {
                 notified: false,
                 new_entry: false,
                 flush_failed: false,
+                cache_ahead: false,
             };
             if unclean {
                 let at = if high == disk.snap_end {
@@ -70,12 +71,18 @@ impl State {
                 } else {
                     disk.snap_start
                 };
-                a.failover.create_entry(self.next_uuid, at);
-                self.next_uuid += 1;
-                a.new_entry = true;
+                // Before MB-11085's fix createEntry added nothing at the newest entry's seqno.
+                let skipped = variant.reverted.mb11085 && a.failover.newest().seqno == at;
+                if !skipped {
+                    a.failover.create_entry(self.next_uuid, at);
+                    self.next_uuid += 1;
+                    a.new_entry = true;
+                }
             }
             self.vbs[i].active = Some(a);
-            if unclean && variant.persist_entry == PersistEntry::QueueAtCreate {
+            if self.vbs[i].active.as_ref().is_some_and(|a| a.new_entry)
+                && variant.persist_entry == PersistEntry::QueueAtCreate
+            {
                 self.queue_set_vbstate(i as u8);
             }
         }
@@ -99,9 +106,12 @@ impl State {
             if new_entry && variant.persist_entry == PersistEntry::SyncFlush {
                 self.queue_set_vbstate(vb);
                 if flush_succeeds {
-                    self.commit(vb);
+                    self.commit(vb, variant);
                 } else {
-                    self.active_mut(vb).flush_failed = true;
+                    let a = self.active_mut(vb);
+                    a.flush_failed = true;
+                    a.cache_ahead |=
+                        variant.reverted.mb37920 && crate::flusher::vbstate_only(&a.queue);
                 }
             }
             self.active_mut(vb).in_map = true;

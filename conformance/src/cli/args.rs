@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 use warmcheck_impl::engine::StorageBackend;
-use warmcheck_model::{Bounds, PersistEntry, RollbackRetry, ShutdownFlag, StopWarmup, Variant};
+use warmcheck_model::{
+    Bounds, PersistEntry, Reverted, RollbackRetry, ShutdownFlag, StopWarmup, Variant,
+};
 
 /// The largest vbucket count, client writes, crashes and clean shutdowns the model takes
 /// (`Bounds::into_model`).
@@ -49,6 +51,12 @@ pub struct DesignArgs {
     /// MB-47851 on, kv_engine today).
     #[arg(long, value_parser = |s: &str| s.parse::<StopWarmup>())]
     stop_warmup: Option<StopWarmup>,
+    /// Revert an older fix of the family, to see its MB's story (repeatable, or joined with
+    /// +): mb11085 (no entry at the newest entry's seqno), mb21769 (a set_vbucket_state
+    /// counted in the snapshot range), mb37920 (the vbstate cache updated before the write).
+    /// `none` clears the preset's (v6.5.1 and mb41942 lack MB-37920's fix).
+    #[arg(long, value_parser = |s: &str| s.parse::<Reverted>())]
+    revert_fix: Vec<Reverted>,
 }
 
 pub fn parse_variant(s: &str) -> Result<Variant, String> {
@@ -74,6 +82,14 @@ impl DesignArgs {
         }
         if let Some(w) = self.stop_warmup {
             base.stop_warmup = w;
+        }
+        for r in &self.revert_fix {
+            if r.is_empty() {
+                base.reverted = Reverted::default();
+            }
+            base.reverted.mb11085 |= r.mb11085;
+            base.reverted.mb21769 |= r.mb21769;
+            base.reverted.mb37920 |= r.mb37920;
         }
         base
     }

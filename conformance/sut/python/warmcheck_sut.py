@@ -71,6 +71,11 @@ def parse_design(d):
                 "design.%s is %r; this engine implements %s" % (name, value, ", ".join(allowed))
             )
         knobs.append(value)
+    reverted = d.get("reverted") or {}
+    if any(reverted.get(k) for k in ("mb11085", "mb21769", "mb37920")):
+        raise ProtocolError(
+            "design.reverted is %r; this engine implements only designs with every older fix" % (reverted,)
+        )
     return Design(*knobs)
 
 

@@ -75,13 +75,70 @@ pub enum RollbackRetry {
     IfEntryAtStart,
 }
 
-/// A design: the four knobs.
+/// Older fixes of the bug family a design may lack (`docs/fidelity.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Reverted {
+    /// MB-11085: `createEntry` adds nothing at the newest entry's seqno.
+    pub mb11085: bool,
+    /// MB-21769: a set_vbucket_state counted in the persisted snapshot range. Not implemented:
+    /// this engine's reader refuses a vbstate whose snapshot starts above the high seqno, the
+    /// invariant the fix restored, so `Cluster::create` and `open` refuse the design.
+    pub mb21769: bool,
+    /// MB-37920: the cached vbstate updated before a vbstate-only write.
+    pub mb37920: bool,
+}
+
+impl Reverted {
+    pub fn is_empty(&self) -> bool {
+        *self == Reverted::default()
+    }
+
+    /// The names of the reverted fixes, joined by `+`.
+    pub fn names(&self) -> String {
+        [
+            (self.mb11085, "mb11085"),
+            (self.mb21769, "mb21769"),
+            (self.mb37920, "mb37920"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join("+")
+    }
+}
+
+impl FromStr for Reverted {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut r = Reverted::default();
+        if s == "none" {
+            return Ok(r);
+        }
+        for name in s.split('+') {
+            match name {
+                "mb11085" => r.mb11085 = true,
+                "mb21769" => r.mb21769 = true,
+                "mb37920" => r.mb37920 = true,
+                _ => {
+                    return Err(format!(
+                        "unknown fix '{name}' (expected mb11085, mb21769 or mb37920)"
+                    ))
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// A design: the four knobs and the older fixes it lacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Variant {
     pub persist_entry: PersistEntry,
     pub shutdown_flag: ShutdownFlag,
     pub rollback_retry: RollbackRetry,
     pub stop_warmup: StopWarmup,
+    pub reverted: Reverted,
 }
 
 impl Variant {
@@ -113,11 +170,17 @@ impl Variant {
             ),
             _ => return None,
         };
+        // MB-37920's fix (f9c1af5f0) is later than v6.5.1 and MB-41942's fix.
+        let reverted = Reverted {
+            mb37920: matches!(name, "v6.5.1" | "mb41942"),
+            ..Reverted::default()
+        };
         Some(Variant {
             persist_entry,
             shutdown_flag,
             rollback_retry,
             stop_warmup,
+            reverted,
         })
     }
 
@@ -145,11 +208,17 @@ impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.preset_name() {
             Some(n) => f.write_str(n),
-            None => write!(
-                f,
-                "persist-entry={} shutdown-flag={} rollback-retry={} stop-warmup={}",
-                self.persist_entry, self.shutdown_flag, self.rollback_retry, self.stop_warmup
-            ),
+            None => {
+                write!(
+                    f,
+                    "persist-entry={} shutdown-flag={} rollback-retry={} stop-warmup={}",
+                    self.persist_entry, self.shutdown_flag, self.rollback_retry, self.stop_warmup
+                )?;
+                if !self.reverted.is_empty() {
+                    write!(f, " revert-fix={}", self.reverted.names())?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -169,12 +238,14 @@ impl FromStr for Variant {
         let mut shutdown_flag = None;
         let mut rollback_retry = None;
         let mut stop_warmup = None;
+        let mut reverted = Reverted::default();
         for part in s.split([' ', ',']).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
                 Some(("persist-entry", v)) => persist_entry = Some(v.parse::<PersistEntry>()?),
                 Some(("shutdown-flag", v)) => shutdown_flag = Some(v.parse::<ShutdownFlag>()?),
                 Some(("rollback-retry", v)) => rollback_retry = Some(v.parse::<RollbackRetry>()?),
                 Some(("stop-warmup", v)) => stop_warmup = Some(v.parse::<StopWarmup>()?),
+                Some(("revert-fix", v)) => reverted = v.parse::<Reverted>()?,
                 _ => {
                     return Err(format!(
                         "unknown variant '{s}' (expected one of: {}, or \
@@ -195,6 +266,7 @@ impl FromStr for Variant {
                 shutdown_flag,
                 rollback_retry: rollback_retry.unwrap_or(RollbackRetry::Always),
                 stop_warmup: stop_warmup.unwrap_or(StopWarmup::InDeinitialize),
+                reverted,
             }),
             _ => Err(format!(
                 "variant '{s}' lacks a knob (persist-entry= and shutdown-flag= are both needed)"
@@ -347,6 +419,7 @@ mod tests {
             shutdown_flag: ShutdownFlag::AfterFlush,
             rollback_retry: RollbackRetry::IfEntryAtStart,
             stop_warmup: StopWarmup::InInitiateShutdown,
+            reverted: Reverted::default(),
         };
         let shown = v.to_string();
         assert_eq!(
@@ -370,6 +443,7 @@ mod tests {
             Variant {
                 rollback_retry: RollbackRetry::IfEntryAtStart,
                 stop_warmup: StopWarmup::InInitiateShutdown,
+                reverted: Reverted::default(),
                 ..v
             }
         );

@@ -177,15 +177,17 @@ impl Cluster {
                 "{}: sanitized table {failover} is not well formed",
                 a.disk.path().display()
             );
-            let new_entry = unclean && !self.bugs.no_entry_after_unclean_shutdown;
+            let at = if high == state.snap_end {
+                state.snap_end
+            } else {
+                state.snap_start
+            };
+            // Before MB-11085's fix `createEntry` added nothing at the newest entry's seqno.
+            let skipped = self.variant.reverted.mb11085 && failover.newest().seq == at;
+            let new_entry = unclean && !self.bugs.no_entry_after_unclean_shutdown && !skipped;
             if new_entry {
                 // Unflushed mutations were lost: any replica that saw them is on another
                 // branch, so start a new one.
-                let at = if high == state.snap_end {
-                    state.snap_end
-                } else {
-                    state.snap_start
-                };
                 failover.create_entry(at, self.uuids.as_mut());
             }
             let max_cas = history.iter().map(|i| i.cas).fold(state.max_cas, u64::max);
