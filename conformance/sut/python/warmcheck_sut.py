@@ -51,7 +51,12 @@ SHUTDOWN_FLAG = (
 ROLLBACK_RETRY = ("always", "if-entry-at-start")
 STOP_WARMUP = ("in-deinitialize", "in-initiate-shutdown")
 
-Design = namedtuple("Design", "persist_entry shutdown_flag rollback_retry stop_warmup")
+Design = namedtuple("Design", "persist_entry shutdown_flag rollback_retry stop_warmup reverted")
+
+# The older fixes a design may lack (docs/model.md, "reverted fixes"). MB-21769's is not
+# implemented here: like the reference implementation, this engine keeps every persisted
+# snapshot at or below the high seqno.
+REVERTIBLE = ("mb11085", "mb37920")
 
 
 def parse_design(d):
@@ -72,10 +77,14 @@ def parse_design(d):
             )
         knobs.append(value)
     reverted = d.get("reverted") or {}
-    if any(reverted.get(k) for k in ("mb11085", "mb21769", "mb37920")):
+    if not isinstance(reverted, dict):
+        raise ProtocolError("design.reverted must be an object, got %r" % (reverted,))
+    unknown = [k for k, on in reverted.items() if on and k not in REVERTIBLE]
+    if unknown:
         raise ProtocolError(
-            "design.reverted is %r; this engine implements only designs with every older fix" % (reverted,)
+            "design.reverted reverts %s; this engine can revert only %s" % (", ".join(unknown), ", ".join(REVERTIBLE))
         )
+    knobs.append(frozenset(k for k, on in reverted.items() if on))
     return Design(*knobs)
 
 
@@ -283,7 +292,7 @@ SET_VBUCKET_STATE = "set_vbucket_state"
 class VBucket:
     """An active vbucket in memory (`VBucket` with its `CheckpointManager`)."""
 
-    __slots__ = ("vb", "in_map", "history", "failover", "checkpoint", "notified", "new_entry")
+    __slots__ = ("vb", "in_map", "history", "failover", "checkpoint", "notified", "new_entry", "cache_ahead")
 
     def __init__(self, vb, history, failover):
         self.vb = vb
@@ -296,6 +305,9 @@ class VBucket:
         self.checkpoint = []
         self.notified = False  # the flusher was told this vb has work
         self.new_entry = False  # warmup's CreateVBuckets created a failover entry
+        # The table the KVStore's cached vbstate holds ahead of disk (a failed vbstate-only
+        # write updated it; only with MB-37920's fix reverted), else None.
+        self.cache_ahead = None
 
     def copy(self):
         v = VBucket(self.vb, list(self.history), self.failover.copy())
@@ -303,6 +315,7 @@ class VBucket:
         v.checkpoint = list(self.checkpoint)
         v.notified = self.notified
         v.new_entry = self.new_entry
+        v.cache_ahead = self.cache_ahead
         return v
 
     def high_seqno(self):
@@ -625,15 +638,30 @@ class Cluster:
         the batch holds a set_vbucket_state item. So a batch of plain mutations re-writes the
         *old* table next to the new documents. Raises FlushFailed having changed nothing."""
         cached = self.disk.files[v.vb].vbstate()
-        table = cached.failover
+        table = cached.failover if v.cache_ahead is None else v.cache_ahead
         items = []
         for kind, what in v.checkpoint:
             if kind == "seqno":
                 items.append(v.history[what - 1])
             else:
                 table = what.entries
-        high = self.disk.files[v.vb].high_seqno() + len(items)
-        self.disk.commit(v.vb, items, VbState(table, high, high))
+        vbstate_only = not items and bool(v.checkpoint)
+        if "mb37920" in self.design.reverted and vbstate_only:
+            # MB-37920's fix reverted: the cache is compared first, and updated before the write.
+            if v.cache_ahead is not None:
+                v.checkpoint = []
+                v.notified = False
+                return []
+            try:
+                high = self.disk.files[v.vb].high_seqno()
+                self.disk.commit(v.vb, items, VbState(table, high, high))
+            except FlushFailed:
+                v.cache_ahead = table
+                raise
+        else:
+            high = self.disk.files[v.vb].high_seqno() + len(items)
+            self.disk.commit(v.vb, items, VbState(table, high, high))
+        v.cache_ahead = None
         v.checkpoint = []
         v.notified = False
         return [i.seqno for i in items]
@@ -697,11 +725,13 @@ class Cluster:
             if unclean:
                 high = f.high_seqno()
                 at = state.snap_end if high == state.snap_end else state.snap_start
-                v.failover.create_entry(self.next_uuid, at)
-                self.next_uuid += 1
-                v.new_entry = True
-                if self.design.persist_entry == "queue-at-create":
-                    v.queue_set_vbstate()
+                # Before MB-11085's fix createEntry added nothing at the newest entry's seqno.
+                if not ("mb11085" in self.design.reverted and v.failover.newest().seqno == at):
+                    v.failover.create_entry(self.next_uuid, at)
+                    self.next_uuid += 1
+                    v.new_entry = True
+                    if self.design.persist_entry == "queue-at-create":
+                        v.queue_set_vbstate()
             b.vbuckets.append(v)
 
     def warmup_populate_vbucket_map(self):

@@ -88,7 +88,8 @@ impl Cluster {
         // before the write, whether or not the write then succeeds.
         let vbstate_only = items.is_empty() && table.is_some();
         if self.variant.reverted.mb37920 && vbstate_only {
-            if state.table == m.cached.table {
+            let cache_ahead = a.disk.state().is_some_and(|d| d.table != m.cached.table);
+            if cache_ahead && state.table == m.cached.table {
                 m.queue.clear();
                 m.notified = false;
                 return Ok(Vec::new());
