@@ -203,9 +203,22 @@ fn designs_with_stories() -> Vec<Variant> {
         .iter()
         .map(|n| Variant::preset(n).unwrap())
         .collect();
+    let today = "rollback-retry=if-entry-at-start stop-warmup=in-initiate-shutdown";
+    let literal = format!(
+        "persist-entry=sync-flush shutdown-flag=after-flush-if-has-loaded-metadata {today}"
+    );
+    let proposed_without = |fix: &str| {
+        format!(
+            "persist-entry=sync-flush shutdown-flag=after-flush-if-vb-map-populated {today} \
+             revert-fix={fix}"
+        )
+    };
     for knobs in [
         "persist-entry=at-complete shutdown-flag=after-flush",
         "persist-entry=queue-at-create shutdown-flag=after-flush",
+        &literal,
+        &proposed_without("mb11085"),
+        &proposed_without("mb21769"),
     ] {
         out.push(story_file::parse_design(knobs).unwrap());
     }
