@@ -493,3 +493,20 @@ fn explorer_survives_bad_requests() {
     let err = stderr.join().unwrap();
     assert!(!err.contains("panicked"), "explore printed a panic:\n{err}");
 }
+
+#[test]
+fn merge_refuses_a_shard_count_it_was_not_given_reports_for_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2^62 panicked (capacity overflow), 2^46 aborted (allocation failure), 5 of 1 report
+    // only failed after allocating.
+    for count in [1u64 << 62, 1 << 46, 70_000, 5] {
+        let report = json!({
+            "schema": "warmcheck-check-report/1",
+            "shard": {"index": 0, "count": count},
+        });
+        let path = write(dir.path(), "shard.json", &report.to_string());
+        let r = warmcheck(&["merge", &path]);
+        assert_refused(&r, &[&path, &format!("0/{count}")]);
+        assert!(r.stderr.contains("1 report"), "{}", r.stderr);
+    }
+}
