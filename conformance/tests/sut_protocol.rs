@@ -405,3 +405,145 @@ fn replay_over_the_protocol_agrees_with_replay_in_process() {
         );
     }
 }
+
+/// A `warmcheck sut` driven by hand: one request line in, one reply line out.
+struct Peer {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Peer {
+    fn start(args: &[&str]) -> Peer {
+        let mut child = Command::new(W)
+            .arg("sut")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        Peer {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Send `line` (and a newline); the reply, parsed.
+    fn call(&mut self, line: impl AsRef<[u8]>) -> Value {
+        use std::io::{BufRead, Write};
+        self.stdin.write_all(line.as_ref()).unwrap();
+        self.stdin.write_all(b"\n").unwrap();
+        self.stdin.flush().unwrap();
+        let mut reply = String::new();
+        self.stdout.read_line(&mut reply).unwrap();
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply:?}"))
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const RESET: &str = r#"{"id":1,"op":"reset","design":{"persist_entry":"sync-flush","shutdown_flag":"after-flush","rollback_retry":"if-entry-at-start"},"vbuckets":1,"replicas":1,"keys":2}"#;
+
+/// The files below `dir`, recursively, as paths relative to it.
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_second_sut_on_one_dir_never_removes_the_first_ones_bucket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let d = dir.to_str().unwrap();
+    // Both start on the empty directory (the second passes the "absent or empty" check
+    // before the first one's first reset).
+    let mut first = Peer::start(&["--dir", d]);
+    let mut second = Peer::start(&["--dir", d]);
+    let hello = r#"{"id":0,"op":"hello","protocol":[1]}"#;
+    assert_eq!(first.call(hello)["ok"], true);
+    assert_eq!(second.call(hello)["ok"], true);
+    assert_eq!(first.call(RESET)["ok"], true);
+    let set = r#"{"id":2,"op":"set","vb":0,"key":"k0","value":"v1","ttl":null}"#;
+    assert_eq!(first.call(set)["ok"], true);
+    assert_eq!(
+        first.call(r#"{"id":3,"op":"flush","vb":0,"fail":false}"#)["ok"],
+        true
+    );
+    let held = files_below(&dir);
+    assert!(held.iter().any(|f| f.starts_with("bucket0/")), "{held:?}");
+    for id in 1..=3 {
+        let r = second.call(&RESET.replace("\"id\":1", &format!("\"id\":{id}")));
+        if r["ok"] == false {
+            assert!(r["error"].as_str().unwrap_or("").contains("bucket"), "{r}");
+        }
+    }
+    // The first one's bucket, flushed data included, is untouched.
+    let after = files_below(&dir);
+    for f in &held {
+        assert!(after.contains(f), "{f} went: {after:?}");
+    }
+    let view = first.call(r#"{"id":4,"op":"observe"}"#);
+    assert_eq!(view["ok"], true, "{view}");
+}
+
+#[test]
+fn warmcheck_sut_bounds_a_request_line_and_answers_one_that_is_not_utf8() {
+    // `< /dev/zero`: one line without end. Refused after MAX_REQUEST_LINE bytes, not read
+    // until memory runs out.
+    let start = Instant::now();
+    let out = Command::new(W)
+        .arg("sut")
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let reply: Value = serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(reply["ok"], false);
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("request line 1 is longer than 1048576 bytes"),
+        "{reply}"
+    );
+    // A line that is not UTF-8 is answered with an error naming it; the next one is served.
+    let mut peer = Peer::start(&[]);
+    let r = peer.call(b"{\"id\":0,\"op\":\"hello\xff\",\"protocol\":[1]}");
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("request line 1 is not UTF-8"),
+        "{r}"
+    );
+    let r = peer.call(r#"{"id":1,"op":"hello","protocol":[1]}"#);
+    assert_eq!(r["ok"], true, "{r}");
+}
