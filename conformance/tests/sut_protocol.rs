@@ -547,3 +547,108 @@ fn warmcheck_sut_bounds_a_request_line_and_answers_one_that_is_not_utf8() {
     let r = peer.call(r#"{"id":1,"op":"hello","protocol":[1]}"#);
     assert_eq!(r["ok"], true, "{r}");
 }
+
+#[test]
+fn a_conform_stopped_at_its_first_mismatch_reports_itself_incomplete() {
+    let args = [
+        "--keys",
+        "1",
+        "--writes",
+        "2",
+        "--crashes",
+        "2",
+        "--shutdowns",
+        "1",
+        "--jobs",
+        "1",
+        "--backend",
+        "faulty",
+        "--seeded-bug",
+        "needs_rollback_uses_lt",
+    ];
+    let (code, report, out) = conform(&args);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("MISMATCH after"), "{out}");
+    assert_eq!(report["complete"], false, "{out}");
+    assert!(out.contains("INCOMPLETE: the walk stopped early"), "{out}");
+    assert!(!out.contains("100.0%"), "{out}");
+    // A full walk is complete.
+    let (code, report, out) = conform(&[SMALL, &["--jobs", "2", "--backend", "faulty"]].concat());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["complete"], true, "{out}");
+    assert_eq!(report["backend"], "faulty", "{out}");
+}
+
+#[test]
+fn conform_sut_refuses_the_in_process_storage_flags_it_would_ignore() {
+    let cmd = sut("");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    for extra in [
+        &["--backend", "faulty"][..],
+        &["--backend", "file"],
+        &["--dir", d.to_str().unwrap()],
+    ] {
+        let (code, _, out) = conform(&[SMALL, extra, &["--sut", &cmd]].concat());
+        assert_eq!(code, 2, "{extra:?}: {out}");
+        assert!(
+            out.contains("--backend and --dir choose the in-process implementation's storage"),
+            "{out}"
+        );
+        assert!(!d.exists(), "{extra:?}");
+    }
+    // Without them the report says the SUT's storage was not ours to choose.
+    let (code, report, out) = conform(&[SMALL, &["--jobs", "1", "--sut", &cmd]].concat());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["backend"], "sut", "{out}");
+}
+
+#[test]
+fn sigterm_stops_conform_with_a_slow_sut_at_its_next_transition() {
+    if !python3() {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("report.json");
+    let mut child = Command::new(W)
+        .args(["conform", "-q", "--json", json.to_str().unwrap()])
+        .args(SMALL)
+        .args(["--jobs", "1", "--sut", &misbehave("slow", 1)])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A few slow steps in.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it ended before the signal"
+    );
+    let sent = Instant::now();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    while child.try_wait().unwrap().is_none() && sent.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ended = sent.elapsed();
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    assert!(
+        ended < Duration::from_secs(5),
+        "took {ended:?} after SIGTERM: {all}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("interrupted"), "{all}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["passed"], false);
+}
