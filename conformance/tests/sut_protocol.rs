@@ -652,3 +652,130 @@ fn sigterm_stops_conform_with_a_slow_sut_at_its_next_transition() {
     assert_eq!(report["complete"], false);
     assert_eq!(report["passed"], false);
 }
+
+#[test]
+fn a_sut_stderr_line_not_utf8_or_without_end_is_passed_through_bounded() {
+    // Before: one byte that is not UTF-8 ended the stderr reader, and the SUT died of SIGPIPE
+    // on its next log line; a long line was held whole.
+    let cmd = format!(
+        "printf 'bad \\377 byte\\n' >&2; sleep 0.3; echo after-the-bad-byte >&2; \
+         head -c 10000000 /dev/zero | tr '\\0' a >&2; echo >&2; exec {W} sut"
+    );
+    let (code, _, out) = conform(&[SMALL, &["--jobs", "1", "--sut", &cmd]].concat());
+    assert_eq!(code, 0, "{}", &out[..out.len().min(3000)]);
+    assert!(
+        out.contains("sut: after-the-bad-byte"),
+        "{}",
+        &out[..out.len().min(3000)]
+    );
+    assert!(
+        out.contains("sut: bad \u{fffd} byte"),
+        "{}",
+        &out[..out.len().min(3000)]
+    );
+    assert!(
+        out.contains("... (cut at 4096 bytes)"),
+        "{}",
+        &out[..out.len().min(3000)]
+    );
+    assert!(out.len() < 1_000_000, "{} bytes of output", out.len());
+}
+
+#[test]
+fn a_line_no_request_asked_for_is_a_protocol_error() {
+    if !python3() {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    // The line is seen either waiting before the next request (the usual case) or, if it
+    // arrives after that request was sent, as that request's reply.
+    let (code, _, out) = conform(
+        &[
+            SMALL,
+            &[
+                "--jobs",
+                "1",
+                "--sut-timeout",
+                "3",
+                "--sut",
+                &misbehave("chatty", 5),
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("a line no request asked for, before this request: \"unasked\"")
+            || out.contains("malformed reply line \"unasked\""),
+        "{out}"
+    );
+    assert!(out.contains(REQUEST), "{out}");
+}
+
+/// The number after `name=` on a stderr line of the SUT's (`sut: name=N`) in `text`.
+fn pid_after(text: &str, name: &str) -> u32 {
+    let tag = format!("sut: {name}=");
+    let at = text
+        .find(&tag)
+        .unwrap_or_else(|| panic!("no {tag} in {text}"));
+    text[at + tag.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// Whether process `pid` still runs (a zombie does not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        let state = s[s.rfind(')').unwrap() + 1..].split_whitespace().next();
+        !matches!(state, Some("Z" | "X"))
+    })
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < until, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_sut_killed_on_a_protocol_error_leaves_no_directory_behind() {
+    let shm = Path::new("/dev/shm");
+    if !python3() || !shm.is_dir() {
+        eprintln!("skipped: no python3 or no /dev/shm");
+        return;
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sut/misbehave.py");
+    let cmd = format!(
+        "python3 {} garbage 5 'echo sut-pid=$$ >&2; exec {W} sut'",
+        script.display()
+    );
+    let (code, _, out) = conform(&[SMALL, &["--jobs", "1", "--sut", &cmd]].concat());
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("malformed reply line"), "{out}");
+    let pid = pid_after(&out, "sut-pid");
+    let prefix = format!("warmcheck-sut-{pid}-");
+    let left = || {
+        std::fs::read_dir(shm)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+    };
+    wait_until(&format!("{prefix}* is still in /dev/shm"), || !left());
+    assert!(!running(pid));
+}
+
+#[test]
+fn what_a_sut_command_starts_in_the_background_does_not_outlive_the_run() {
+    let cmd = format!("sleep 300 & echo bg-pid=$! >&2; exec {W} sut");
+    let (code, _, out) = conform(&[SMALL, &["--jobs", "1", "--sut", &cmd]].concat());
+    assert_eq!(code, 0, "{out}");
+    let pid = pid_after(&out, "bg-pid");
+    wait_until(&format!("the background sleep {pid} still runs"), || {
+        !running(pid)
+    });
+}
