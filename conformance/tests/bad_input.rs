@@ -510,3 +510,84 @@ fn merge_refuses_a_shard_count_it_was_not_given_reports_for_before_allocating() 
         assert!(r.stderr.contains("1 report"), "{}", r.stderr);
     }
 }
+
+#[test]
+fn an_output_path_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two shard reports of one small check.
+    let shard = |i: u32| {
+        let path = d.join(format!("shard{i}.json"));
+        let r = warmcheck(&[
+            "check",
+            "--variant",
+            "proposed",
+            "--quiet",
+            "--keys",
+            "1",
+            "--writes",
+            "1",
+            "--crashes",
+            "1",
+            "--shutdowns",
+            "0",
+            "--shard",
+            &format!("{i}/2"),
+            "--json",
+            path.to_str().unwrap(),
+        ]);
+        assert!(path.exists(), "{}{}", r.stdout, r.stderr);
+        path.to_str().unwrap().to_string()
+    };
+    let (a, b) = (shard(0), shard(1));
+    let log = write(d, "log.ndjson", &real_log());
+    let script = write(d, "story.txt", "set k0\nflush\n");
+    let trace_path = write(d, "t.trace.json", &trace().to_string());
+    // The same file by another spelling.
+    let a_again = d.join(".").join("shard0.json");
+    let a_again = a_again.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["merge", &a, &b, "--json", &a], a.as_str()),
+        (vec!["merge", &a, &b, "--json", a_again], a.as_str()),
+        (vec!["validate", &log, "--json", &log], log.as_str()),
+        (
+            vec!["scenario", &script, "--backend", "faulty", "--log", &script],
+            script.as_str(),
+        ),
+        (
+            vec!["replay", &trace_path, "--json", &trace_path],
+            trace_path.as_str(),
+        ),
+    ];
+    for (args, input) in cases {
+        let before = std::fs::read(input).unwrap();
+        let r = warmcheck(&args);
+        assert_refused(&r, &["that is the input", "refusing to overwrite it"]);
+        assert_eq!(
+            std::fs::read(input).unwrap(),
+            before,
+            "{args:?} changed {input}"
+        );
+    }
+    // Two outputs that are one file.
+    let out = d.join("out.xml");
+    let o = out.to_str().unwrap();
+    let r = warmcheck(&[
+        "check",
+        "--variant",
+        "proposed",
+        "--keys",
+        "1",
+        "--writes",
+        "1",
+        "--crashes",
+        "0",
+        "--shutdowns",
+        "0",
+        "--json",
+        o,
+        "--junit",
+        o,
+    ]);
+    assert_refused(&r, &["are one file"]);
+}

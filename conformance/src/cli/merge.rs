@@ -31,7 +31,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> u8 {
     if let Some(path) = &a.json {
-        if let Err(e) = super::args::check_file_writable(path) {
+        let inputs: Vec<&std::path::Path> = a.reports.iter().map(PathBuf::as_path).collect();
+        if let Err(e) = super::args::check_file_writable(path)
+            .and_then(|()| super::args::check_not_an_input("--json", path, &inputs))
+        {
             return super::usage_error(e);
         }
     }

@@ -63,6 +63,11 @@ pub fn run(a: Args) -> u8 {
             a.json
                 .as_deref()
                 .map_or(Ok(()), super::args::check_file_writable)
+        })
+        .and_then(|()| {
+            a.json.as_deref().map_or(Ok(()), |j| {
+                super::args::check_not_an_input("--json", j, &[a.trace.as_path()])
+            })
         });
     if let Err(e) = checks {
         return super::usage_error(e);

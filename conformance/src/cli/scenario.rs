@@ -58,6 +58,11 @@ pub fn run(a: Args) -> u8 {
         return super::usage_error(e);
     }
     let file = a.file.as_path();
+    if let Some(log) = &a.log {
+        if let Err(e) = super::args::check_not_an_input("--log", log, &[file]) {
+            return super::usage_error(e);
+        }
+    }
     // Bounded in size and line length: `/dev/zero` ends with an error, not all the memory.
     let text = match warmcheck_impl::input::read_file(file, warmcheck_impl::scenario::LIMITS, true)
     {

@@ -230,6 +230,16 @@ pub fn run(a: Args) -> u8 {
 
 /// Exit codes: 0 valid, 1 invalid, 2 usage or I/O error, 3 undecided.
 fn validate_log(opts: Options) -> u8 {
+    if let Some(json) = &opts.json {
+        let inputs: Vec<&std::path::Path> = std::iter::once(opts.log.as_path())
+            .chain(opts.from.as_deref())
+            .collect();
+        let checks = super::args::check_file_writable(json)
+            .and_then(|()| super::args::check_not_an_input("--json", json, &inputs));
+        if let Err(e) = checks {
+            return super::usage_error(e);
+        }
+    }
     let text = match validate::read_log(&opts.log) {
         Ok(t) => t,
         Err(e) => {
