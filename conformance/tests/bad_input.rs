@@ -591,3 +591,27 @@ fn an_output_path_that_is_an_input_is_refused_and_the_input_kept() {
     ]);
     assert_refused(&r, &["are one file"]);
 }
+
+#[test]
+fn scenario_log_on_a_full_disk_stops_naming_the_line_not_exit_0() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(dir.path(), "story.txt", "set k0\nset k1\nflush\n");
+    let r = warmcheck(&[
+        "scenario",
+        &script,
+        "--backend",
+        "faulty",
+        "--log",
+        "/dev/full",
+    ]);
+    assert_refused(
+        &r,
+        &["line 1: set k0: took effect, but writing the event log failed"],
+    );
+    // Not the call's error, printed as if the call had been refused, and the script run on.
+    assert!(!r.stdout.contains("error: event log"), "{}", r.stdout);
+}

@@ -111,6 +111,15 @@ pub enum ScenarioError {
         #[source]
         source: EngineError,
     },
+    /// The event log (`--log`) could not be written: the directive took effect, but the log
+    /// no longer says so (the script stops).
+    #[error("line {line}: {directive}: took effect, but writing the event log failed: {source}")]
+    EventLog {
+        line: usize,
+        directive: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The cluster could not be created.
     #[error("scenario setup: {0}")]
     Setup(#[source] EngineError),
@@ -315,6 +324,13 @@ impl Runner {
                     line,
                     directive: text.to_string(),
                     source: e,
+                })
+            }
+            Err(EngineError::EventLog(source)) => {
+                return Err(ScenarioError::EventLog {
+                    line,
+                    directive: text.to_string(),
+                    source,
                 })
             }
             Err(e) => out.push(format!("error: {e}")),
