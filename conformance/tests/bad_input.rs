@@ -615,3 +615,16 @@ fn scenario_log_on_a_full_disk_stops_naming_the_line_not_exit_0() {
     // Not the call's error, printed as if the call had been refused, and the script run on.
     assert!(!r.stdout.contains("error: event log"), "{}", r.stdout);
 }
+
+#[test]
+fn a_trace_whose_variant_label_names_another_design_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trace();
+    assert_eq!(t["variant"], "current");
+    t["variant"] = json!("v6.5.1");
+    assert_trace_refused(
+        dir.path(),
+        &t,
+        "`variant` is \"v6.5.1\", but `design` is the design `current`",
+    );
+}
