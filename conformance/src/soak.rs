@@ -665,6 +665,9 @@ pub struct Driver {
     pub counters: Counters,
     recent: VecDeque<String>,
     diverged: bool,
+    /// Set when a call took effect but an event log could not be written (a full disk under
+    /// `--log`): an I/O failure of the run, not the implementation's.
+    pub log_failed: Option<String>,
 }
 
 impl Driver {
@@ -683,6 +686,7 @@ impl Driver {
             log,
             consumed: 0,
             counters: Counters::default(),
+            log_failed: None,
             recent: VecDeque::new(),
             diverged,
         }
@@ -739,6 +743,11 @@ impl Driver {
         self.counters.steps += 1;
         let desc = pick.call.to_string();
         let result = pick.call.perform(&mut self.cluster);
+        if let Err(warmcheck_impl::engine::EngineError::EventLog(e)) = &result {
+            let e = format!("`{desc}` took effect, but writing the event log failed: {e}");
+            self.log_failed = Some(e.clone());
+            return Err(e);
+        }
         let lines = self.new_lines();
         let mut record = format!(
             "{number:>7}  {desc}{}",
@@ -1088,6 +1097,12 @@ pub fn soak_logged(
             &mix,
         );
         if let Err(m) = driver.step(step, &p) {
+            if let Some(e) = &driver.log_failed {
+                return Err(format!(
+                    "--log: step {step}: {e}; the soak stops (a failure to write the log, not \
+                     of the implementation)"
+                ));
+            }
             failure = Some(fail(step, segment, &p.call.to_string(), m, &driver));
             break;
         }

@@ -259,3 +259,27 @@ fn soak_catches_each_seeded_bug() {
         );
     }
 }
+
+#[test]
+fn soak_log_on_a_full_disk_is_an_io_error_not_the_implementations_failure() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(["soak", "--seed", "1", "--steps", "50", "--log", "/dev/full"])
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("--log: step 1: ") && all.contains("writing the event log failed"),
+        "{all}"
+    );
+    assert!(all.contains("not of the implementation"), "{all}");
+    assert!(!all.contains("reproduce with"), "{all}");
+}
