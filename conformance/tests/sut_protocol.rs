@@ -493,7 +493,7 @@ fn a_second_sut_on_one_dir_never_removes_the_first_ones_bucket() {
     let held = files_below(&dir);
     assert!(held.iter().any(|f| f.starts_with("bucket0/")), "{held:?}");
     for id in 1..=3 {
-        let r = second.call(&RESET.replace("\"id\":1", &format!("\"id\":{id}")));
+        let r = second.call(RESET.replace("\"id\":1", &format!("\"id\":{id}")));
         if r["ok"] == false {
             assert!(r["error"].as_str().unwrap_or("").contains("bucket"), "{r}");
         }
