@@ -175,6 +175,77 @@ fn scenario_continues_a_bucket_left_in_its_directory_warming_it_up_first() {
     assert!(out.contains("vb 0 seqno 2: set b"), "{out}");
 }
 
+/// The files below `dir`, recursively, sorted.
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn scenario_continues_a_bucket_in_its_own_shape_and_refuses_another_before_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let d = dir.to_str().unwrap();
+    let first = tmp.path().join("first.txt");
+    std::fs::write(&first, "set a vb=1 value=one\nflush vb=1\nshutdown\n").unwrap();
+    let (code, out, err) = warmcheck(
+        &[
+            "scenario",
+            first.to_str().unwrap(),
+            "--dir",
+            d,
+            "--vbuckets",
+            "2",
+            "--replicas",
+            "2",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // Another shape asked for: refused, and nothing written in the bucket.
+    let files = files_below(&dir);
+    let second = tmp.path().join("second.txt");
+    std::fs::write(&second, "get a vb=1\n").unwrap();
+    for shape in [["--vbuckets", "4"], ["--replicas", "1"]] {
+        let (code, out, err) = warmcheck(
+            &[
+                &["scenario", second.to_str().unwrap(), "--dir", d][..],
+                &shape[..],
+            ]
+            .concat(),
+            tmp.path(),
+        );
+        assert_eq!(code, 2, "{shape:?}: {out}{err}");
+        assert!(
+            err.contains("has 2 vbuckets and 2 replicas; a continued bucket keeps its shape"),
+            "{err}"
+        );
+        assert_eq!(files_below(&dir), files, "{shape:?} wrote in the bucket");
+    }
+    // No shape asked for: the bucket's own, its vb 1 and second replica included.
+    let (code, out, err) = warmcheck(
+        &["scenario", second.to_str().unwrap(), "--dir", d],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("get a vb=1\n----\nvb 1: get a = one\n"),
+        "{out}"
+    );
+}
+
 /// Start a scenario that runs for a long time (thousands of flushes on real files), with its
 /// temporary directory under `tmp`; returns once that directory exists.
 fn long_scenario(tmp: &Path) -> Child {

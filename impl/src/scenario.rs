@@ -71,6 +71,11 @@ pub struct ScenarioOptions {
     /// created or truncated: a fresh bucket's starts with its `create` line; a continued
     /// bucket's starts after the warmup that opens it.
     pub log: Option<PathBuf>,
+    /// Whether `vbuckets` and `replicas` were asked for, each, or are only defaults. A bucket
+    /// continued from `dir` keeps the shape it was created with: a dimension asked for that
+    /// differs from it is refused (before anything is written there); a default one takes the
+    /// bucket's.
+    pub shape_given: (bool, bool),
 }
 
 impl Default for ScenarioOptions {
@@ -84,6 +89,7 @@ impl Default for ScenarioOptions {
             backend: None,
             bugs: SeededBugs::default(),
             log: None,
+            shape_given: (false, false),
         }
     }
 }
@@ -223,6 +229,27 @@ pub fn run_script_with(
     Ok(())
 }
 
+/// The shape of the bucket in a real-files data directory: as many vbuckets as there are data
+/// files `active/vb0.couch`, `vb1.couch`, ... in a row, as many replicas as directories `r1`,
+/// `r2`, ... in a row. `None` for another backend (nothing to look at outside it).
+fn shape_on_disk(config: &Config) -> Option<(u16, usize)> {
+    if !matches!(config.backend, StorageBackend::File(_)) {
+        return None;
+    }
+    let dir = &config.dir;
+    let vbuckets = (0..=crate::engine::MAX_VBUCKETS)
+        .take_while(|vb| crate::engine::active_vb_path(dir, *vb).is_file())
+        .count();
+    let replicas = (0..=255)
+        .take_while(|r| {
+            crate::engine::replica_vb_path(dir, *r, 0)
+                .parent()
+                .is_some_and(|p| p.is_dir())
+        })
+        .count();
+    Some((u16::try_from(vbuckets).ok()?, replicas))
+}
+
 impl Runner {
     pub fn new(opts: ScenarioOptions) -> Result<Runner, ScenarioError> {
         let (dir, tmp) = match opts.dir {
@@ -244,7 +271,7 @@ impl Runner {
             Some(b) => b,
             None => default_backend(),
         };
-        let config = Config {
+        let mut config = Config {
             variant: opts.variant,
             vbuckets: opts.vbuckets,
             replicas: opts.replicas,
@@ -270,6 +297,21 @@ impl Runner {
                 reopened: None,
                 _tmp: tmp,
             });
+        }
+        if let Some((vbuckets, replicas)) = shape_on_disk(&config) {
+            let (vb_given, r_given) = opts.shape_given;
+            if (vb_given && vbuckets != config.vbuckets) || (r_given && replicas != config.replicas)
+            {
+                return Err(ScenarioError::Setup(EngineError::InvalidArgument(format!(
+                    "the bucket in {} has {vbuckets} vbuckets and {replicas} replicas; a \
+                     continued bucket keeps its shape (asked for: {} vbuckets, {} replicas)",
+                    config.dir.display(),
+                    config.vbuckets,
+                    config.replicas
+                ))));
+            }
+            config.vbuckets = vbuckets;
+            config.replicas = replicas;
         }
         let cluster = Cluster::open(config).map_err(ScenarioError::Setup)?;
         let mut runner = Runner {
