@@ -628,3 +628,19 @@ fn a_trace_whose_variant_label_names_another_design_is_refused() {
         "`variant` is \"v6.5.1\", but `design` is the design `current`",
     );
 }
+
+#[test]
+fn a_scenario_replica_not_spelled_canonically_is_refused_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["r01", "r+1", "r1x", "r"] {
+        let path = write(dir.path(), "s.txt", &format!("set k0\nconnect {name}\n"));
+        let r = warmcheck(&["scenario", &path, "--backend", "faulty"]);
+        assert_refused(
+            &r,
+            &[
+                &path,
+                &format!("line 2: connect: '{name}' is not a replica name"),
+            ],
+        );
+    }
+}

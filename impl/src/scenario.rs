@@ -1086,8 +1086,11 @@ impl Directive {
                     })?)
                 }
                 "REPLICA" => {
+                    // Spelled one way only (`r1`, not `r01` or `r+1`): a lenient reading
+                    // makes two names one replica.
                     let n = a
                         .strip_prefix('r')
+                        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0'))
                         .and_then(|n| n.parse::<usize>().ok())
                         .filter(|n| *n >= 1)
                         .ok_or_else(|| {
