@@ -1002,6 +1002,24 @@ fn new_cluster(cfg: &SoakConfig, model: &Warmup, segment: u64) -> Result<Cluster
     Cluster::create(config).map_err(|e| format!("cannot create the cluster: {e}"))
 }
 
+/// Make the directory of `segment` (real files), which must not exist yet: `create_dir` fails
+/// on one that does, so a directory another process made (or holds) is never used, nor
+/// removed by [`remove_segment_dir`] later. Only directories made here are removed.
+fn claim_segment_dir(cfg: &SoakConfig, segment: u64) -> Result<(), String> {
+    if let SoakBackend::File(root) = &cfg.backend {
+        let dir = root.join(format!("segment-{segment}"));
+        std::fs::create_dir_all(root)
+            .and_then(|()| std::fs::create_dir(&dir))
+            .map_err(|e| {
+                format!(
+                    "cannot make {}: {e} (another process's? it is neither used nor removed)",
+                    dir.display()
+                )
+            })?;
+    }
+    Ok(())
+}
+
 fn remove_segment_dir(cfg: &SoakConfig, segment: u64) {
     if let SoakBackend::File(root) = &cfg.backend {
         let _ = std::fs::remove_dir_all(root.join(format!("segment-{segment}")));
@@ -1039,6 +1057,7 @@ pub fn soak_logged(
     let mut mix = Mix::draw(&mut rng);
     let mut total = Counters::default();
     let mut segment = 1;
+    claim_segment_dir(cfg, segment)?;
     let mut driver = Driver::new(
         new_cluster(cfg, &model, segment)?,
         Validator::new(model.clone()),
@@ -1064,6 +1083,7 @@ pub fn soak_logged(
         if segment_used_up(&model, driver.validator().state()) {
             total.add(&driver.counters);
             let recent = driver.recent();
+            claim_segment_dir(cfg, segment + 1)?;
             let cluster = match new_cluster(cfg, &model, segment + 1) {
                 Ok(c) => c,
                 Err(m) => {
