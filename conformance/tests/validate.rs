@@ -370,3 +370,21 @@ fn every_reachable_state_is_taken_as_a_from_state() {
         );
     }
 }
+
+/// A flag the mode would ignore is refused, not accepted silently.
+#[test]
+fn a_log_with_states_refuses_the_search_flags_it_would_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "log.ndjson", &mb41942_story_log("v6.5.1"));
+    for flag in [["--max-candidates", "5"], ["--unlogged", "flush"]] {
+        let (code, out, err) =
+            warmcheck(&[&["validate", &path, "--variant", "v6.5.1"][..], &flag[..]].concat());
+        assert_eq!(code, 2, "{flag:?}: {out}{err}");
+        assert!(
+            err.contains("--unlogged and --max-candidates apply to a log without states"),
+            "{err}"
+        );
+    }
+    let (code, out, _) = warmcheck(&["validate", &path, "--variant", "v6.5.1"]);
+    assert_eq!(code, 0, "{out}");
+}

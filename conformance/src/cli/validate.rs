@@ -79,11 +79,11 @@ pub struct Args {
     /// happen unlogged between any two lines.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "CALLS")]
     unlogged: Vec<Unlogged>,
-    /// In a log without states: the most candidate states kept at once, 1..=100000000; more is
-    /// an error.
-    #[arg(long, default_value_t = validate::DEFAULT_MAX_CANDIDATES as u64, value_name = "N",
+    /// In a log without states: the most candidate states kept at once, 1..=100000000 (default
+    /// 20000); more is UNDECIDED. Not with a log with states.
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    max_candidates: u64,
+    max_candidates: Option<u64>,
     /// Write a JSON report (schema: docs/schemas/validate-report.schema.json).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -207,6 +207,8 @@ struct Options {
     verbose: bool,
     unlogged: Vec<Unlogged>,
     max_candidates: usize,
+    /// Whether --max-candidates was given (a log with states takes none).
+    max_candidates_given: bool,
     json: Option<PathBuf>,
 }
 
@@ -223,7 +225,10 @@ pub fn run(a: Args) -> u8 {
         from: a.from,
         verbose: a.verbose,
         unlogged: a.unlogged,
-        max_candidates: a.max_candidates as usize,
+        max_candidates: a
+            .max_candidates
+            .map_or(validate::DEFAULT_MAX_CANDIDATES, |n| n as usize),
+        max_candidates_given: a.max_candidates.is_some(),
         json: a.json,
     })
 }
@@ -283,9 +288,10 @@ fn validate_log(opts: Options) -> u8 {
              replicas it names (give --vbuckets and --replicas if it has more)."
         );
     }
-    if states && !opts.unlogged.is_empty() {
+    if states && (!opts.unlogged.is_empty() || opts.max_candidates_given) {
         eprintln!(
-            "warmcheck: --unlogged applies to a log without states; {} carries states",
+            "warmcheck: --unlogged and --max-candidates apply to a log without states; {} \
+             carries states",
             opts.log.display()
         );
         return 2;
