@@ -378,3 +378,68 @@ fn sigterm_stops_a_soak_as_ctrl_c_does_and_its_files_go() {
     assert!(out.contains("INTERRUPTED after"), "{out}");
     assert!(entries(tmp.path(), "warmcheck-soak-").is_empty());
 }
+
+/// Run `warmcheck args` to its end: exit code, stderr, and its peak resident memory in KiB
+/// (that child's own, from wait4).
+fn run_measured(args: &[&str], tmpdir: &Path) -> (i32, String, i64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(args)
+        .env("TMPDIR", tmpdir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child's pid, with pointers to live locals.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, err, usage.ru_maxrss)
+}
+
+#[test]
+fn a_stats_json_larger_than_its_limit_is_refused_without_being_read_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let d = dir.to_str().unwrap();
+    let script = tmp.path().join("s.txt");
+    std::fs::write(&script, "set k0\nflush\n").unwrap();
+    let (code, out, err) = warmcheck(
+        &["scenario", script.to_str().unwrap(), "--dir", d],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // A stats.json of 1 GiB (sparse: it costs no disk).
+    let stats = dir.join("active").join("stats.json");
+    std::fs::File::create(&stats)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let (code, err, peak_kib) = run_measured(
+        &["scenario", script.to_str().unwrap(), "--dir", d],
+        tmp.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("more than the 1048576 bytes a stats file may hold"),
+        "{err}"
+    );
+    assert!(
+        peak_kib < 256 * 1024,
+        "the refusal took {} MiB: the file was read whole",
+        peak_kib / 1024
+    );
+}

@@ -283,12 +283,17 @@ impl Runner {
         // A directory that already holds a bucket is continued, as kv_engine does at a restart:
         // opened, then warmed up.
         let stats = crate::engine::active_dir(&config.dir).join(crate::stats::StatsFile::FILE_NAME);
-        let exists = config.backend.as_dyn().read_all(&stats).map_err(|e| {
-            ScenarioError::Setup(EngineError::Io {
-                path: stats.clone(),
-                source: e,
-            })
-        })?;
+        // Whether it exists: none of it needs reading here.
+        let exists = config
+            .backend
+            .as_dyn()
+            .read_within(&stats, 0)
+            .map_err(|e| {
+                ScenarioError::Setup(EngineError::Io {
+                    path: stats.clone(),
+                    source: e,
+                })
+            })?;
         if exists.is_none() {
             let cluster = Cluster::create(config).map_err(ScenarioError::Setup)?;
             return Ok(Runner {
