@@ -381,6 +381,8 @@ fn sigterm_stops_a_soak_as_ctrl_c_does_and_its_files_go() {
 
 /// Run `warmcheck args` to its end: exit code, stderr, and its peak resident memory in KiB
 /// (that child's own, from wait4).
+// It is waited for, by wait4 (which std's Child does not know of).
+#[allow(clippy::zombie_processes)]
 fn run_measured(args: &[&str], tmpdir: &Path) -> (i32, String, i64) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
         .args(args)
