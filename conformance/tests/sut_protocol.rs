@@ -779,3 +779,47 @@ fn what_a_sut_command_starts_in_the_background_does_not_outlive_the_run() {
         !running(pid)
     });
 }
+
+#[test]
+fn warmcheck_sut_holds_a_bounded_number_of_snapshots() {
+    use std::io::{BufRead, Write};
+    let mut child = Command::new(W)
+        .args(["sut", "--backend", "faulty"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let n = 10_002;
+    // The replies are read as they come, so that neither side blocks on a full pipe.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut replies = Vec::new();
+        let mut line = String::new();
+        for _ in 0..n {
+            line.clear();
+            stdout.read_line(&mut line).unwrap();
+            replies.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+        replies
+    });
+    let mut input = format!("{RESET}\n");
+    for id in 2..=n {
+        input += &format!("{{\"id\":{id},\"op\":\"snapshot\"}}\n");
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let replies = reader.join().unwrap();
+    let _ = child.wait();
+    assert_eq!(replies[0]["ok"], true, "{}", replies[0]);
+    assert_eq!(replies[10_000]["ok"], true, "the 10000th is held");
+    let last = &replies[10_001];
+    assert_eq!(last["ok"], false, "{last}");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("10000 snapshots are held"),
+        "{last}"
+    );
+}

@@ -39,6 +39,11 @@ struct Server {
     next_handle: u64,
 }
 
+/// The most snapshots held at once (conform holds one per state on its depth-first path that
+/// has more than one action: far fewer). A peer that only takes snapshots is refused past it,
+/// not served until memory runs out.
+pub const MAX_IMAGES: usize = 10_000;
+
 /// How many taken `bucketN` names a reset skips before it gives up.
 const MAX_TAKEN: u64 = 1000;
 
@@ -186,6 +191,12 @@ impl Server {
                 reply.view = Some(view);
             }
             Call::Snapshot => {
+                if self.images.len() >= MAX_IMAGES {
+                    return Err(Failure::Error(format!(
+                        "{MAX_IMAGES} snapshots are held, the most this SUT keeps: release some \
+                         first"
+                    )));
+                }
                 let image = self
                     .cluster()?
                     .save_image()
