@@ -114,12 +114,12 @@ const SAME: [&str; 6] = [
 pub fn merge(reports: &[(String, Value)]) -> Result<Value, String> {
     let (first_name, first) = reports.first().ok_or("no reports to merge")?;
     let count = shard_of(first_name, first)?.1;
-    // One report per shard: a count other than the number of reports given is refused before
-    // anything is sized by it.
-    if count != reports.len() as u64 {
+    // One report per shard: more shards than reports given is refused before anything is
+    // sized by the count (a report may say 2^62).
+    if count > reports.len() as u64 {
         return Err(format!(
-            "{first_name}: shard {}/{count}, but {} report{} given: merge takes one report per \
-             shard",
+            "{first_name}: shard {}/{count}, but {} report{} given: shards are missing (merge \
+             takes one report per shard)",
             shard_of(first_name, first)?.0,
             reports.len(),
             if reports.len() == 1 { " was" } else { "s were" }
