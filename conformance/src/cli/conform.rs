@@ -39,8 +39,8 @@ pub struct Args {
     design: DesignArgs,
     #[command(flatten)]
     bounds: BoundsArgs,
-    /// Where the implementation keeps its files (default: file). Not with --sut (the SUT keeps
-    /// its own files).
+    /// Where the implementation keeps its files; not with --sut (the SUT keeps its own)
+    /// [default: file]
     #[arg(long, value_enum)]
     backend: Option<Backend>,
     /// Run the I-th of N deterministic parts (e.g. 0/4 .. 3/4 on four CI runners), N at most

@@ -43,7 +43,7 @@ pub struct Args {
     /// afterwards). Needs --backend file.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Where the implementation keeps its files (default: file). Not with --sut.
+    /// Where the implementation keeps its files; not with --sut [default: file]
     #[arg(long, value_enum)]
     backend: Option<Backend>,
     /// The old spelling of --backend faulty.
