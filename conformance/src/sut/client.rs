@@ -47,6 +47,9 @@ pub struct Child {
     next_id: u64,
     /// Set once the child broke the protocol: every later call fails with it.
     broken: Option<String>,
+    /// Set once the child's group was ended and the shell reaped: its pid (the group's id) may
+    /// belong to another process from then on, so nothing is signalled again.
+    ended: bool,
 }
 
 impl Child {
@@ -131,6 +134,7 @@ impl Child {
             timeout,
             next_id: 0,
             broken: None,
+            ended: false,
         })
     }
 
@@ -254,6 +258,9 @@ impl Child {
     /// later; then reap the shell.
     fn kill(&mut self) {
         self.stdin = None;
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
         if let Ok(pgid) = i32::try_from(self.process.id()) {
             if group_alive(pgid) {
                 signal_group(pgid, libc::SIGTERM);
@@ -281,6 +288,9 @@ impl Drop for Child {
     /// group still runs (what the command left in the background too).
     fn drop(&mut self) {
         self.stdin = None;
+        if self.ended {
+            return;
+        }
         // Wait without reaping the shell: while it is a zombie its pid, the group's id, is
         // not given to another process.
         let pid = self.process.id();
