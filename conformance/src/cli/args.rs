@@ -186,13 +186,70 @@ pub struct ReportArgs {
 }
 
 impl ReportArgs {
-    /// Refuse, before a long run starts, a report path that cannot be written.
+    /// Refuse, before a long run starts, a report path that cannot be written, and two reports
+    /// written to one file.
     pub fn check_writable(&self) -> Result<(), String> {
         for path in self.json.iter().chain(&self.junit) {
             check_file_writable(path)?;
         }
-        Ok(())
+        check_outputs_apart(&[
+            ("--json", self.json.as_deref()),
+            ("--junit", self.junit.as_deref()),
+        ])
     }
+}
+
+/// The file `path` names, for telling whether two paths are one file: its device and inode if
+/// it exists, else its directory's canonical path and its name.
+fn file_identity(path: &Path) -> Option<Result<(u64, u64), PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        return Some(Ok((m.dev(), m.ino())));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(Err(std::fs::canonicalize(parent)
+        .ok()?
+        .join(path.file_name()?)))
+}
+
+/// Refuse an output (`flag`, `output`) that is one of the `inputs` (through any path or link):
+/// writing it would destroy what the command reads, before or while it reads it.
+pub fn check_not_an_input(flag: &str, output: &Path, inputs: &[&Path]) -> Result<(), String> {
+    let out = file_identity(output);
+    for input in inputs {
+        if out.is_some() && file_identity(input) == out {
+            return Err(format!(
+                "{flag} {}: that is the input {}; refusing to overwrite it",
+                output.display(),
+                input.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuse two outputs (`flag`, path) that are one file: the second would overwrite the first.
+pub fn check_outputs_apart(outputs: &[(&str, Option<&Path>)]) -> Result<(), String> {
+    let given: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|(f, p)| p.map(|p| (*f, p)))
+        .collect();
+    for (i, (flag, path)) in given.iter().enumerate() {
+        let id = file_identity(path);
+        for (other_flag, other) in &given[i + 1..] {
+            if id.is_some() && file_identity(other) == id {
+                return Err(format!(
+                    "{flag} {} and {other_flag} {} are one file: one would overwrite the other",
+                    path.display(),
+                    other.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where counterexample or mismatch traces go.

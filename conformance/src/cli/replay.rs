@@ -46,9 +46,9 @@ pub struct Args {
     /// afterwards). Needs --backend file.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Where the implementation keeps its files.
-    #[arg(long, value_enum, default_value_t = Backend::File)]
-    backend: Backend,
+    /// Where the implementation keeps its files; not with --sut [default: file]
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
     /// The old spelling of --backend faulty.
     #[arg(long, hide = true, conflicts_with = "backend")]
     faulty: bool,
@@ -58,7 +58,7 @@ pub struct Args {
 
 /// Exit codes: 0 matched, 1 did not, 2 usage or input error.
 pub fn run(a: Args) -> u8 {
-    let backend = a.backend.or_faulty(a.faulty);
+    let backend = a.backend.unwrap_or(Backend::File).or_faulty(a.faulty);
     let checks = backend
         .check_dir(a.dir.as_deref())
         .and_then(|()| a.dir.as_deref().map_or(Ok(()), check_fresh_dir))
@@ -66,6 +66,11 @@ pub fn run(a: Args) -> u8 {
             a.json
                 .as_deref()
                 .map_or(Ok(()), super::args::check_file_writable)
+        })
+        .and_then(|()| {
+            a.json.as_deref().map_or(Ok(()), |j| {
+                super::args::check_not_an_input("--json", j, &[a.trace.as_path()])
+            })
         });
     if let Err(e) = checks {
         return super::usage_error(e);
@@ -87,7 +92,7 @@ pub fn run(a: Args) -> u8 {
         model.variant.stop_warmup = w;
     }
     if let Some(cmd) = &a.sut.sut {
-        if a.dir.is_some() || a.faulty || backend != Backend::File {
+        if a.dir.is_some() || a.faulty || a.backend.is_some() {
             return super::usage_error(
                 "--dir and --backend are the in-process implementation's; \
                  with --sut the SUT keeps its own files",

@@ -91,7 +91,9 @@ pub fn run(a: Args) -> u8 {
         None => {
             let shm = PathBuf::from("/dev/shm");
             let parent = shm.is_dir().then_some(shm);
-            tmp = match signals::temp_dir("warmcheck-sut-", parent.as_deref()) {
+            // The pid in the name says whose it is (the process that removes it on exit).
+            let prefix = format!("warmcheck-sut-{}-", std::process::id());
+            tmp = match signals::temp_dir(&prefix, parent.as_deref()) {
                 Ok(t) => t,
                 Err(e) => {
                     return super::usage_error(format!("cannot make a temporary directory: {e}"))
