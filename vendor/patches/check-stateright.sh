@@ -9,9 +9,15 @@
 # depends on `stateright = "=0.31.0"` is fetched with `cargo fetch`; with the .crate already in
 # the cache nothing touches the network.
 #
-# Usage: vendor/patches/check-stateright.sh [--test-each]
+# Usage: vendor/patches/check-stateright.sh [--test-each | --upstream | --diff]
 #   --test-each  also runs the crate's lib tests on the tree after each patch (slow; for
 #                whoever edits the series).
+#   --upstream   instead applies each patch of vendor/patches/stateright/upstream/ alone to the
+#                published crate and runs its lib tests there (slow; the published crate's own
+#                Cargo.lock, dev-dependencies included).
+#   --diff       prints, as a patch for `git apply`, what vendor/stateright has that the series
+#                does not: after a change to the tree, the body of the next patch (add the
+#                what/why/test header and save it as vendor/patches/stateright/000N-name.patch).
 # Environment: KEEP=1 leaves the patched tree in the temporary directory printed at the end.
 set -euo pipefail
 
@@ -23,7 +29,15 @@ version=0.31.0
 # that resolves it from the registry).
 sha256=fd1157f21b11916f90fe1f2ac9a8d0e09a8813b28701584141060f414eedf6ba
 test_each=0
-[ "${1:-}" = "--test-each" ] && test_each=1
+upstream=0
+diff_only=0
+case "${1:-}" in
+  --test-each) test_each=1 ;;
+  --upstream) upstream=1 ;;
+  --diff) diff_only=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--test-each | --upstream | --diff]"; exit 2 ;;
+esac
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/check-stateright.XXXXXX")"
 if [ "${KEEP:-0}" != 1 ]; then trap 'rm -rf "$tmp"' EXIT; fi
@@ -62,6 +76,18 @@ fi
 
 tar -xzf "$crate" -C "$tmp"
 tree="$tmp/stateright-$version"
+
+if [ "$upstream" = 1 ]; then
+  for patch in "$series"/upstream/0*.patch; do
+    echo "=== $(basename "$patch") alone on the published crate"
+    rm -rf "$tree" && tar -xzf "$crate" -C "$tmp"
+    GIT_CEILING_DIRECTORIES="$tmp" git -C "$tree" apply "$patch"
+    find "$tree" -type f -exec touch {} +
+    CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/stateright-upstream}" \
+      cargo test --manifest-path "$tree/Cargo.toml" --locked --lib -q
+  done
+  exit 0
+fi
 patches=("$series"/0*.patch)
 [ -e "${patches[0]}" ] || { echo "no patches in $series"; exit 1; }
 
@@ -74,7 +100,7 @@ run_tests() {
 }
 
 for patch in "${patches[@]}"; do
-  echo "applying $(basename "$patch")"
+  echo "applying $(basename "$patch")" >&2
   # Outside any repository (a TMPDIR inside one would make git apply skip paths).
   if ! GIT_CEILING_DIRECTORIES="$tmp" git -C "$tree" apply --whitespace=nowarn "$patch"; then
     echo "$(basename "$patch") does not apply to the tree before it"
@@ -85,6 +111,18 @@ for patch in "${patches[@]}"; do
     run_tests
   fi
 done
+
+if [ "$diff_only" = 1 ]; then
+  repo="$tmp/diff"
+  mkdir -p "$repo"
+  cp -a "$tree"/. "$repo"/
+  g() { GIT_CEILING_DIRECTORIES="$tmp" git -C "$repo" -c user.name=check -c user.email=check@localhost "$@"; }
+  g init -q && g add -A -f . && g commit -q -m series
+  find "$repo" -mindepth 1 -maxdepth 1 ! -name .git -exec rm -rf {} +
+  (cd "$vendored" && tar --exclude=./target -cf - .) | tar -xf - -C "$repo"
+  g add -A -f . && g diff --cached --full-index --binary --patch-with-stat --stat-width=100 HEAD
+  exit 0
+fi
 
 status=0
 # Contents and the file set (a build's target/ directory inside the copy is not part of it).
