@@ -263,6 +263,18 @@ pub struct Case {
 /// Write a JUnit XML file with one suite, which took `total` seconds (its cases may have run
 /// at the same time).
 pub fn write_junit(path: &Path, suite: &str, total: f64, cases: &[Case]) -> Result<(), String> {
+    write_junit_noted(path, suite, total, cases, None)
+}
+
+/// [`write_junit`], with a note on what the cases' times mean, as the suite's property
+/// `time-note`.
+pub fn write_junit_noted(
+    path: &Path,
+    suite: &str,
+    total: f64,
+    cases: &[Case],
+    time_note: Option<&str>,
+) -> Result<(), String> {
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
     let skipped = cases.iter().filter(|c| c.skipped.is_some()).count();
     let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -275,6 +287,12 @@ pub fn write_junit(path: &Path, suite: &str, total: f64, cases: &[Case]) -> Resu
         xml_escape(suite),
         cases.len()
     );
+    if let Some(note) = time_note {
+        x += &format!(
+            "    <properties>\n      <property name=\"time-note\" value=\"{}\"/>\n    </properties>\n",
+            xml_escape(note)
+        );
+    }
     for c in cases {
         x += &format!(
             "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",

@@ -137,9 +137,54 @@ fn engine_without_a_new_entry_after_an_unclean_shutdown_is_caught() -> Result<()
     Ok(())
 }
 
+/// The skeleton adapter (`conformance/sut/python/skeleton_sut.py`, every request a stub)
+/// speaks the protocol well enough for conform to run: the handshake, `reset` and `observe`
+/// of the initial state pass, and the first action is refused "not implemented". conform must
+/// report that as a mismatch (exit 1) naming the request, not as a protocol error (exit 2).
+fn skeleton_adapter_fails_with_a_refusal_not_a_protocol_error() -> Result<(), String> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sut/python/skeleton_sut.py");
+    let sut = format!("python3 '{}'", path.display());
+    let (code, text, report) = conform(&sut, &["--variant", "current", "--jobs", "1"])?;
+    if code != 1 || report["passed"] != Value::Bool(false) {
+        return Err(format!(
+            "conform over the skeleton exited {code}, expected 1:\n{text}"
+        ));
+    }
+    let first = &report["mismatches"][0];
+    let error = first["error"].as_str().unwrap_or_default();
+    if first["trace"].as_array().map(Vec::len) != Some(1) || !error.contains("not implemented") {
+        return Err(format!(
+            "expected a refusal \"not implemented\" at the first action, got {first}:\n{text}"
+        ));
+    }
+    for want in [
+        "MISMATCH after 1 steps",
+        "not implemented: ",
+        "TODO in skeleton_sut.py",
+    ] {
+        if !text.contains(want) {
+            return Err(format!("the output does not say {want:?}:\n{text}"));
+        }
+    }
+    // It implements `current` only: another design is refused at the handshake (exit 2).
+    let out = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(["conform", "--quiet", "--variant", "proposed", "--sut", &sut])
+        .output()
+        .map_err(|e| e.to_string())?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() != Some(2) || !err.contains("does not implement design `proposed`") {
+        return Err(format!(
+            "the skeleton was not refused for `proposed` ({}):\n{err}",
+            out.status
+        ));
+    }
+    Ok(())
+}
+
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let python = python3();
+    let python_too = python.clone();
     // The largest bounds at which `current` conforms in well under two minutes on a loaded
     // two-core machine (168,240 transitions, 35-48 s at load average 12-15); the other runs
     // are smaller and cover the other designs, failed flushes, and two vbuckets with two
@@ -188,6 +233,15 @@ fn main() {
             with_python(
                 &python,
                 engine_without_a_new_entry_after_an_unclean_shutdown_is_caught,
+            )
+        },
+    ));
+    trials.push(libtest_mimic::Trial::ignorable_test(
+        "skeleton_adapter_fails_with_a_refusal_not_a_protocol_error",
+        move || {
+            with_python(
+                &python_too,
+                skeleton_adapter_fails_with_a_refusal_not_a_protocol_error,
             )
         },
     ));

@@ -437,14 +437,37 @@ fn check_junit_test_cases_carry_the_time_their_verdicts_took() {
     let total = time(&suite);
     let run_seconds = report["seconds"].as_f64().unwrap();
     assert!(total > 0.0 && (total - run_seconds).abs() < 0.002, "{xml}");
-    for case in suite.children().filter(|n| n.has_tag_name("testcase")) {
-        let t = time(&case);
-        assert!(t > 0.0, "a measured time, not 0: {xml}");
+    // A case whose trace was found carries the time it took to find it; a verdict only the
+    // end of the run decides carries 0 (the suite's property `time-note` says so), never a
+    // copy of the run's time.
+    let statuses: Vec<&str> = report["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), statuses.len());
+    for (case, status) in cases.iter().zip(&statuses) {
+        let t = time(case);
+        match *status {
+            "violated" | "reached" => assert!(t > 0.0, "a measured time, not 0: {xml}"),
+            _ => assert_eq!(t, 0.0, "{status}: 0, not the run's time: {xml}"),
+        }
         assert!(
             t <= total + 0.001,
             "no case takes longer than the run: {xml}"
         );
     }
+    assert!(statuses.contains(&"holds") && statuses.contains(&"violated"));
+    let note = suite
+        .descendants()
+        .find(|n| n.has_tag_name("property") && n.attribute("name") == Some("time-note"))
+        .expect("the suite says what a case's time is");
+    assert!(note.attribute("value").unwrap().contains("0 for verdicts"));
     for p in report["properties"].as_array().unwrap() {
         let s = p["seconds"].as_f64().unwrap();
         assert!(s > 0.0 && s <= run_seconds, "{p}");
@@ -683,18 +706,27 @@ fn coverage_counts_every_action_kind_and_sums_to_the_transitions() {
     let total: u64 = coverage.values().map(|n| n.as_u64().unwrap()).sum();
     assert_eq!(total + 1, report["states"].as_u64().unwrap());
     let text = String::from_utf8_lossy(&out.stdout);
+    // Ruled out by the design: said apart, with the reason, and not as a modelling bug.
     assert!(
-        text.contains("never fired: StatsSnapshotRewritesStatsJson ("),
+        text.contains(
+            "  ruled out by the bounds or the design: StatsSnapshotRewritesStatsJson (the \
+             design's warmup rewrites stats.json unclean at Initialize"
+        ),
         "{text}"
     );
+    assert!(!text.contains("never fired"), "{text}");
     // In v6.5.1 the clean flag survives warmup, and the snapshot rewrites it.
     let (_, text, report, _, _d) = check_v651(&[]);
     assert!(report["coverage"]["StatsSnapshotRewritesStatsJson"].as_u64() > Some(0));
     // With no flush failures allowed, the failing flushes are what never fires.
     assert!(
-        text.contains("never fired: FlusherCommitFails, WarmupPopulatesVBucketMapFlushFailing ("),
+        text.contains(
+            "  ruled out by the bounds or the design: FlusherCommitFails, \
+             WarmupPopulatesVBucketMapFlushFailing (--flush-failures 0)"
+        ),
         "{text}"
     );
+    assert!(!text.contains("never fired"), "{text}");
 }
 
 #[test]
@@ -772,4 +804,122 @@ fn timeout_gives_a_partial_report_that_says_it_stopped() {
         let out = warmcheck(&["check", "--timeout", bad]);
         assert_eq!(out.status.code(), Some(2), "--timeout {bad}");
     }
+}
+
+/// The JUnit XML `check` writes is structurally what JUnit readers (GitHub's
+/// action-junit-report, GitLab's `reports: junit`, Jenkins) expect: `testsuites` >
+/// `testsuite` (name, tests, failures, skipped, time) > `testcase` (classname, name, time),
+/// counts that agree with the cases, each case at most one of `failure` (with a `message`)
+/// and `skipped` (with a `message`). A failure names the property, its steps and its trace
+/// file (which exists); a `sometimes` the bounds rule out is skipped with the reason.
+#[test]
+fn check_junit_is_well_formed_and_says_what_failed_and_what_was_ruled_out() {
+    let d = tempfile::tempdir().unwrap();
+    let junit = d.path().join("check.xml");
+    let traces = d.path().join("traces");
+    // current with no clean shutdown: the shutdown properties are ruled out.
+    let out = warmcheck(&[
+        "check",
+        "--variant",
+        "v6.5.1",
+        "--quiet",
+        "--keys",
+        "1",
+        "--writes",
+        "2",
+        "--crashes",
+        "2",
+        "--shutdowns",
+        "0",
+        "--junit",
+        junit.to_str().unwrap(),
+        "--trace-dir",
+        traces.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("JUnit XML parses");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let num = |n: &roxmltree::Node, a: &str| -> f64 {
+        n.attribute(a)
+            .unwrap_or_else(|| panic!("<{}> has no {a}: {xml}", n.tag_name().name()))
+            .parse()
+            .unwrap_or_else(|_| panic!("{a} is not a number: {xml}"))
+    };
+    let suites: Vec<_> = root.children().filter(|n| n.is_element()).collect();
+    assert_eq!(suites.len(), 1);
+    let suite = suites[0];
+    assert_eq!(suite.tag_name().name(), "testsuite");
+    assert!(suite.attribute("name").is_some_and(|n| !n.is_empty()));
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    let (mut failures, mut skipped) = (0.0, 0.0);
+    let mut failure_messages = vec![];
+    let mut skip_messages = vec![];
+    for c in &cases {
+        assert!(c.attribute("classname").is_some_and(|n| !n.is_empty()));
+        assert!(c.attribute("name").is_some_and(|n| !n.is_empty()));
+        assert!(num(c, "time") >= 0.0);
+        let kids: Vec<_> = c.children().filter(|n| n.is_element()).collect();
+        assert!(kids.len() <= 1, "at most one outcome per case: {xml}");
+        for k in kids {
+            let msg = k.attribute("message").expect("an outcome has a message");
+            match k.tag_name().name() {
+                "failure" => {
+                    failures += 1.0;
+                    failure_messages.push((c.attribute("name").unwrap(), msg));
+                }
+                "skipped" => {
+                    skipped += 1.0;
+                    skip_messages.push((c.attribute("name").unwrap(), msg));
+                }
+                other => panic!("unexpected <{other}> in a testcase: {xml}"),
+            }
+        }
+    }
+    for n in [root, suite] {
+        assert_eq!(num(&n, "tests"), cases.len() as f64);
+        assert_eq!(num(&n, "failures"), failures);
+        assert_eq!(num(&n, "skipped"), skipped);
+        assert!(num(&n, "time") >= 0.0);
+    }
+    // The violation names the property, the steps and the trace file, which exists.
+    let (_, msg) = failure_messages
+        .iter()
+        .find(|(n, _)| *n == "always no replica diverges")
+        .expect("no replica diverges fails in v6.5.1");
+    assert!(
+        msg.contains("\"no replica diverges\" violated in "),
+        "{msg}"
+    );
+    let file = msg
+        .split("(trace ")
+        .nth(1)
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no trace path in {msg:?}"));
+    assert!(Path::new(file).is_file(), "{file} was written");
+    // The shutdown properties are skipped with the reason, not failures.
+    for name in [
+        "sometimes a clean shutdown completes",
+        "sometimes a clean shutdown during warmup completes",
+        "sometimes an expiry is queued after the flusher stopped",
+    ] {
+        let (_, why) = skip_messages
+            .iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("{name} is not skipped: {xml}"));
+        assert!(
+            why.contains("ruled out by the bounds (--shutdowns 0)"),
+            "{why}"
+        );
+    }
+    assert!(
+        !failure_messages
+            .iter()
+            .any(|(n, _)| n.starts_with("sometimes")),
+        "no sometimes property these bounds allow is unreached here: {xml}"
+    );
 }

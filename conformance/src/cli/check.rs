@@ -14,18 +14,25 @@ use warmcheck_model::{story, Bounds, Variant, Warmup};
 /// numbered story and saved as a trace file (see --trace-dir) that `replay` and
 /// `explore --trace` load.
 ///
-/// Also prints the actions that never fired: a dead action is a modelling bug, unless these
-/// bounds or this design rule it out (e.g. FlusherCommitFails with --flush-failures 0). The JSON
-/// report counts the transitions each action took (`coverage`).
+/// Also prints the actions that never fired although the bounds and the design allow them (a
+/// dead action is a modelling bug), and apart from them, with the reason, those the bounds or
+/// the design rule out (e.g. FlusherCommitFails with --flush-failures 0). The JSON report
+/// counts the transitions each action took (`coverage`).
 ///
 /// --max-depth and --timeout bound a run the way TLC's do; a run they stop is partial: the
 /// verdicts not yet decided are `unknown`, the report says complete=false, the text says why.
 /// --shard I/N explores one of N parts of the state space; `warmcheck merge` combines the N
 /// shard reports into the verdicts of the whole (docs/scale.md).
 ///
+/// --expect FILE gates on the verdicts a team accepted instead (one `VERDICT: PROPERTY` line
+/// each, e.g. `violated in 17 steps: no replica diverges`; docs/ci-gate.md): the exit code is
+/// 0 when every verdict equals the file's, 1 with the differences otherwise (a new violation,
+/// a fix, a changed length). --write-expected FILE records this run's verdicts in that form.
+///
 /// Exit codes: 0 every `always` holds and every `sometimes` is reached, and the run was
-/// complete; 1 otherwise (a property failed, or the run was interrupted or stopped early by
-/// --fail-fast, --timeout or --max-depth); 2 usage error.
+/// complete (with --expect: the verdicts are the file's); 1 otherwise (a property failed, or
+/// the run was interrupted or stopped early by --fail-fast, --timeout or --max-depth; with
+/// --expect: a verdict differs); 2 usage error, or an unreadable --expect file.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -69,6 +76,13 @@ pub struct Args {
     /// Check only this property (repeatable); e.g. --property "no replica diverges".
     #[arg(long = "property", value_name = "NAME")]
     properties: Vec<String>,
+    /// Pass when the verdicts are those FILE accepts, and fail with the differences otherwise
+    /// (see above; docs/ci-gate.md).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["all_variants", "shard"])]
+    expect: Option<PathBuf>,
+    /// Write this run's verdicts to FILE in --expect's form (not if the run is partial).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["all_variants", "shard"])]
+    write_expected: Option<PathBuf>,
     /// No progress on stderr.
     #[arg(long, short)]
     quiet: bool,
@@ -77,12 +91,15 @@ pub struct Args {
 /// What a check run is asked for, besides the model.
 struct Options {
     check: CheckOptions,
+    /// `--expect`: the accepted verdicts, and the file they came from.
+    expect: Option<(PathBuf, crate::expect::Expected)>,
+    write_expected: Option<PathBuf>,
     json: Option<PathBuf>,
     junit: Option<PathBuf>,
     trace_dir: PathBuf,
 }
 
-fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+pub fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
@@ -106,7 +123,16 @@ pub fn run(a: Args) -> u8 {
     {
         return super::usage_error(e);
     }
+    let expect = match a.expect {
+        Some(path) => match crate::expect::read(&path) {
+            Ok(e) => Some((path, e)),
+            Err(e) => return super::usage_error(format!("--expect {e}")),
+        },
+        None => None,
+    };
     let opts = Options {
+        expect,
+        write_expected: a.write_expected,
         check: CheckOptions {
             strategy: a.strategy,
             threads: a.threads.map_or_else(super::args::cores, |t| t as usize),
@@ -237,7 +263,7 @@ fn one(model: Warmup, opts: &Options) -> u8 {
         }
         println!("{line}");
     }
-    print_counts(&outcome);
+    print_counts(&model, &outcome);
     for p in outcome.properties.iter().filter(|p| p.status == "violated") {
         if let Some(t) = &p.trace {
             println!();
@@ -260,6 +286,43 @@ fn one(model: Warmup, opts: &Options) -> u8 {
             );
         }
     }
+    if let Some(path) = &opts.write_expected {
+        if !outcome.complete {
+            println!(
+                "Not writing {}: the run is partial, its verdicts are not final.",
+                path.display()
+            );
+            return 1;
+        }
+        let header = format!(
+            "The verdicts accepted for design `{}` within {}.\n`warmcheck check --expect {}` \
+             (with the same design and bounds) passes while they hold (docs/ci-gate.md).",
+            report::variant_label(&model),
+            model.bounds,
+            path.display()
+        );
+        let text = crate::expect::render(&header, &outcome.properties);
+        if let Err(e) = std::fs::write(path, text) {
+            eprintln!("warmcheck: {}: cannot write: {e}", path.display());
+            return 2;
+        }
+        println!("Verdicts written to {}.", path.display());
+    }
+    if let Some((path, expected)) = &opts.expect {
+        let diff = crate::expect::compare(expected, &outcome.properties, model.only.is_none());
+        if diff.is_empty() {
+            println!("Every verdict is the one {} accepts.", path.display());
+            return 0;
+        }
+        println!(
+            "The verdicts differ from those {} accepts (- accepted, + this run):",
+            path.display()
+        );
+        for line in diff {
+            println!("  {line}");
+        }
+        return 1;
+    }
     if outcome.passed() {
         0
     } else {
@@ -267,7 +330,7 @@ fn one(model: Warmup, opts: &Options) -> u8 {
     }
 }
 
-fn print_counts(o: &CheckOutcome) {
+fn print_counts(model: &Warmup, o: &CheckOutcome) {
     println!(
         "states {}, unique states {}, unique states/s {:.0}, max depth {}, seconds {:.2}",
         o.states,
@@ -276,13 +339,33 @@ fn print_counts(o: &CheckOutcome) {
         o.max_depth,
         o.seconds
     );
-    let dead = o.coverage.dead();
+    // Dead actions the bounds or the design rule out are no modelling bug: said apart, with
+    // the reason, each reason once.
+    let (mut dead, mut ruled): (Vec<&str>, Vec<(&str, Vec<&str>)>) = (vec![], vec![]);
+    for kind in o.coverage.dead() {
+        match crate::ruled_out::action(&model.bounds, &model.variant, kind) {
+            Some(why) => match ruled.iter_mut().find(|(w, _)| *w == why) {
+                Some((_, kinds)) => kinds.push(kind),
+                None => ruled.push((why, vec![kind])),
+            },
+            None => dead.push(kind),
+        }
+    }
     if !dead.is_empty() {
         println!(
-            "  never fired{}: {} (a dead action is a modelling bug, unless these bounds or this \
-             design rule it out)",
+            "  never fired{}: {} (a dead action is a modelling bug)",
             if o.complete { "" } else { " so far" },
             dead.join(", ")
+        );
+    }
+    if !ruled.is_empty() {
+        let reasons: Vec<String> = ruled
+            .iter()
+            .map(|(why, kinds)| format!("{} ({why})", kinds.join(", ")))
+            .collect();
+        println!(
+            "  ruled out by the bounds or the design: {}",
+            reasons.join("; ")
         );
     }
 }
@@ -308,16 +391,21 @@ fn save_traces(
     let mut out = Vec::new();
     for p in outcome.properties.iter().filter(|p| p.status == "violated") {
         if let Some(t) = &p.trace {
-            let path = dir.join(format!(
-                "{}-{}.trace.json",
-                slug(&model.variant.to_string()),
-                slug(&p.name)
-            ));
+            let path = trace_path(model, dir, &p.name);
             t.save_with_itf(&path)?;
             out.push((p.name.clone(), path));
         }
     }
     Ok(out)
+}
+
+/// Where [`save_traces`] writes the trace of a violated `property`.
+fn trace_path(model: &Warmup, dir: &Path, property: &str) -> PathBuf {
+    dir.join(format!(
+        "{}-{}.trace.json",
+        slug(&model.variant.to_string()),
+        slug(property)
+    ))
 }
 
 /// A counterexample as a numbered story: each action and what it changed.
@@ -356,36 +444,76 @@ fn write_reports(model: &Warmup, opts: &Options, outcome: &CheckOutcome) -> Resu
     }
     if let Some(path) = &opts.junit {
         let suite = format!("warmcheck check {}", report::variant_label(model));
-        report::write_junit(path, &suite, outcome.seconds, &cases(model, outcome))?;
+        let cases = cases(model, outcome, &opts.trace_dir);
+        report::write_junit_noted(path, &suite, outcome.seconds, &cases, Some(TIME_NOTE))?;
     }
     Ok(())
 }
 
-fn cases(model: &Warmup, outcome: &CheckOutcome) -> Vec<Case> {
+/// What a check's JUnit cases' `time` means (a property of the suite).
+const TIME_NOTE: &str = "each test case's time is the seconds from the start of the run until \
+    its trace (counterexample or witness) was first found; 0 for verdicts only the end of the \
+    run decides (holds, unreached), which took the suite's time: the properties are checked \
+    together, in one exploration";
+
+/// One JUnit test case per property: a violation or an unreached `sometimes` is a failure
+/// naming the property (with the steps and the trace file of a violation), a `sometimes` the
+/// bounds rule out is skipped with the reason, an undecided one skipped with why.
+fn cases(model: &Warmup, outcome: &CheckOutcome, trace_dir: &Path) -> Vec<Case> {
     outcome
         .properties
         .iter()
-        .map(|p: &PropertyResult| Case {
-            classname: format!("warmcheck.check.{}", report::variant_label(model)),
-            name: format!("{} {}", p.expectation, p.name),
-            seconds: p.seconds,
-            failure: match p.status.as_str() {
-                "violated" => Some((
-                    format!("{} steps", p.steps.unwrap_or(0)),
-                    p.trace.as_ref().map(story_text).unwrap_or_default(),
-                )),
-                "unreached" => Some((
-                    "never reached: the property that needs it holds vacuously".to_string(),
-                    String::new(),
-                )),
-                _ => None,
-            },
-            skipped: (p.status == "unknown").then(|| {
-                outcome
-                    .stopped_by
-                    .map_or("not decided", |why| why.sentence())
-                    .to_string()
-            }),
+        .map(|p: &PropertyResult| {
+            let ruled_out = (p.status == "unreached")
+                .then(|| crate::ruled_out::property(&model.bounds, &p.name))
+                .flatten();
+            Case {
+                classname: format!("warmcheck.check.{}", report::variant_label(model)),
+                name: format!("{} {}", p.expectation, p.name),
+                seconds: match p.status.as_str() {
+                    "violated" | "reached" => p.seconds,
+                    _ => 0.0,
+                },
+                failure: match p.status.as_str() {
+                    "violated" => Some((
+                        format!(
+                            "{} \"{}\" violated in {} steps{} (trace {})",
+                            p.expectation,
+                            p.name,
+                            p.steps.unwrap_or(0),
+                            if p.shortest {
+                                ""
+                            } else {
+                                ", maybe not the shortest"
+                            },
+                            trace_path(model, trace_dir, &p.name).display()
+                        ),
+                        p.trace.as_ref().map(story_text).unwrap_or_default(),
+                    )),
+                    "unreached" if ruled_out.is_none() => Some((
+                        format!(
+                            "sometimes \"{}\" never reached within {}: the `always` \
+                             properties that need this situation hold vacuously",
+                            p.name, model.bounds
+                        ),
+                        String::new(),
+                    )),
+                    _ => None,
+                },
+                skipped: match (p.status.as_str(), ruled_out) {
+                    ("unknown", _) => Some(
+                        outcome
+                            .stopped_by
+                            .map_or("not decided", |why| why.sentence())
+                            .to_string(),
+                    ),
+                    ("unreached", Some(why)) => Some(format!(
+                        "ruled out by the bounds ({why}): \"{}\" cannot be reached within {}",
+                        p.name, model.bounds
+                    )),
+                    _ => None,
+                },
+            }
         })
         .collect()
 }
@@ -454,7 +582,7 @@ fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -> u8
     }
     for (m, o) in &runs {
         print!("{:<8} ", report::variant_label(m));
-        print_counts(o);
+        print_counts(m, o);
     }
     if let Some(path) = &opts.json {
         let reports: Vec<CheckReport> = runs
@@ -471,9 +599,13 @@ fn all_variants(bounds: Bounds, opts: &Options, only: Option<Vec<String>>) -> u8
         }
     }
     if let Some(path) = &opts.junit {
-        let cases: Vec<Case> = runs.iter().flat_map(|(m, o)| cases(m, o)).collect();
+        let cases: Vec<Case> = runs
+            .iter()
+            .flat_map(|(m, o)| cases(m, o, &opts.trace_dir))
+            .collect();
         let total = runs.iter().map(|(_, o)| o.seconds).sum();
-        if let Err(e) = report::write_junit(path, "warmcheck check --all-variants", total, &cases) {
+        let suite = "warmcheck check --all-variants";
+        if let Err(e) = report::write_junit_noted(path, suite, total, &cases, Some(TIME_NOTE)) {
             eprintln!("warmcheck: {e}");
             return 2;
         }

@@ -30,8 +30,16 @@ use warmcheck_model::Warmup;
 /// conform reaches each transition's source by replaying its path from reset, and reports the
 /// resets and the steps replayed.
 ///
-/// Exit codes: 0 every transition conformed; 1 a mismatch (or interrupted); 2 usage error, or
-/// the SUT broke the protocol (exited, hung, answered garbage).
+/// With --jobs N each SUT child gets its job index (0 .. N-1) in the environment variable
+/// WARMCHECK_JOB_INDEX, and `{job}` in CMD is replaced by it (e.g. --sut './my-sut --dir
+/// /tmp/data-{job}'), so that on-disk engines keep their files apart.
+///
+/// --timeout stops the walk after SECONDS; the run is then partial (complete=false in the JSON
+/// report) and exits 1 unless a mismatch was found first.
+///
+/// Exit codes: 0 every transition conformed; 1 a mismatch, or the run was incomplete
+/// (interrupted, or stopped by --timeout); 2 usage error, or the SUT broke the protocol
+/// (exited, hung, answered garbage).
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -67,6 +75,10 @@ pub struct Args {
     /// cores).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_THREADS))]
     jobs: Option<u64>,
+    /// Stop the walk after SECONDS (a decimal number); the report is then partial
+    /// (complete=false) and the exit code 1.
+    #[arg(long, value_name = "SECONDS", value_parser = super::check::parse_seconds)]
+    timeout: Option<std::time::Duration>,
 }
 
 /// The most parts `--shard` splits the walk into.
@@ -99,6 +111,8 @@ struct Options {
     jobs: u64,
     /// Drive this system under test over the protocol, instead of the implementation.
     sut: SutArgs,
+    /// `--timeout`: stop the walk after this long.
+    timeout: Option<std::time::Duration>,
 }
 
 /// Exit codes: 0 every transition conformed; 1 a mismatch or interrupted; 2 usage error.
@@ -144,6 +158,7 @@ pub fn run(a: Args) -> u8 {
             bugs,
             jobs: a.jobs.unwrap_or_else(|| super::args::cores() as u64),
             sut: a.sut,
+            timeout: a.timeout,
         },
     )
 }
@@ -211,6 +226,8 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
     let mut bar = Progress::new(opts.quiet);
     // What the first job's SUT said in the handshake, and what no job's SUT let us compare.
     let sut_seen: std::sync::Mutex<Option<report::SutReport>> = std::sync::Mutex::new(None);
+    let started = std::time::Instant::now();
+    let mut timed_out = false;
     let results: Vec<Result<ConformOutcome, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..jobs)
             .map(|j| {
@@ -242,7 +259,13 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                         walk(model, &mut sut, shard, job, &live[j as usize], stop)
                     }
                     Some(cmd) => {
-                        let started = ProtocolSut::start(cmd, model, sut_args.timeout(), true);
+                        let started = ProtocolSut::start_job(
+                            cmd,
+                            j as usize,
+                            model,
+                            sut_args.timeout(),
+                            true,
+                        );
                         let mut sut = match started {
                             Ok(s) => s,
                             Err(e) => {
@@ -260,6 +283,10 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
         while !handles.iter().all(|h| h.is_finished()) {
             std::thread::sleep(std::time::Duration::from_millis(50));
             if signals::interrupted() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            if opts.timeout.is_some_and(|t| started.elapsed() >= t) {
+                timed_out = true;
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             bar.tick(|elapsed| {
@@ -322,6 +349,9 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
         r
     });
     print_outcome(&outcome);
+    if timed_out && outcome.interrupted {
+        println!("Stopped early: --timeout was reached before every transition was replayed.");
+    }
     if let Some(r) = &sut_report {
         print_sut(r);
     }
@@ -413,7 +443,14 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                     ),
                 )
             }),
-            skipped: outcome.interrupted.then(|| "interrupted".to_string()),
+            skipped: outcome.interrupted.then(|| {
+                if timed_out {
+                    "stopped by --timeout"
+                } else {
+                    "interrupted"
+                }
+                .to_string()
+            }),
         };
         if let Err(e) = report::write_junit(path, "warmcheck conform", outcome.seconds, &[case]) {
             eprintln!("warmcheck: {e}");

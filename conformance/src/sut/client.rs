@@ -56,10 +56,17 @@ impl Child {
     /// Start `sh -c command`. Its stderr is passed through (each line prefixed with `sut: `)
     /// and its last lines kept for error messages.
     pub fn spawn(command: &str, timeout: Duration) -> Result<Child, String> {
+        Child::spawn_job(command, 0, timeout)
+    }
+
+    /// [`Child::spawn`] for conform's job `job`: the child's environment has
+    /// `WARMCHECK_JOB_INDEX=job` (docs/sut-protocol.md, "Jobs").
+    pub fn spawn_job(command: &str, job: usize, timeout: Duration) -> Result<Child, String> {
         // Its own process group, so that a kill reaches whatever the shell started.
         let mut process = Command::new("sh")
             .arg("-c")
             .arg(command)
+            .env("WARMCHECK_JOB_INDEX", job.to_string())
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -453,7 +460,21 @@ impl ProtocolSut {
         timeout: Duration,
         use_snapshots: bool,
     ) -> Result<ProtocolSut, String> {
-        let mut child = Child::spawn(command, timeout)?;
+        ProtocolSut::start_job(command, 0, model, timeout, use_snapshots)
+    }
+
+    /// [`ProtocolSut::start`] as conform's job `job` (`--jobs`): `{job}` in `command` is
+    /// replaced by the index, and the child's environment has `WARMCHECK_JOB_INDEX=job`, so
+    /// that the children of one run can keep their files apart (docs/sut-protocol.md, "Jobs").
+    pub fn start_job(
+        command: &str,
+        job: usize,
+        model: &Warmup,
+        timeout: Duration,
+        use_snapshots: bool,
+    ) -> Result<ProtocolSut, String> {
+        let command = &command.replace("{job}", &job.to_string());
+        let mut child = Child::spawn_job(command, job, timeout)?;
         let reply = child.call(
             0,
             None,
