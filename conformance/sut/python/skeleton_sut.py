@@ -26,7 +26,14 @@ NAME = "skeleton-sut 0.1 (conformance/sut/python/skeleton_sut.py: every request 
 
 # The one design your engine implements (docs/sut-protocol.md, "Handshake: hello"): these are
 # the knobs of `current`. Or "all" if your engine implements every design.
-DESIGNS = [{"persist_entry": "sync-flush", "shutdown_flag": "after-flush", "rollback_retry": "if-entry-at-start"}]
+DESIGNS = [
+    {
+        "persist_entry": "sync-flush",
+        "shutdown_flag": "after-flush",
+        "rollback_retry": "if-entry-at-start",
+        "stop_warmup": "in-initiate-shutdown",
+    }
+]
 
 JOB_INDEX = os.environ.get("WARMCHECK_JOB_INDEX", "0")
 
