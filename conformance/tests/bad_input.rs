@@ -644,3 +644,38 @@ fn a_scenario_replica_not_spelled_canonically_is_refused_naming_the_line() {
         );
     }
 }
+
+#[test]
+fn workload_log_on_a_full_disk_is_an_io_error_and_its_log_may_not_be_its_state_file() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = warmcheck(&[
+        "workload",
+        "--dir",
+        d,
+        "--seed",
+        "1",
+        "--steps",
+        "20",
+        "--log",
+        "/dev/full",
+    ]);
+    // Exit 2 (I/O), not 1 (the implementation did not follow the model).
+    assert_refused(
+        &r,
+        &["--log /dev/full: step 1: ", "writing the event log failed"],
+    );
+    assert!(!r.stderr.contains("FAILED at step"), "{}", r.stderr);
+    // --resume STATE --log STATE would truncate the state before the run uses it.
+    let state = write(dir.path(), "state.json", "{}");
+    let r = warmcheck(&[
+        "workload", "--dir", d, "--seed", "1", "--log", &state, "--resume", &state,
+    ]);
+    assert_refused(&r, &["that is the input", "refusing to overwrite it"]);
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), "{}");
+}

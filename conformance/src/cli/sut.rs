@@ -14,7 +14,13 @@ use warmcheck_model::{PersistEntry, RollbackRetry, ShutdownFlag, StopWarmup, Var
 /// Announces every design unless --variant or a knob is given, and the snapshot and restore
 /// capabilities unless --no-snapshot. Each `reset` creates a fresh bucket under --dir.
 ///
-/// Exit codes: 0 stdin ended; 2 usage error, or stdin or stdout failed.
+/// Bounds: a request line holds at most 1 MiB (a longer one is answered with an error naming
+/// it, and ends the SUT: exit 2); a line that is not UTF-8 or not a request is answered with an
+/// error naming it. At most 10000 snapshots are held at once. Each reset makes a new directory
+/// bucketN under --dir (a name another process made is skipped, never used or removed) and
+/// removes only the one this process made before it.
+///
+/// Exit codes: 0 stdin ended; 2 usage error, stdin or stdout failed, or a request line too long.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
