@@ -109,6 +109,8 @@ const NOT_COUNTS: &[&str] = &[
     "log",
     "resume",
     "file",
+    "expect",
+    "write-expected",
     "help",
     "version",
 ];

@@ -157,6 +157,13 @@ fn skeleton_adapter_fails_with_a_refusal_not_a_protocol_error() -> Result<(), St
             "expected a refusal \"not implemented\" at the first action, got {first}:\n{text}"
         ));
     }
+    let trace = report["mismatch_trace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if !trace.ends_with("conform-mismatch-current.trace.json") {
+        return Err(format!("no mismatch trace in the report: {report}"));
+    }
     for want in [
         "MISMATCH after 1 steps",
         "not implemented: ",
@@ -165,6 +172,38 @@ fn skeleton_adapter_fails_with_a_refusal_not_a_protocol_error() -> Result<(), St
         if !text.contains(want) {
             return Err(format!("the output does not say {want:?}:\n{text}"));
         }
+    }
+    // The JUnit case's failure names the steps and the trace file.
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let junit = dir.path().join("conform.xml");
+    Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args([
+            "conform",
+            "--quiet",
+            "--variant",
+            "current",
+            "--jobs",
+            "1",
+            "--sut",
+            &sut,
+        ])
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--trace-dir")
+        .arg(dir.path())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let xml = std::fs::read_to_string(&junit).map_err(|e| format!("no JUnit: {e}"))?;
+    let doc = roxmltree::Document::parse(&xml).map_err(|e| e.to_string())?;
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .and_then(|n| n.attribute("message"))
+        .unwrap_or_default();
+    if !failure.starts_with("mismatch after 1 steps (trace ")
+        || !failure.contains("conform-mismatch-current.trace.json")
+    {
+        return Err(format!("the JUnit failure does not name the trace: {xml}"));
     }
     // It implements `current` only: another design is refused at the handshake (exit 2).
     let out = Command::new(env!("CARGO_BIN_EXE_warmcheck"))

@@ -407,7 +407,7 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
             complete: outcome.complete,
             passed: passed(&outcome),
             mismatches: &outcome.mismatches,
-            mismatch_trace: trace_path,
+            mismatch_trace: trace_path.clone(),
             sut: sut_report.clone(),
         };
         if let Err(e) = report::write_json(path, &doc) {
@@ -427,7 +427,13 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
             seconds: outcome.seconds,
             failure: outcome.mismatches.first().map(|m| {
                 (
-                    format!("mismatch after {} steps", m.trace.len()),
+                    format!(
+                        "mismatch after {} steps{}",
+                        m.trace.len(),
+                        trace_path
+                            .as_ref()
+                            .map_or(String::new(), |p| format!(" (trace {})", p.display()))
+                    ),
                     format!(
                         "{}\n{}",
                         m.trace
