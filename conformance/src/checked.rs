@@ -141,8 +141,11 @@ pub fn check_state(model: &Warmup, s: &State) -> Result<(), String> {
             b.vbuckets
         ));
     }
+    // Warmup creates the vbuckets in memory at CreateVBuckets; a clean shutdown may begin
+    // before that (its `warmup` is the last phase completed), and then they are not there yet.
     let in_memory = match s.node {
-        Node::Running | Node::ShuttingDown { .. } => true,
+        Node::Running => true,
+        Node::ShuttingDown(sd) => sd.warmup.is_none_or(|p| p >= Phase::CreateVBuckets),
         Node::Warming(p) => p >= Phase::CreateVBuckets,
         Node::Down(_) => false,
     };

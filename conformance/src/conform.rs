@@ -139,6 +139,11 @@ pub struct ConformOutcome {
     pub seconds: f64,
     pub mismatches: Vec<Mismatch>,
     pub interrupted: bool,
+    /// Whether the walk went to its end: every reachable transition was seen (and each of
+    /// the shard's performed). `false` when it stopped early (a mismatch with
+    /// `stop_at_first_mismatch`, a signal, another job's stop): the reachable counts are then
+    /// only what was reached before it stopped.
+    pub complete: bool,
     /// Resets of a SUT without images, and the actions replayed after them to reach a
     /// transition's source (included in `steps`).
     pub resets: u64,
@@ -283,6 +288,11 @@ pub fn conform_job<S: Sut>(
     }
     let mut stack: Vec<Frame<S::Image>> = vec![root];
     let mut ticks = 0u64;
+    // Progress (and with it the caller's stop flag: a signal) is looked at every 4096
+    // transitions, and at least every PROGRESS_EVERY: a slow system under test must not
+    // keep a signal waiting for thousands of its steps.
+    let mut last_progress = Instant::now();
+    let mut stopped = false;
     while let Some(top) = stack.last_mut() {
         if top.next == top.actions.len() {
             stack.pop();
@@ -343,6 +353,7 @@ pub fn conform_job<S: Sut>(
                     differences,
                 });
                 if stop_at_first_mismatch {
+                    stopped = true;
                     break;
                 }
                 reached = false; // do not drive below a state the system did not reach
@@ -361,20 +372,26 @@ pub fn conform_job<S: Sut>(
             stack.push(f);
         }
         ticks += 1;
-        if ticks.is_multiple_of(4096) {
+        if ticks.is_multiple_of(4096) || last_progress.elapsed() >= PROGRESS_EVERY {
+            last_progress = Instant::now();
             out.seconds = start.elapsed().as_secs_f64();
             (out.resets, out.replayed_steps) = sut.navigation();
             if !progress(&out) {
                 out.interrupted = true;
+                stopped = true;
                 break;
             }
         }
     }
+    out.complete = !stopped;
     out.seconds = start.elapsed().as_secs_f64();
     (out.resets, out.replayed_steps) = sut.navigation();
     out.steps += out.replayed_steps;
     Ok(out)
 }
+
+/// The longest a walk goes without calling its `progress` (which says whether to stop).
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 fn frame<Img>(
     model: &Warmup,

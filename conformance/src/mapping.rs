@@ -275,10 +275,27 @@ pub fn call_of(before: &State, action: &Action) -> Call {
     }
 }
 
+/// Part of every message about a value the model does not express (a `ttl` other than 1, a
+/// clock move other than one second, a number larger than the model's): `validate` reads such
+/// a line as UNDECIDED, not as INVALID.
+pub const OUT_OF_MODEL: &str = "outside what the model expresses";
+
+/// The number in a name written the one way the vocabulary writes it: `prefix` then decimal
+/// digits, no sign, no leading zero (`k0`, `k12`, `r1`). `None` for any other spelling (`k00`,
+/// `k+0`, `r01`, `k`, `k 1`): a lenient reading would make two different names one, so that a
+/// log whose get returns another key's value would pass.
+pub fn canonical_number(name: &str, prefix: char) -> Option<u64> {
+    let digits = name.strip_prefix(prefix)?;
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    canonical.then(|| digits.parse().ok()).flatten()
+}
+
 /// The index of replica `name` (`r1` is 0).
 pub fn replica_index(name: &str) -> Result<usize, EngineError> {
-    name.strip_prefix('r')
-        .and_then(|n| n.parse::<usize>().ok())
+    canonical_number(name, 'r')
+        .and_then(|n| usize::try_from(n).ok())
         .filter(|n| *n >= 1)
         .map(|n| n - 1)
         .ok_or_else(|| EngineError::InvalidArgument(format!("replica {name:?} is not r1, r2, ...")))
@@ -584,20 +601,21 @@ pub fn action_of_event(
 ) -> Result<Vec<Action>, String> {
     let name = call.name();
     let small = |field: &str, n: u64| -> Result<u8, String> {
-        u8::try_from(n)
-            .map_err(|_| format!("`{name}` event's \"{field}\" {n} is not a small integer"))
+        u8::try_from(n).map_err(|_| {
+            format!("`{name}` event's \"{field}\" {n} is not a small integer: {OUT_OF_MODEL}")
+        })
     };
     let vb_of = |vb: u16| small("vb", u64::from(vb));
     let replica_of = |r: &str| -> Result<u8, String> {
-        r.strip_prefix('r')
-            .and_then(|n| n.parse::<u8>().ok())
+        canonical_number(r, 'r')
+            .and_then(|n| u8::try_from(n).ok())
             .filter(|n| *n >= 1)
             .map(|n| n - 1)
             .ok_or_else(|| format!("replica {r:?} is not r1, r2, ..."))
     };
     let key_of = |k: &str| -> Result<warmcheck_model::Key, String> {
-        k.strip_prefix('k')
-            .and_then(|n| n.parse::<u8>().ok())
+        canonical_number(k, 'k')
+            .and_then(|n| u8::try_from(n).ok())
             .filter(|n| *n < model.bounds.keys)
             .map(warmcheck_model::Key)
             .ok_or_else(|| {
@@ -621,7 +639,7 @@ pub fn action_of_event(
                 Some(1) => true,
                 Some(t) => {
                     return Err(format!(
-                        "ttl {t} is not expressible in the model (its TTL is one tick: ttl=1)"
+                        "ttl {t} is {OUT_OF_MODEL} (its TTL is one tick: ttl=1)"
                     ))
                 }
             };
@@ -649,12 +667,15 @@ pub fn action_of_event(
             expired_seqno,
             ..
         } => {
+            // The key is read even for a stutter: a get of a name the model does not know is
+            // refused, not compared as some other key.
+            let key = key_of(key)?;
             if expired_seqno.is_none() {
                 return Ok(vec![]);
             }
             Action::ItemExpires {
                 vb: vb_of(*vb)?,
-                key: key_of(key)?,
+                key,
             }
         }
         LoggedCall::Compact { vb, expired } => {
@@ -687,7 +708,9 @@ pub fn action_of_event(
         }
         LoggedCall::AdvanceClock { secs } => {
             if *secs != 1 {
-                return Err("advance_clock must move one second (one model tick)".into());
+                return Err(format!(
+                    "advance_clock of {secs} s is {OUT_OF_MODEL} (one model tick is one second)"
+                ));
             }
             let mut enabled = Vec::new();
             stateright::Model::actions(model, before, &mut enabled);
@@ -701,6 +724,27 @@ pub fn action_of_event(
             vb: vb_of(*vb)?,
             key: key_of(key)?,
         },
+        LoggedCall::Flush {
+            seqnos: Some(s),
+            failed: Some(_),
+            ..
+        } => {
+            return Err(format!(
+                "a `flush` both committed seqnos {s:?} and failed (a failed flush commits \
+                 nothing: it has \"failed\" and no \"seqnos\")"
+            ))
+        }
+        LoggedCall::Flush {
+            seqnos: None,
+            failed: None,
+            ..
+        } => {
+            return Err(
+                "a `flush` with neither \"seqnos\" (what it committed) nor \"failed\" \
+                        (why it failed)"
+                    .into(),
+            )
+        }
         LoggedCall::Flush {
             vb,
             failed: Some(_),
@@ -976,5 +1020,15 @@ pub fn impl_variant(v: warmcheck_model::Variant) -> warmcheck_impl::engine::Vari
             .name()
             .parse()
             .expect("both sides name the knobs alike"),
+        stop_warmup: v
+            .stop_warmup
+            .name()
+            .parse()
+            .expect("both sides name the knobs alike"),
+        reverted: warmcheck_impl::engine::Reverted {
+            mb11085: v.reverted.mb11085,
+            mb21769: v.reverted.mb21769,
+            mb37920: v.reverted.mb37920,
+        },
     }
 }

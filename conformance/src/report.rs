@@ -85,7 +85,8 @@ pub struct ConformReport<'a> {
     pub variant: String,
     pub design: warmcheck_model::Variant,
     pub bounds: warmcheck_model::Bounds,
-    #[schemars(extend("enum" = ["file", "faulty"]))]
+    /// The in-process implementation's storage, or `sut` with `--sut` (the SUT keeps its own).
+    #[schemars(extend("enum" = ["file", "faulty", "sut"]))]
     pub backend: &'static str,
     pub shard: Shard,
     pub transitions_covered: u64,
@@ -97,6 +98,9 @@ pub struct ConformReport<'a> {
     pub steps_per_second: f64,
     #[schemars(range(min = 0.0))]
     pub seconds: f64,
+    /// Whether the walk went to its end, every reachable transition seen and every one of the
+    /// shard's performed. `false` when it stopped early (at its first mismatch, or on a
+    /// signal): `transitions_reachable` and `states_reachable` are then only what it reached.
     pub complete: bool,
     pub passed: bool,
     pub mismatches: &'a [Mismatch],

@@ -665,6 +665,9 @@ pub struct Driver {
     pub counters: Counters,
     recent: VecDeque<String>,
     diverged: bool,
+    /// Set when a call took effect but an event log could not be written (a full disk under
+    /// `--log`): an I/O failure of the run, not the implementation's.
+    pub log_failed: Option<String>,
 }
 
 impl Driver {
@@ -683,6 +686,7 @@ impl Driver {
             log,
             consumed: 0,
             counters: Counters::default(),
+            log_failed: None,
             recent: VecDeque::new(),
             diverged,
         }
@@ -739,6 +743,11 @@ impl Driver {
         self.counters.steps += 1;
         let desc = pick.call.to_string();
         let result = pick.call.perform(&mut self.cluster);
+        if let Err(warmcheck_impl::engine::EngineError::EventLog(e)) = &result {
+            let e = format!("`{desc}` took effect, but writing the event log failed: {e}");
+            self.log_failed = Some(e.clone());
+            return Err(e);
+        }
         let lines = self.new_lines();
         let mut record = format!(
             "{number:>7}  {desc}{}",
@@ -993,6 +1002,24 @@ fn new_cluster(cfg: &SoakConfig, model: &Warmup, segment: u64) -> Result<Cluster
     Cluster::create(config).map_err(|e| format!("cannot create the cluster: {e}"))
 }
 
+/// Make the directory of `segment` (real files), which must not exist yet: `create_dir` fails
+/// on one that does, so a directory another process made (or holds) is never used, nor
+/// removed by [`remove_segment_dir`] later. Only directories made here are removed.
+fn claim_segment_dir(cfg: &SoakConfig, segment: u64) -> Result<(), String> {
+    if let SoakBackend::File(root) = &cfg.backend {
+        let dir = root.join(format!("segment-{segment}"));
+        std::fs::create_dir_all(root)
+            .and_then(|()| std::fs::create_dir(&dir))
+            .map_err(|e| {
+                format!(
+                    "cannot make {}: {e} (another process's? it is neither used nor removed)",
+                    dir.display()
+                )
+            })?;
+    }
+    Ok(())
+}
+
 fn remove_segment_dir(cfg: &SoakConfig, segment: u64) {
     if let SoakBackend::File(root) = &cfg.backend {
         let _ = std::fs::remove_dir_all(root.join(format!("segment-{segment}")));
@@ -1030,6 +1057,7 @@ pub fn soak_logged(
     let mut mix = Mix::draw(&mut rng);
     let mut total = Counters::default();
     let mut segment = 1;
+    claim_segment_dir(cfg, segment)?;
     let mut driver = Driver::new(
         new_cluster(cfg, &model, segment)?,
         Validator::new(model.clone()),
@@ -1055,6 +1083,7 @@ pub fn soak_logged(
         if segment_used_up(&model, driver.validator().state()) {
             total.add(&driver.counters);
             let recent = driver.recent();
+            claim_segment_dir(cfg, segment + 1)?;
             let cluster = match new_cluster(cfg, &model, segment + 1) {
                 Ok(c) => c,
                 Err(m) => {
@@ -1088,6 +1117,12 @@ pub fn soak_logged(
             &mix,
         );
         if let Err(m) = driver.step(step, &p) {
+            if let Some(e) = &driver.log_failed {
+                return Err(format!(
+                    "--log: step {step}: {e}; the soak stops (a failure to write the log, not \
+                     of the implementation)"
+                ));
+            }
             failure = Some(fail(step, segment, &p.call.to_string(), m, &driver));
             break;
         }

@@ -45,7 +45,8 @@ use stateright::Model;
 use std::fmt::Write;
 use warmcheck_impl::engine::{SeededBugs, StorageBackend};
 use warmcheck_model::{
-    story, Action, Bounds, PersistEntry, RollbackRetry, ShutdownFlag, State, Variant,
+    story, Action, Bounds, PersistEntry, Reverted, RollbackRetry, ShutdownFlag, State, StopWarmup,
+    Variant,
 };
 
 /// The line between the story and its expected output.
@@ -212,7 +213,8 @@ fn directive(line: &str) -> Option<(&str, &str)> {
     is_word.then_some((key, value))
 }
 
-/// A preset name or `persist-entry=P shutdown-flag=F [rollback-retry=R]` (any order).
+/// A preset name or `persist-entry=P shutdown-flag=F [rollback-retry=R] [stop-warmup=S]` (any
+/// order).
 pub fn parse_design(text: &str) -> Result<Variant, String> {
     match parse_designs(text)?.as_slice() {
         [one] => Ok(*one),
@@ -227,29 +229,42 @@ struct Knobs {
     persist: Option<PersistEntry>,
     flag: Option<ShutdownFlag>,
     retry: Option<RollbackRetry>,
+    stop: Option<StopWarmup>,
+    reverted: Option<Reverted>,
 }
 
 impl Knobs {
     fn is_empty(&self) -> bool {
-        self.persist.is_none() && self.flag.is_none() && self.retry.is_none()
+        self.persist.is_none()
+            && self.flag.is_none()
+            && self.retry.is_none()
+            && self.stop.is_none()
+            && self.reverted.is_none()
     }
 
     /// The design these knobs make, if any knob was given. `rollback-retry` may be left out:
     /// it is then `always`, the rule of the designs before MB-48398 (and of story files
-    /// written before the knob existed).
+    /// written before the knob existed); so may `stop-warmup`, then `in-deinitialize`, the
+    /// rule before MB-47851 (and of story files written before that knob existed).
     fn finish(&mut self) -> Result<Option<Variant>, String> {
         let k = std::mem::take(self);
         match (k.persist, k.flag) {
-            (None, None) if k.retry.is_none() => Ok(None),
+            (None, None) if k.retry.is_none() && k.stop.is_none() && k.reverted.is_none() => {
+                Ok(None)
+            }
             (Some(persist_entry), Some(shutdown_flag)) => Ok(Some(Variant {
                 persist_entry,
                 shutdown_flag,
                 rollback_retry: k.retry.unwrap_or(RollbackRetry::Always),
+                stop_warmup: k.stop.unwrap_or(StopWarmup::InDeinitialize),
+                reverted: k.reverted.unwrap_or_default(),
             })),
             (Some(_), None) => Err("persist-entry=... without shutdown-flag=...".to_string()),
             (None, Some(_)) => Err("shutdown-flag=... without persist-entry=...".to_string()),
             (None, None) => Err(
-                "rollback-retry=... without persist-entry=... and shutdown-flag=...".to_string(),
+                "rollback-retry=..., stop-warmup=... or revert-fix=... without \
+                 persist-entry=... and shutdown-flag=..."
+                    .to_string(),
             ),
         }
     }
@@ -284,9 +299,22 @@ pub fn parse_designs(text: &str) -> Result<Vec<Variant>, String> {
                 }
                 knobs.retry = Some(v.parse().map_err(|e| format!("rollback-retry: {e}"))?);
             }
+            Some(("stop-warmup", v)) => {
+                if knobs.stop.is_some() {
+                    out.extend(knobs.finish()?);
+                }
+                knobs.stop = Some(v.parse().map_err(|e| format!("stop-warmup: {e}"))?);
+            }
+            Some(("revert-fix", v)) => {
+                if knobs.reverted.is_some() {
+                    out.extend(knobs.finish()?);
+                }
+                knobs.reverted = Some(v.parse().map_err(|e| format!("revert-fix: {e}"))?);
+            }
             Some((k, _)) => {
                 return Err(format!(
-                    "unknown knob '{k}' (expected persist-entry, shutdown-flag or rollback-retry)"
+                    "unknown knob '{k}' (expected persist-entry, shutdown-flag, rollback-retry, \
+                     stop-warmup or revert-fix)"
                 ))
             }
             None => {

@@ -59,8 +59,8 @@ impl Trace {
         Trace::parse(text.as_bytes(), &path.display().to_string())
     }
 
-    /// A trace from bytes (`name` for messages), checked: its bounds within what the model
-    /// takes, every action's vb, replica and key within them, and every step enabled in the
+    /// A trace from bytes (`name` for messages), checked: its `variant` label naming its
+    /// `design`, its bounds within what the model takes, every action's vb, replica and key within them, and every step enabled in the
     /// trace's design, one after the other from the initial state. The one reader of traces,
     /// shared by `replay`, `explore --trace` and the tests; the entry point the fuzz targets
     /// call.
@@ -72,6 +72,16 @@ impl Trace {
             ));
         }
         let trace = Trace::parse_unchecked(bytes, name)?;
+        // The label is what people read (and what reports and file names carry); the design
+        // is what is replayed. A label naming another design would mislead every reader.
+        let label = trace.design.to_string();
+        if trace.variant != label {
+            return Err(format!(
+                "{name}: `variant` is {:?}, but `design` is the design `{label}`: they must name \
+                 the same design",
+                trace.variant
+            ));
+        }
         checked::check_bounds(&trace.bounds).map_err(|e| format!("{name}: {e}"))?;
         for (i, a) in trace.actions.iter().enumerate() {
             checked::check_action(&trace.bounds, a)

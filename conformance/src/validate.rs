@@ -117,6 +117,9 @@ pub enum Problem {
         total: usize,
         /// The first few (fewest unlogged steps first).
         shown: Vec<Rejected>,
+        /// Why the search cannot tell, when some candidate was turned away by the model's
+        /// limits rather than by the log (see [`Invalid::undecided`]): the first such reason.
+        undecided: Option<String>,
     },
     /// In a log without states: more candidate states than the cap.
     TooManyCandidates { cap: usize, found: usize },
@@ -131,6 +134,29 @@ pub struct Invalid {
 }
 
 impl Invalid {
+    /// Why the log could not be decided either way, when that is what stopped the validation:
+    /// the model ran out before the log did (a bound of the model used up), the search held
+    /// more candidates than its cap, or a line holds a value the model does not express
+    /// (docs/event-log.md: a `ttl` other than 1, a clock move other than one second, a number
+    /// larger than the model's). Such a log is UNDECIDED, not INVALID: the engine may be
+    /// right. `None` when the log is wrong as far as the model can tell.
+    pub fn undecided(&self) -> Option<String> {
+        match &self.problem {
+            Problem::TooManyCandidates { cap, found } => Some(format!(
+                "more than {cap} candidate states ({found} so far): the search's cap \
+                 (--max-candidates) was reached"
+            )),
+            Problem::NotEnabled { bound: Some(b), .. } => {
+                Some(format!("the model's bound ran out before the log did: {b}"))
+            }
+            Problem::Unmapped { why, .. } if why.contains(mapping::OUT_OF_MODEL) => {
+                Some(format!("a value the model does not express: {why}"))
+            }
+            Problem::Unexplained { undecided, .. } => undecided.clone(),
+            _ => None,
+        }
+    }
+
     /// The first line of the message.
     pub fn headline(&self) -> String {
         let l = self.line;
@@ -191,7 +217,9 @@ impl Invalid {
             Problem::MixedStates { call, with: false } => {
                 format!("line {l} is not an event: `{call}` has no \"state\" object")
             }
-            Problem::Unexplained { call, total, shown } => match &shown[..] {
+            Problem::Unexplained {
+                call, total, shown, ..
+            } => match &shown[..] {
                 [only] if *total == 1 && only.hidden.is_empty() => Invalid {
                     line: l,
                     problem: (*only.why).clone(),
@@ -777,9 +805,9 @@ pub fn shape_of_log(text: &str) -> Shape {
         if let Some(r) = event
             .get("replica")
             .and_then(Value::as_str)
-            .and_then(|r| r.strip_prefix('r'))
-            .and_then(|n| n.parse::<usize>().ok())
+            .and_then(|r| mapping::canonical_number(r, 'r'))
         {
+            let r = usize::try_from(r).unwrap_or(usize::MAX);
             named.1 = named.1.max(r);
         }
         if i == 0 && event.get("state").is_none() && !created {
@@ -801,11 +829,8 @@ pub fn shape_of_log(text: &str) -> Shape {
             named.extend(list.iter().map(|e| e.get("key")));
         }
         for key in named.into_iter().flatten() {
-            if let Some(n) = key
-                .as_str()
-                .and_then(|k| k.strip_prefix('k'))
-                .and_then(|n| n.parse::<usize>().ok())
-            {
+            if let Some(n) = key.as_str().and_then(|k| mapping::canonical_number(k, 'k')) {
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
                 shape.keys = shape.keys.max(n.saturating_add(1));
             }
         }

@@ -493,3 +493,189 @@ fn explorer_survives_bad_requests() {
     let err = stderr.join().unwrap();
     assert!(!err.contains("panicked"), "explore printed a panic:\n{err}");
 }
+
+#[test]
+fn merge_refuses_a_shard_count_it_was_not_given_reports_for_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2^62 panicked (capacity overflow), 2^46 aborted (allocation failure), 5 of 1 report
+    // only failed after allocating.
+    for count in [1u64 << 62, 1 << 46, 70_000, 5] {
+        let report = json!({
+            "schema": "warmcheck-check-report/1",
+            "shard": {"index": 0, "count": count},
+        });
+        let path = write(dir.path(), "shard.json", &report.to_string());
+        let r = warmcheck(&["merge", &path]);
+        assert_refused(&r, &[&path, &format!("0/{count}")]);
+        assert!(r.stderr.contains("1 report"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn an_output_path_that_is_an_input_is_refused_and_the_input_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two shard reports of one small check.
+    let shard = |i: u32| {
+        let path = d.join(format!("shard{i}.json"));
+        let r = warmcheck(&[
+            "check",
+            "--variant",
+            "proposed",
+            "--quiet",
+            "--keys",
+            "1",
+            "--writes",
+            "1",
+            "--crashes",
+            "1",
+            "--shutdowns",
+            "0",
+            "--shard",
+            &format!("{i}/2"),
+            "--json",
+            path.to_str().unwrap(),
+        ]);
+        assert!(path.exists(), "{}{}", r.stdout, r.stderr);
+        path.to_str().unwrap().to_string()
+    };
+    let (a, b) = (shard(0), shard(1));
+    let log = write(d, "log.ndjson", &real_log());
+    let script = write(d, "story.txt", "set k0\nflush\n");
+    let trace_path = write(d, "t.trace.json", &trace().to_string());
+    // The same file by another spelling.
+    let a_again = d.join(".").join("shard0.json");
+    let a_again = a_again.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["merge", &a, &b, "--json", &a], a.as_str()),
+        (vec!["merge", &a, &b, "--json", a_again], a.as_str()),
+        (vec!["validate", &log, "--json", &log], log.as_str()),
+        (
+            vec!["scenario", &script, "--backend", "faulty", "--log", &script],
+            script.as_str(),
+        ),
+        (
+            vec!["replay", &trace_path, "--json", &trace_path],
+            trace_path.as_str(),
+        ),
+    ];
+    for (args, input) in cases {
+        let before = std::fs::read(input).unwrap();
+        let r = warmcheck(&args);
+        assert_refused(&r, &["that is the input", "refusing to overwrite it"]);
+        assert_eq!(
+            std::fs::read(input).unwrap(),
+            before,
+            "{args:?} changed {input}"
+        );
+    }
+    // Two outputs that are one file.
+    let out = d.join("out.xml");
+    let o = out.to_str().unwrap();
+    let r = warmcheck(&[
+        "check",
+        "--variant",
+        "proposed",
+        "--keys",
+        "1",
+        "--writes",
+        "1",
+        "--crashes",
+        "0",
+        "--shutdowns",
+        "0",
+        "--json",
+        o,
+        "--junit",
+        o,
+    ]);
+    assert_refused(&r, &["are one file"]);
+}
+
+#[test]
+fn scenario_log_on_a_full_disk_stops_naming_the_line_not_exit_0() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = write(dir.path(), "story.txt", "set k0\nset k1\nflush\n");
+    let r = warmcheck(&[
+        "scenario",
+        &script,
+        "--backend",
+        "faulty",
+        "--log",
+        "/dev/full",
+    ]);
+    assert_refused(
+        &r,
+        &["line 1: set k0: took effect, but writing the event log failed"],
+    );
+    // Not the call's error, printed as if the call had been refused, and the script run on.
+    assert!(!r.stdout.contains("error: event log"), "{}", r.stdout);
+}
+
+#[test]
+fn a_trace_whose_variant_label_names_another_design_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = trace();
+    assert_eq!(t["variant"], "current");
+    t["variant"] = json!("v6.5.1");
+    assert_trace_refused(
+        dir.path(),
+        &t,
+        "`variant` is \"v6.5.1\", but `design` is the design `current`",
+    );
+}
+
+#[test]
+fn a_scenario_replica_not_spelled_canonically_is_refused_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["r01", "r+1", "r1x", "r"] {
+        let path = write(dir.path(), "s.txt", &format!("set k0\nconnect {name}\n"));
+        let r = warmcheck(&["scenario", &path, "--backend", "faulty"]);
+        assert_refused(
+            &r,
+            &[
+                &path,
+                &format!("line 2: connect: '{name}' is not a replica name"),
+            ],
+        );
+    }
+}
+
+#[test]
+fn workload_log_on_a_full_disk_is_an_io_error_and_its_log_may_not_be_its_state_file() {
+    if !Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let r = warmcheck(&[
+        "workload",
+        "--dir",
+        d,
+        "--seed",
+        "1",
+        "--steps",
+        "20",
+        "--log",
+        "/dev/full",
+    ]);
+    // Exit 2 (I/O), not 1 (the implementation did not follow the model).
+    assert_refused(
+        &r,
+        &["--log /dev/full: step 1: ", "writing the event log failed"],
+    );
+    assert!(!r.stderr.contains("FAILED at step"), "{}", r.stderr);
+    // --resume STATE --log STATE would truncate the state before the run uses it.
+    let state = write(dir.path(), "state.json", "{}");
+    let r = warmcheck(&[
+        "workload", "--dir", d, "--seed", "1", "--log", &state, "--resume", &state,
+    ]);
+    assert_refused(&r, &["that is the input", "refusing to overwrite it"]);
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), "{}");
+}

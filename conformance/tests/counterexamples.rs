@@ -103,12 +103,34 @@ fn check_on_the_model(story: &StoryFile) -> Result<(), String> {
     Ok(())
 }
 
+/// Why the implementation refuses to create a bucket of `design`, or "accepted".
+fn implementation_refuses(design: Variant) -> String {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = warmcheck_impl::engine::Config::new(
+        dir.path().join("bucket"),
+        warmcheck_impl::engine::StorageBackend::file(),
+        warmcheck_conformance::mapping::impl_variant(design),
+    );
+    match warmcheck_impl::engine::Cluster::create(config) {
+        Ok(_) => "accepted".to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// The claims a story file makes about the implementation's replays.
 fn check_replays(story: &StoryFile, rendered: &story_file::Rendered) -> Result<(), String> {
     let counterexample_in = story.counterexample_designs();
     for design in &counterexample_in {
         if !story.replay_in.contains(design) {
-            return Err(format!("replay-in does not list `{design}`"));
+            // Only a design the implementation refuses may be left out, and then it must
+            // refuse it (MB-21769's reverted fix: its reader rejects the vbstate the bug wrote).
+            let refusal = implementation_refuses(*design);
+            if !refusal.contains("does not implement") {
+                return Err(format!(
+                    "replay-in does not list `{design}`, which the implementation accepts \
+                     ({refusal})"
+                ));
+            }
         }
     }
     let proposed = Variant::preset("proposed").expect("a preset");
@@ -181,9 +203,22 @@ fn designs_with_stories() -> Vec<Variant> {
         .iter()
         .map(|n| Variant::preset(n).unwrap())
         .collect();
+    let today = "rollback-retry=if-entry-at-start stop-warmup=in-initiate-shutdown";
+    let literal = format!(
+        "persist-entry=sync-flush shutdown-flag=after-flush-if-has-loaded-metadata {today}"
+    );
+    let proposed_without = |fix: &str| {
+        format!(
+            "persist-entry=sync-flush shutdown-flag=after-flush-if-vb-map-populated {today} \
+             revert-fix={fix}"
+        )
+    };
     for knobs in [
         "persist-entry=at-complete shutdown-flag=after-flush",
         "persist-entry=queue-at-create shutdown-flag=after-flush",
+        &literal,
+        &proposed_without("mb11085"),
+        &proposed_without("mb21769"),
     ] {
         out.push(story_file::parse_design(knobs).unwrap());
     }
@@ -348,6 +383,8 @@ fn designs_are_presets_or_both_knobs() {
         persist_entry: warmcheck_model::PersistEntry::AtComplete,
         shutdown_flag: warmcheck_model::ShutdownFlag::AfterFlush,
         rollback_retry: warmcheck_model::RollbackRetry::Always,
+        stop_warmup: warmcheck_model::StopWarmup::InDeinitialize,
+        reverted: warmcheck_model::Reverted::default(),
     };
     assert_eq!(
         v("v6.5.1, persist-entry=at-complete shutdown-flag=after-flush current"),
@@ -363,8 +400,35 @@ fn designs_are_presets_or_both_knobs() {
         Ok(at_complete_after)
     );
     assert_eq!(
-        v("shutdown-flag=after-flush persist-entry=sync-flush rollback-retry=if-entry-at-start"),
+        v(
+            "shutdown-flag=after-flush persist-entry=sync-flush rollback-retry=if-entry-at-start \
+           stop-warmup=in-initiate-shutdown"
+        ),
         Ok(vec![Variant::current()])
+    );
+    // Left out, stop-warmup is the rule of the designs before MB-47851; revert-fix, none.
+    assert_eq!(
+        v("shutdown-flag=after-flush persist-entry=sync-flush rollback-retry=if-entry-at-start"),
+        Ok(vec![Variant {
+            stop_warmup: warmcheck_model::StopWarmup::InDeinitialize,
+            ..Variant::current()
+        }])
+    );
+    let reverted = v(
+        "proposed persist-entry=sync-flush shutdown-flag=after-flush \
+                      revert-fix=mb11085+mb37920",
+    )
+    .unwrap();
+    assert!(reverted[1].reverted.mb11085 && reverted[1].reverted.mb37920);
+    assert!(!reverted[1].reverted.mb21769);
+    assert_eq!(
+        story_file::parse_design(&reverted[1].to_string()),
+        Ok(reverted[1])
+    );
+    assert!(
+        v("persist-entry=sync-flush shutdown-flag=after-flush revert-fix=mb1")
+            .unwrap_err()
+            .starts_with("revert-fix: unknown fix 'mb1'")
     );
     assert_eq!(
         v("persist-entry=at-complete current"),

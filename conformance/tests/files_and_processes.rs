@@ -175,6 +175,77 @@ fn scenario_continues_a_bucket_left_in_its_directory_warming_it_up_first() {
     assert!(out.contains("vb 0 seqno 2: set b"), "{out}");
 }
 
+/// The files below `dir`, recursively, sorted.
+fn files_below(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn scenario_continues_a_bucket_in_its_own_shape_and_refuses_another_before_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let d = dir.to_str().unwrap();
+    let first = tmp.path().join("first.txt");
+    std::fs::write(&first, "set a vb=1 value=one\nflush vb=1\nshutdown\n").unwrap();
+    let (code, out, err) = warmcheck(
+        &[
+            "scenario",
+            first.to_str().unwrap(),
+            "--dir",
+            d,
+            "--vbuckets",
+            "2",
+            "--replicas",
+            "2",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // Another shape asked for: refused, and nothing written in the bucket.
+    let files = files_below(&dir);
+    let second = tmp.path().join("second.txt");
+    std::fs::write(&second, "get a vb=1\n").unwrap();
+    for shape in [["--vbuckets", "4"], ["--replicas", "1"]] {
+        let (code, out, err) = warmcheck(
+            &[
+                &["scenario", second.to_str().unwrap(), "--dir", d][..],
+                &shape[..],
+            ]
+            .concat(),
+            tmp.path(),
+        );
+        assert_eq!(code, 2, "{shape:?}: {out}{err}");
+        assert!(
+            err.contains("has 2 vbuckets and 2 replicas; a continued bucket keeps its shape"),
+            "{err}"
+        );
+        assert_eq!(files_below(&dir), files, "{shape:?} wrote in the bucket");
+    }
+    // No shape asked for: the bucket's own, its vb 1 and second replica included.
+    let (code, out, err) = warmcheck(
+        &["scenario", second.to_str().unwrap(), "--dir", d],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("get a vb=1\n----\nvb 1: get a = one\n"),
+        "{out}"
+    );
+}
+
 /// Start a scenario that runs for a long time (thousands of flushes on real files), with its
 /// temporary directory under `tmp`; returns once that directory exists.
 fn long_scenario(tmp: &Path) -> Child {
@@ -306,4 +377,71 @@ fn sigterm_stops_a_soak_as_ctrl_c_does_and_its_files_go() {
     assert_eq!(status.code(), Some(1), "{out}");
     assert!(out.contains("INTERRUPTED after"), "{out}");
     assert!(entries(tmp.path(), "warmcheck-soak-").is_empty());
+}
+
+/// Run `warmcheck args` to its end: exit code, stderr, and its peak resident memory in KiB
+/// (that child's own, from wait4).
+// It is waited for, by wait4 (which std's Child does not know of).
+#[allow(clippy::zombie_processes)]
+fn run_measured(args: &[&str], tmpdir: &Path) -> (i32, String, i64) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(args)
+        .env("TMPDIR", tmpdir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child's pid, with pointers to live locals.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, err, usage.ru_maxrss)
+}
+
+#[test]
+fn a_stats_json_larger_than_its_limit_is_refused_without_being_read_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let d = dir.to_str().unwrap();
+    let script = tmp.path().join("s.txt");
+    std::fs::write(&script, "set k0\nflush\n").unwrap();
+    let (code, out, err) = warmcheck(
+        &["scenario", script.to_str().unwrap(), "--dir", d],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    // A stats.json of 1 GiB (sparse: it costs no disk).
+    let stats = dir.join("active").join("stats.json");
+    std::fs::File::create(&stats)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let (code, err, peak_kib) = run_measured(
+        &["scenario", script.to_str().unwrap(), "--dir", d],
+        tmp.path(),
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("more than the 1048576 bytes a stats file may hold"),
+        "{err}"
+    );
+    assert!(
+        peak_kib < 256 * 1024,
+        "the refusal took {} MiB: the file was read whole",
+        peak_kib / 1024
+    );
 }

@@ -94,7 +94,7 @@ fn the_generated_schemas_are_strict() {
     let conform = get("conform-report.schema.json");
     assert_eq!(
         conform["properties"]["backend"]["enum"],
-        serde_json::json!(["file", "faulty"])
+        serde_json::json!(["file", "faulty", "sut"])
     );
     assert_eq!(
         conform["$defs"]["Shard"]["properties"]["count"]["minimum"],

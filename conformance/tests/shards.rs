@@ -188,7 +188,10 @@ fn merge_refuses_reports_that_are_not_the_shards_of_one_check() {
     assert_eq!(merge(&["a0.json", "a1.json"]).0, Some(0));
     let (code, err) = merge(&["a0.json"]);
     assert_eq!(code, Some(2));
-    assert!(err.contains("shard 1/2 is missing"), "{err}");
+    assert!(
+        err.contains("shard 0/2, but 1 report was given: shards are missing"),
+        "{err}"
+    );
     let (code, err) = merge(&["a0.json", "a0.json"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("shard 0/2 is also"), "{err}");

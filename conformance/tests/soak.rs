@@ -259,3 +259,51 @@ fn soak_catches_each_seeded_bug() {
         );
     }
 }
+
+#[test]
+fn soak_log_on_a_full_disk_is_an_io_error_not_the_implementations_failure() {
+    if !std::path::Path::new("/dev/full").exists() {
+        eprintln!("skipped: no /dev/full");
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(["soak", "--seed", "1", "--steps", "50", "--log", "/dev/full"])
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("--log: step 1: ") && all.contains("writing the event log failed"),
+        "{all}"
+    );
+    assert!(all.contains("not of the implementation"), "{all}");
+    assert!(!all.contains("reproduce with"), "{all}");
+}
+
+#[test]
+fn soak_never_uses_or_removes_a_segment_directory_it_did_not_make() {
+    // Another process's directory where the soak's second segment would go.
+    let dir = tempfile::tempdir().unwrap();
+    let theirs = dir.path().join("segment-2");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::write(theirs.join("theirs.txt"), "not the soak's").unwrap();
+    let mut cfg = config("current", 4, 5000);
+    cfg.backend = SoakBackend::File(dir.path().to_path_buf());
+    cfg.knobs.torn_percent = 0;
+    let err = soak(&cfg, |_| true).expect_err("segment-2 is not the soak's to use");
+    assert!(err.contains("segment-2"), "{err}");
+    assert!(err.contains("neither used nor removed"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(theirs.join("theirs.txt")).unwrap(),
+        "not the soak's"
+    );
+    assert_eq!(
+        std::fs::read_dir(&theirs).unwrap().count(),
+        1,
+        "nothing added"
+    );
+}

@@ -346,9 +346,10 @@ fn a_sut_that_lies_in_observe_is_a_mismatch() {
 fn a_command_that_is_no_sut_is_reported() {
     let (code, _, out) = conform(&[SMALL, &["--sut", "echo hello"]].concat());
     assert_eq!(code, 2, "{out}");
-    // It may exit before or after reading the request.
+    // It may exit before or after reading the request, and write before it is sent.
     assert!(
         out.contains("step 0: malformed reply line \"hello\"")
+            || out.contains("step 0: a line no request asked for, before this request: \"hello\"")
             || out.contains("step 0: the SUT exited (exit status: 0)"),
         "{out}"
     );
@@ -404,4 +405,475 @@ fn replay_over_the_protocol_agrees_with_replay_in_process() {
             text(o)
         );
     }
+}
+
+/// A `warmcheck sut` driven by hand: one request line in, one reply line out.
+struct Peer {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+    stdout: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Peer {
+    fn start(args: &[&str]) -> Peer {
+        let mut child = Command::new(W)
+            .arg("sut")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        Peer {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// Send `line` (and a newline); the reply, parsed.
+    fn call(&mut self, line: impl AsRef<[u8]>) -> Value {
+        use std::io::{BufRead, Write};
+        self.stdin.write_all(line.as_ref()).unwrap();
+        self.stdin.write_all(b"\n").unwrap();
+        self.stdin.flush().unwrap();
+        let mut reply = String::new();
+        self.stdout.read_line(&mut reply).unwrap();
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply:?}"))
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const RESET: &str = r#"{"id":1,"op":"reset","design":{"persist_entry":"sync-flush","shutdown_flag":"after-flush","rollback_retry":"if-entry-at-start"},"vbuckets":1,"replicas":1,"keys":2}"#;
+
+/// The files below `dir`, recursively, as paths relative to it.
+fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = vec![];
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_second_sut_on_one_dir_never_removes_the_first_ones_bucket() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let d = dir.to_str().unwrap();
+    // Both start on the empty directory (the second passes the "absent or empty" check
+    // before the first one's first reset).
+    let mut first = Peer::start(&["--dir", d]);
+    let mut second = Peer::start(&["--dir", d]);
+    let hello = r#"{"id":0,"op":"hello","protocol":[1]}"#;
+    assert_eq!(first.call(hello)["ok"], true);
+    assert_eq!(second.call(hello)["ok"], true);
+    assert_eq!(first.call(RESET)["ok"], true);
+    let set = r#"{"id":2,"op":"set","vb":0,"key":"k0","value":"v1","ttl":null}"#;
+    assert_eq!(first.call(set)["ok"], true);
+    assert_eq!(
+        first.call(r#"{"id":3,"op":"flush","vb":0,"fail":false}"#)["ok"],
+        true
+    );
+    let held = files_below(&dir);
+    assert!(held.iter().any(|f| f.starts_with("bucket0/")), "{held:?}");
+    for id in 1..=3 {
+        let r = second.call(RESET.replace("\"id\":1", &format!("\"id\":{id}")));
+        if r["ok"] == false {
+            assert!(r["error"].as_str().unwrap_or("").contains("bucket"), "{r}");
+        }
+    }
+    // The first one's bucket, flushed data included, is untouched.
+    let after = files_below(&dir);
+    for f in &held {
+        assert!(after.contains(f), "{f} went: {after:?}");
+    }
+    let view = first.call(r#"{"id":4,"op":"observe"}"#);
+    assert_eq!(view["ok"], true, "{view}");
+}
+
+#[test]
+fn warmcheck_sut_bounds_a_request_line_and_answers_one_that_is_not_utf8() {
+    // `< /dev/zero`: one line without end. Refused after MAX_REQUEST_LINE bytes, not read
+    // until memory runs out.
+    let start = Instant::now();
+    let out = Command::new(W)
+        .arg("sut")
+        .stdin(std::fs::File::open("/dev/zero").unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let reply: Value = serde_json::from_slice(out.stdout.split(|&b| b == b'\n').next().unwrap())
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(reply["ok"], false);
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("request line 1 is longer than 1048576 bytes"),
+        "{reply}"
+    );
+    // A line that is not UTF-8 is answered with an error naming it; the next one is served.
+    let mut peer = Peer::start(&[]);
+    let r = peer.call(b"{\"id\":0,\"op\":\"hello\xff\",\"protocol\":[1]}");
+    assert_eq!(r["ok"], false, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .unwrap()
+            .contains("request line 1 is not UTF-8"),
+        "{r}"
+    );
+    let r = peer.call(r#"{"id":1,"op":"hello","protocol":[1]}"#);
+    assert_eq!(r["ok"], true, "{r}");
+}
+
+#[test]
+fn a_conform_stopped_at_its_first_mismatch_reports_itself_incomplete() {
+    let args = [
+        "--keys",
+        "1",
+        "--writes",
+        "2",
+        "--crashes",
+        "2",
+        "--shutdowns",
+        "1",
+        "--jobs",
+        "1",
+        "--backend",
+        "faulty",
+        "--seeded-bug",
+        "needs_rollback_uses_lt",
+    ];
+    let (code, report, out) = conform(&args);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("MISMATCH after"), "{out}");
+    assert_eq!(report["complete"], false, "{out}");
+    assert!(out.contains("INCOMPLETE: the walk stopped early"), "{out}");
+    assert!(!out.contains("100.0%"), "{out}");
+    // A full walk is complete.
+    let (code, report, out) = conform(&[SMALL, &["--jobs", "2", "--backend", "faulty"]].concat());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["complete"], true, "{out}");
+    assert_eq!(report["backend"], "faulty", "{out}");
+}
+
+#[test]
+fn conform_sut_refuses_the_in_process_storage_flags_it_would_ignore() {
+    let cmd = sut("");
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    for extra in [
+        &["--backend", "faulty"][..],
+        &["--backend", "file"],
+        &["--dir", d.to_str().unwrap()],
+    ] {
+        let (code, _, out) = conform(&[SMALL, extra, &["--sut", &cmd]].concat());
+        assert_eq!(code, 2, "{extra:?}: {out}");
+        assert!(
+            out.contains("--backend and --dir choose the in-process implementation's storage"),
+            "{out}"
+        );
+        assert!(!d.exists(), "{extra:?}");
+    }
+    // Without them the report says the SUT's storage was not ours to choose.
+    let (code, report, out) = conform(&[SMALL, &["--jobs", "1", "--sut", &cmd]].concat());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["backend"], "sut", "{out}");
+}
+
+#[test]
+fn sigterm_stops_conform_with_a_slow_sut_at_its_next_transition() {
+    if !python3() {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("report.json");
+    let mut child = Command::new(W)
+        .args(["conform", "-q", "--json", json.to_str().unwrap()])
+        .args(SMALL)
+        .args(["--jobs", "1", "--sut", &misbehave("slow", 1)])
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A few slow steps in.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it ended before the signal"
+    );
+    let sent = Instant::now();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    while child.try_wait().unwrap().is_none() && sent.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ended = sent.elapsed();
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let all = text(&out);
+    assert!(
+        ended < Duration::from_secs(5),
+        "took {ended:?} after SIGTERM: {all}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("interrupted"), "{all}");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["complete"], false);
+    assert_eq!(report["passed"], false);
+}
+
+#[test]
+fn a_sut_stderr_line_not_utf8_or_without_end_is_passed_through_bounded() {
+    // Before: one byte that is not UTF-8 ended the stderr reader, and the SUT died of SIGPIPE
+    // on its next log line; a long line was held whole.
+    let cmd = format!(
+        "printf 'bad \\377 byte\\n' >&2; sleep 0.3; echo after-the-bad-byte >&2; \
+         head -c 10000000 /dev/zero | tr '\\0' a >&2; echo >&2; exec {W} sut"
+    );
+    let (code, _, out) = conform(&[SMALL, &["--jobs", "1", "--sut", &cmd]].concat());
+    assert_eq!(code, 0, "{}", &out[..out.len().min(3000)]);
+    assert!(
+        out.contains("sut: after-the-bad-byte"),
+        "{}",
+        &out[..out.len().min(3000)]
+    );
+    assert!(
+        out.contains("sut: bad \u{fffd} byte"),
+        "{}",
+        &out[..out.len().min(3000)]
+    );
+    assert!(
+        out.contains("... (cut at 4096 bytes)"),
+        "{}",
+        &out[..out.len().min(3000)]
+    );
+    assert!(out.len() < 1_000_000, "{} bytes of output", out.len());
+}
+
+#[test]
+fn a_line_no_request_asked_for_is_a_protocol_error() {
+    if !python3() {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    // The line is seen either waiting before the next request (the usual case) or, if it
+    // arrives after that request was sent, as that request's reply.
+    let (code, _, out) = conform(
+        &[
+            SMALL,
+            &[
+                "--jobs",
+                "1",
+                "--sut-timeout",
+                "3",
+                "--sut",
+                &misbehave("chatty", 5),
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("a line no request asked for, before this request: \"unasked\"")
+            || out.contains("malformed reply line \"unasked\""),
+        "{out}"
+    );
+    assert!(out.contains(REQUEST), "{out}");
+}
+
+/// The number after `name=` on a stderr line of the SUT's (`sut: name=N`) in `text`.
+fn pid_after(text: &str, name: &str) -> u32 {
+    let tag = format!("sut: {name}=");
+    let at = text
+        .find(&tag)
+        .unwrap_or_else(|| panic!("no {tag} in {text}"));
+    text[at + tag.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// Whether process `pid` still runs (a zombie does not).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        let state = s[s.rfind(')').unwrap() + 1..].split_whitespace().next();
+        !matches!(state, Some("Z" | "X"))
+    })
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(Instant::now() < until, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_sut_killed_on_a_protocol_error_leaves_no_directory_behind() {
+    let shm = Path::new("/dev/shm");
+    if !python3() || !shm.is_dir() {
+        eprintln!("skipped: no python3 or no /dev/shm");
+        return;
+    }
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/sut/misbehave.py");
+    let cmd = format!(
+        "python3 {} garbage 5 'echo sut-pid=$$ >&2; exec {W} sut'",
+        script.display()
+    );
+    let (code, _, out) = conform(&[SMALL, &["--jobs", "1", "--sut", &cmd]].concat());
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("malformed reply line"), "{out}");
+    let pid = pid_after(&out, "sut-pid");
+    let prefix = format!("warmcheck-sut-{pid}-");
+    let left = || {
+        std::fs::read_dir(shm)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+    };
+    wait_until(&format!("{prefix}* is still in /dev/shm"), || !left());
+    assert!(!running(pid));
+}
+
+#[test]
+fn what_a_sut_command_starts_in_the_background_does_not_outlive_the_run() {
+    let cmd = format!("sleep 300 & echo bg-pid=$! >&2; exec {W} sut");
+    let (code, _, out) = conform(&[SMALL, &["--jobs", "1", "--sut", &cmd]].concat());
+    assert_eq!(code, 0, "{out}");
+    let pid = pid_after(&out, "bg-pid");
+    wait_until(&format!("the background sleep {pid} still runs"), || {
+        !running(pid)
+    });
+}
+
+#[test]
+fn warmcheck_sut_holds_a_bounded_number_of_snapshots() {
+    use std::io::{BufRead, Write};
+    let mut child = Command::new(W)
+        .args(["sut", "--backend", "faulty"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let n = 10_002;
+    // The replies are read as they come, so that neither side blocks on a full pipe.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut replies = Vec::new();
+        let mut line = String::new();
+        for _ in 0..n {
+            line.clear();
+            stdout.read_line(&mut line).unwrap();
+            replies.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+        replies
+    });
+    let mut input = format!("{RESET}\n");
+    for id in 2..=n {
+        input += &format!("{{\"id\":{id},\"op\":\"snapshot\"}}\n");
+    }
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let replies = reader.join().unwrap();
+    let _ = child.wait();
+    assert_eq!(replies[0]["ok"], true, "{}", replies[0]);
+    assert_eq!(replies[10_000]["ok"], true, "the 10000th is held");
+    let last = &replies[10_001];
+    assert_eq!(last["ok"], false, "{last}");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("10000 snapshots are held"),
+        "{last}"
+    );
+}
+
+/// Run `warmcheck conform args` to its end: exit code, output, and its peak resident memory in
+/// KiB (that child's own, from wait4).
+// It is waited for, by wait4 (which std's Child does not know of).
+#[allow(clippy::zombie_processes)]
+fn conform_measured(args: &[&str]) -> (i32, String, i64) {
+    use std::io::Read;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(W)
+        .arg("conform")
+        .args(args)
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 on our own child's pid, with pointers to live locals.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, out, usage.ru_maxrss)
+}
+
+#[test]
+fn output_after_the_last_reply_is_not_queued_without_limit() {
+    // After its last reply the SUT writes 200 MB of lines nobody asked for, while conform
+    // gives it its 2 s to exit: they used to be queued, all of them, in conform's memory.
+    let cmd =
+        format!("{W} sut; yes \"$(head -c 999 /dev/zero | tr '\\\\0' a)\" | head -c 200000000");
+    let (code, out, peak_kib) =
+        conform_measured(&[SMALL, &["-q", "--jobs", "1", "--sut", &cmd]].concat());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("No mismatch"), "{out}");
+    assert!(
+        peak_kib < 100 * 1024,
+        "conform peaked at {} MiB: the unasked output was queued",
+        peak_kib / 1024
+    );
 }

@@ -320,3 +320,71 @@ fn a_log_naming_a_vb_or_key_beyond_any_bound_is_refused_not_overflowed() {
         assert!(validate::parse_log(line.as_bytes(), Variant::current()).is_err());
     }
 }
+
+/// `validate --from STATE` takes every state the model reaches (`checked::check_state` claims
+/// as much). It refused a clean shutdown begun during warmup before CreateVBuckets (the
+/// vbuckets not yet in memory), a state the model reaches.
+#[test]
+fn every_reachable_state_is_taken_as_a_from_state() {
+    use stateright::Model;
+    for variant in ["v6.5.1", "current", "proposed"] {
+        let model = Bounds {
+            vbuckets: 1,
+            replicas: 1,
+            keys: 1,
+            writes: 1,
+            crashes: 1,
+            shutdowns: 1,
+            flush_failures: 1,
+        }
+        .into_model(Variant::preset(variant).unwrap());
+        let mut seen = std::collections::HashSet::new();
+        let mut todo = model.init_states();
+        let mut shutdown_before_vbuckets = 0;
+        while let Some(s) = todo.pop() {
+            if !seen.insert(s.clone()) {
+                continue;
+            }
+            if let Err(e) = warmcheck_conformance::checked::check_state(&model, &s) {
+                panic!("{variant}: a reachable state is refused: {e}\n{s:?}");
+            }
+            let json = serde_json::to_vec(&s).unwrap();
+            warmcheck_conformance::checked::parse_state(&json, &model).unwrap();
+            if matches!(s.node, warmcheck_model::Node::ShuttingDown(sd)
+                if sd.warmup.is_some_and(|p| p < warmcheck_model::Phase::CreateVBuckets))
+            {
+                shutdown_before_vbuckets += 1;
+            }
+            let mut actions = vec![];
+            model.actions(&s, &mut actions);
+            for a in actions {
+                if let Some(n) = model.next_state(&s, a) {
+                    todo.push(n);
+                }
+            }
+        }
+        assert!(seen.len() > 100, "{variant}: {} states", seen.len());
+        assert!(
+            shutdown_before_vbuckets > 0,
+            "{variant}: the case is not reached"
+        );
+    }
+}
+
+/// A flag the mode would ignore is refused, not accepted silently.
+#[test]
+fn a_log_with_states_refuses_the_search_flags_it_would_ignore() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "log.ndjson", &mb41942_story_log("v6.5.1"));
+    for flag in [["--max-candidates", "5"], ["--unlogged", "flush"]] {
+        let (code, out, err) =
+            warmcheck(&[&["validate", &path, "--variant", "v6.5.1"][..], &flag[..]].concat());
+        assert_eq!(code, 2, "{flag:?}: {out}{err}");
+        assert!(
+            err.contains("--unlogged and --max-candidates apply to a log without states"),
+            "{err}"
+        );
+    }
+    let (code, out, _) = warmcheck(&["validate", &path, "--variant", "v6.5.1"]);
+    assert_eq!(code, 0, "{out}");
+}

@@ -368,7 +368,7 @@ fn a_crash_that_lost_a_write_is_inferred_from_the_results_after_it() {
 }
 
 #[test]
-fn the_candidate_cap_is_a_clear_error() {
+fn the_candidate_cap_reached_is_undecided_not_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let (mut c, log) = cluster();
     for (i, k) in ["k0", "k1", "k2", "k0"].iter().enumerate() {
@@ -388,11 +388,18 @@ fn the_candidate_cap_is_a_clear_error() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    assert_eq!(code, 1, "{out}{err}");
+    // The cap reached is "cannot tell", not "wrong": UNDECIDED, exit 3.
+    assert_eq!(code, 3, "{out}{err}");
     assert!(out.contains("more than 2 candidate states"), "{out}");
-    assert!(out.trim_end().ends_with("INVALID"), "{out}");
+    assert!(out.trim_end().ends_with("UNDECIDED"), "{out}");
+    assert!(out.contains("(--max-candidates) was reached"), "{out}");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["valid"], false);
+    assert_eq!(report["outcome"], "undecided");
+    assert!(report["undecided"]
+        .as_str()
+        .unwrap()
+        .contains("--max-candidates"));
     assert_eq!(report["candidate_cap"], 2);
     assert!(report["invalid"]["headline"]
         .as_str()
@@ -538,4 +545,119 @@ fn soak_log_round_trips_through_validate() {
     let (code, out, _) = warmcheck(&["validate", &changed, "--variant", "mb41942"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&format!("line {}: `set`", i + 1)), "{out}");
+}
+
+#[test]
+fn a_key_or_replica_not_spelled_canonically_is_refused_naming_the_line() {
+    let create = r#"{"call":"create","vbuckets":1,"replicas":1}"#;
+    let set = r#"{"call":"set","vb":0,"key":"k0","value":"v1","ttl":null,"seqno":1}"#;
+    // A set of `k00` (or `k+0`, ...) and a get of k0 returning its value: VALID if the names
+    // were read leniently as `k0`. And a get of such a name is refused too.
+    for other in ["k00", "k+0", "k０", "K0", "k-0", "k", "k01"] {
+        let set_other = set.replace("\"k0\"", &format!("{other:?}"));
+        let get = r#"{"call":"get","vb":0,"key":"k0","result":"v1","expired_seqno":null}"#;
+        let text = format!("{create}\n{set_other}\n{get}\n");
+        let err = check(&text, vec![]).expect_err(other);
+        assert_eq!(err.line, 2, "{other}: {err}");
+        assert!(err.to_string().contains(&format!("{other:?}")), "{err}");
+        let get_other = get.replace("\"k0\"", &format!("{other:?}"));
+        let text = format!("{create}\n{set}\n{get_other}\n");
+        let err = check(&text, vec![]).expect_err(other);
+        assert_eq!(err.line, 3, "{other}: {err}");
+        assert!(err.to_string().contains(&format!("{other:?}")), "{err}");
+    }
+    // `r01` is not `r1`.
+    let mut lines: Vec<String> = engine_log().lines().map(str::to_string).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("\"call\":\"stream_request\""))
+        .unwrap();
+    lines[at] = lines[at].replace("\"replica\":\"r1\"", "\"replica\":\"r01\"");
+    let err = check(&(lines.join("\n") + "\n"), vec![]).unwrap_err();
+    assert_eq!(err.line, at + 1, "{err}");
+    assert!(err.to_string().contains("\"r01\""), "{err}");
+    // The canonical spellings still validate.
+    assert!(check(&format!("{create}\n{set}\n"), vec![]).is_ok());
+}
+
+#[test]
+fn a_flush_that_both_committed_and_failed_is_refused_naming_the_line() {
+    let text = [
+        r#"{"call":"create","vbuckets":1,"replicas":1}"#,
+        r#"{"call":"set","vb":0,"key":"k0","value":"v1","ttl":null,"seqno":1}"#,
+        r#"{"call":"flush","vb":0,"seqnos":[1],"failed":"disk full"}"#,
+        "",
+    ]
+    .join("\n");
+    let err = check(&text, vec![]).unwrap_err();
+    assert_eq!(err.line, 3, "{err}");
+    assert!(err.to_string().contains("both committed"), "{err}");
+    // Neither what it committed nor why it failed.
+    let text = text.replace(r#","seqnos":[1],"failed":"disk full""#, "");
+    let err = check(&text, vec![]).unwrap_err();
+    assert_eq!(err.line, 3, "{err}");
+    assert!(err.to_string().contains("neither"), "{err}");
+    // Each alone is fine.
+    let ok = text.replace(r#""vb":0}"#, r#""vb":0,"seqnos":[1]}"#);
+    assert!(check(&ok, vec![]).is_ok(), "{ok}");
+    let failed = text.replace(r#""vb":0}"#, r#""vb":0,"failed":"disk full"}"#);
+    assert!(check(&failed, vec![]).is_ok(), "{failed}");
+}
+
+#[test]
+fn a_bound_used_up_or_a_value_outside_the_model_is_undecided_and_a_wrong_result_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut c, log) = cluster();
+    for (i, k) in ["k0", "k1", "k0"].iter().enumerate() {
+        c.set(0, k, &format!("v{}", i + 1), None).unwrap();
+    }
+    let text = log.text();
+    let run = |name: &str, text: &str, extra: &[&str]| {
+        let path = write(dir.path(), name, text);
+        let json = dir.path().join(format!("{name}.json"));
+        let mut args = vec![
+            "validate",
+            &path,
+            "--variant",
+            VARIANT,
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let (code, out, err) = warmcheck(&args);
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
+                .unwrap_or(Value::Null);
+        (code, format!("{out}{err}"), report)
+    };
+    // Our own engine's log, longer than --writes 2 allows.
+    let (code, out, report) = run("long.ndjson", &text, &["--writes", "2"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.trim_end().ends_with("UNDECIDED"), "{out}");
+    assert!(out.contains("bound of 2 client writes is used up"), "{out}");
+    assert_eq!(report["outcome"], "undecided", "{report}");
+    assert_eq!(report["invalid"]["line"], 4, "{report}");
+    assert_schema_valid(&report);
+    // A documented value the model does not express: a ttl of 5.
+    let ttl5 = text.replacen("\"ttl\":null", "\"ttl\":5", 1);
+    let (code, out, report) = run("ttl.ndjson", &ttl5, &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("ttl 5 is outside what the model expresses"),
+        "{out}"
+    );
+    assert_eq!(report["outcome"], "undecided", "{report}");
+    // A wrong seqno is INVALID, exit 1.
+    let wrong = text.replacen("\"seqno\":2", "\"seqno\":7", 1);
+    let (code, out, report) = run("wrong.ndjson", &wrong, &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.trim_end().ends_with("INVALID"), "{out}");
+    assert_eq!(report["outcome"], "invalid", "{report}");
+    assert_eq!(report["undecided"], Value::Null, "{report}");
+    assert_schema_valid(&report);
+    // And the log itself VALID, exit 0.
+    let (code, out, report) = run("ok.ndjson", &text, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(report["outcome"], "valid", "{report}");
+    assert_schema_valid(&report);
 }

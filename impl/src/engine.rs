@@ -56,7 +56,9 @@ pub use dcp::{StreamOutcome, StreamState};
 pub use disk::StorageBackend;
 pub use image::ClusterImage;
 pub use item::{Item, ItemOp};
-pub use variant::{PersistEntry, RollbackRetry, SeededBugs, ShutdownFlag, Variant};
+pub use variant::{
+    PersistEntry, Reverted, RollbackRetry, SeededBugs, ShutdownFlag, StopWarmup, Variant,
+};
 pub use view::{ActiveVbView, ActiveView, EntryView, ItemView, ReplicaVbView, ReplicaView, View};
 pub use warmup::Phase;
 
@@ -251,8 +253,8 @@ pub enum Process {
     /// Between `shutdown_begin` and the step that ends the shutdown
     /// (`EventuallyPersistentEngine::destroyInner` -> `EPBucket::deinitialize`).
     ShuttingDown {
-        /// This shutdown wrote stats.json (`ep_force_shutdown=false`, or, in
-        /// `after-flush-if-state-persisted`, left it as it was).
+        /// This shutdown wrote stats.json (`ep_force_shutdown=false`, or, when a guarded design's
+        /// guard is false, `true`).
         flag_written: bool,
         /// The flusher made its final pass and stopped (`EPBucket::stopFlusher`).
         flusher_stopped: bool,
@@ -260,8 +262,15 @@ pub enum Process {
         /// (`EPBucket::stopWarmup`, `KVBucket::deinitialize` -> `unregisterTaskable`).
         tasks_stopped: bool,
         /// The last warmup phase completed, if warmup had not completed when the shutdown
-        /// began (never `Complete`): warmup goes on through the shutdown until the tasks stop.
+        /// began (never `Complete`): warmup goes on through the shutdown until it is stopped
+        /// or the tasks stop.
         warmup: Option<Phase>,
+        /// `Warmup::stop` cancelled warmup's pending tasks and forced its state to Done: no
+        /// phase runs any more and `hasLoadedMetaData()` is true.
+        warmup_stopped: bool,
+        /// `hasLoadedMetaData()` as `EPBucket::stopWarmup` read it before `Warmup::stop`
+        /// (recorded by `after-flush-if-loaded-before-stop` only).
+        loaded_at_stop: bool,
     },
     /// Crashed or shut down: nothing in memory.
     Down,
@@ -286,9 +295,20 @@ impl Process {
         }
     }
 
+    /// `Warmup::hasLoadedMetaData()`: the vb map was populated, or warmup was forced to Done.
+    pub fn has_loaded_metadata(self) -> bool {
+        match self {
+            Process::ShuttingDown {
+                warmup_stopped: true,
+                ..
+            } => true,
+            p => p.vb_map_populated(),
+        }
+    }
+
     /// The vb map has been populated in this run of the process: running, or warmup got past
-    /// PopulateVBucketMap (shutting down included).
-    fn vb_map_populated(self) -> bool {
+    /// PopulateVBucketMap (shutting down included). A forced stop does not populate it.
+    pub fn vb_map_populated(self) -> bool {
         match self {
             Process::Running => true,
             Process::Warming(p) => p >= Phase::PopulateVBucketMap,
@@ -337,6 +357,8 @@ impl Process {
                 flusher_stopped,
                 tasks_stopped,
                 warmup,
+                warmup_stopped,
+                ..
             } => {
                 let stopped = |b: bool| if b { "stopped" } else { "running" };
                 let mut d = format!(
@@ -347,6 +369,9 @@ impl Process {
                 );
                 if let Some(p) = warmup {
                     d.push_str(&format!(", warmup after {}", p.name()));
+                    if warmup_stopped {
+                        d.push_str(" (stopped: forced to Done)");
+                    }
                 }
                 d
             }
@@ -440,6 +465,7 @@ impl Cluster {
             bugs,
         } = config;
         check_shape(vbuckets)?;
+        check_design(variant)?;
         let mut dirs = vec![dir.clone(), active_dir(&dir)];
         dirs.extend((0..replicas).map(|r| dir.join(replica_name(r))));
         disk::make_dirs(&backend, &dirs)?;
@@ -554,6 +580,7 @@ impl Cluster {
             bugs,
         } = config;
         check_shape(vbuckets)?;
+        check_design(variant)?;
         let lock = disk::lock_dir(&backend, &dir)?;
         if !disk::bucket_exists(&backend, &active_dir(&dir))? {
             return Err(EngineError::Directory(format!(
@@ -849,6 +876,19 @@ impl Cluster {
         }
         Ok(())
     }
+}
+
+/// The designs this engine implements: all but MB-21769's fix reverted (see [`Reverted`]).
+fn check_design(variant: Variant) -> Result<(), EngineError> {
+    if variant.reverted.mb21769 {
+        return Err(EngineError::InvalidArgument(
+            "the design reverts MB-21769's fix (a set_vbucket_state counted in the snapshot \
+             range), which this engine does not implement: its reader refuses a vbstate whose \
+             snapshot starts above the high seqno"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_shape(vbuckets: u16) -> Result<(), EngineError> {

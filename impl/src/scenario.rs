@@ -71,6 +71,11 @@ pub struct ScenarioOptions {
     /// created or truncated: a fresh bucket's starts with its `create` line; a continued
     /// bucket's starts after the warmup that opens it.
     pub log: Option<PathBuf>,
+    /// Whether `vbuckets` and `replicas` were asked for, each, or are only defaults. A bucket
+    /// continued from `dir` keeps the shape it was created with: a dimension asked for that
+    /// differs from it is refused (before anything is written there); a default one takes the
+    /// bucket's.
+    pub shape_given: (bool, bool),
 }
 
 impl Default for ScenarioOptions {
@@ -84,6 +89,7 @@ impl Default for ScenarioOptions {
             backend: None,
             bugs: SeededBugs::default(),
             log: None,
+            shape_given: (false, false),
         }
     }
 }
@@ -110,6 +116,15 @@ pub enum ScenarioError {
         directive: String,
         #[source]
         source: EngineError,
+    },
+    /// The event log (`--log`) could not be written: the directive took effect, but the log
+    /// no longer says so (the script stops).
+    #[error("line {line}: {directive}: took effect, but writing the event log failed: {source}")]
+    EventLog {
+        line: usize,
+        directive: String,
+        #[source]
+        source: std::io::Error,
     },
     /// The cluster could not be created.
     #[error("scenario setup: {0}")]
@@ -214,6 +229,27 @@ pub fn run_script_with(
     Ok(())
 }
 
+/// The shape of the bucket in a real-files data directory: as many vbuckets as there are data
+/// files `active/vb0.couch`, `vb1.couch`, ... in a row, as many replicas as directories `r1`,
+/// `r2`, ... in a row. `None` for another backend (nothing to look at outside it).
+fn shape_on_disk(config: &Config) -> Option<(u16, usize)> {
+    if !matches!(config.backend, StorageBackend::File(_)) {
+        return None;
+    }
+    let dir = &config.dir;
+    let vbuckets = (0..=crate::engine::MAX_VBUCKETS)
+        .take_while(|vb| crate::engine::active_vb_path(dir, *vb).is_file())
+        .count();
+    let replicas = (0..=255)
+        .take_while(|r| {
+            crate::engine::replica_vb_path(dir, *r, 0)
+                .parent()
+                .is_some_and(|p| p.is_dir())
+        })
+        .count();
+    Some((u16::try_from(vbuckets).ok()?, replicas))
+}
+
 impl Runner {
     pub fn new(opts: ScenarioOptions) -> Result<Runner, ScenarioError> {
         let (dir, tmp) = match opts.dir {
@@ -235,7 +271,7 @@ impl Runner {
             Some(b) => b,
             None => default_backend(),
         };
-        let config = Config {
+        let mut config = Config {
             variant: opts.variant,
             vbuckets: opts.vbuckets,
             replicas: opts.replicas,
@@ -247,12 +283,17 @@ impl Runner {
         // A directory that already holds a bucket is continued, as kv_engine does at a restart:
         // opened, then warmed up.
         let stats = crate::engine::active_dir(&config.dir).join(crate::stats::StatsFile::FILE_NAME);
-        let exists = config.backend.as_dyn().read_all(&stats).map_err(|e| {
-            ScenarioError::Setup(EngineError::Io {
-                path: stats.clone(),
-                source: e,
-            })
-        })?;
+        // Whether it exists: none of it needs reading here.
+        let exists = config
+            .backend
+            .as_dyn()
+            .read_within(&stats, 0)
+            .map_err(|e| {
+                ScenarioError::Setup(EngineError::Io {
+                    path: stats.clone(),
+                    source: e,
+                })
+            })?;
         if exists.is_none() {
             let cluster = Cluster::create(config).map_err(ScenarioError::Setup)?;
             return Ok(Runner {
@@ -261,6 +302,21 @@ impl Runner {
                 reopened: None,
                 _tmp: tmp,
             });
+        }
+        if let Some((vbuckets, replicas)) = shape_on_disk(&config) {
+            let (vb_given, r_given) = opts.shape_given;
+            if (vb_given && vbuckets != config.vbuckets) || (r_given && replicas != config.replicas)
+            {
+                return Err(ScenarioError::Setup(EngineError::InvalidArgument(format!(
+                    "the bucket in {} has {vbuckets} vbuckets and {replicas} replicas; a \
+                     continued bucket keeps its shape (asked for: {} vbuckets, {} replicas)",
+                    config.dir.display(),
+                    config.vbuckets,
+                    config.replicas
+                ))));
+            }
+            config.vbuckets = vbuckets;
+            config.replicas = replicas;
         }
         let cluster = Cluster::open(config).map_err(ScenarioError::Setup)?;
         let mut runner = Runner {
@@ -315,6 +371,13 @@ impl Runner {
                     line,
                     directive: text.to_string(),
                     source: e,
+                })
+            }
+            Err(EngineError::EventLog(source)) => {
+                return Err(ScenarioError::EventLog {
+                    line,
+                    directive: text.to_string(),
+                    source,
                 })
             }
             Err(e) => out.push(format!("error: {e}")),
@@ -1028,8 +1091,11 @@ impl Directive {
                     })?)
                 }
                 "REPLICA" => {
+                    // Spelled one way only (`r1`, not `r01` or `r+1`): a lenient reading
+                    // makes two names one replica.
                     let n = a
                         .strip_prefix('r')
+                        .filter(|n| n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0'))
                         .and_then(|n| n.parse::<usize>().ok())
                         .filter(|n| *n >= 1)
                         .ok_or_else(|| {

@@ -40,8 +40,8 @@ pub enum StatsError {
         source: serde_json::Error,
     },
 
-    /// stats.json is larger than [`MAX_BYTES`].
-    #[error("stats file {path}: {len} bytes, more than the {max} a stats file may hold", max = MAX_BYTES)]
+    /// stats.json is larger than [`MAX_BYTES`] (`len`: the bytes read before that was known).
+    #[error("stats file {path}: more than the {max} bytes a stats file may hold", max = MAX_BYTES)]
     TooLarge { path: PathBuf, len: usize },
 
     /// stats.json is JSON but not an object.
@@ -161,10 +161,11 @@ impl StatsFile {
         }
     }
 
-    /// The whole of stats.json, or `None` if it does not exist (not parsed).
+    /// The whole of stats.json, or `None` if it does not exist (not parsed). At most one byte
+    /// more than [`MAX_BYTES`] is read: a larger file is refused by [`parse_flag`] for that.
     pub fn read_bytes(&self) -> Result<Option<Vec<u8>>, StatsError> {
         self.backend
-            .read_all(&self.path)
+            .read_within(&self.path, MAX_BYTES as u64 + 1)
             .map_err(|source| StatsError::Read {
                 path: self.path.clone(),
                 source,

@@ -83,7 +83,7 @@ fn a_new_bucket_is_the_vocabularys_initial_state() {
         )
     };
     let expected = format!(
-        r#"{{"clock":0,"active":{{"process":"running","warmup_phase":null,"warmup_read_clean":null,"flusher_stopped":false,"tasks_stopped":false,"traffic_refused":false,"clean_shutdown_flag":false,"vbuckets":[{},{}]}},"replicas":[{{"name":"r1","vbuckets":[{},{}]}}]}}"#,
+        r#"{{"clock":0,"active":{{"process":"running","warmup_phase":null,"warmup_stopped":false,"warmup_read_clean":null,"flusher_stopped":false,"tasks_stopped":false,"traffic_refused":false,"clean_shutdown_flag":false,"vbuckets":[{},{}]}},"replicas":[{{"name":"r1","vbuckets":[{},{}]}}]}}"#,
         vb(0),
         vb(1),
         rvb(0),

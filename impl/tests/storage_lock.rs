@@ -64,3 +64,23 @@ fn lock_held_by_another_process_is_refused() {
         "the child process got the lock or failed otherwise"
     );
 }
+
+#[test]
+fn a_lock_file_holding_anything_but_a_pid_is_read_within_a_bound_and_not_quoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = DirLock::acquire(dir.path()).unwrap();
+    // Someone wrote 8 MiB that is not a pid into the held lock file: the message of whoever
+    // comes second neither reads nor quotes it.
+    std::fs::write(dir.path().join(DirLock::FILE_NAME), vec![b'x'; 8 << 20]).unwrap();
+    let err = DirLock::acquire(dir.path()).unwrap_err();
+    let StoreError::Locked { holder, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(holder, "an unknown process");
+    assert!(
+        err.to_string().len() < 1000,
+        "{} bytes",
+        err.to_string().len()
+    );
+    drop(held);
+}

@@ -87,11 +87,13 @@ fn active_inline(a: &ActiveVb) -> bool {
         notified,
         new_entry,
         flush_failed,
+        cache_ahead,
     } = a;
     plain(in_map);
     plain(notified);
     plain(new_entry);
     plain(flush_failed);
+    plain(cache_ahead);
     !history.spilled()
         && !failover.0.spilled()
         && !queue.spilled()

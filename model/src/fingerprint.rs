@@ -82,10 +82,16 @@ impl<H: Hasher> Packer<'_, H> {
                 flusher_stopped,
                 tasks_stopped,
                 warmup,
+                warmup_stopped,
+                loaded_at_stop,
             }) => {
                 self.byte(2);
                 self.byte(
-                    flag_written as u8 | (flusher_stopped as u8) << 1 | (tasks_stopped as u8) << 2,
+                    flag_written as u8
+                        | (flusher_stopped as u8) << 1
+                        | (tasks_stopped as u8) << 2
+                        | (warmup_stopped as u8) << 3
+                        | (loaded_at_stop as u8) << 4,
                 );
                 self.byte(warmup.map_or(0xff, |p| p as u8));
             }
@@ -186,12 +192,14 @@ impl<H: Hasher> Packer<'_, H> {
                 notified,
                 new_entry,
                 flush_failed,
+                cache_ahead,
             }) => {
                 self.byte(
                     1 | (*in_map as u8) << 1
                         | (*notified as u8) << 2
                         | (*new_entry as u8) << 3
-                        | (*flush_failed as u8) << 4,
+                        | (*flush_failed as u8) << 4
+                        | (*cache_ahead as u8) << 5,
                 );
                 self.history(history);
                 self.table(failover);

@@ -1,14 +1,35 @@
 //! The flusher (`EPBucket::flushVBucket`, `Flusher::flushVB`).
 
-use crate::{Queued, State};
+use crate::{Queued, State, Variant};
 
 impl State {
     /// The flusher's atomic commit of everything queued for `vb`: the documents and the cached
     /// vbstate, whose failover table changes only through a queued set_vbucket_state.
-    pub(crate) fn commit(&mut self, vb: u8) {
+    ///
+    /// With MB-37920's fix reverted, a vbstate-only batch whose table the KVStore's cache
+    /// already took (a failed write updated it) is skipped as already persisted: the queue is
+    /// cleared and nothing is written; a batch with documents writes the cached table with
+    /// them. With MB-21769's fix reverted, a batch that ends with a set_vbucket_state counts
+    /// its stamp (high seqno + 1) in the snapshot range.
+    pub(crate) fn commit(&mut self, vb: u8, variant: Variant) {
         let slot = &mut self.vbs[vb as usize];
         let a = slot.active.as_mut().expect("flushing a vb in memory");
         let disk = &mut slot.disk;
+        let documents = a.queue.iter().any(|q| matches!(q, Queued::Mutation(_)));
+        if variant.reverted.mb37920 && a.cache_ahead && !documents {
+            a.queue.clear();
+            a.notified = false;
+            if a.flush_failed {
+                a.flush_failed = false;
+                self.flush_retried = true;
+            }
+            return;
+        }
+        if a.cache_ahead {
+            disk.failover = a.failover.clone();
+            a.cache_ahead = false;
+        }
+        let ends_with_vbstate = matches!(a.queue.last(), Some(Queued::SetVbState(_)));
         for q in a.queue.iter() {
             match q {
                 Queued::Mutation(s) => {
@@ -20,6 +41,12 @@ impl State {
         }
         disk.snap_start = disk.persisted_seqno();
         disk.snap_end = disk.persisted_seqno();
+        if variant.reverted.mb21769 && ends_with_vbstate {
+            disk.snap_end = disk.persisted_seqno() + 1;
+            if !documents {
+                disk.snap_start = disk.snap_end;
+            }
+        }
         a.queue.clear();
         a.notified = false;
         if a.flush_failed {
@@ -29,9 +56,17 @@ impl State {
     }
 
     /// A failed flush: nothing reaches disk; the items stay queued and the vb stays in the
-    /// flusher's queue, so it is retried.
-    pub(crate) fn fail_flush(&mut self, vb: u8) {
+    /// flusher's queue, so it is retried. With MB-37920's fix reverted, a vbstate-only batch
+    /// updated the KVStore's cached vbstate before the write failed.
+    pub(crate) fn fail_flush(&mut self, vb: u8, variant: Variant) {
         self.flush_failures += 1;
-        self.active_mut(vb).flush_failed = true;
+        let a = self.active_mut(vb);
+        a.flush_failed = true;
+        a.cache_ahead |= variant.reverted.mb37920 && vbstate_only(&a.queue);
     }
+}
+
+/// A batch of set_vbucket_state items and no documents.
+pub(crate) fn vbstate_only(queue: &crate::Queue) -> bool {
+    !queue.is_empty() && queue.iter().all(|q| matches!(q, Queued::SetVbState(_)))
 }

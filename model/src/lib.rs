@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use stateright::{Model, Property, Representative};
 use std::fmt;
-pub use variant::{PersistEntry, RollbackRetry, ShutdownFlag, Variant};
+pub use variant::{PersistEntry, Reverted, RollbackRetry, ShutdownFlag, StopWarmup, Variant};
 
 // ---------------------------------------------------------------------------------------------
 // Bounds
@@ -328,6 +328,9 @@ pub struct ActiveVb {
     pub new_entry: bool,
     /// Ghost: a flush of this vb failed and nothing has been committed for it since.
     pub flush_failed: bool,
+    /// The KVStore's cached vbstate holds a table the disk does not: a vbstate-only flush
+    /// failed after updating the cache (only with MB-37920's fix reverted).
+    pub cache_ahead: bool,
 }
 
 impl ActiveVb {
@@ -443,8 +446,16 @@ pub struct Shutdown {
     /// (`KVBucket::deinitialize` -> `ExecutorPool::unregisterTaskable`).
     pub tasks_stopped: bool,
     /// The last warmup phase completed, if warmup had not completed when the shutdown began.
-    /// Warmup's tasks go on through the shutdown until the tasks are stopped.
+    /// Warmup's tasks go on through the shutdown until warmup is stopped or the tasks are.
     pub warmup: Option<Phase>,
+    /// `Warmup::stop` found warmup tasks in its `taskSet`, cancelled them and forced the
+    /// warmup state to Done (`transition(Done, true)`): no warmup phase runs any more, and
+    /// `Warmup::hasLoadedMetaData()` is true. `warmup` keeps the last phase that really ran.
+    pub warmup_stopped: bool,
+    /// `hasLoadedMetaData()` as `EPBucket::stopWarmup` read it before calling `Warmup::stop`;
+    /// recorded only by the design that reads it (`after-flush-if-loaded-before-stop`), so
+    /// that it adds no states to the others.
+    pub loaded_at_stop: bool,
 }
 
 /// The active node's process.
@@ -493,9 +504,21 @@ impl State {
         }
     }
 
+    /// `Warmup::hasLoadedMetaData()` on the state kv_engine holds: true once
+    /// `populateVBucketMap` finished its last shard (the state moved on to KeyDump,
+    /// CheckForAccessLog or Done), and true at Done however Done was reached, a forced stop
+    /// included.
+    pub fn has_loaded_metadata(&self) -> bool {
+        match self.node {
+            Node::ShuttingDown(sd) if sd.warmup_stopped => true,
+            _ => self.vb_map_populated(),
+        }
+    }
+
     /// Whether the vb map has been populated in this run of the process: running, or warmup
-    /// got past PopulateVBucketMap (shutting down included).
-    fn vb_map_populated(&self) -> bool {
+    /// got past PopulateVBucketMap (shutting down included). A forced stop does not populate
+    /// it: this is the member `proposed` adds, which only `Warmup::populateVBucketMap` sets.
+    pub fn vb_map_populated(&self) -> bool {
         match self.node {
             Node::Running => true,
             Node::Warming(p) => p >= Phase::PopulateVBucketMap,
@@ -712,6 +735,7 @@ impl Model for Warmup {
                         notified: false,
                         new_entry: false,
                         flush_failed: false,
+                        cache_ahead: false,
                     }),
                     disk: DiskVb {
                         history: History::new(),
@@ -768,7 +792,7 @@ impl Model for Warmup {
         // Warmup's next phase, while warming or, until the tasks stop, shutting down.
         let warmup_runs = match s.node {
             Node::Warming(p) => Some(p),
-            Node::ShuttingDown(sd) if !sd.tasks_stopped => sd.warmup,
+            Node::ShuttingDown(sd) if !sd.tasks_stopped && !sd.warmup_stopped => sd.warmup,
             _ => None,
         };
         if let Some(phase) = warmup_runs {
@@ -841,8 +865,8 @@ impl Model for Warmup {
                 };
                 s.queue_mutation(vb, key, op);
             }
-            Action::FlusherCommits { vb } => s.commit(vb),
-            Action::FlusherCommitFails { vb } => s.fail_flush(vb),
+            Action::FlusherCommits { vb } => s.commit(vb, variant),
+            Action::FlusherCommitFails { vb } => s.fail_flush(vb, variant),
             Action::StatsSnapshotRewritesStatsJson => s.clean_flag = false,
             Action::ActiveCrashes => {
                 s.crashes += 1;
@@ -852,7 +876,7 @@ impl Model for Warmup {
                 };
                 s.go_down(how);
             }
-            Action::ShutdownBegins => s.begin_shutdown(),
+            Action::ShutdownBegins => s.begin_shutdown(variant),
             Action::ShutdownWritesCleanFlag => s.write_clean_flag(variant),
             Action::ShutdownStopsFlusher => s.stop_flusher(),
             Action::ShutdownStopsTasks => s.stop_tasks(variant),

@@ -83,13 +83,7 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
         }
         Action::ShutdownBegins => {
             w.push_str("clean shutdown begins: client traffic and DCP stop (streams drop)");
-            if let Some(p) = last.warmup_phase() {
-                let _ = write!(
-                    w,
-                    "; warmup (after {}) goes on until the tasks stop",
-                    p.name()
-                );
-            }
+            describe_warmup_stop(w, last, next, "goes on until the tasks stop");
             w.push_str("; the expiry pager and compaction go on");
         }
         Action::ShutdownWritesCleanFlag => {
@@ -104,6 +98,11 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
             }
             if let Some(p) = last.warmup_phase() {
                 let _ = write!(w, ", though warmup stopped after {}", p.name());
+                if let Node::ShuttingDown(sd) = last.node {
+                    if sd.warmup_stopped {
+                        w.push_str(" (warmup was forced to Done)");
+                    }
+                }
             }
             describe_down(w, next);
         }
@@ -112,15 +111,16 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
             describe_down(w, next);
         }
         Action::ShutdownStopsTasks => {
-            w.push_str("warmup and the bucket's tasks (expiry pager, compaction) stop");
-            if last.warmup_phase().is_some() {
-                w.push_str("; Warmup::stop calls done()");
-                if next.vbs.iter().zip(last.vbs.iter()).any(|(n, l)| {
-                    n.active.as_ref().map(|a| a.queue.len())
-                        != l.active.as_ref().map(|a| a.queue.len())
-                }) {
-                    w.push_str(", which queues set_vbucket_state the stopped flusher never writes");
+            w.push_str("the bucket's tasks (expiry pager, compaction) stop");
+            if let Node::ShuttingDown(sd) = last.node {
+                if let (Some(p), false) = (sd.warmup, sd.warmup_stopped) {
+                    let _ = write!(w, "; warmup (after {}) stops with them", p.name());
                 }
+            }
+            if next.vbs.iter().zip(last.vbs.iter()).any(|(n, l)| {
+                n.active.as_ref().map(|a| a.queue.len()) != l.active.as_ref().map(|a| a.queue.len())
+            }) {
+                w.push_str("; done() queues set_vbucket_state the stopped flusher never writes");
             }
             describe_down(w, next);
         }
@@ -136,6 +136,8 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
             );
             if last.clean_flag && !next.clean_flag {
                 w.push_str("; ep_force_shutdown=true written");
+            } else if next.read_clean == Some(false) && !next.clean_flag {
+                w.push_str("; stats.json left as it is");
             }
         }
         Action::WarmupCreatesVBuckets => {
@@ -267,6 +269,25 @@ fn describe_commit(w: &mut String, last: &State, next: &State, vb: u8) {
         if *mem != n.disk.failover {
             let _ = write!(w, " (memory has {mem:?})");
         }
+    }
+}
+
+/// What stopping warmup did at this step, if it did anything: `Warmup::stop` forcing Done, or
+/// finding nothing to cancel (PopulateVBucketMap still to run); `otherwise` says what a warmup
+/// the step did not stop does.
+fn describe_warmup_stop(w: &mut String, last: &State, next: &State, otherwise: &str) {
+    let (Some(p), Node::ShuttingDown(sd)) = (next.warmup_phase(), next.node) else {
+        return;
+    };
+    let was_stopped = matches!(last.node, Node::ShuttingDown(l) if l.warmup_stopped);
+    if sd.warmup_stopped && !was_stopped {
+        let _ = write!(
+            w,
+            "; Warmup::stop cancels warmup (after {}) and forces its state to Done",
+            p.name()
+        );
+    } else if !sd.warmup_stopped && !matches!(last.node, Node::ShuttingDown(l) if l.tasks_stopped) {
+        let _ = write!(w, "; warmup (after {}) {otherwise}", p.name());
     }
 }
 

@@ -7,6 +7,8 @@ fn design(persist_entry: PersistEntry, shutdown_flag: ShutdownFlag) -> Variant {
         persist_entry,
         shutdown_flag,
         rollback_retry: RollbackRetry::Always,
+        stop_warmup: StopWarmup::InDeinitialize,
+        reverted: Reverted::default(),
     }
 }
 
@@ -319,6 +321,149 @@ fn current_diverges_when_a_clean_shutdown_during_warmup_forgets_an_unclean_resta
     assert_eq!(s.vbs[0].replicas[0].stream, Stream::RolledBack(0));
 }
 
+fn literal_guard() -> Variant {
+    Variant {
+        shutdown_flag: ShutdownFlag::AfterFlushIfHasLoadedMetadata,
+        ..Variant::current()
+    }
+}
+
+#[test]
+fn the_literal_has_loaded_metadata_guard_diverges_because_stop_forces_done() {
+    // `hasLoadedMetaData() && !hasSetVbucketStateFailure()`, read where kv_engine would read
+    // it: after `Warmup::stop` forced the state to Done. The guard holds though no vbstate was
+    // persisted, so `current`'s story goes through unchanged.
+    let model = one_key().into_model(literal_guard());
+    let story = shutdown_during_warmup_story();
+    let stopped = run(&model, &story[..6]);
+    let Node::ShuttingDown(sd) = stopped.node else {
+        panic!("shutting down after step 6: {:?}", stopped.node)
+    };
+    assert!(sd.warmup_stopped, "Warmup::stop forces Done in Initialize");
+    assert_eq!(sd.warmup, Some(Phase::Initialize));
+    assert!(stopped.has_loaded_metadata());
+    assert!(!stopped.vb_map_populated());
+    let s = run(&model, &story);
+    assert!(!properties::no_replica_diverges(&s));
+    let down = run(&model, &story[..9]);
+    assert!(down.clean_flag && !properties::clean_flag_honest(&down));
+    // Both guards kv_engine can implement leave the flag unclean at the same step.
+    for flag in [
+        ShutdownFlag::AfterFlushIfVbMapPopulated,
+        ShutdownFlag::AfterFlushIfLoadedBeforeStop,
+    ] {
+        let fixed = one_key().into_model(Variant {
+            shutdown_flag: flag,
+            ..Variant::current()
+        });
+        let down = run(&fixed, &story[..9]);
+        assert!(!down.clean_flag, "{flag}");
+        let s = run(&fixed, &story);
+        assert!(properties::no_replica_diverges(&s), "{flag}");
+    }
+}
+
+#[test]
+fn warmup_stop_is_a_no_op_while_populate_vbucket_map_is_pending() {
+    // `WarmupLoadPreparedSyncWrites` and `WarmupPopulateVBucketMap` do not register in
+    // warmup's taskSet: a stop right after CreateVBuckets finds nothing to cancel, and
+    // PopulateVBucketMap may still run (and flush the new entry) before the tasks stop.
+    let model = one_key().into_model(Variant::current());
+    let prefix = [
+        ActiveCrashes,
+        WarmupInitializes,
+        WarmupCreatesVBuckets,
+        ShutdownBegins,
+    ];
+    let s = run(&model, &prefix);
+    let Node::ShuttingDown(sd) = s.node else {
+        panic!("shutting down: {:?}", s.node)
+    };
+    assert!(!sd.warmup_stopped);
+    assert!(!s.has_loaded_metadata());
+    let mut enabled = Vec::new();
+    model.actions(&s, &mut enabled);
+    assert!(enabled.contains(&WarmupPopulatesVBucketMap), "{enabled:?}");
+    let s = run(
+        &model,
+        &[&prefix[..], &[WarmupPopulatesVBucketMap]].concat(),
+    );
+    assert!(s.vb_map_populated() && s.has_loaded_metadata());
+    assert_eq!(
+        s.vbs[0].disk.failover.len(),
+        2,
+        "the sync flush persisted the entry"
+    );
+    // In every other phase the stop forces Done and no warmup step is enabled any more.
+    for done in [
+        &[ActiveCrashes, WarmupInitializes][..],
+        &[
+            ActiveCrashes,
+            WarmupInitializes,
+            WarmupCreatesVBuckets,
+            WarmupPopulatesVBucketMap,
+        ],
+        &[
+            ActiveCrashes,
+            WarmupInitializes,
+            WarmupCreatesVBuckets,
+            WarmupPopulatesVBucketMap,
+            WarmupLoadsData,
+            WarmupReachesDone,
+        ],
+    ] {
+        let s = run(&model, &[done, &[ShutdownBegins]].concat());
+        let Node::ShuttingDown(sd) = s.node else {
+            panic!("shutting down: {:?}", s.node)
+        };
+        assert!(sd.warmup_stopped, "after {done:?}");
+        let mut enabled = Vec::new();
+        model.actions(&s, &mut enabled);
+        assert!(
+            !enabled
+                .iter()
+                .any(|a| format!("{a:?}").starts_with("Warmup")),
+            "after {done:?}: {enabled:?}"
+        );
+    }
+}
+
+#[test]
+fn in_deinitialize_stops_warmup_only_after_the_flusher() {
+    // Before MB-47851 warmup went on through the shutdown until `EPBucket::deinitialize`
+    // stopped it, after `stopFlusher`.
+    let model = one_key().into_model(Variant::preset("mb41257").unwrap());
+    let s = run(
+        &model,
+        &[
+            ActiveCrashes,
+            WarmupInitializes,
+            ShutdownBegins,
+            ShutdownWritesCleanFlag,
+            WarmupCreatesVBuckets,
+            WarmupPopulatesVBucketMap,
+            ShutdownStopsFlusher,
+        ],
+    );
+    let Node::ShuttingDown(sd) = s.node else {
+        panic!("shutting down: {:?}", s.node)
+    };
+    assert!(!sd.warmup_stopped);
+    assert_eq!(sd.warmup, Some(Phase::PopulateVBucketMap));
+    let s = run(
+        &model,
+        &[
+            ActiveCrashes,
+            WarmupInitializes,
+            ShutdownBegins,
+            ShutdownWritesCleanFlag,
+            ShutdownStopsFlusher,
+            ShutdownStopsTasks,
+        ],
+    );
+    assert!(matches!(s.node, Node::Down(Down::ShutDown { .. })));
+}
+
 #[test]
 fn current_diverges_when_the_vbstate_flush_at_populate_fails() {
     let model = with_flush_failures(one_key(), 1).into_model(Variant::current());
@@ -441,9 +586,9 @@ fn unique_state_counts_are_pinned() {
         flush_failures: 0,
     };
     let c = bfs(small.into_model(Variant::current()));
-    assert_eq!(c.unique_state_count(), 4_223);
+    assert_eq!(c.unique_state_count(), 4_499);
     let c = bfs(one_key().into_model(Variant::current()));
-    assert_eq!(c.unique_state_count(), 568_730);
+    assert_eq!(c.unique_state_count(), 611_371);
 }
 
 #[test]

@@ -21,6 +21,9 @@ pub struct View {
 pub struct ActiveView {
     pub process: Text,
     pub warmup_phase: Option<Text>,
+    /// `Warmup::stop` forced warmup to Done during a shutdown (`warmup_phase` keeps the last
+    /// phase that ran).
+    pub warmup_stopped: bool,
     pub warmup_read_clean: Option<bool>,
     pub flusher_stopped: bool,
     /// The bucket's tasks (warmup, expiry pager, compaction) were stopped by a shutdown.
@@ -159,6 +162,7 @@ impl Warmup {
             Node::Down(_) => ("down", false, false),
         };
         let phase = s.warmup_phase().map(|p| Cow::Borrowed(p.name()));
+        let warmup_stopped = matches!(s.node, Node::ShuttingDown(sd) if sd.warmup_stopped);
         let vbuckets = s
             .vbs
             .iter()
@@ -218,6 +222,7 @@ impl Warmup {
             active: ActiveView {
                 process: Cow::Borrowed(process),
                 warmup_phase: phase,
+                warmup_stopped,
                 warmup_read_clean: s.read_clean,
                 flusher_stopped,
                 tasks_stopped,

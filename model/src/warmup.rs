@@ -1,6 +1,6 @@
 //! Warmup's phases (`engines/ep/src/warmup.cc`), as the model's enabling conditions and effects.
 
-use crate::{Action, ActiveVb, Node, PersistEntry, Phase, State, Variant, Warmup};
+use crate::{Action, ActiveVb, Node, PersistEntry, Phase, State, StopWarmup, Variant, Warmup};
 
 impl Warmup {
     /// The step that completes the phase after `phase`.
@@ -63,6 +63,7 @@ impl State {
                 notified: false,
                 new_entry: false,
                 flush_failed: false,
+                cache_ahead: false,
             };
             if unclean {
                 let at = if high == disk.snap_end {
@@ -70,12 +71,18 @@ impl State {
                 } else {
                     disk.snap_start
                 };
-                a.failover.create_entry(self.next_uuid, at);
-                self.next_uuid += 1;
-                a.new_entry = true;
+                // Before MB-11085's fix createEntry added nothing at the newest entry's seqno.
+                let skipped = variant.reverted.mb11085 && a.failover.newest().seqno == at;
+                if !skipped {
+                    a.failover.create_entry(self.next_uuid, at);
+                    self.next_uuid += 1;
+                    a.new_entry = true;
+                }
             }
             self.vbs[i].active = Some(a);
-            if unclean && variant.persist_entry == PersistEntry::QueueAtCreate {
+            if self.vbs[i].active.as_ref().is_some_and(|a| a.new_entry)
+                && variant.persist_entry == PersistEntry::QueueAtCreate
+            {
                 self.queue_set_vbstate(i as u8);
             }
         }
@@ -99,9 +106,12 @@ impl State {
             if new_entry && variant.persist_entry == PersistEntry::SyncFlush {
                 self.queue_set_vbstate(vb);
                 if flush_succeeds {
-                    self.commit(vb);
+                    self.commit(vb, variant);
                 } else {
-                    self.active_mut(vb).flush_failed = true;
+                    let a = self.active_mut(vb);
+                    a.flush_failed = true;
+                    a.cache_ahead |=
+                        variant.reverted.mb37920 && crate::flusher::vbstate_only(&a.queue);
                 }
             }
             self.active_mut(vb).in_map = true;
@@ -113,14 +123,18 @@ impl State {
 
     /// `Warmup::done` -> `KVBucket::warmupCompleted`: traffic is enabled (unless shutting
     /// down, or a vbstate flush failed); `at-complete` (v6.5.1) queues set_vbucket_state for
-    /// every vb in the map (`scheduleVBStatePersist`).
+    /// every vb in the map (`scheduleVBStatePersist`). In `in-initiate-shutdown`, a warmup that
+    /// completes after the shutdown began runs nothing: `Warmup::stop` emptied the done
+    /// function even when it found nothing to cancel.
     pub(crate) fn warmup_complete(&mut self, variant: Variant) {
+        let shutting_down = matches!(self.node, Node::ShuttingDown(_));
         match &mut self.node {
             Node::Warming(_) => self.node = Node::Running,
             Node::ShuttingDown(sd) => sd.warmup = None,
             _ => unreachable!("warmup completes while warming up"),
         }
-        if variant.persist_entry == PersistEntry::AtComplete {
+        let done_emptied = shutting_down && variant.stop_warmup == StopWarmup::InInitiateShutdown;
+        if variant.persist_entry == PersistEntry::AtComplete && !done_emptied {
             self.queue_set_vbstate_in_map();
         }
     }

@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 use warmcheck_impl::engine::StorageBackend;
-use warmcheck_model::{Bounds, PersistEntry, RollbackRetry, ShutdownFlag, Variant};
+use warmcheck_model::{
+    Bounds, PersistEntry, Reverted, RollbackRetry, ShutdownFlag, StopWarmup, Variant,
+};
 
 /// The largest vbucket count, client writes, crashes and clean shutdowns the model takes
 /// (`Bounds::into_model`).
@@ -34,14 +36,27 @@ pub struct DesignArgs {
     /// at-complete, queue-at-create, queue-at-populate or sync-flush.
     #[arg(long, value_parser = |s: &str| s.parse::<PersistEntry>())]
     persist_entry: Option<PersistEntry>,
-    /// When the clean-shutdown flag is written (overrides the preset): before-flush,
-    /// after-flush or after-flush-if-state-persisted.
+    /// When the clean-shutdown flag is written, and what guards it (overrides the preset):
+    /// before-flush, after-flush, after-flush-if-has-loaded-metadata (the literal
+    /// hasLoadedMetaData() guard, which diverges), after-flush-if-vb-map-populated (proposed)
+    /// or after-flush-if-loaded-before-stop.
     #[arg(long, value_parser = |s: &str| s.parse::<ShutdownFlag>())]
     shutdown_flag: Option<ShutdownFlag>,
     /// Whether a consumer told to roll back to 0 retries with its older uuid (overrides the
     /// preset): always (before MB-48398) or if-entry-at-start.
     #[arg(long, value_parser = |s: &str| s.parse::<RollbackRetry>())]
     rollback_retry: Option<RollbackRetry>,
+    /// Where a shutdown stops warmup (overrides the preset): in-deinitialize (after the
+    /// flusher stopped; v6.5.1 to v7.0.1) or in-initiate-shutdown (when the shutdown begins;
+    /// MB-47851 on, kv_engine today).
+    #[arg(long, value_parser = |s: &str| s.parse::<StopWarmup>())]
+    stop_warmup: Option<StopWarmup>,
+    /// Revert an older fix of the family, to see its MB's story (repeatable, or joined with
+    /// +): mb11085 (no entry at the newest entry's seqno), mb21769 (a set_vbucket_state
+    /// counted in the snapshot range), mb37920 (the vbstate cache updated before the write).
+    /// `none` clears the preset's (v6.5.1 and mb41942 lack MB-37920's fix).
+    #[arg(long, value_parser = |s: &str| s.parse::<Reverted>())]
+    revert_fix: Vec<Reverted>,
 }
 
 pub fn parse_variant(s: &str) -> Result<Variant, String> {
@@ -64,6 +79,17 @@ impl DesignArgs {
         }
         if let Some(r) = self.rollback_retry {
             base.rollback_retry = r;
+        }
+        if let Some(w) = self.stop_warmup {
+            base.stop_warmup = w;
+        }
+        for r in &self.revert_fix {
+            if r.is_empty() {
+                base.reverted = Reverted::default();
+            }
+            base.reverted.mb11085 |= r.mb11085;
+            base.reverted.mb21769 |= r.mb21769;
+            base.reverted.mb37920 |= r.mb37920;
         }
         base
     }
@@ -160,13 +186,70 @@ pub struct ReportArgs {
 }
 
 impl ReportArgs {
-    /// Refuse, before a long run starts, a report path that cannot be written.
+    /// Refuse, before a long run starts, a report path that cannot be written, and two reports
+    /// written to one file.
     pub fn check_writable(&self) -> Result<(), String> {
         for path in self.json.iter().chain(&self.junit) {
             check_file_writable(path)?;
         }
-        Ok(())
+        check_outputs_apart(&[
+            ("--json", self.json.as_deref()),
+            ("--junit", self.junit.as_deref()),
+        ])
     }
+}
+
+/// The file `path` names, for telling whether two paths are one file: its device and inode if
+/// it exists, else its directory's canonical path and its name.
+fn file_identity(path: &Path) -> Option<Result<(u64, u64), PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        return Some(Ok((m.dev(), m.ino())));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some(Err(std::fs::canonicalize(parent)
+        .ok()?
+        .join(path.file_name()?)))
+}
+
+/// Refuse an output (`flag`, `output`) that is one of the `inputs` (through any path or link):
+/// writing it would destroy what the command reads, before or while it reads it.
+pub fn check_not_an_input(flag: &str, output: &Path, inputs: &[&Path]) -> Result<(), String> {
+    let out = file_identity(output);
+    for input in inputs {
+        if out.is_some() && file_identity(input) == out {
+            return Err(format!(
+                "{flag} {}: that is the input {}; refusing to overwrite it",
+                output.display(),
+                input.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Refuse two outputs (`flag`, path) that are one file: the second would overwrite the first.
+pub fn check_outputs_apart(outputs: &[(&str, Option<&Path>)]) -> Result<(), String> {
+    let given: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|(f, p)| p.map(|p| (*f, p)))
+        .collect();
+    for (i, (flag, path)) in given.iter().enumerate() {
+        let id = file_identity(path);
+        for (other_flag, other) in &given[i + 1..] {
+            if id.is_some() && file_identity(other) == id {
+                return Err(format!(
+                    "{flag} {} and {other_flag} {} are one file: one would overwrite the other",
+                    path.display(),
+                    other.display()
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where counterexample or mismatch traces go.

@@ -39,7 +39,7 @@ pub struct Args {
     #[command(flatten)]
     design: DesignArgs,
     /// Check every preset and print a table design x property.
-    #[arg(long, conflicts_with_all = ["variant", "persist_entry", "shutdown_flag"])]
+    #[arg(long, conflicts_with_all = ["variant", "persist_entry", "shutdown_flag", "rollback_retry", "stop_warmup", "revert_fix"])]
     all_variants: bool,
     #[command(flatten)]
     bounds: BoundsArgs,
@@ -190,8 +190,16 @@ pub fn headline(model: &Warmup, opts: &CheckOptions) -> String {
     let v = model.variant;
     let knobs = match v.preset_name() {
         Some(_) => format!(
-            " (persist-entry={}, shutdown-flag={}, rollback-retry={})",
-            v.persist_entry, v.shutdown_flag, v.rollback_retry
+            " (persist-entry={}, shutdown-flag={}, rollback-retry={}, stop-warmup={}{})",
+            v.persist_entry,
+            v.shutdown_flag,
+            v.rollback_retry,
+            v.stop_warmup,
+            if v.reverted.is_empty() {
+                String::new()
+            } else {
+                format!(", revert-fix={}", v.reverted.names())
+            }
         ),
         None => String::new(),
     };

@@ -47,15 +47,16 @@ pub struct Args {
     design: DesignArgs,
     #[command(flatten)]
     bounds: BoundsArgs,
-    /// Where the implementation keeps its files.
-    #[arg(long, value_enum, default_value_t = Backend::File)]
-    backend: Backend,
+    /// Where the implementation keeps its files; not with --sut (the SUT keeps its own)
+    /// [default: file]
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
     /// Run the I-th of N deterministic parts (e.g. 0/4 .. 3/4 on four CI runners), N at most
     /// 65536.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     shard: Option<Shard>,
     /// The data directory, absent or empty (default: a fresh one under /dev/shm, or the temp
-    /// dir). Needs --backend file.
+    /// dir). Needs --backend file; not with --sut.
     #[arg(long)]
     dir: Option<PathBuf>,
     #[command(flatten)]
@@ -116,11 +117,19 @@ struct Options {
 
 /// Exit codes: 0 every transition conformed; 1 a mismatch or interrupted; 2 usage error.
 pub fn run(a: Args) -> u8 {
+    if a.sut.sut.is_some() && (a.backend.is_some() || a.dir.is_some()) {
+        return super::usage_error(
+            "--backend and --dir choose the in-process implementation's storage, which --sut \
+             does not use: the SUT keeps its own files (for warmcheck's own: --sut 'warmcheck \
+             sut --backend B --dir D')",
+        );
+    }
+    let backend = a.backend.unwrap_or(Backend::File);
     let checks = a
         .reports
         .check_writable()
         .and_then(|()| a.traces.check_writable())
-        .and_then(|()| a.backend.check_dir(a.dir.as_deref()))
+        .and_then(|()| backend.check_dir(a.dir.as_deref()))
         .and_then(|()| a.dir.as_deref().map_or(Ok(()), check_fresh_dir));
     if let Err(e) = checks {
         return super::usage_error(e);
@@ -139,7 +148,7 @@ pub fn run(a: Args) -> u8 {
     conform_model(
         model,
         Options {
-            faulty: a.backend == Backend::Faulty,
+            faulty: backend == Backend::Faulty,
             shard: a.shard.unwrap_or(Shard::ALL),
             dir: a.dir,
             json: a.reports.json,
@@ -302,7 +311,10 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
             .collect()
     });
     bar.finish();
-    let mut outcome = ConformOutcome::default();
+    let mut outcome = ConformOutcome {
+        complete: true,
+        ..ConformOutcome::default()
+    };
     for r in results {
         match r {
             Ok(o) => {
@@ -315,6 +327,7 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                 outcome.states_reachable = outcome.states_reachable.max(o.states_reachable);
                 outcome.seconds = outcome.seconds.max(o.seconds);
                 outcome.interrupted |= o.interrupted;
+                outcome.complete &= o.complete;
                 outcome.mismatches.extend(o.mismatches);
                 outcome.resets += o.resets;
                 outcome.replayed_steps += o.replayed_steps;
@@ -378,7 +391,11 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
             variant: report::variant_label(&model),
             design: model.variant,
             bounds: model.bounds,
-            backend: if opts.faulty { "faulty" } else { "file" },
+            backend: match (&opts.sut.sut, opts.faulty) {
+                (Some(_), _) => "sut",
+                (None, true) => "faulty",
+                (None, false) => "file",
+            },
             shard: opts.shard,
             transitions_covered: outcome.transitions_covered,
             transitions_reachable: outcome.transitions_reachable,
@@ -387,7 +404,7 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
             steps: outcome.steps,
             steps_per_second: outcome.steps_per_second(),
             seconds: outcome.seconds,
-            complete: !outcome.interrupted,
+            complete: outcome.complete,
             passed: passed(&outcome),
             mismatches: &outcome.mismatches,
             mismatch_trace: trace_path.clone(),
@@ -522,15 +539,25 @@ fn passed(o: &ConformOutcome) -> bool {
 
 fn print_outcome(o: &ConformOutcome) {
     let pct = |a: u64, b: u64| 100.0 * a as f64 / (b.max(1)) as f64;
-    println!(
-        "transitions covered {} / reachable {} ({:.1}%), states covered {} / reachable {} ({:.1}%)",
-        o.transitions_covered,
-        o.transitions_reachable,
-        pct(o.transitions_covered, o.transitions_reachable),
-        o.states_covered,
-        o.states_reachable,
-        pct(o.states_covered, o.states_reachable)
-    );
+    if o.complete {
+        println!(
+            "transitions covered {} / reachable {} ({:.1}%), states covered {} / reachable {} ({:.1}%)",
+            o.transitions_covered,
+            o.transitions_reachable,
+            pct(o.transitions_covered, o.transitions_reachable),
+            o.states_covered,
+            o.states_reachable,
+            pct(o.states_covered, o.states_reachable)
+        );
+    } else {
+        // The walk stopped early: how many transitions are reachable is not known, only how
+        // many it reached before it stopped.
+        println!(
+            "INCOMPLETE: the walk stopped early; transitions covered {} of {} reached so far, \
+             states covered {} of {} reached so far (the reachable totals are not known)",
+            o.transitions_covered, o.transitions_reachable, o.states_covered, o.states_reachable
+        );
+    }
     println!(
         "steps replayed {}, steps/s {:.0}, seconds {:.2}{}",
         o.steps,

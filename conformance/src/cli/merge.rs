@@ -31,14 +31,17 @@ pub struct Args {
 
 pub fn run(a: Args) -> u8 {
     if let Some(path) = &a.json {
-        if let Err(e) = super::args::check_file_writable(path) {
+        let inputs: Vec<&std::path::Path> = a.reports.iter().map(PathBuf::as_path).collect();
+        if let Err(e) = super::args::check_file_writable(path)
+            .and_then(|()| super::args::check_not_an_input("--json", path, &inputs))
+        {
             return super::usage_error(e);
         }
     }
     let mut reports = Vec::new();
     for path in &a.reports {
-        let read = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: cannot read: {e}", path.display()))
+        let read = warmcheck_impl::input::read_file(path, REPORT_LIMITS, false)
+            .map_err(|e| e.to_string())
             .and_then(|text| {
                 serde_json::from_str::<Value>(&text)
                     .map_err(|e| format!("{}: not JSON: {e}", path.display()))
@@ -89,6 +92,14 @@ pub fn run(a: Args) -> u8 {
     }
 }
 
+/// The most a shard report may hold (a few KiB is usual: the report carries its
+/// counterexamples' paths, not the traces).
+const REPORT_LIMITS: warmcheck_impl::input::Limits = warmcheck_impl::input::Limits {
+    what: "check report",
+    max_bytes: 64 * warmcheck_impl::input::MIB,
+    max_line: 64 * warmcheck_impl::input::MIB,
+};
+
 /// The fields every shard of one check must agree on.
 const SAME: [&str; 6] = [
     "variant",
@@ -103,6 +114,17 @@ const SAME: [&str; 6] = [
 pub fn merge(reports: &[(String, Value)]) -> Result<Value, String> {
     let (first_name, first) = reports.first().ok_or("no reports to merge")?;
     let count = shard_of(first_name, first)?.1;
+    // One report per shard: more shards than reports given is refused before anything is
+    // sized by the count (a report may say 2^62).
+    if count > reports.len() as u64 {
+        return Err(format!(
+            "{first_name}: shard {}/{count}, but {} report{} given: shards are missing (merge \
+             takes one report per shard)",
+            shard_of(first_name, first)?.0,
+            reports.len(),
+            if reports.len() == 1 { " was" } else { "s were" }
+        ));
+    }
     let mut by_index: Vec<Option<&(String, Value)>> = vec![None; count as usize];
     for r in reports {
         let (name, v) = r;

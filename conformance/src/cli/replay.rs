@@ -7,7 +7,7 @@ use crate::sut::client::ProtocolSut;
 use crate::trace::Trace;
 use std::path::PathBuf;
 use warmcheck_impl::engine::SeededBugs;
-use warmcheck_model::{PersistEntry, ShutdownFlag, Variant};
+use warmcheck_model::{PersistEntry, ShutdownFlag, StopWarmup, Variant};
 
 /// Replay a model trace on the implementation, step by step, on real files.
 ///
@@ -36,6 +36,9 @@ pub struct Args {
     /// Override one knob of the design.
     #[arg(long, value_parser = |s: &str| s.parse::<ShutdownFlag>())]
     shutdown_flag: Option<ShutdownFlag>,
+    /// Override one knob of the design.
+    #[arg(long, value_parser = |s: &str| s.parse::<StopWarmup>())]
+    stop_warmup: Option<StopWarmup>,
     /// Write {"steps","matched","violated",...} to PATH.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -43,9 +46,9 @@ pub struct Args {
     /// afterwards). Needs --backend file.
     #[arg(long)]
     dir: Option<PathBuf>,
-    /// Where the implementation keeps its files.
-    #[arg(long, value_enum, default_value_t = Backend::File)]
-    backend: Backend,
+    /// Where the implementation keeps its files; not with --sut [default: file]
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
     /// The old spelling of --backend faulty.
     #[arg(long, hide = true, conflicts_with = "backend")]
     faulty: bool,
@@ -55,7 +58,7 @@ pub struct Args {
 
 /// Exit codes: 0 matched, 1 did not, 2 usage or input error.
 pub fn run(a: Args) -> u8 {
-    let backend = a.backend.or_faulty(a.faulty);
+    let backend = a.backend.unwrap_or(Backend::File).or_faulty(a.faulty);
     let checks = backend
         .check_dir(a.dir.as_deref())
         .and_then(|()| a.dir.as_deref().map_or(Ok(()), check_fresh_dir))
@@ -63,6 +66,11 @@ pub fn run(a: Args) -> u8 {
             a.json
                 .as_deref()
                 .map_or(Ok(()), super::args::check_file_writable)
+        })
+        .and_then(|()| {
+            a.json.as_deref().map_or(Ok(()), |j| {
+                super::args::check_not_an_input("--json", j, &[a.trace.as_path()])
+            })
         });
     if let Err(e) = checks {
         return super::usage_error(e);
@@ -80,8 +88,11 @@ pub fn run(a: Args) -> u8 {
     if let Some(f) = a.shutdown_flag {
         model.variant.shutdown_flag = f;
     }
+    if let Some(w) = a.stop_warmup {
+        model.variant.stop_warmup = w;
+    }
     if let Some(cmd) = &a.sut.sut {
-        if a.dir.is_some() || a.faulty || backend != Backend::File {
+        if a.dir.is_some() || a.faulty || a.backend.is_some() {
             return super::usage_error(
                 "--dir and --backend are the in-process implementation's; \
                  with --sut the SUT keeps its own files",

@@ -18,7 +18,8 @@ use warmcheck_impl::scenario::{run_script_with, ScenarioOptions};
 /// check-divergence. FILE `-` reads standard input. See impl/testdata/ for stories.
 ///
 /// With --dir D holding a bucket (a previous run's), the script continues it: the bucket is
-/// opened and warmed up first, as kv_engine does at a restart.
+/// opened in the shape it was created with and warmed up first, as kv_engine does at a
+/// restart (--vbuckets or --replicas that differ from its shape are refused).
 ///
 /// Exit codes: 0 the script ran; 2 a directive makes no sense (its line number is named), a
 /// storage error, or the file cannot be read.
@@ -29,12 +30,12 @@ pub struct Args {
     file: PathBuf,
     #[command(flatten)]
     design: super::args::DesignArgs,
-    /// Replica nodes (r1, r2, ...), 0..=8.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=MAX_REPLICAS as i64))]
-    replicas: u8,
-    /// Vbuckets on the active node, 1..=1024.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=MAX_VBUCKETS as i64))]
-    vbuckets: u16,
+    /// Replica nodes (r1, r2, ...), 0..=8 (default: 1, or a continued bucket's).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=MAX_REPLICAS as i64))]
+    replicas: Option<u8>,
+    /// Vbuckets on the active node, 1..=1024 (default: 1, or a continued bucket's).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=MAX_VBUCKETS as i64))]
+    vbuckets: Option<u16>,
     /// The data directory (default: a fresh temporary one, removed afterwards). One holding a
     /// bucket is continued. Needs --backend file.
     #[arg(long)]
@@ -58,6 +59,11 @@ pub fn run(a: Args) -> u8 {
         return super::usage_error(e);
     }
     let file = a.file.as_path();
+    if let Some(log) = &a.log {
+        if let Err(e) = super::args::check_not_an_input("--log", log, &[file]) {
+            return super::usage_error(e);
+        }
+    }
     // Bounded in size and line length: `/dev/zero` ends with an error, not all the memory.
     let text = match warmcheck_impl::input::read_file(file, warmcheck_impl::scenario::LIMITS, true)
     {
@@ -73,8 +79,9 @@ pub fn run(a: Args) -> u8 {
     };
     let opts = ScenarioOptions {
         variant: crate::mapping::impl_variant(a.design.design()),
-        replicas: a.replicas as usize,
-        vbuckets: a.vbuckets,
+        replicas: usize::from(a.replicas.unwrap_or(1)),
+        vbuckets: a.vbuckets.unwrap_or(1),
+        shape_given: (a.vbuckets.is_some(), a.replicas.is_some()),
         dir: Some(dir),
         backend: Some(backend.storage()),
         log: a.log,

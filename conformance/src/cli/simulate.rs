@@ -347,8 +347,17 @@ fn reproduce_flags(model: &Warmup, seed: u64, runs: u64, depth: usize) -> String
     let design = match v.preset_name() {
         Some(name) => format!("--variant {name}"),
         None => format!(
-            "--persist-entry {} --shutdown-flag {} --rollback-retry {}",
-            v.persist_entry, v.shutdown_flag, v.rollback_retry
+            "--persist-entry {} --shutdown-flag {} --rollback-retry {} --stop-warmup {} \
+             --revert-fix {}",
+            v.persist_entry,
+            v.shutdown_flag,
+            v.rollback_retry,
+            v.stop_warmup,
+            if v.reverted.is_empty() {
+                "none".to_string()
+            } else {
+                v.reverted.names()
+            }
         ),
     };
     let b = model.bounds;

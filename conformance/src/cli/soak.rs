@@ -102,6 +102,13 @@ pub fn run(a: Args) -> u8 {
             a.log
                 .as_deref()
                 .map_or(Ok(()), super::args::check_file_writable)
+        })
+        .and_then(|()| {
+            super::args::check_outputs_apart(&[
+                ("--log", a.log.as_deref()),
+                ("--json", a.reports.json.as_deref()),
+                ("--junit", a.reports.junit.as_deref()),
+            ])
         });
     if let Err(e) = checks {
         return super::usage_error(e);

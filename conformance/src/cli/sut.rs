@@ -4,7 +4,7 @@ use super::args::{check_fresh_dir, parse_variant, Backend};
 use crate::signals;
 use crate::sut::server::{self, ServerOptions};
 use std::path::PathBuf;
-use warmcheck_model::{PersistEntry, RollbackRetry, ShutdownFlag, Variant};
+use warmcheck_model::{PersistEntry, RollbackRetry, ShutdownFlag, StopWarmup, Variant};
 
 /// Serve warmcheck's own implementation over the SUT protocol on stdin and stdout
 /// (docs/sut-protocol.md), for `warmcheck conform --sut 'warmcheck sut'` and
@@ -14,7 +14,13 @@ use warmcheck_model::{PersistEntry, RollbackRetry, ShutdownFlag, Variant};
 /// Announces every design unless --variant or a knob is given, and the snapshot and restore
 /// capabilities unless --no-snapshot. Each `reset` creates a fresh bucket under --dir.
 ///
-/// Exit codes: 0 stdin ended; 2 usage error, or stdin or stdout failed.
+/// Bounds: a request line holds at most 1 MiB (a longer one is answered with an error naming
+/// it, and ends the SUT: exit 2); a line that is not UTF-8 or not a request is answered with an
+/// error naming it. At most 10000 snapshots are held at once. Each reset makes a new directory
+/// bucketN under --dir (a name another process made is skipped, never used or removed) and
+/// removes only the one this process made before it.
+///
+/// Exit codes: 0 stdin ended; 2 usage error, stdin or stdout failed, or a request line too long.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -30,6 +36,9 @@ pub struct Args {
     /// Override one knob of the design (implies --variant current when none is given).
     #[arg(long, value_parser = |s: &str| s.parse::<RollbackRetry>())]
     rollback_retry: Option<RollbackRetry>,
+    /// Override one knob of the design (implies --variant current when none is given).
+    #[arg(long, value_parser = |s: &str| s.parse::<StopWarmup>())]
+    stop_warmup: Option<StopWarmup>,
     /// The data directory, absent or empty (default: a fresh one under /dev/shm, or the temp
     /// dir, removed on exit). Needs --backend file.
     #[arg(long)]
@@ -62,8 +71,10 @@ pub fn run(a: Args) -> u8 {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let knobs =
-        a.persist_entry.is_some() || a.shutdown_flag.is_some() || a.rollback_retry.is_some();
+    let knobs = a.persist_entry.is_some()
+        || a.shutdown_flag.is_some()
+        || a.rollback_retry.is_some()
+        || a.stop_warmup.is_some();
     let design = (a.variant.is_some() || knobs).then(|| {
         let mut v = a.variant.unwrap_or_else(Variant::current);
         if let Some(p) = a.persist_entry {
@@ -75,6 +86,9 @@ pub fn run(a: Args) -> u8 {
         if let Some(r) = a.rollback_retry {
             v.rollback_retry = r;
         }
+        if let Some(w) = a.stop_warmup {
+            v.stop_warmup = w;
+        }
         v
     });
     let tmp;
@@ -83,7 +97,9 @@ pub fn run(a: Args) -> u8 {
         None => {
             let shm = PathBuf::from("/dev/shm");
             let parent = shm.is_dir().then_some(shm);
-            tmp = match signals::temp_dir("warmcheck-sut-", parent.as_deref()) {
+            // The pid in the name says whose it is (the process that removes it on exit).
+            let prefix = format!("warmcheck-sut-{}-", std::process::id());
+            tmp = match signals::temp_dir(&prefix, parent.as_deref()) {
                 Ok(t) => t,
                 Err(e) => {
                     return super::usage_error(format!("cannot make a temporary directory: {e}"))

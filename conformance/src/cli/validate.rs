@@ -37,11 +37,18 @@ use warmcheck_model::{Bounds, State, Variant};
 /// shutdowns to the largest the model takes (60 / 20 / 20), so that a long log is not refused
 /// for its length.
 ///
-/// Prints "N events, M model steps, K stutters: VALID" (without states: and the most
-/// candidates held at once), or the error and INVALID.
+/// Three outcomes, on the last line printed and in the report's "outcome":
 ///
-/// Exit codes: 0 valid; 1 invalid (an empty log or a last line cut short too); 2 usage error,
-/// or the file cannot be read.
+///   VALID      every line is explained by the model: "N events, M model steps, K stutters:
+///              VALID" (without states: and the most candidates held at once);
+///   INVALID    a line no behaviour of the model explains, named with what is wrong (an empty
+///              log and a last line cut short too): the engine (or its log) is wrong;
+///   UNDECIDED  validation could not tell, and says why: a bound of the model ran out before
+///              the log did (raise --writes, --crashes, --shutdowns), --max-candidates was
+///              reached, or a line holds a value the model does not express (a ttl other than
+///              1, a clock move other than one second, a number larger than the model's).
+///
+/// Exit codes: 0 VALID; 1 INVALID; 2 usage error, or the file cannot be read; 3 UNDECIDED.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -72,11 +79,11 @@ pub struct Args {
     /// happen unlogged between any two lines.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "CALLS")]
     unlogged: Vec<Unlogged>,
-    /// In a log without states: the most candidate states kept at once, 1..=100000000; more is
-    /// an error.
-    #[arg(long, default_value_t = validate::DEFAULT_MAX_CANDIDATES as u64, value_name = "N",
+    /// In a log without states: the most candidate states kept at once, 1..=100000000 (default
+    /// 20000); more is UNDECIDED. Not with a log with states.
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    max_candidates: u64,
+    max_candidates: Option<u64>,
     /// Write a JSON report (schema: docs/schemas/validate-report.schema.json).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -102,7 +109,14 @@ pub struct ValidateReport {
     /// `--max-candidates`.
     #[schemars(range(min = 1))]
     pub candidate_cap: usize,
+    /// `valid`, `invalid`, or `undecided` (the validation could not tell: see `undecided`).
+    #[schemars(extend("enum" = ["valid", "invalid", "undecided"]))]
+    pub outcome: &'static str,
+    /// `true` only when the outcome is `valid`.
     pub valid: bool,
+    /// Why the validation could not tell (a bound of the model ran out, the candidate cap was
+    /// reached, a value the model does not express); `null` unless the outcome is `undecided`.
+    pub undecided: Option<String>,
     /// Lines that followed the model (all of them when valid).
     pub events: usize,
     pub model_steps: u64,
@@ -111,7 +125,8 @@ pub struct ValidateReport {
     pub max_candidates: Option<usize>,
     #[schemars(range(min = 0.0))]
     pub seconds: f64,
-    /// Why the log is invalid; `null` when valid.
+    /// The line where validation stopped and why (for `undecided`, the line it could not
+    /// decide); `null` when valid.
     pub invalid: Option<InvalidJson>,
 }
 
@@ -192,6 +207,8 @@ struct Options {
     verbose: bool,
     unlogged: Vec<Unlogged>,
     max_candidates: usize,
+    /// Whether --max-candidates was given (a log with states takes none).
+    max_candidates_given: bool,
     json: Option<PathBuf>,
 }
 
@@ -208,13 +225,26 @@ pub fn run(a: Args) -> u8 {
         from: a.from,
         verbose: a.verbose,
         unlogged: a.unlogged,
-        max_candidates: a.max_candidates as usize,
+        max_candidates: a
+            .max_candidates
+            .map_or(validate::DEFAULT_MAX_CANDIDATES, |n| n as usize),
+        max_candidates_given: a.max_candidates.is_some(),
         json: a.json,
     })
 }
 
-/// Exit codes: 0 valid, 1 invalid, 2 usage or I/O error.
+/// Exit codes: 0 valid, 1 invalid, 2 usage or I/O error, 3 undecided.
 fn validate_log(opts: Options) -> u8 {
+    if let Some(json) = &opts.json {
+        let inputs: Vec<&std::path::Path> = std::iter::once(opts.log.as_path())
+            .chain(opts.from.as_deref())
+            .collect();
+        let checks = super::args::check_file_writable(json)
+            .and_then(|()| super::args::check_not_an_input("--json", json, &inputs));
+        if let Err(e) = checks {
+            return super::usage_error(e);
+        }
+    }
     let text = match validate::read_log(&opts.log) {
         Ok(t) => t,
         Err(e) => {
@@ -258,9 +288,10 @@ fn validate_log(opts: Options) -> u8 {
              replicas it names (give --vbuckets and --replicas if it has more)."
         );
     }
-    if states && !opts.unlogged.is_empty() {
+    if states && (!opts.unlogged.is_empty() || opts.max_candidates_given) {
         eprintln!(
-            "warmcheck: --unlogged applies to a log without states; {} carries states",
+            "warmcheck: --unlogged and --max-candidates apply to a log without states; {} \
+             carries states",
             opts.log.display()
         );
         return 2;
@@ -336,18 +367,28 @@ fn validate_log(opts: Options) -> u8 {
         let events = search.lines();
         (result.map(validate::Checked::WithoutStates), events)
     };
-    let code = match &result {
-        Ok(summary) => {
+    let undecided = result.as_ref().err().and_then(Invalid::undecided);
+    let (code, outcome) = match (&result, &undecided) {
+        (Ok(summary), _) => {
             println!("{summary}: VALID");
-            0
+            (0, "valid")
         }
-        Err(invalid) => {
+        (Err(invalid), None) => {
             println!("{invalid}");
             println!(
                 "{events} event{} valid before that: INVALID",
                 if events == 1 { "" } else { "s" }
             );
-            1
+            (1, "invalid")
+        }
+        (Err(invalid), Some(why)) => {
+            println!("{invalid}");
+            println!(
+                "{events} event{} valid before that; then the validation cannot tell: {why}: \
+                 UNDECIDED",
+                if events == 1 { "" } else { "s" }
+            );
+            (3, "undecided")
         }
     };
     if let Some(path) = &opts.json {
@@ -366,7 +407,9 @@ fn validate_log(opts: Options) -> u8 {
             states,
             unlogged: opts.unlogged.clone(),
             candidate_cap: opts.max_candidates,
+            outcome,
             valid: result.is_ok(),
+            undecided,
             events,
             model_steps,
             stutters,

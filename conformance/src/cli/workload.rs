@@ -127,6 +127,9 @@ fn run_workload(opts: Options) -> u8 {
 
 /// `Err` a setup error; `Ok(Err)` a failure of the implementation.
 fn go(opts: &Options) -> Result<Result<u64, String>, String> {
+    if let Some(resume) = &opts.resume {
+        super::args::check_not_an_input("--log", &opts.log, &[resume.as_path()])?;
+    }
     let model =
         validate::generous_bounds(opts.vbuckets, opts.replicas, opts.keys).into_model(opts.design);
     let start: Option<State> = match &opts.resume {
@@ -189,6 +192,10 @@ fn go(opts: &Options) -> Result<Result<u64, String>, String> {
             &mix,
         );
         if let Err(message) = driver.step(step, &p) {
+            // A log that cannot be written is the run's I/O failure, not the implementation's.
+            if let Some(e) = &driver.log_failed {
+                return Err(format!("--log {}: step {step}: {e}", opts.log.display()));
+            }
             return Ok(Err(format!(
                 "FAILED at step {step}: `{}`\n{message}\nthe last events:\n{}",
                 p.call,

@@ -24,6 +24,7 @@ fn active(a: m::ActiveView) -> i::ActiveView {
     i::ActiveView {
         process: a.process,
         warmup_phase: a.warmup_phase,
+        warmup_stopped: a.warmup_stopped,
         warmup_read_clean: a.warmup_read_clean,
         flusher_stopped: a.flusher_stopped,
         tasks_stopped: a.tasks_stopped,

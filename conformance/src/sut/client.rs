@@ -21,8 +21,12 @@ use warmcheck_model::{Action, State, Warmup};
 const STDERR_TAIL: usize = 10;
 /// How long a child may take to exit once its stdin is closed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long a child's process group has between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(2);
 /// The longest reply line accepted (a view of the largest bounds is far smaller).
 const MAX_LINE: usize = 64 << 20;
+/// The longest stderr line kept and passed through; the rest of a longer line is skipped.
+const MAX_STDERR_LINE: usize = 4096;
 
 enum Line {
     Text(String),
@@ -36,11 +40,16 @@ pub struct Child {
     process: std::process::Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<Line>,
+    /// The end of the child's stdout (or a failure reading it), seen before it was asked for.
+    pending: Option<Line>,
     stderr: Arc<Mutex<VecDeque<String>>>,
     timeout: Duration,
     next_id: u64,
     /// Set once the child broke the protocol: every later call fails with it.
     broken: Option<String>,
+    /// Set once the child's group was ended and the shell reaped: its pid (the group's id) may
+    /// belong to another process from then on, so nothing is signalled again.
+    ended: bool,
 }
 
 impl Child {
@@ -66,7 +75,10 @@ impl Child {
             .map_err(|e| format!("cannot start the SUT `{command}`: {e}"))?;
         let stdout = process.stdout.take().expect("stdout is piped");
         let stderr_pipe = process.stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
+        // At most one line waits in the channel: a child writing lines no request asked for
+        // blocks on its stdout rather than queueing them here without limit (and the next call
+        // reports the line it was not asked for).
+        let (tx, lines) = mpsc::sync_channel(1);
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             loop {
@@ -95,8 +107,21 @@ impl Child {
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         let tail = Arc::clone(&stderr);
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr_pipe).lines() {
-                let Ok(line) = line else { return };
+            // Bytes, not `lines()`: a line that is not UTF-8 is passed through with its bad
+            // bytes replaced (not an end of the reader), and a line without end costs at most
+            // MAX_STDERR_LINE bytes, the rest skipped.
+            let mut reader = BufReader::new(stderr_pipe);
+            let mut buf = Vec::new();
+            loop {
+                let (line, cut) = match read_capped_line(&mut reader, &mut buf, MAX_STDERR_LINE) {
+                    Ok(Some(cut)) => (String::from_utf8_lossy(&buf).into_owned(), cut),
+                    Ok(None) | Err(_) => return,
+                };
+                let line = if cut {
+                    format!("{line}... (cut at {MAX_STDERR_LINE} bytes)")
+                } else {
+                    line
+                };
                 eprintln!("sut: {line}");
                 let mut t = tail.lock().unwrap_or_else(|p| p.into_inner());
                 if t.len() == STDERR_TAIL {
@@ -111,10 +136,12 @@ impl Child {
             process,
             stdin,
             lines,
+            pending: None,
             stderr,
             timeout,
             next_id: 0,
             broken: None,
+            ended: false,
         })
     }
 
@@ -146,6 +173,17 @@ impl Child {
     }
 
     fn exchange(&mut self, request: &Request, text: &str) -> Result<Reply, String> {
+        // Strictly one request in flight: a line waiting now was asked for by no request.
+        match self.lines.try_recv() {
+            Ok(Line::Text(l)) => {
+                return Err(format!(
+                    "a line no request asked for, before this request: {}",
+                    serde_json::to_string(&shorten(&l)).expect("strings serialise")
+                ))
+            }
+            Ok(end) => self.pending = Some(end),
+            Err(_) => {}
+        }
         let Some(stdin) = self.stdin.as_mut() else {
             return Err("the SUT's stdin is closed".into());
         };
@@ -159,7 +197,11 @@ impl Child {
                 None => format!("cannot write to the SUT: {e}"),
             });
         }
-        let line = match self.lines.recv_timeout(self.timeout) {
+        let got = match self.pending.take() {
+            Some(end) => Ok(end),
+            None => self.lines.recv_timeout(self.timeout),
+        };
+        let line = match got {
             Ok(Line::Text(l)) => l,
             Ok(Line::Eof) | Err(RecvTimeoutError::Disconnected) => {
                 return Err(match self.exit_status(Duration::from_secs(1)) {
@@ -217,14 +259,25 @@ impl Child {
         })
     }
 
-    /// Kill the child's process group (the shell and what it started), then reap the shell.
+    /// End the child's process group (the shell and whatever it started, background processes
+    /// included): SIGTERM first, so that a SUT can remove its files (`warmcheck sut` removes
+    /// its temporary directory on SIGTERM), then SIGKILL to what still runs [`TERM_GRACE`]
+    /// later; then reap the shell.
     fn kill(&mut self) {
         self.stdin = None;
+        if std::mem::replace(&mut self.ended, true) {
+            return;
+        }
         if let Ok(pgid) = i32::try_from(self.process.id()) {
-            // SAFETY: kill(2) with a negative pid signals the process group we created at
-            // spawn (`process_group(0)`: its id is the child's pid); it touches no memory.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
+            if group_alive(pgid) {
+                signal_group(pgid, libc::SIGTERM);
+                let until = Instant::now() + TERM_GRACE;
+                while group_alive(pgid) && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if group_alive(pgid) {
+                    signal_group(pgid, libc::SIGKILL);
+                }
             }
         }
         let _ = self.process.kill();
@@ -238,11 +291,102 @@ impl Child {
 }
 
 impl Drop for Child {
-    /// Close stdin, give the child [`EXIT_GRACE`] to exit, then kill it.
+    /// Close stdin, give the child [`EXIT_GRACE`] to exit, then end whatever of its process
+    /// group still runs (what the command left in the background too).
     fn drop(&mut self) {
         self.stdin = None;
-        if self.exit_status(EXIT_GRACE).is_none() {
-            self.kill();
+        if self.ended {
+            return;
+        }
+        // Wait without reaping the shell: while it is a zombie its pid, the group's id, is
+        // not given to another process.
+        let pid = self.process.id();
+        let until = Instant::now() + EXIT_GRACE;
+        while !matches!(proc_state(pid), None | Some('Z' | 'X')) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill();
+    }
+}
+
+/// Send `signal` to process group `pgid`.
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: kill(2) with a negative pid signals the process group we created at spawn
+    // (`process_group(0)`: its id is the child's pid, not reaped yet or still held by a
+    // member); it touches no memory.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+/// The state letter of process `pid` (`/proc/PID/stat`), `None` if there is no such process.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "PID (COMM) S PPID PGRP ...": COMM may hold spaces and parentheses; the last ')' ends it.
+    stat.get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// Whether a process of group `pgid` still runs (zombies do not count).
+fn group_alive(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        // No /proc: whether the group has any member at all.
+        // SAFETY: kill(2) with signal 0 only checks; it touches no memory.
+        return unsafe { libc::kill(-pgid, 0) } == 0;
+    };
+    entries.flatten().any(|e| {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 1..)) else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        let pgrp = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        pgrp == Some(pgid) && !matches!(state, "Z" | "X")
+    })
+}
+
+/// Read one line of at most `max` bytes (without its `\n`) into `buf`, skipping the rest of a
+/// longer line: `Some(cut)` (`cut` when bytes were skipped), `None` at the end of the input.
+fn read_capped_line(
+    reader: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<Option<bool>> {
+    buf.clear();
+    let n = reader.take(max as u64).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        return Ok(Some(false));
+    }
+    // Cut (or the last line, without `\n`): skip to the end of the line, a buffer at a time.
+    let mut cut = false;
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(Some(cut));
+        }
+        cut = true;
+        match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                reader.consume(i + 1);
+                return Ok(Some(true));
+            }
+            None => {
+                let len = chunk.len();
+                reader.consume(len);
+            }
         }
     }
 }

@@ -222,6 +222,7 @@ where
 pub const OMITTABLE: &[&str] = &[
     "/clock",
     "/active/warmup_phase",
+    "/active/warmup_stopped",
     "/active/warmup_read_clean",
     "/active/flusher_stopped",
     "/active/tasks_stopped",

@@ -32,13 +32,31 @@ struct Server {
     opts: ServerOptions,
     cluster: Option<Cluster>,
     resets: u64,
+    /// The bucket directory this process created (with the file backend): the only one it
+    /// ever removes.
+    owned: Option<PathBuf>,
     images: HashMap<String, ClusterImage>,
     next_handle: u64,
 }
 
-/// Serve requests from `input` until it ends, one reply line per request line.
+/// The most snapshots held at once (conform holds one per state on its depth-first path that
+/// has more than one action: far fewer). A peer that only takes snapshots is refused past it,
+/// not served until memory runs out.
+pub const MAX_IMAGES: usize = 10_000;
+
+/// How many taken `bucketN` names a reset skips before it gives up.
+const MAX_TAKEN: u64 = 1000;
+
+/// The longest request line `warmcheck sut` reads (the largest request, a `reset` or a `set`,
+/// is a few hundred bytes).
+pub const MAX_REQUEST_LINE: usize = 1 << 20;
+
+/// Serve requests from `input` until it ends, one reply line per request line. A request line
+/// longer than [`MAX_REQUEST_LINE`] is answered with an error naming it and ends the serving
+/// (`Err`: where the next request begins is lost); a line that is not UTF-8 or not a request is
+/// answered with an error naming it, and serving goes on.
 pub fn serve(
-    input: impl BufRead,
+    mut input: impl BufRead,
     mut output: impl Write,
     opts: ServerOptions,
 ) -> Result<(), String> {
@@ -46,31 +64,45 @@ pub fn serve(
         opts,
         cluster: None,
         resets: 0,
+        owned: None,
         images: HashMap::new(),
         next_handle: 0,
     };
-    for (n, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| format!("reading stdin: {e}"))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let reply = match serde_json::from_str::<Request>(&line) {
-            Ok(req) => server.answer(req),
-            Err(e) => {
-                // Answer with the id if there is one, so the client can match the error.
-                let id = serde_json::from_str::<Value>(&line)
-                    .ok()
-                    .and_then(|v| v.get("id").and_then(Value::as_u64))
-                    .unwrap_or(0);
-                error(id, format!("request line {}: {e}", n + 1))
-            }
-        };
+    let mut buf = Vec::new();
+    let mut n = 0usize;
+    loop {
+        n += 1;
+        let (reply, fatal) =
+            match warmcheck_impl::input::read_line(&mut input, &mut buf, MAX_REQUEST_LINE) {
+                Ok(false) => return Ok(()),
+                Ok(true) => match std::str::from_utf8(&buf) {
+                    Ok(line) if line.trim().is_empty() => continue,
+                    Ok(line) => (server.answer_line(n, line), None),
+                    Err(e) => (
+                        error(
+                            0,
+                            format!("request line {n} is not UTF-8 (byte {})", e.valid_up_to()),
+                        ),
+                        None,
+                    ),
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    let what = format!(
+                        "request line {n} is longer than {MAX_REQUEST_LINE} bytes, the most a \
+                         request may hold"
+                    );
+                    (error(0, what.clone()), Some(what))
+                }
+                Err(e) => return Err(format!("reading stdin: {e}")),
+            };
         let text = serde_json::to_string(&reply).expect("replies serialise");
         writeln!(output, "{text}")
             .and_then(|()| output.flush())
             .map_err(|e| format!("writing stdout: {e}"))?;
+        if let Some(e) = fatal {
+            return Err(e);
+        }
     }
-    Ok(())
 }
 
 fn error(id: u64, e: String) -> Reply {
@@ -83,6 +115,21 @@ fn error(id: u64, e: String) -> Reply {
 }
 
 impl Server {
+    /// The reply to request line `n`, `line`.
+    fn answer_line(&mut self, n: usize, line: &str) -> Reply {
+        match serde_json::from_str::<Request>(line) {
+            Ok(req) => self.answer(req),
+            Err(e) => {
+                // Answer with the id if there is one, so the client can match the error.
+                let id = serde_json::from_str::<Value>(line)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(Value::as_u64))
+                    .unwrap_or(0);
+                error(id, format!("request line {n}: {e}"))
+            }
+        }
+    }
+
     fn answer(&mut self, req: Request) -> Reply {
         let id = req.id;
         match self.handle(req.call) {
@@ -144,6 +191,12 @@ impl Server {
                 reply.view = Some(view);
             }
             Call::Snapshot => {
+                if self.images.len() >= MAX_IMAGES {
+                    return Err(Failure::Error(format!(
+                        "{MAX_IMAGES} snapshots are held, the most this SUT keeps: release some \
+                         first"
+                    )));
+                }
                 let image = self
                     .cluster()?
                     .save_image()
@@ -191,27 +244,28 @@ impl Server {
                  most 8 replicas"
             )));
         }
-        // Drop the old bucket (and its directory lock) before making the new one.
+        // Drop the old bucket (and its directory lock) before making the new one, and remove
+        // its directory only if this process made it: never one another process holds.
         self.cluster = None;
         self.images.clear();
-        if self.resets > 0 {
-            let old = self.opts.dir.join(format!("bucket{}", self.resets - 1));
-            if matches!(self.opts.backend, StorageBackend::File(_)) && old.exists() {
-                std::fs::remove_dir_all(&old)
-                    .map_err(|e| Failure::Error(format!("removing {}: {e}", old.display())))?;
-            }
+        if let Some(old) = self.owned.take() {
+            std::fs::remove_dir_all(&old)
+                .map_err(|e| Failure::Error(format!("removing {}: {e}", old.display())))?;
         }
-        let backend = match &self.opts.backend {
-            // A fresh in-memory file system per bucket.
-            StorageBackend::Faulty(_) => StorageBackend::faulty(),
-            other => other.clone(),
+        let (root, backend) = match &self.opts.backend {
+            StorageBackend::File(_) => (self.claim_dir()?, self.opts.backend.clone()),
+            other => {
+                let root = self.opts.dir.join(format!("bucket{}", self.resets));
+                self.resets += 1;
+                let backend = match other {
+                    // A fresh in-memory file system per bucket.
+                    StorageBackend::Faulty(_) => StorageBackend::faulty(),
+                    other => other.clone(),
+                };
+                (root, backend)
+            }
         };
-        let mut config = Config::new(
-            self.opts.dir.join(format!("bucket{}", self.resets)),
-            backend,
-            mapping::impl_variant(design),
-        );
-        self.resets += 1;
+        let mut config = Config::new(root, backend, mapping::impl_variant(design));
         config.vbuckets = u16::from(vbuckets);
         config.replicas = usize::from(replicas);
         config.uuids = Box::new(CounterUuids::new());
@@ -220,6 +274,34 @@ impl Server {
             .map_err(|e| Failure::Error(format!("cannot create the bucket: {e}")))?;
         self.cluster = Some(cluster);
         Ok(())
+    }
+}
+
+impl Server {
+    /// Create a new directory `bucketN` under `--dir` for the next bucket, N the first number
+    /// not taken (`create_dir` fails on a name that exists, so two processes never share
+    /// one), and record it as this process's own.
+    fn claim_dir(&mut self) -> Result<PathBuf, Failure> {
+        let parent = &self.opts.dir;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| Failure::Error(format!("creating {}: {e}", parent.display())))?;
+        for _ in 0..MAX_TAKEN {
+            let dir = parent.join(format!("bucket{}", self.resets));
+            self.resets += 1;
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {
+                    self.owned = Some(dir.clone());
+                    return Ok(dir);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Failure::Error(format!("creating {}: {e}", dir.display()))),
+            }
+        }
+        Err(Failure::Error(format!(
+            "cannot create the bucket: {MAX_TAKEN} bucket directories under {} are taken (by \
+             another process?)",
+            parent.display()
+        )))
     }
 }
 

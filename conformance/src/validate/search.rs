@@ -278,6 +278,7 @@ impl Search {
         let mut first_taken = None;
         let mut rejected = Vec::new();
         let mut total = 0;
+        let mut undecided = None;
         for c in &before {
             match self.take(c, &event.call, Values::Logged(&values)) {
                 Ok(taken) => {
@@ -292,6 +293,13 @@ impl Search {
                 }
                 Err(why) => {
                     total += 1;
+                    if undecided.is_none() {
+                        undecided = Invalid {
+                            line: 0,
+                            problem: why.clone(),
+                        }
+                        .undecided();
+                    }
                     if rejected.len() < SHOWN {
                         rejected.push(Rejected {
                             view: serde_json::to_string(&self.model.view(&c.state))
@@ -308,6 +316,7 @@ impl Search {
                 call,
                 total,
                 shown: rejected,
+                undecided,
             }));
         };
         if steps == 0 {

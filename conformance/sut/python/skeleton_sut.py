@@ -25,7 +25,7 @@ PROTOCOL_VERSION = 1
 NAME = "skeleton-sut 0.1 (conformance/sut/python/skeleton_sut.py: every request a stub)"
 
 # The one design your engine implements (docs/sut-protocol.md, "Handshake: hello"): these are
-# the knobs of `current` (kv_engine today). Or "all" if your engine implements every design.
+# the knobs of `current`. Or "all" if your engine implements every design.
 DESIGNS = [
     {
         "persist_entry": "sync-flush",
@@ -96,6 +96,7 @@ class Adapter:
                 "active": {
                     "process": "running",
                     "warmup_phase": None,
+                    "warmup_stopped": False,
                     "warmup_read_clean": None,
                     "flusher_stopped": False,
                     "tasks_stopped": False,

@@ -37,31 +37,54 @@ PROTOCOL_VERSION = 1
 NAME = "warmcheck-python-sut 0.1 (in-memory engine, conformance/sut/python)"
 
 # ---------------------------------------------------------------------------------------------
-# Designs: the three knobs of docs/vocabulary.md. This engine implements every combination.
+# Designs: the four knobs of docs/vocabulary.md. This engine implements every combination.
 # ---------------------------------------------------------------------------------------------
 
 PERSIST_ENTRY = ("at-complete", "queue-at-create", "queue-at-populate", "sync-flush")
-SHUTDOWN_FLAG = ("before-flush", "after-flush", "after-flush-if-state-persisted")
+SHUTDOWN_FLAG = (
+    "before-flush",
+    "after-flush",
+    "after-flush-if-has-loaded-metadata",
+    "after-flush-if-vb-map-populated",
+    "after-flush-if-loaded-before-stop",
+)
 ROLLBACK_RETRY = ("always", "if-entry-at-start")
+STOP_WARMUP = ("in-deinitialize", "in-initiate-shutdown")
 
-Design = namedtuple("Design", "persist_entry shutdown_flag rollback_retry")
+Design = namedtuple("Design", "persist_entry shutdown_flag rollback_retry stop_warmup reverted")
+
+# The older fixes a design may lack (docs/model.md, "reverted fixes"). MB-21769's is not
+# implemented here: like the reference implementation, this engine keeps every persisted
+# snapshot at or below the high seqno.
+REVERTIBLE = ("mb11085", "mb37920")
 
 
 def parse_design(d):
     if not isinstance(d, dict):
-        raise ProtocolError("design must be an object of the three knobs, got %r" % (d,))
+        raise ProtocolError("design must be an object of the four knobs, got %r" % (d,))
     knobs = []
     for name, allowed in (
         ("persist_entry", PERSIST_ENTRY),
         ("shutdown_flag", SHUTDOWN_FLAG),
         ("rollback_retry", ROLLBACK_RETRY),
+        ("stop_warmup", STOP_WARMUP),
     ):
-        value = d.get(name)
+        # A design from a warmcheck older than the stop-warmup knob stops warmup in deinitialize.
+        value = d.get(name, "in-deinitialize" if name == "stop_warmup" else None)
         if value not in allowed:
             raise ProtocolError(
                 "design.%s is %r; this engine implements %s" % (name, value, ", ".join(allowed))
             )
         knobs.append(value)
+    reverted = d.get("reverted") or {}
+    if not isinstance(reverted, dict):
+        raise ProtocolError("design.reverted must be an object, got %r" % (reverted,))
+    unknown = [k for k, on in reverted.items() if on and k not in REVERTIBLE]
+    if unknown:
+        raise ProtocolError(
+            "design.reverted reverts %s; this engine can revert only %s" % (", ".join(unknown), ", ".join(REVERTIBLE))
+        )
+    knobs.append(frozenset(k for k, on in reverted.items() if on))
     return Design(*knobs)
 
 
@@ -269,7 +292,7 @@ SET_VBUCKET_STATE = "set_vbucket_state"
 class VBucket:
     """An active vbucket in memory (`VBucket` with its `CheckpointManager`)."""
 
-    __slots__ = ("vb", "in_map", "history", "failover", "checkpoint", "notified", "new_entry")
+    __slots__ = ("vb", "in_map", "history", "failover", "checkpoint", "notified", "new_entry", "cache_ahead")
 
     def __init__(self, vb, history, failover):
         self.vb = vb
@@ -282,6 +305,9 @@ class VBucket:
         self.checkpoint = []
         self.notified = False  # the flusher was told this vb has work
         self.new_entry = False  # warmup's CreateVBuckets created a failover entry
+        # The table the KVStore's cached vbstate holds ahead of disk (a failed vbstate-only
+        # write updated it; only with MB-37920's fix reverted), else None.
+        self.cache_ahead = None
 
     def copy(self):
         v = VBucket(self.vb, list(self.history), self.failover.copy())
@@ -289,6 +315,7 @@ class VBucket:
         v.checkpoint = list(self.checkpoint)
         v.notified = self.notified
         v.new_entry = self.new_entry
+        v.cache_ahead = self.cache_ahead
         return v
 
     def high_seqno(self):
@@ -348,11 +375,24 @@ class Bucket:
         return b
 
     def warmup_running(self):
-        """Warmup is a bucket task: it runs until it completes, through a shutdown until the
-        shutdown stops the tasks."""
+        """Warmup is a bucket task: it runs until it completes, through a shutdown until warmup
+        is stopped (forced to Done) or the shutdown stops the tasks."""
         if self.state == "warming":
             return True
-        return self.state == "shutting-down" and self.warmup_phase is not None and not self.shutdown.tasks_stopped
+        sd = self.shutdown
+        return (
+            self.state == "shutting-down"
+            and self.warmup_phase is not None
+            and not sd.tasks_stopped
+            and not sd.warmup_stopped
+        )
+
+    def has_loaded_metadata(self):
+        """`Warmup::hasLoadedMetaData()`: true past PopulateVBucketMap, and at Done however it
+        was reached, a forced stop included."""
+        if self.shutdown is not None and self.shutdown.warmup_stopped:
+            return True
+        return self.vb_map_populated()
 
     def vb_map_populated(self):
         """Warmup got past PopulateVBucketMap in this run of the process (or completed)."""
@@ -372,19 +412,23 @@ class Bucket:
 
 
 class Shutdown:
-    __slots__ = ("flag_written", "flusher_stopped", "tasks_stopped")
+    __slots__ = ("flag_written", "flusher_stopped", "tasks_stopped", "warmup_stopped", "loaded_at_stop")
 
     def __init__(self):
         self.flag_written = False
         self.flusher_stopped = False
         self.tasks_stopped = False
+        self.warmup_stopped = False  # Warmup::stop forced warmup to Done
+        self.loaded_at_stop = False  # hasLoadedMetaData() as stopWarmup read it
 
     def copy(self):
         s = Shutdown()
-        s.flag_written, s.flusher_stopped, s.tasks_stopped = (
+        s.flag_written, s.flusher_stopped, s.tasks_stopped, s.warmup_stopped, s.loaded_at_stop = (
             self.flag_written,
             self.flusher_stopped,
             self.tasks_stopped,
+            self.warmup_stopped,
+            self.loaded_at_stop,
         )
         return s
 
@@ -594,15 +638,30 @@ class Cluster:
         the batch holds a set_vbucket_state item. So a batch of plain mutations re-writes the
         *old* table next to the new documents. Raises FlushFailed having changed nothing."""
         cached = self.disk.files[v.vb].vbstate()
-        table = cached.failover
+        table = cached.failover if v.cache_ahead is None else v.cache_ahead
         items = []
         for kind, what in v.checkpoint:
             if kind == "seqno":
                 items.append(v.history[what - 1])
             else:
                 table = what.entries
-        high = self.disk.files[v.vb].high_seqno() + len(items)
-        self.disk.commit(v.vb, items, VbState(table, high, high))
+        vbstate_only = not items and bool(v.checkpoint)
+        if "mb37920" in self.design.reverted and vbstate_only:
+            # MB-37920's fix reverted: the cache is compared first, and updated before the write.
+            if v.cache_ahead is not None:
+                v.checkpoint = []
+                v.notified = False
+                return []
+            try:
+                high = self.disk.files[v.vb].high_seqno()
+                self.disk.commit(v.vb, items, VbState(table, high, high))
+            except FlushFailed:
+                v.cache_ahead = table
+                raise
+        else:
+            high = self.disk.files[v.vb].high_seqno() + len(items)
+            self.disk.commit(v.vb, items, VbState(table, high, high))
+        v.cache_ahead = None
         v.checkpoint = []
         v.notified = False
         return [i.seqno for i in items]
@@ -666,11 +725,13 @@ class Cluster:
             if unclean:
                 high = f.high_seqno()
                 at = state.snap_end if high == state.snap_end else state.snap_start
-                v.failover.create_entry(self.next_uuid, at)
-                self.next_uuid += 1
-                v.new_entry = True
-                if self.design.persist_entry == "queue-at-create":
-                    v.queue_set_vbstate()
+                # Before MB-11085's fix createEntry added nothing at the newest entry's seqno.
+                if not ("mb11085" in self.design.reverted and v.failover.newest().seqno == at):
+                    v.failover.create_entry(self.next_uuid, at)
+                    self.next_uuid += 1
+                    v.new_entry = True
+                    if self.design.persist_entry == "queue-at-create":
+                        v.queue_set_vbstate()
             b.vbuckets.append(v)
 
     def warmup_populate_vbucket_map(self):
@@ -698,9 +759,12 @@ class Cluster:
         set_vbucket_state for every vb in the map (`EPBucket::scheduleVBStatePersist`)."""
         b = self.bucket
         b.warmup_phase = None
+        shutting_down = b.state == "shutting-down"
         if b.state == "warming":
             b.state = "running"
-        self.schedule_vbstate_persist_if_at_complete()
+        # In in-initiate-shutdown, Warmup::stop emptied the done function at the shutdown's start.
+        if not (shutting_down and self.design.stop_warmup == "in-initiate-shutdown"):
+            self.schedule_vbstate_persist_if_at_complete()
 
     def schedule_vbstate_persist_if_at_complete(self):
         if self.design.persist_entry == "at-complete":
@@ -717,32 +781,57 @@ class Cluster:
 
     def shutdown_begin(self):
         """`EventuallyPersistentEngine::destroyInner`: client traffic stops and
-        `shutdownAllConnections` closes every DCP stream. Warmup, if still running, goes on."""
+        `shutdownAllConnections` closes every DCP stream. In `in-initiate-shutdown` warmup is
+        stopped now (`EPBucket::initiateShutdown` -> `stopWarmup`); otherwise it goes on."""
         b = self.up()
         if b.state == "shutting-down":
             raise Refused("a shutdown has already begun")
         b.state = "shutting-down"
         b.shutdown = Shutdown()
         self.drop_streams()
+        if self.design.stop_warmup == "in-initiate-shutdown":
+            self.stop_warmup()
+
+    def stop_warmup(self):
+        """`EPBucket::stopWarmup` -> `Warmup::stop()`: cancels the tasks in warmup's taskSet and
+        forces the state to Done, then `done()`. The LoadPreparedSyncWrites and
+        PopulateVBucketMap tasks do not register in the taskSet, so right after CreateVBuckets
+        the stop changes nothing. `done()` runs `warmupCompleted` in `in-deinitialize` and
+        nothing in `in-initiate-shutdown` (MB-64849)."""
+        b = self.bucket
+        sd = b.shutdown
+        if self.design.shutdown_flag == "after-flush-if-loaded-before-stop":
+            sd.loaded_at_stop = b.has_loaded_metadata()
+        if b.warmup_phase is None or b.warmup_phase == "create-vbuckets":
+            return
+        sd.warmup_stopped = True
+        if self.design.stop_warmup == "in-deinitialize":
+            self.schedule_vbstate_persist_if_at_complete()
 
     def shutdown_write_clean_flag(self):
         """The shutdown path writes `ep_force_shutdown=false` to stats.json. `before-flush`:
         v6.5.1's `destroyInner` -> `KVBucket::snapshotStats`, before the flusher stops.
         `after-flush`: `KVBucket::persistShutdownContext` at the end of
-        `EPBucket::deinitialize`, whatever warmup had reached. `after-flush-if-state-persisted`
-        (the proposed design): only if warmup got past PopulateVBucketMap and no vbstate flush
-        failed; otherwise stats.json keeps the `true` Initialize wrote."""
+        `EPBucket::deinitialize`, whatever warmup had reached. The guarded kinds write `false`
+        only if their guard holds on the state the process holds now (a forced stop included)
+        and no vbstate flush failed, `true` otherwise: `after-flush-if-has-loaded-metadata`
+        reads `hasLoadedMetaData()`, `after-flush-if-vb-map-populated` (proposed) whether
+        PopulateVBucketMap really ran, `after-flush-if-loaded-before-stop` what stopWarmup
+        recorded."""
         sd = self.shutting_down()
         if sd.flag_written:
             raise Refused("the clean flag is already written")
         after = self.design.shutdown_flag != "before-flush"
         if after and not sd.tasks_stopped:
             raise Refused("%s: the flag is written after the flusher and the tasks stopped" % self.design.shutdown_flag)
-        clean = True
-        if self.design.shutdown_flag == "after-flush-if-state-persisted":
-            clean = self.bucket.vb_map_populated() and not self.bucket.traffic_refused
-        if clean:
-            self.disk.stats_json = {"ep_force_shutdown": "false"}
+        b = self.bucket
+        guard = {
+            "after-flush-if-has-loaded-metadata": b.has_loaded_metadata,
+            "after-flush-if-vb-map-populated": b.vb_map_populated,
+            "after-flush-if-loaded-before-stop": lambda: sd.loaded_at_stop,
+        }.get(self.design.shutdown_flag)
+        clean = guard is None or (guard() and not b.traffic_refused)
+        self.disk.stats_json = {"ep_force_shutdown": "false" if clean else "true"}
         sd.flag_written = True
         self.end_shutdown_if_done()
 
@@ -761,18 +850,18 @@ class Cluster:
         self.end_shutdown_if_done()
 
     def shutdown_stop_tasks(self):
-        """`EPBucket::stopWarmup` -> `Warmup::stop` -> `done()` -> `warmupCompleted` if warmup
-        had not completed (in `at-complete` that queues set_vbucket_state, which the stopped
-        flusher never writes), then `KVBucket::deinitialize` ->
-        `ExecutorPool::unregisterTaskable`: the expiry pager and compaction stop."""
+        """In `in-deinitialize`, `EPBucket::stopWarmup` first (in `at-complete` its `done()`
+        queues set_vbucket_state, which the stopped flusher never writes); then
+        `KVBucket::deinitialize` -> `ExecutorPool::unregisterTaskable`: the expiry pager,
+        compaction and any warmup task still pending stop."""
         sd = self.shutting_down()
         if sd.tasks_stopped:
             raise Refused("the tasks are already stopped")
         if not sd.flusher_stopped:
             raise Refused("the tasks stop only after the flusher stopped")
+        if self.design.stop_warmup == "in-deinitialize":
+            self.stop_warmup()
         sd.tasks_stopped = True
-        if self.bucket.warmup_phase is not None:
-            self.schedule_vbstate_persist_if_at_complete()
         self.end_shutdown_if_done()
 
     def shutting_down(self):
@@ -908,6 +997,7 @@ class Cluster:
             "active": {
                 "process": "down" if b is None else b.state,
                 "warmup_phase": None if b is None else b.warmup_phase,
+                "warmup_stopped": sd is not None and sd.warmup_stopped,
                 "warmup_read_clean": None if b is None else b.read_clean,
                 "flusher_stopped": sd is not None and sd.flusher_stopped,
                 "tasks_stopped": sd is not None and sd.tasks_stopped,

@@ -472,7 +472,7 @@ impl StatsDisk {
         let path = dir.join(StatsFile::FILE_NAME);
         backend
             .as_dyn()
-            .read_all(&path)
+            .read_within(&path, 0)
             .map(|c| c.is_some())
             .map_err(|e| io_err(&path, e))
     }

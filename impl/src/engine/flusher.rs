@@ -83,6 +83,19 @@ impl Cluster {
         if let Some(t) = table {
             state.table = t.entries().to_vec();
         }
+        // MB-37920's fix reverted: a vbstate-only batch compares with the KVStore's cache, which
+        // a failed write already updated, and is skipped as persisted; or it updates the cache
+        // before the write, whether or not the write then succeeds.
+        let vbstate_only = items.is_empty() && table.is_some();
+        if self.variant.reverted.mb37920 && vbstate_only {
+            let cache_ahead = a.disk.state().is_some_and(|d| d.table != m.cached.table);
+            if cache_ahead && state.table == m.cached.table {
+                m.queue.clear();
+                m.notified = false;
+                return Ok(Vec::new());
+            }
+            m.cached.table = state.table.clone();
+        }
         state.snap_start = high;
         state.snap_end = high;
         state.max_cas = items.iter().map(|i| i.cas).fold(state.max_cas, u64::max);

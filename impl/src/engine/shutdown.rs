@@ -7,7 +7,8 @@
 use super::disk;
 use super::event::Call;
 use super::{
-    tmpfail, Cluster, EngineError, PersistEntry, Phase, Process, ShutdownFlag, StreamState, Tear,
+    tmpfail, Cluster, EngineError, PersistEntry, Phase, Process, ShutdownFlag, StopWarmup,
+    StreamState, Tear,
 };
 
 impl Cluster {
@@ -49,11 +50,15 @@ impl Cluster {
                 flusher_stopped,
                 tasks_stopped,
                 warmup,
+                warmup_stopped,
+                loaded_at_stop,
             } => Ok(Progress {
                 flag_written,
                 flusher_stopped,
                 tasks_stopped,
                 warmup,
+                warmup_stopped,
+                loaded_at_stop,
             }),
             _ => Err(tmpfail(format!(
                 "{what} only during a shutdown (node {})",
@@ -68,13 +73,17 @@ impl Cluster {
             flusher_stopped: p.flusher_stopped,
             tasks_stopped: p.tasks_stopped,
             warmup: p.warmup,
+            warmup_stopped: p.warmup_stopped,
+            loaded_at_stop: p.loaded_at_stop,
         };
     }
 
     /// A clean shutdown begins (`EventuallyPersistentEngine::destroyInner`): while running, or
     /// warming up from Initialize on (the shutdown records the last phase completed). Client
-    /// traffic stops and DCP connections close (`shutdownAllConnections`): streams drop.
-    /// Warmup, the expiry pager and compaction go on until `shutdown_stop_tasks`.
+    /// traffic stops and DCP connections close (`shutdownAllConnections`): streams drop. In
+    /// `in-initiate-shutdown` warmup is stopped now (`EPBucket::initiateShutdown` ->
+    /// `stopWarmup`); otherwise warmup, like the expiry pager and compaction, goes on until
+    /// `shutdown_stop_tasks`.
     pub fn shutdown_begin(&mut self) -> Result<(), EngineError> {
         self.usable()?;
         let warmup = match self.process {
@@ -92,18 +101,49 @@ impl Cluster {
             flusher_stopped: false,
             tasks_stopped: false,
             warmup,
+            warmup_stopped: false,
+            loaded_at_stop: false,
         });
         self.drop_streams();
+        if self.variant.stop_warmup == StopWarmup::InInitiateShutdown {
+            self.stop_warmup();
+        }
         self.log(Call::ShutdownBegin)
+    }
+
+    /// `EPBucket::stopWarmup`: if warmup has not finished, `Warmup::stop()`, which cancels the
+    /// tasks in warmup's `taskSet` and forces its state to Done, then calls `done()`. Every
+    /// warmup task registers in `taskSet` except `WarmupLoadPreparedSyncWrites` and
+    /// `WarmupPopulateVBucketMap`, so right after CreateVBuckets (whose phase here takes in
+    /// the collection counts and the item-count estimate) the stop finds nothing to cancel
+    /// and changes nothing. `done()` runs `warmupCompleted` in `in-deinitialize` (`at-complete`
+    /// queues set_vbucket_state for the vbs in the map) and nothing in `in-initiate-shutdown`.
+    fn stop_warmup(&mut self) {
+        let loaded = self.process.has_loaded_metadata();
+        let Ok(mut p) = self.shutdown_progress("warmup is stopped") else {
+            unreachable!("warmup is stopped during a shutdown")
+        };
+        if self.variant.shutdown_flag == ShutdownFlag::AfterFlushIfLoadedBeforeStop {
+            p.loaded_at_stop = loaded;
+        }
+        let forced = matches!(p.warmup, Some(w) if w != Phase::CreateVBuckets);
+        p.warmup_stopped |= forced;
+        self.set_progress(p);
+        if forced
+            && self.variant.stop_warmup == StopWarmup::InDeinitialize
+            && self.variant.persist_entry == PersistEntry::AtComplete
+        {
+            self.queue_set_vbstate_in_map();
+        }
     }
 
     /// The shutdown path writes stats.json. Before-flush (v6.5.1 to MB-41257): any time during
     /// the shutdown, before the flusher stops. After-flush (`KVBucket::persistShutdownContext`
     /// at the end of `EPBucket::deinitialize`): once the tasks stopped. Writes
-    /// `ep_force_shutdown=false`, except in `after-flush-if-state-persisted` when warmup did not
-    /// get past PopulateVBucketMap or a vbstate flush failed: stats.json is then left as it is
-    /// (Initialize wrote `true`), so the next warmup is unclean. The last of the three steps
-    /// ends the shutdown.
+    /// `ep_force_shutdown=false`, except in a guarded design whose guard is false on the state
+    /// the process holds now (a forced stop included) or when a vbstate flush failed: it then
+    /// writes `true`, so the next warmup is unclean. The last of the three steps ends the
+    /// shutdown.
     pub fn shutdown_write_clean_flag(&mut self) -> Result<(), EngineError> {
         self.usable()?;
         let mut p = self.shutdown_progress("the clean flag is written")?;
@@ -116,16 +156,14 @@ impl Cluster {
                 self.variant.shutdown_flag
             )));
         }
+        let ok = !self.traffic_refused;
         let clean = match self.variant.shutdown_flag {
             ShutdownFlag::BeforeFlush | ShutdownFlag::AfterFlush => true,
-            ShutdownFlag::AfterFlushIfStatePersisted => {
-                let populated = p.warmup.is_none_or(|w| w >= Phase::PopulateVBucketMap);
-                populated && !self.traffic_refused
-            }
+            ShutdownFlag::AfterFlushIfHasLoadedMetadata => self.process.has_loaded_metadata() && ok,
+            ShutdownFlag::AfterFlushIfVbMapPopulated => self.process.vb_map_populated() && ok,
+            ShutdownFlag::AfterFlushIfLoadedBeforeStop => p.loaded_at_stop && ok,
         };
-        if clean {
-            self.write_stats(Some("false"))?;
-        }
+        self.write_stats(Some(if clean { "false" } else { "true" }))?;
         p.flag_written = true;
         self.set_progress(p);
         self.end_shutdown_if_done();
@@ -159,25 +197,24 @@ impl Cluster {
         self.log(Call::ShutdownStopFlusher)
     }
 
-    /// The bucket's tasks stop, once the flusher stopped: warmup, if it has not completed, is
-    /// stopped (`EPBucket::stopWarmup` -> `Warmup::stop`, whose `done()` calls
-    /// `warmupCompleted`: in `at-complete` that queues set_vbucket_state for every vb in the
-    /// map, which the stopped flusher never writes), then `KVBucket::deinitialize` ->
-    /// `unregisterTaskable` stops the expiry pager and compaction.
+    /// The bucket's tasks stop, once the flusher stopped: in `in-deinitialize`, warmup first
+    /// (`EPBucket::stopWarmup`), then `KVBucket::deinitialize` -> `unregisterTaskable` stops the
+    /// expiry pager, compaction and any warmup task still pending.
     pub fn shutdown_stop_tasks(&mut self) -> Result<(), EngineError> {
         self.usable()?;
-        let mut p = self.shutdown_progress("the tasks stop")?;
+        let p = self.shutdown_progress("the tasks stop")?;
         if p.tasks_stopped {
             return Err(tmpfail("the tasks are already stopped"));
         }
         if !p.flusher_stopped {
             return Err(tmpfail("the tasks stop only after the flusher stopped"));
         }
+        if self.variant.stop_warmup == StopWarmup::InDeinitialize {
+            self.stop_warmup();
+        }
+        let mut p = self.shutdown_progress("the tasks stop")?;
         p.tasks_stopped = true;
         self.set_progress(p);
-        if p.warmup.is_some() && self.variant.persist_entry == PersistEntry::AtComplete {
-            self.queue_set_vbstate_in_map();
-        }
         self.end_shutdown_if_done();
         self.log(Call::ShutdownStopTasks)
     }
@@ -246,4 +283,6 @@ pub(super) struct Progress {
     flusher_stopped: bool,
     tasks_stopped: bool,
     warmup: Option<Phase>,
+    warmup_stopped: bool,
+    loaded_at_stop: bool,
 }

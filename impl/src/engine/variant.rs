@@ -1,4 +1,4 @@
-//! The designs kv_engine shipped (domain brief, section 4), and `proposed`: three knobs and six
+//! The designs kv_engine shipped (domain brief, section 4), and `proposed`: four knobs and six
 //! presets, named exactly as the model names them (`docs/vocabulary.md`).
 //!
 //! Two versions on purpose: the model keeps its own designs and knobs (`model/src/variant.rs`).
@@ -25,19 +25,35 @@ pub enum PersistEntry {
     SyncFlush,
 }
 
-/// When the shutdown path writes `ep_force_shutdown=false`.
+/// When the shutdown path writes `ep_force_shutdown=false`, and what the guarded kinds read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ShutdownFlag {
     /// Before the flushers stop (before MB-45756).
     BeforeFlush,
     /// After the flusher and the bucket's tasks stopped (`KVBucket::persistShutdownContext` at
     /// the end of `EPBucket::deinitialize`), whatever warmup had reached; and warmup's
-    /// Initialize resets the flag to `true` as soon as it has read it (MB-45756 / MB-46361).
+    /// Initialize resets the flag to `true` when it read `false` (MB-45756 / MB-46361).
     AfterFlush,
-    /// `proposed`: as `after-flush`, but `false` is written only if warmup got past
-    /// PopulateVBucketMap (or had completed) and no vbstate flush failed; otherwise stats.json
-    /// is left saying `true` (written by Initialize), so the next warmup is unclean.
-    AfterFlushIfStatePersisted,
+    /// `after-flush`, guarded by `hasLoadedMetaData() && !hasSetVbucketStateFailure()` read
+    /// at `persistShutdownContext`: true after `Warmup::stop` forced the state to Done.
+    AfterFlushIfHasLoadedMetadata,
+    /// `proposed`: `after-flush`, guarded by "`populateVBucketMap` finished its last shard in
+    /// this process" (which a forced stop does not set) and no failed vbstate flush.
+    AfterFlushIfVbMapPopulated,
+    /// `after-flush`, guarded by `hasLoadedMetaData()` as `EPBucket::stopWarmup` read it
+    /// before `Warmup::stop`, and no failed vbstate flush.
+    AfterFlushIfLoadedBeforeStop,
+}
+
+/// Where a shutdown stops warmup (`EPBucket::stopWarmup` -> `Warmup::stop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StopWarmup {
+    /// In `EPBucket::deinitialize`, after the flusher stopped (v6.5.1 to v7.0.1); `done()`
+    /// calls `warmupCompleted`.
+    InDeinitialize,
+    /// When the shutdown begins (`EPBucket::initiateShutdown`; kv_engine today); `done()`
+    /// runs nothing (MB-64849).
+    InInitiateShutdown,
 }
 
 impl ShutdownFlag {
@@ -59,12 +75,70 @@ pub enum RollbackRetry {
     IfEntryAtStart,
 }
 
-/// A design: the three knobs.
+/// Older fixes of the bug family a design may lack (`docs/fidelity.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Reverted {
+    /// MB-11085: `createEntry` adds nothing at the newest entry's seqno.
+    pub mb11085: bool,
+    /// MB-21769: a set_vbucket_state counted in the persisted snapshot range. Not implemented:
+    /// this engine's reader refuses a vbstate whose snapshot starts above the high seqno, the
+    /// invariant the fix restored, so `Cluster::create` and `open` refuse the design.
+    pub mb21769: bool,
+    /// MB-37920: the cached vbstate updated before a vbstate-only write.
+    pub mb37920: bool,
+}
+
+impl Reverted {
+    pub fn is_empty(&self) -> bool {
+        *self == Reverted::default()
+    }
+
+    /// The names of the reverted fixes, joined by `+`.
+    pub fn names(&self) -> String {
+        [
+            (self.mb11085, "mb11085"),
+            (self.mb21769, "mb21769"),
+            (self.mb37920, "mb37920"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join("+")
+    }
+}
+
+impl FromStr for Reverted {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut r = Reverted::default();
+        if s == "none" {
+            return Ok(r);
+        }
+        for name in s.split('+') {
+            match name {
+                "mb11085" => r.mb11085 = true,
+                "mb21769" => r.mb21769 = true,
+                "mb37920" => r.mb37920 = true,
+                _ => {
+                    return Err(format!(
+                        "unknown fix '{name}' (expected mb11085, mb21769 or mb37920)"
+                    ))
+                }
+            }
+        }
+        Ok(r)
+    }
+}
+
+/// A design: the four knobs and the older fixes it lacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Variant {
     pub persist_entry: PersistEntry,
     pub shutdown_flag: ShutdownFlag,
     pub rollback_retry: RollbackRetry,
+    pub stop_warmup: StopWarmup,
+    pub reverted: Reverted,
 }
 
 impl Variant {
@@ -74,26 +148,39 @@ impl Variant {
 
     /// `v6.5.1` = at-complete + before-flush, `mb41942` = queue-at-create + before-flush,
     /// `mb43744` = queue-at-populate + before-flush, `mb41257` = sync-flush + before-flush,
-    /// each with rollback-retry `always`; `current` = sync-flush + after-flush +
-    /// if-entry-at-start; `proposed` = sync-flush + after-flush-if-state-persisted +
-    /// if-entry-at-start.
+    /// each with rollback-retry `always` and stop-warmup `in-deinitialize`; `current` =
+    /// sync-flush + after-flush + if-entry-at-start + in-initiate-shutdown; `proposed` =
+    /// sync-flush + after-flush-if-vb-map-populated + if-entry-at-start + in-initiate-shutdown.
     pub fn preset(name: &str) -> Option<Variant> {
         use PersistEntry::*;
         use RollbackRetry::*;
         use ShutdownFlag::*;
-        let (persist_entry, shutdown_flag, rollback_retry) = match name {
-            "v6.5.1" => (AtComplete, BeforeFlush, Always),
-            "mb41942" => (QueueAtCreate, BeforeFlush, Always),
-            "mb43744" => (QueueAtPopulate, BeforeFlush, Always),
-            "mb41257" => (SyncFlush, BeforeFlush, Always),
-            "current" => (SyncFlush, AfterFlush, IfEntryAtStart),
-            "proposed" => (SyncFlush, AfterFlushIfStatePersisted, IfEntryAtStart),
+        use StopWarmup::*;
+        let (persist_entry, shutdown_flag, rollback_retry, stop_warmup) = match name {
+            "v6.5.1" => (AtComplete, BeforeFlush, Always, InDeinitialize),
+            "mb41942" => (QueueAtCreate, BeforeFlush, Always, InDeinitialize),
+            "mb43744" => (QueueAtPopulate, BeforeFlush, Always, InDeinitialize),
+            "mb41257" => (SyncFlush, BeforeFlush, Always, InDeinitialize),
+            "current" => (SyncFlush, AfterFlush, IfEntryAtStart, InInitiateShutdown),
+            "proposed" => (
+                SyncFlush,
+                AfterFlushIfVbMapPopulated,
+                IfEntryAtStart,
+                InInitiateShutdown,
+            ),
             _ => return None,
+        };
+        // MB-37920's fix (f9c1af5f0) is later than v6.5.1 and MB-41942's fix.
+        let reverted = Reverted {
+            mb37920: matches!(name, "v6.5.1" | "mb41942"),
+            ..Reverted::default()
         };
         Some(Variant {
             persist_entry,
             shutdown_flag,
             rollback_retry,
+            stop_warmup,
+            reverted,
         })
     }
 
@@ -121,11 +208,17 @@ impl fmt::Display for Variant {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.preset_name() {
             Some(n) => f.write_str(n),
-            None => write!(
-                f,
-                "persist-entry={} shutdown-flag={} rollback-retry={}",
-                self.persist_entry, self.shutdown_flag, self.rollback_retry
-            ),
+            None => {
+                write!(
+                    f,
+                    "persist-entry={} shutdown-flag={} rollback-retry={} stop-warmup={}",
+                    self.persist_entry, self.shutdown_flag, self.rollback_retry, self.stop_warmup
+                )?;
+                if !self.reverted.is_empty() {
+                    write!(f, " revert-fix={}", self.reverted.names())?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -133,7 +226,8 @@ impl fmt::Display for Variant {
 /// A preset name, or the `Display` form of a combination
 /// (`persist-entry=queue-at-create shutdown-flag=after-flush rollback-retry=always`, any order,
 /// separated by spaces or commas). `rollback-retry` may be left out: it is then `always`, the
-/// rule of every design before MB-48398 (and of combinations written before the knob existed).
+/// rule of every design before MB-48398 (and of combinations written before the knob existed);
+/// so may `stop-warmup`: then `in-deinitialize`, the rule before MB-47851.
 impl FromStr for Variant {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -143,19 +237,25 @@ impl FromStr for Variant {
         let mut persist_entry = None;
         let mut shutdown_flag = None;
         let mut rollback_retry = None;
+        let mut stop_warmup = None;
+        let mut reverted = Reverted::default();
         for part in s.split([' ', ',']).filter(|p| !p.is_empty()) {
             match part.split_once('=') {
                 Some(("persist-entry", v)) => persist_entry = Some(v.parse::<PersistEntry>()?),
                 Some(("shutdown-flag", v)) => shutdown_flag = Some(v.parse::<ShutdownFlag>()?),
                 Some(("rollback-retry", v)) => rollback_retry = Some(v.parse::<RollbackRetry>()?),
+                Some(("stop-warmup", v)) => stop_warmup = Some(v.parse::<StopWarmup>()?),
+                Some(("revert-fix", v)) => reverted = v.parse::<Reverted>()?,
                 _ => {
                     return Err(format!(
                         "unknown variant '{s}' (expected one of: {}, or \
-                         persist-entry=<{}> shutdown-flag=<{}> [rollback-retry=<{}>])",
+                         persist-entry=<{}> shutdown-flag=<{}> [rollback-retry=<{}>] \
+                         [stop-warmup=<{}>])",
                         Self::PRESETS.join(", "),
                         PersistEntry::NAMES.join("|"),
                         ShutdownFlag::NAMES.join("|"),
                         RollbackRetry::NAMES.join("|"),
+                        StopWarmup::NAMES.join("|"),
                     ))
                 }
             }
@@ -165,6 +265,8 @@ impl FromStr for Variant {
                 persist_entry,
                 shutdown_flag,
                 rollback_retry: rollback_retry.unwrap_or(RollbackRetry::Always),
+                stop_warmup: stop_warmup.unwrap_or(StopWarmup::InDeinitialize),
+                reverted,
             }),
             _ => Err(format!(
                 "variant '{s}' lacks a knob (persist-entry= and shutdown-flag= are both needed)"
@@ -211,7 +313,14 @@ knob_names!(PersistEntry {
 knob_names!(ShutdownFlag {
     BeforeFlush => "before-flush",
     AfterFlush => "after-flush",
-    AfterFlushIfStatePersisted => "after-flush-if-state-persisted",
+    AfterFlushIfHasLoadedMetadata => "after-flush-if-has-loaded-metadata",
+    AfterFlushIfVbMapPopulated => "after-flush-if-vb-map-populated",
+    AfterFlushIfLoadedBeforeStop => "after-flush-if-loaded-before-stop",
+});
+
+knob_names!(StopWarmup {
+    InDeinitialize => "in-deinitialize",
+    InInitiateShutdown => "in-initiate-shutdown",
 });
 
 knob_names!(RollbackRetry {
@@ -309,27 +418,32 @@ mod tests {
             persist_entry: PersistEntry::QueueAtCreate,
             shutdown_flag: ShutdownFlag::AfterFlush,
             rollback_retry: RollbackRetry::IfEntryAtStart,
+            stop_warmup: StopWarmup::InInitiateShutdown,
+            reverted: Reverted::default(),
         };
         let shown = v.to_string();
         assert_eq!(
             shown,
             "persist-entry=queue-at-create shutdown-flag=after-flush \
-             rollback-retry=if-entry-at-start"
+             rollback-retry=if-entry-at-start stop-warmup=in-initiate-shutdown"
         );
         assert_eq!(shown.parse::<Variant>().unwrap(), v);
     }
 
     #[test]
-    fn a_combination_without_rollback_retry_has_the_older_rule() {
-        let v: Variant = "persist-entry=sync-flush shutdown-flag=after-flush-if-state-persisted"
+    fn a_combination_without_rollback_retry_or_stop_warmup_has_the_older_rules() {
+        let v: Variant = "persist-entry=sync-flush shutdown-flag=after-flush-if-vb-map-populated"
             .parse()
             .unwrap();
         assert_eq!(v.rollback_retry, RollbackRetry::Always);
-        assert_eq!(v.shutdown_flag, ShutdownFlag::AfterFlushIfStatePersisted);
+        assert_eq!(v.stop_warmup, StopWarmup::InDeinitialize);
+        assert_eq!(v.shutdown_flag, ShutdownFlag::AfterFlushIfVbMapPopulated);
         assert_eq!(
             Variant::preset("proposed").unwrap(),
             Variant {
                 rollback_retry: RollbackRetry::IfEntryAtStart,
+                stop_warmup: StopWarmup::InInitiateShutdown,
+                reverted: Reverted::default(),
                 ..v
             }
         );

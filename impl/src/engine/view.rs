@@ -27,6 +27,9 @@ pub struct ActiveView {
     /// The last warmup phase completed, while warming up or shutting down during warmup;
     /// `null` otherwise.
     pub warmup_phase: Option<Text>,
+    /// `Warmup::stop` forced warmup to Done during a shutdown (`warmup_phase` keeps the last
+    /// phase that ran).
+    pub warmup_stopped: bool,
     /// What Initialize read from stats.json; kept until the node goes down.
     pub warmup_read_clean: Option<bool>,
     /// Only ever true while shutting down.
@@ -116,6 +119,13 @@ impl Cluster {
     /// The projected view of `docs/vocabulary.md`.
     pub fn view(&self) -> View {
         let warmup_phase = self.process.warmup_phase().map(|p| Cow::Borrowed(p.name()));
+        let warmup_stopped = matches!(
+            self.process,
+            Process::ShuttingDown {
+                warmup_stopped: true,
+                ..
+            }
+        );
         let (flusher_stopped, tasks_stopped) = match self.process {
             Process::ShuttingDown {
                 flusher_stopped,
@@ -178,6 +188,7 @@ impl Cluster {
             active: ActiveView {
                 process: Cow::Borrowed(self.process.name()),
                 warmup_phase,
+                warmup_stopped,
                 warmup_read_clean: self.read_clean,
                 flusher_stopped,
                 tasks_stopped,

@@ -77,8 +77,8 @@ impl Cluster {
     /// node is running). Returns the phase just completed.
     ///
     /// Warmup is a bucket task: if a shutdown begins during warmup, warmup goes on through the
-    /// shutdown until `shutdown_stop_tasks`; Complete then only ends warmup (the node stays
-    /// shutting down).
+    /// shutdown until it is stopped (forced to Done) or `shutdown_stop_tasks`; Complete then
+    /// only ends warmup (the node stays shutting down).
     pub fn warmup_step(&mut self) -> Result<Phase, EngineError> {
         self.usable()?;
         let phase = match self.process {
@@ -87,6 +87,7 @@ impl Cluster {
             | Process::ShuttingDown {
                 warmup: Some(p),
                 tasks_stopped: false,
+                warmup_stopped: false,
                 ..
             } => p.next().expect("warming never rests at Complete"),
             _ => {
@@ -176,15 +177,17 @@ impl Cluster {
                 "{}: sanitized table {failover} is not well formed",
                 a.disk.path().display()
             );
-            let new_entry = unclean && !self.bugs.no_entry_after_unclean_shutdown;
+            let at = if high == state.snap_end {
+                state.snap_end
+            } else {
+                state.snap_start
+            };
+            // Before MB-11085's fix `createEntry` added nothing at the newest entry's seqno.
+            let skipped = self.variant.reverted.mb11085 && failover.newest().seq == at;
+            let new_entry = unclean && !self.bugs.no_entry_after_unclean_shutdown && !skipped;
             if new_entry {
                 // Unflushed mutations were lost: any replica that saw them is on another
                 // branch, so start a new one.
-                let at = if high == state.snap_end {
-                    state.snap_end
-                } else {
-                    state.snap_start
-                };
                 failover.create_entry(at, self.uuids.as_mut());
             }
             let max_cas = history.iter().map(|i| i.cas).fold(state.max_cas, u64::max);
@@ -245,13 +248,18 @@ impl Cluster {
     /// `Warmup::done` -> `KVBucket::warmupCompleted`: the node runs (unless shutting down: then
     /// warmup just ends); `at-complete` (v6.5.1) queues set_vbucket_state for every vb in the
     /// map (`scheduleVBStatePersist`).
+    /// In `in-initiate-shutdown` a warmup that completes during a shutdown runs nothing:
+    /// `Warmup::stop` emptied the done function even when it had nothing to cancel.
     pub(super) fn warmup_complete(&mut self) {
+        let shutting_down = matches!(self.process, Process::ShuttingDown { .. });
         match &mut self.process {
             Process::Warming(_) => self.process = Process::Running,
             Process::ShuttingDown { warmup, .. } => *warmup = None,
             p => unreachable!("warmup completes while warming up (node {p:?})"),
         }
-        if self.variant.persist_entry == PersistEntry::AtComplete {
+        let done_emptied =
+            shutting_down && self.variant.stop_warmup == super::StopWarmup::InInitiateShutdown;
+        if self.variant.persist_entry == PersistEntry::AtComplete && !done_emptied {
             self.queue_set_vbstate_in_map();
         }
     }

@@ -26,6 +26,14 @@ pub trait Backend: Send + Sync + fmt::Debug {
     fn open(&self, path: &Path) -> io::Result<Box<dyn BackendFile>>;
     /// The whole content of `path`, or `None` if it does not exist.
     fn read_all(&self, path: &Path) -> io::Result<Option<Vec<u8>>>;
+    /// The content of `path` up to `max` bytes (a longer file's first `max`), or `None` if it
+    /// does not exist: for a file whose format has a size limit, so that a larger one costs no
+    /// more than the limit to refuse. The in-memory backends hold only what was written
+    /// through them and read it all.
+    fn read_within(&self, path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+        let _ = max;
+        self.read_all(path)
+    }
     /// Creates or truncates `path` and writes `data` to it. Not durable until
     /// [`Backend::sync_file`] (and, for a new file, [`Backend::sync_dir`]).
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()>;
@@ -175,6 +183,10 @@ impl Backend for FileBackend {
     }
 
     fn read_all(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+        self.read_within(path, u64::MAX)
+    }
+
+    fn read_within(&self, path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
         let file = match self.open_with(path, OFlags::RDONLY) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -191,8 +203,9 @@ impl Backend for FileBackend {
         }
         // Sized from the one fstat above (`read_to_end` on a `File` would fstat and seek again);
         // read to the end whatever the size said, in case the file grew.
-        let mut data = Vec::with_capacity((meta.len() as usize).saturating_add(1).min(1 << 20));
-        io::Read::read_to_end(&mut io::Read::take(&file, u64::MAX), &mut data)?;
+        let size = meta.len().min(max);
+        let mut data = Vec::with_capacity((size as usize).saturating_add(1).min(1 << 20));
+        io::Read::read_to_end(&mut io::Read::take(&file, max), &mut data)?;
         Ok(Some(data))
     }
 

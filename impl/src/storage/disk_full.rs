@@ -79,6 +79,9 @@ impl Backend for Wrapped {
     fn read_all(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
         self.inner.read_all(path)
     }
+    fn read_within(&self, path: &Path, max: u64) -> io::Result<Option<Vec<u8>>> {
+        self.inner.read_within(path, max)
+    }
     fn write_new(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         self.inner.write_new(path, data)
     }

@@ -11,6 +11,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+/// The most of the lock file read for the holder's pid.
+const MAX_PID_TEXT: u64 = 24;
+
 /// Exclusive ownership of a data directory, held until dropped.
 #[derive(Debug)]
 pub struct DirLock {
@@ -42,11 +45,15 @@ impl DirLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
+                // The holder wrote its pid; read no more than a pid takes, and say only a
+                // pid (the file is anyone's to write: not megabytes into the message).
                 let mut text = String::new();
-                let _ = file.read_to_string(&mut text);
+                let _ = (&mut file).take(MAX_PID_TEXT).read_to_string(&mut text);
                 let holder = match text.trim() {
-                    "" => "an unknown process".to_string(),
-                    pid => format!("process {pid}"),
+                    pid if !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) => {
+                        format!("process {pid}")
+                    }
+                    _ => "an unknown process".to_string(),
                 };
                 return Err(StoreError::Locked {
                     dir: dir.to_path_buf(),

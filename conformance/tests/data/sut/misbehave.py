@@ -11,6 +11,8 @@ reply back, until the N-th model action (a request carrying "action"), where it 
     garbage   answers a line that is not JSON
     wrong-id  answers with another request's id
     lie       from then on, every observe reply flips the view's clean_shutdown_flag
+    slow      from then on, waits 0.2 s before forwarding each model action
+    chatty    after its reply, writes a line no request asked for
 """
 import json
 import subprocess
@@ -42,6 +44,8 @@ for line in sys.stdin:
     if now and mode == "garbage":
         print("this is not JSON", flush=True)
         continue
+    if mode == "slow" and actions >= n and "action" in request:
+        time.sleep(0.2)
     reply = forward(line)
     if now and mode == "wrong-id":
         r = json.loads(reply)
@@ -53,4 +57,6 @@ for line in sys.stdin:
         active["clean_shutdown_flag"] = not active["clean_shutdown_flag"]
         reply = json.dumps(r) + "\n"
     sys.stdout.write(reply)
+    if now and mode == "chatty":
+        sys.stdout.write("unasked\n")
     sys.stdout.flush()

@@ -32,14 +32,23 @@
 //! insert, it may lag behind by what they have not added.
 
 use crate::Fingerprint;
-use crossbeam_epoch::{Atomic, Collector, Guard, LocalHandle, Owned, Shared};
-use crossbeam_utils::{Backoff, CachePadded};
-use parking_lot::Mutex;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crossbeam_utils::CachePadded;
+// warmcheck's patch: loom's atomics and a stand-in for crossbeam-epoch under the `loom` feature.
+mod sync;
+use sync::Guard;
+use sync::{Atomic, AtomicU64, AtomicUsize, Backoff, Collector, LocalHandle, Mutex, Ordering};
+use sync::{Owned, Shared};
 
+#[cfg(not(feature = "loom"))]
 const SHARD_BITS: u32 = 4;
-const SHARDS: usize = 1 << SHARD_BITS;
+#[cfg(not(feature = "loom"))]
 const INITIAL_SLOTS: usize = 1 << 10;
+// Under loom: two shards of four slots, so that a few inserts grow a table twice.
+#[cfg(feature = "loom")]
+const SHARD_BITS: u32 = 1;
+#[cfg(feature = "loom")]
+const INITIAL_SLOTS: usize = 4;
+const SHARDS: usize = 1 << SHARD_BITS;
 /// The most new fingerprints an inserter counts for a shard before it adds them to the
 /// shard's count.
 const BATCH: usize = 16;
@@ -112,9 +121,7 @@ impl Drop for VisitedSet {
             // SAFETY: `&mut self` means no inserter (they borrow the set) is alive, so no
             // thread reads the current table; replaced ones are the collector's to free.
             unsafe {
-                let table = shard
-                    .table
-                    .load(Ordering::Relaxed, crossbeam_epoch::unprotected());
+                let table = shard.table.load(Ordering::Relaxed, sync::unprotected());
                 drop(table.into_owned());
             }
         }
@@ -263,10 +270,20 @@ impl Drop for Inserter<'_> {
 }
 
 impl Table {
+    #[cfg(not(feature = "loom"))]
     fn empty(len: usize) -> Self {
         assert!(len.is_power_of_two());
         let layout = std::alloc::Layout::array::<AtomicU64>(len).expect("a table fits in memory");
         let slots = pages::zeroed(layout).cast::<AtomicU64>();
+        Table { slots, len }
+    }
+
+    /// Under loom: atomics loom can model, in a boxed slice.
+    #[cfg(feature = "loom")]
+    fn empty(len: usize) -> Self {
+        assert!(len.is_power_of_two());
+        let slots: Box<[AtomicU64]> = (0..len).map(|_| AtomicU64::new(0)).collect();
+        let slots = std::ptr::NonNull::new(Box::into_raw(slots).cast::<AtomicU64>()).unwrap();
         Table { slots, len }
     }
 
@@ -317,10 +334,18 @@ impl Table {
 }
 
 impl Drop for Table {
+    #[cfg(not(feature = "loom"))]
     fn drop(&mut self) {
         let layout = std::alloc::Layout::array::<AtomicU64>(self.len).unwrap();
         // SAFETY: made by `pages::zeroed` with this layout in `empty`, freed once.
         unsafe { pages::free(self.slots.cast(), layout) }
+    }
+
+    #[cfg(feature = "loom")]
+    fn drop(&mut self) {
+        let slots = std::ptr::slice_from_raw_parts_mut(self.slots.as_ptr(), self.len);
+        // SAFETY: made from a boxed slice of `len` in `empty`, freed once.
+        drop(unsafe { Box::from_raw(slots) });
     }
 }
 
@@ -334,6 +359,7 @@ impl Drop for Table {
 /// 2 MiB and asks for transparent huge pages: inserts land on random slots, and with 4 KiB
 /// pages nearly every one of them also missed the TLB (a one-thread check spent about 8% more
 /// time, nearly all of it on the slot's load, than with the global allocator's huge pages).
+#[cfg(not(feature = "loom"))]
 mod pages {
     use std::alloc::Layout;
     use std::ptr::NonNull;
@@ -406,7 +432,7 @@ mod pages {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod test {
     use super::*;
     use std::collections::HashSet;
@@ -588,5 +614,102 @@ mod test {
         drop(inserter);
         drop(idle);
         assert_eq!(set.len(), reference.len());
+    }
+}
+
+/// warmcheck's patch: the insert and grow protocol, checked exhaustively (up to loom's bound on
+/// preemptions, `LOOM_MAX_PREEMPTIONS`, 2 unless set) by loom over every interleaving of the
+/// threads' atomic operations and every value loom's memory model lets a load read. Run with
+/// `cargo test --features loom --lib --release loom_`. Under the feature a shard has four slots
+/// to start with, and each test's threads insert enough fingerprints into one shard (all have
+/// the top bit clear) to grow its table from 4 slots to 8 in every execution, and on to 16 in
+/// most: the second growth is left for a later insert when the count that crosses the
+/// threshold is of an insert into the table already replaced (`grow` of a table that is no
+/// longer current does nothing; the next count, or a full table, grows it). What this does
+/// not check: the epoch reclamation (replaced tables are kept until the set is dropped, see
+/// sync.rs) and the memory mappings.
+#[cfg(all(test, feature = "loom"))]
+mod loom_test {
+    use super::*;
+    use loom::sync::Arc;
+    use std::collections::HashSet;
+
+    /// Each thread inserts its list of fingerprints concurrently with the others; then each
+    /// fingerprint must have been new to exactly one thread, the count must be exact, every
+    /// fingerprint must still be there, and the shard must have grown twice.
+    fn check(lists: &'static [&'static [u64]]) {
+        // Across loom's executions (std's atomics, outside the model): how many there were,
+        // and in how many the shard grew twice.
+        let executions = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let grew_twice = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (all, twice) = (executions.clone(), grew_twice.clone());
+        let mut builder = loom::model::Builder::new();
+        if builder.preemption_bound.is_none() {
+            builder.preemption_bound = Some(2);
+        }
+        // A thread that meets a frozen slot spins (yielding) until the next table is
+        // published; loom's default of 1,000 branches per execution is too few for that.
+        builder.max_branches = 20_000;
+        builder.check(move || {
+            let set = Arc::new(VisitedSet::default());
+            let threads: Vec<_> = lists
+                .iter()
+                .map(|list| {
+                    let set = Arc::clone(&set);
+                    loom::thread::spawn(move || {
+                        let mut inserter = set.inserter();
+                        let guard = inserter.pin();
+                        let fresh: Vec<u64> = list
+                            .iter()
+                            .copied()
+                            .filter(|&fp| inserter.insert(Fingerprint::new(fp).unwrap(), &guard))
+                            .collect();
+                        drop(guard);
+                        drop(inserter);
+                        fresh
+                    })
+                })
+                .collect();
+            let mut fresh = HashSet::new();
+            for thread in threads {
+                for fp in thread.join().unwrap() {
+                    assert!(fresh.insert(fp), "fingerprint {fp} was new to two threads");
+                }
+            }
+            let distinct: HashSet<u64> = lists.iter().flat_map(|l| l.iter().copied()).collect();
+            assert_eq!(fresh, distinct, "a fingerprint was new to no thread");
+            assert_eq!(set.len(), distinct.len(), "the unique count");
+            let mut inserter = set.inserter();
+            let guard = inserter.pin();
+            for &fp in &distinct {
+                let fp = Fingerprint::new(fp).unwrap();
+                assert!(!inserter.insert(fp, &guard), "fingerprint {fp} was lost");
+            }
+            // SAFETY: loaded under `guard`.
+            let table = unsafe { set.shards[0].table.load(Ordering::Acquire, &guard).deref() };
+            assert!(table.len >= 2 * INITIAL_SLOTS, "the shard grew");
+            all.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if table.len == 4 * INITIAL_SLOTS {
+                twice.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+        let executions = executions.load(std::sync::atomic::Ordering::Relaxed);
+        let grew_twice = grew_twice.load(std::sync::atomic::Ordering::Relaxed);
+        println!("{executions} executions, {grew_twice} of them grew the shard twice");
+        assert!(grew_twice > 0, "no execution grew the shard twice");
+    }
+
+    /// Two threads, six fingerprints, two of them inserted by both.
+    #[test]
+    fn loom_two_threads_insert_through_two_growths() {
+        check(&[&[1, 2, 3, 4], &[6, 5, 4, 3]]);
+    }
+
+    /// Three threads, five fingerprints, one of them inserted by two threads. (With three
+    /// inserters a four-slot table grows at its first count, an eight-slot one at its fourth.)
+    /// Run with one preemption in CI: with two it takes minutes.
+    #[test]
+    fn loom_three_threads_insert_through_two_growths() {
+        check(&[&[1, 2], &[3, 4], &[5, 1]]);
     }
 }
