@@ -96,6 +96,7 @@ class Adapter:
                 "active": {
                     "process": "running",
                     "warmup_phase": None,
+                    "warmup_stopped": False,
                     "warmup_read_clean": None,
                     "flusher_stopped": False,
                     "tasks_stopped": False,
