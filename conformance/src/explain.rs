@@ -296,7 +296,7 @@ const RULES: &[(&str, &str, Rule)] = &[
                 "{} rolls back ({}), and a replica rolling back must prune its failover entries \
                  above its new high seqno (KVBucket::rollback), leaving {}; the engine kept {}",
                 c.vb(),
-                show(&stream),
+                stream.as_str().unwrap_or("?"),
                 c.m(),
                 c.i()
             )
@@ -305,7 +305,7 @@ const RULES: &[(&str, &str, Rule)] = &[
                     "{}'s stream is {} and the replica adopts the producer's failover table \
                  (DcpConsumer), {}; the engine has {}",
                     c.vb(),
-                    show(&stream),
+                    stream.as_str().unwrap_or("?"),
                     c.m(),
                     c.i()
                 )

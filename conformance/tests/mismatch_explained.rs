@@ -205,3 +205,28 @@ fn repeated_mismatches_are_shown_once_with_a_count_and_an_unlisted_one_gets_the_
         "{text}"
     );
 }
+
+#[test]
+fn every_seeded_engine_bug_gets_a_sentence_of_its_own_naming_the_kv_engine_function() {
+    for (bug, names) in [
+        ("flusher_ignores_set_vbstate", "Warmup::populateVBucketMap"),
+        ("needs_rollback_uses_lt", "FailoverTable::needsRollback"),
+        (
+            "no_entry_after_unclean_shutdown",
+            "FailoverTable::createEntry",
+        ),
+        ("rollback_does_not_prune", "must prune its failover entries"),
+        ("clean_flag_before_final_flush", "EPBucket::stopFlusher"),
+    ] {
+        let (code, text, report) = conform(&["--backend", "faulty", "--seeded-bug", bug]);
+        assert_eq!(code, 1, "{bug}: {text}");
+        let e = report["mismatches"][0]["explanation"].as_str().unwrap();
+        // A row of the table, not the generic sentence.
+        assert!(!e.starts_with("the model's "), "{bug}: {e}");
+        assert!(e.contains(names), "{bug}: {e}");
+        assert!(
+            mismatch_section(&text).contains(&format!("Expected: {e}")),
+            "{bug}"
+        );
+    }
+}
