@@ -165,6 +165,9 @@ pub struct Mismatch {
     pub trace: Vec<Action>,
     pub error: Option<String>,
     pub differences: Vec<Difference>,
+    /// One sentence of what the model expected the engine to do at the failing step, and why
+    /// (from the action and the first differing field: `explain.rs`).
+    pub explanation: String,
 }
 
 #[derive(Clone, Copy, Debug, serde::Serialize, schemars::JsonSchema)]
@@ -243,10 +246,12 @@ pub fn conform_job<S: Sut>(
     // The initial state must already agree.
     let diffs = compare(model, &init, sut)?;
     if !diffs.is_empty() {
+        let explanation = crate::explain::explain(model, &init, None, &init, None, &diffs);
         out.mismatches.push(Mismatch {
             trace: vec![],
             error: None,
             differences: diffs,
+            explanation,
         });
         out.seconds = start.elapsed().as_secs_f64();
         return Ok(out);
@@ -347,10 +352,20 @@ pub fn conform_job<S: Sut>(
             if result.is_err() || !differences.is_empty() {
                 let mut trace = path.clone();
                 trace.push(action.clone());
+                let error = result.err().map(|e| e.to_string());
+                let explanation = crate::explain::explain(
+                    model,
+                    &top.state,
+                    Some(&action),
+                    &next,
+                    error.as_deref(),
+                    &differences,
+                );
                 out.mismatches.push(Mismatch {
                     trace,
-                    error: result.err().map(|e| e.to_string()),
+                    error,
                     differences,
+                    explanation,
                 });
                 if stop_at_first_mismatch {
                     stopped = true;

@@ -7,6 +7,7 @@ pub mod checked;
 pub mod cli;
 pub mod conform;
 pub mod expect;
+pub mod explain;
 pub mod explored;
 pub mod itf;
 pub mod mapping;

@@ -376,19 +376,32 @@ pub fn print(report: &ReplayReport, trace: &Trace, variant: Variant, sut: Option
 
 /// The differing fields, model and implementation side by side.
 pub fn print_differences(differences: &[Difference]) {
+    print!("{}", render_differences(differences));
+}
+
+/// [`print_differences`]'s lines.
+pub fn render_differences(differences: &[Difference]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
     let width = differences
         .iter()
         .map(|d| d.path.len())
         .max()
         .unwrap_or(4)
         .min(60);
-    println!("      {:<width$}  {:<40}  implementation", "field", "model");
+    let _ = writeln!(
+        out,
+        "      {:<width$}  {:<40}  implementation",
+        "field", "model"
+    );
     for d in differences {
-        println!(
+        let _ = writeln!(
+            out,
             "    ! {:<width$}  {:<40}  {}",
             d.path,
             d.model.to_string(),
             d.implementation
         );
     }
+    out
 }

@@ -97,7 +97,7 @@ fn conforms(args: &[&str]) -> Result<(), String> {
 /// The same engine, except that `createEntry` does nothing, so warmup after an unclean
 /// shutdown creates no failover entry (the seeded bug `no_entry_after_unclean_shutdown` of
 /// warmcheck's own implementation): conform must exit 1 with a mismatch naming the failover
-/// table.
+/// table and saying that warmup should have created an entry.
 fn engine_without_a_new_entry_after_an_unclean_shutdown_is_caught() -> Result<(), String> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sut/python");
     let program = format!(
@@ -133,6 +133,31 @@ fn engine_without_a_new_entry_after_an_unclean_shutdown_is_caught() -> Result<()
         return Err(format!(
             "the mismatch does not name a failover table (paths {paths:?}):\n{text}"
         ));
+    }
+    // The mismatch explains itself (docs/conformance.md, "How a mismatch reads"): the path
+    // with the model's story per step, the first differing field, and what the engine should
+    // have done.
+    for want in [
+        "model: vb 0: high seqno ",
+        "createEntry -> [(U2,",
+        "First difference: /active/vbuckets/0/failover",
+        "Expected: after an unclean shutdown warmup must create a failover entry",
+    ] {
+        if !text.contains(want) {
+            return Err(format!("the mismatch does not say {want:?}:\n{text}"));
+        }
+    }
+    let explained = report["mismatches"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|m| {
+            m["explanation"]
+                .as_str()
+                .is_some_and(|e| e.contains("createEntry"))
+        });
+    if !explained {
+        return Err(format!("a JSON mismatch lacks the explanation: {report}"));
     }
     Ok(())
 }

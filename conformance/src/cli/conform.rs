@@ -5,6 +5,7 @@ use super::args::{
     MAX_THREADS,
 };
 use crate::conform::{self, ClusterSut, ConformOutcome, Job, Jobs, Shard, Sut};
+use crate::explain;
 use crate::progress::Progress;
 use crate::replay::{self, ImplSetup};
 use crate::report::{self, Case};
@@ -358,17 +359,11 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
     let mut trace_path = None;
     if let Some(m) = outcome.mismatches.first() {
         println!();
-        println!("MISMATCH after {} steps:", m.trace.len());
+        print!(
+            "{}",
+            explain::render_mismatches(&model, &outcome.mismatches)
+        );
         let t = Trace::new(&model, None, m.trace.clone());
-        for (i, a) in m.trace.iter().enumerate() {
-            println!("  {:>2}. {a:?}", i + 1);
-        }
-        if let Some(e) = &m.error {
-            println!("  the implementation: {e}");
-        }
-        if !m.differences.is_empty() {
-            replay::print_differences(&m.differences);
-        }
         let path = opts.trace_dir.join(format!(
             "conform-mismatch-{}.trace.json",
             report::variant_label(&model)
@@ -434,19 +429,7 @@ fn conform_model(model: Warmup, opts: Options) -> u8 {
                             .as_ref()
                             .map_or(String::new(), |p| format!(" (trace {})", p.display()))
                     ),
-                    format!(
-                        "{}\n{}",
-                        m.trace
-                            .iter()
-                            .map(|a| format!("{a:?}"))
-                            .collect::<Vec<_>>()
-                            .join("\n"),
-                        m.differences
-                            .iter()
-                            .map(|d| d.to_string())
-                            .collect::<Vec<_>>()
-                            .join("\n")
-                    ),
+                    explain::render_mismatches(&model, &outcome.mismatches),
                 )
             }),
             skipped: outcome.interrupted.then(|| {
