@@ -297,6 +297,7 @@ fn draw(
     };
 
     // Bands first, so they sit behind the boxes: warmup (shaded) and crashes (red).
+    let mut lost_entries = Vec::new();
     for (i, (before, action)) in path.iter().enumerate() {
         let Some(action) = action else { continue };
         if !cols.contains(&i) {
@@ -367,9 +368,14 @@ fn draw(
                     .filter(|a| !vb.disk.failover.contains_uuid(a.failover.newest().uuid))
             }) {
                 let n = act.failover.newest();
-                c.lost_entry(i, &format!("lost {n:?} (memory only)"));
+                lost_entries.push((i, format!("lost {n:?} (memory only)")));
             }
         }
+    }
+
+    // Drawn once every band is, so that no later column's band covers them.
+    for (i, text) in lost_entries {
+        c.lost_entry(i, &text);
     }
 
     // Lane labels and rules.
