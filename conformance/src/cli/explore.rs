@@ -9,7 +9,8 @@ use std::path::PathBuf;
 ///
 /// Each step shows what it changed, and a timeline picture of the path (one lane per node and
 /// one for the active's disk). With --trace, prints the address that opens Explorer at the end
-/// of a saved counterexample.
+/// of a saved counterexample; the landing page names the trace, and /story shows its timeline
+/// full size (rows that fit the window).
 ///
 /// Runs until interrupted. Exit codes: 2 usage error or the address is taken.
 #[derive(clap::Args)]
