@@ -349,6 +349,22 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium(
         "the current state's outcome says the replica was accepted"
     );
 
+    // The landing page names the loaded trace and links to the story view; the path list
+    // numbers the first action 1, as the story does.
+    let trace_name = trace_path.display().to_string();
+    assert!(
+        page.contains(&trace_name) && page.contains("warmcheck-trace"),
+        "the landing page names the loaded trace {trace_name}"
+    );
+    assert!(
+        page.contains(r#"class="warmcheck-story-link""#) && page.contains(r#"href="/story""#),
+        "the landing page links to the story view"
+    );
+    assert!(
+        page.contains(r#"<ol class="path-list" start="-1""#),
+        "the path list numbers the first action 1"
+    );
+
     // 6. A screenshot a person can look at.
     let png = d.call("GET", "/screenshot", None);
     use base64::Engine;
@@ -371,6 +387,77 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium(
         std::fs::write(root.join("docs/explorer-v6.5.1.png"), &bytes).unwrap();
         std::fs::write(root.join("docs/explorer-v6.5.1-timeline.png"), &picture).unwrap();
     }
+
+    // 7. The story view at 1280x800: the whole timeline at full size, text 11 px and up, no
+    // text over another, the violated property named.
+    d.call(
+        "POST",
+        "/url",
+        Some(json!({"url": format!("http://127.0.0.1:{port}/story")})),
+    );
+    d.wait_for(
+        "//*[local-name()='svg' and contains(@class,'warmcheck-timeline')]",
+        "the story view's timeline",
+    );
+    let measured = d.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({
+            "script": r#"
+                const out = {texts: 0, small: [], overlaps: [], wider: [], violated: ''};
+                for (const svg of document.querySelectorAll('svg.warmcheck-timeline')) {
+                    const r = svg.getBoundingClientRect();
+                    if (r.right > window.innerWidth) out.wider.push(r.width);
+                    const boxes = [];
+                    for (const t of svg.querySelectorAll('text')) {
+                        out.texts++;
+                        const px = parseFloat(t.getAttribute('font-size')) * t.getScreenCTM().a;
+                        if (px < 11) out.small.push(t.textContent + ' ' + px);
+                        const b = t.getBoundingClientRect();
+                        for (const [o, ob] of boxes) {
+                            const x = Math.min(b.right, ob.right) - Math.max(b.left, ob.left);
+                            const y = Math.min(b.bottom, ob.bottom) - Math.max(b.top, ob.top);
+                            if (x > 0.5 && y > 0.5) out.overlaps.push(o + ' / ' + t.textContent);
+                        }
+                        boxes.push([t.textContent, b]);
+                    }
+                    const v = svg.querySelector('.violated-property');
+                    if (v) out.violated = v.textContent;
+                }
+                return out;"#,
+            "args": []
+        })),
+    );
+    assert!(
+        measured["texts"].as_u64().unwrap_or(0) > 20,
+        "the story view draws the timeline's text: {measured}"
+    );
+    assert_eq!(
+        measured["small"],
+        json!([]),
+        "every text of the story view renders at 11 px or more at 1280x800"
+    );
+    assert_eq!(
+        measured["overlaps"],
+        json!([]),
+        "no text of the story view overlaps another"
+    );
+    assert_eq!(
+        measured["wider"],
+        json!([]),
+        "each row of the story fits a 1280-pixel window"
+    );
+    assert_eq!(
+        measured["violated"],
+        json!("VIOLATES: no replica diverges"),
+        "the story view shows the violated property"
+    );
+    let story = d.call("GET", "/screenshot", None);
+    let story = base64::engine::general_purpose::STANDARD
+        .decode(story.as_str().unwrap())
+        .unwrap();
+    assert!(story.starts_with(b"\x89PNG"), "a PNG of the story view");
+    std::fs::write(root.join("target/explorer-v6.5.1-story.png"), &story).unwrap();
     d.call("DELETE", "", None);
 }
 

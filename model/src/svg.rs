@@ -41,8 +41,25 @@ fn color(m: &Mutation) -> &'static str {
     }
 }
 
+/// The drawing so far, and the boxes of the text already placed (for the collision pass).
 struct Canvas {
     body: String,
+    /// The first step drawn: column `i` is drawn at `LEFT + (i - from) * COL`.
+    from: usize,
+    /// `(x, y, width, height)` of each text placed, estimated from its length.
+    boxes: Vec<(f64, f64, f64, f64)>,
+}
+
+/// A text's box as a browser lays it out, estimated: DejaVu Sans averages below 0.64 em a
+/// character, and a line is about 1.2 em tall with its top 0.95 em above the baseline.
+fn text_box(x: usize, y: usize, size: usize, s: &str) -> (f64, f64, f64, f64) {
+    let size = size as f64;
+    let w = s.chars().count() as f64 * size * 0.64;
+    (x as f64, y as f64 - size * 0.95, w, size * 1.2)
+}
+
+fn overlaps(a: (f64, f64, f64, f64), b: (f64, f64, f64, f64)) -> bool {
+    a.0 < b.0 + b.2 && b.0 < a.0 + a.2 && a.1 < b.1 + b.3 && b.1 < a.1 + a.3
 }
 
 impl Canvas {
@@ -58,12 +75,27 @@ impl Canvas {
             r#"<rect class="{class}" x="{x}" y="{y}" width="{w}" height="{h}" rx="3" fill="{fill}" stroke="{stroke}"/>"#
         );
     }
-    fn text(&mut self, x: usize, y: usize, size: usize, fill: &str, s: &str) {
+    /// A text at `(x, y)` (baseline), moved down a line at a time while it would overlap a text
+    /// already placed: no label covers another.
+    fn text(&mut self, x: usize, y: usize, size: usize, fill: &str, s: &str) -> usize {
+        let mut y = y;
+        for _ in 0..8 {
+            let b = text_box(x, y, size, s);
+            if !self.boxes.iter().any(|&o| overlaps(o, b)) {
+                break;
+            }
+            y += size + 3;
+        }
+        self.boxes.push(text_box(x, y, size, s));
         let _ = writeln!(
             self.body,
             r#"<text x="{x}" y="{y}" font-size="{size}" fill="{fill}">{}</text>"#,
             esc(s)
         );
+        y
+    }
+    fn x(&self, col: usize) -> usize {
+        LEFT + (col - self.from) * COL
     }
     fn mutation(
         &mut self,
@@ -74,12 +106,53 @@ impl Canvas {
         class: &str,
         stroke: &str,
     ) {
-        let (x, y) = (LEFT + col * COL + 4, TOP + lane * LANE + 6);
+        let (x, y) = (self.x(col) + 4, TOP + lane * LANE + 6);
         self.rect((x, y, COL - 8, 22), color(m), stroke, class);
         self.text(x + 4, y + 15, 11, "#111", &format!("{seqno}: {}", label(m)));
     }
+    /// A failover entry that existed only in memory when the node went down: a hollow red
+    /// diamond on the active lane, over the crash band.
+    fn lost_entry(&mut self, col: usize, text: &str) {
+        let (x, y) = (self.x(col) + COL / 2 - 6, TOP + 10);
+        let ty = self.text(x + 15, y + 10, 11, "#b91c1c", text);
+        let y = ty - 10;
+        let _ = writeln!(
+            self.body,
+            r##"<polygon class="entry-lost" points="{},{} {},{} {},{} {},{}" fill="#ffffff" stroke="#dc2626" stroke-width="2"/>"##,
+            x + 6,
+            y,
+            x + 12,
+            y + 6,
+            x + 6,
+            y + 12,
+            x,
+            y + 6
+        );
+    }
+    /// A note that is not one of the legend's markers: plain italic text, no shape.
+    fn note(&mut self, col: usize, lane: usize, text: &str, class: &str) {
+        let (x, y) = (self.x(col) + 4, TOP + lane * LANE + 42);
+        let b = text_box(x, y, 11, text);
+        let mut y = y;
+        let mut bb = b;
+        for _ in 0..8 {
+            if !self.boxes.iter().any(|&o| overlaps(o, bb)) {
+                break;
+            }
+            y += 14;
+            bb = text_box(x, y, 11, text);
+        }
+        self.boxes.push(bb);
+        let _ = writeln!(
+            self.body,
+            r##"<text class="{class}" x="{x}" y="{y}" font-size="11" font-style="italic" fill="#374151">{}</text>"##,
+            esc(text)
+        );
+    }
     fn marker(&mut self, col: usize, lane: usize, text: &str, fill: &str, class: &str) {
-        let (x, y) = (LEFT + col * COL + 4, TOP + lane * LANE + 32);
+        let (x, y) = (self.x(col) + 4, TOP + lane * LANE + 32);
+        let ty = self.text(x + 13, y + 9, 11, "#333", text);
+        let y = ty - 9;
         let _ = writeln!(
             self.body,
             r#"<polygon class="{class}" points="{},{} {},{} {},{} {},{}" fill="{fill}"/>"#,
@@ -92,18 +165,24 @@ impl Canvas {
             x,
             y + 5
         );
-        self.text(x + 13, y + 9, 10, "#333", text);
     }
 }
 
 /// The widest the picture is drawn (pixels), so that it fits a 1280x800 window.
 const MAX_WIDTH: usize = 1200;
-/// The legend's height.
-const LEGEND: usize = 44;
+/// The width of one legend item.
+const LEGEND_ITEM: usize = 190;
 
-/// What the colours and marks mean, in two rows at `y`.
-fn legend(y: usize) -> String {
-    let items: [(&str, &str, &str); 10] = [
+/// The legend's height in a picture `width` wide.
+fn legend_height(width: usize) -> usize {
+    let per_row = ((width - 60) / LEGEND_ITEM).max(1);
+    13usize.div_ceil(per_row) * 18 + 10
+}
+
+/// What the colours and marks mean, in as many rows at `y` as a picture `width` wide needs.
+fn legend(y: usize, width: usize) -> String {
+    let per_row = ((width - 60) / LEGEND_ITEM).max(1);
+    let items: [(&str, &str, &str); 13] = [
         ("rect", "#dbeafe", "set (client write)"),
         ("rect", "#e5e7eb", "delete"),
         ("rect", "#fef3c7", "expiry"),
@@ -113,15 +192,37 @@ fn legend(y: usize) -> String {
         ("rect", "#ecfccb", "clean shutdown"),
         ("diamond", "#7c3aed", "entry (uuid,seqno) created"),
         ("diamond", "#059669", "entry persisted"),
+        ("diamond", "#2563eb", "replica adopts entry"),
         ("diamond", "#ea580c", "replica rollback"),
+        ("lost", "#dc2626", "entry only in memory, lost"),
+        ("italic", "#374151", "other events: plain text"),
     ];
     let mut out = format!(
         r##"<g class="legend"><text x="6" y="{}" font-size="11" fill="#111">Legend:</text>"##,
         y + 14
     );
     for (k, (shape, fill, text)) in items.iter().enumerate() {
-        let (x, yy) = (60 + (k % 5) * 190, y + 4 + (k / 5) * 18);
-        if *shape == "rect" {
+        let (x, yy) = (60 + (k % per_row) * LEGEND_ITEM, y + 4 + (k / per_row) * 18);
+        if *shape == "italic" {
+            let _ = write!(
+                out,
+                r##"<text x="{x}" y="{}" font-size="11" font-style="italic" fill="{fill}">{}</text>"##,
+                yy + 11,
+                esc(text)
+            );
+            continue;
+        } else if *shape == "lost" {
+            let _ = write!(
+                out,
+                r##"<polygon points="{},{yy} {},{} {},{} {x},{}" fill="#ffffff" stroke="{fill}" stroke-width="2"/>"##,
+                x + 6,
+                x + 12,
+                yy + 6,
+                x + 6,
+                yy + 12,
+                yy + 6
+            );
+        } else if *shape == "rect" {
             let _ = write!(
                 out,
                 r##"<rect x="{x}" y="{yy}" width="14" height="12" fill="{fill}" stroke="#9ca3af"/>"##
@@ -149,22 +250,61 @@ fn legend(y: usize) -> String {
     out + "</g>\n"
 }
 
-/// The timeline of `path` (the states and the actions taken from them), for vb 0.
+/// The timeline of `path` (the states and the actions taken from them), for vb 0, in one
+/// picture scaled down to fit a 1280-pixel window (Explorer's pane).
 pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
+    let steps = path.len().saturating_sub(1);
+    draw(model, path, 0..steps.max(1), true, true)
+}
+
+/// The steps one row of [`story`] holds: 11 columns fit a 1280-pixel window at full size.
+pub const STORY_STEPS_PER_ROW: usize = 11;
+
+/// The timeline of `path` at full size (text 11 px and up), as rows of at most
+/// [`STORY_STEPS_PER_ROW`] steps each, one picture per row: the story view `warmcheck explore`
+/// serves at `/story`. The last row carries the verdict and the legend.
+pub fn story(model: &Warmup, path: &[(State, Option<Action>)]) -> Vec<String> {
+    let steps = path.len().saturating_sub(1).max(1);
+    let rows = steps.div_ceil(STORY_STEPS_PER_ROW);
+    // Rows of equal length: 14 steps are two rows of 7, not 11 and 3.
+    let per = steps.div_ceil(rows);
+    (0..rows)
+        .map(|r| {
+            let from = r * per;
+            let to = (from + per).min(steps);
+            draw(model, path, from..to, r + 1 == rows, false)
+        })
+        .collect()
+}
+
+/// Steps `cols` of `path`; `tail`: with the verdict and the legend; `fit`: scaled down to at most
+/// [`MAX_WIDTH`] pixels wide.
+fn draw(
+    model: &Warmup,
+    path: &[(State, Option<Action>)],
+    cols: std::ops::Range<usize>,
+    tail: bool,
+    fit: bool,
+) -> String {
     let replicas = model.bounds.replicas as usize;
     let lanes = 2 + replicas;
-    let steps = path.len().saturating_sub(1);
-    let width = LEFT + steps.max(1) * COL + 20;
-    let height = TOP + lanes * LANE + 66;
+    let width = LEFT + cols.len().max(1) * COL + 20;
+    let height = TOP + lanes * LANE + if tail { 66 } else { 30 };
     let mut c = Canvas {
         body: String::new(),
+        from: cols.start,
+        boxes: Vec::new(),
     };
 
     // Bands first, so they sit behind the boxes: warmup (shaded) and crashes (red).
+    let mut lost_entries = Vec::new();
     for (i, (before, action)) in path.iter().enumerate() {
         let Some(action) = action else { continue };
+        if !cols.contains(&i) {
+            continue;
+        }
         let after = &path[i + 1].0;
-        let x = LEFT + i * COL;
+        let x = c.x(i);
         if matches!(after.node, Node::Warming(_))
             || matches!(before.node, Node::Warming(_)) && matches!(action, Action::WarmupCompletes)
         {
@@ -188,21 +328,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
             );
         }
         if *action == Action::ActiveCrashes {
-            // What the crash lost: the seqnos the active held but its disk did not.
-            if let Some(vb) = before.vbs.first() {
-                let held = vb.active.as_ref().map_or(0, |a| a.history.len());
-                let on_disk = vb.disk.history.len();
-                if held > on_disk {
-                    let lost = if held == on_disk + 1 {
-                        format!("lost seqno {held}")
-                    } else {
-                        format!("lost seqnos {}..={held}", on_disk + 1)
-                    };
-                    let (lx, ly) = (x + 4, TOP + LANE + 30);
-                    c.rect((lx, ly, COL - 8, 18), "#fee2e2", "#dc2626", "crash-lost");
-                    c.text(lx + 3, ly + 13, 10, "#b91c1c", &lost);
-                }
-            }
+            // The band first, so that what the crash lost is drawn over it, not cut by it.
             c.rect(
                 (x + COL / 2 - 3, TOP - 8, 6, lanes * LANE + 8),
                 "#dc2626",
@@ -216,7 +342,40 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                 "#dc2626",
                 "crash",
             );
+            // What the crash lost: the seqnos the active held but its disk did not.
+            if let Some(vb) = before.vbs.first() {
+                let held = vb.active.as_ref().map_or(0, |a| a.history.len());
+                let on_disk = vb.disk.history.len();
+                if held > on_disk {
+                    let lost = if held == on_disk + 1 {
+                        format!("lost seqno {held}")
+                    } else {
+                        format!("lost seqnos {}..={held}", on_disk + 1)
+                    };
+                    let (lx, ly) = (x + 4, TOP + LANE + 30);
+                    let w = (text_box(0, 0, 11, &lost).2 as usize + 8).max(COL - 8);
+                    c.rect((lx, ly, w, 18), "#fee2e2", "#dc2626", "crash-lost");
+                    c.text(lx + 3, ly + 13, 11, "#b91c1c", &lost);
+                }
+            }
         }
+        // The decisive loss: a failover entry the active held only in memory when the node
+        // went down (crash or shutdown), drawn on the active lane where it went.
+        if matches!(after.node, Node::Down(_)) && !matches!(before.node, Node::Down(_)) {
+            if let Some(act) = before.vbs.first().and_then(|vb| {
+                vb.active
+                    .as_ref()
+                    .filter(|a| !vb.disk.failover.contains_uuid(a.failover.newest().uuid))
+            }) {
+                let n = act.failover.newest();
+                lost_entries.push((i, format!("lost {n:?} (memory only)")));
+            }
+        }
+    }
+
+    // Drawn once every band is, so that no later column's band covers them.
+    for (i, text) in lost_entries {
+        c.lost_entry(i, &text);
     }
 
     // Lane labels and rules.
@@ -236,10 +395,13 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
 
     for (i, (before, action)) in path.iter().enumerate() {
         let Some(action) = action else { continue };
+        if !cols.contains(&i) {
+            continue;
+        }
         let after = &path[i + 1].0;
-        let x = LEFT + i * COL;
+        let x = c.x(i);
         // Columns are numbered as the path of actions is: step 1 is the first action.
-        c.text(x + 4, TOP - 12, 10, "#6b7280", &format!("{}", i + 1));
+        c.text(x + 4, TOP - 12, 11, "#6b7280", &format!("{}", i + 1));
         let (Some(b), Some(a)) = (before.vbs.first(), after.vbs.first()) else {
             continue;
         };
@@ -264,7 +426,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                             .iter()
                             .map(|(k, m)| format!("{}: {}", k + 1, label(m)))
                             .collect();
-                        let (bx, by) = (LEFT + i * COL + 4, TOP + LANE + 6);
+                        let (bx, by) = (x + 4, TOP + LANE + 6);
                         c.rect((bx, by, COL - 8, 22), color(m), "#059669", "commit");
                         let _ = writeln!(c.body, "<title>{}</title>", esc(&all.join(", ")));
                         c.text(
@@ -287,12 +449,12 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                     );
                 } else if let Some(act) = &a.active {
                     if a.disk.history.len() > from && act.failover != a.disk.failover {
-                        c.marker(i, 1, "stale table", "#f97316", "stale-table");
+                        c.note(i, 1, "stale table", "stale-table");
                     }
                 }
             }
             Action::ShutdownWritesCleanFlag => {
-                c.marker(i, 1, "stats.json: clean", "#16a34a", "clean-flag");
+                c.note(i, 1, "stats.json: clean", "clean-flag");
             }
             Action::WarmupInitializes => {
                 let read = if after.read_clean == Some(true) {
@@ -300,7 +462,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                 } else {
                     "read unclean"
                 };
-                c.marker(i, 0, read, "#6d28d9", "warmup-reads-flag");
+                c.note(i, 0, read, "warmup-reads-flag");
             }
             Action::WarmupCreatesVBuckets => {
                 let act = a.active.as_ref().expect("active");
@@ -308,7 +470,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                     let n = act.failover.newest();
                     c.marker(i, 0, &format!("{n:?} created"), "#7c3aed", "entry-created");
                 } else {
-                    c.marker(i, 0, "no new entry", "#a855f7", "no-entry-created");
+                    c.note(i, 0, "no new entry", "no-entry-created");
                 }
             }
             Action::ReplicaRequestsStream { replica, vb: 0 } => {
@@ -361,10 +523,10 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
                     | Action::WarmupReachesDone
             ),
         ) {
-            c.text(x + 4, TOP + 2 * LANE - 6, 9, "#6d28d9", p.name());
+            c.text(x + 4, TOP + 2 * LANE - 6, 11, "#6d28d9", p.name());
         }
         if *action == Action::WarmupCompletes {
-            c.text(x + 4, TOP + 2 * LANE - 6, 9, "#6d28d9", "complete");
+            c.text(x + 4, TOP + 2 * LANE - 6, 11, "#6d28d9", "complete");
         }
     }
 
@@ -402,7 +564,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
             }
         }
     }
-    if !verdict.is_empty() {
+    if tail && !verdict.is_empty() {
         c.text(LEFT, height - 30, 13, "#dc2626", &verdict);
     }
     // The `always` properties the path's last state violates, named.
@@ -412,7 +574,7 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
         .filter(|p| p.expectation == Expectation::Always && !(p.condition)(model, last))
         .map(|p| p.name)
         .collect();
-    if !violated.is_empty() {
+    if tail && !violated.is_empty() {
         let _ = writeln!(
             c.body,
             r##"<text class="violated-property" x="6" y="{}" font-size="12" font-weight="bold" fill="#dc2626">{}</text>"##,
@@ -420,18 +582,35 @@ pub fn timeline(model: &Warmup, path: &[(State, Option<Action>)]) -> String {
             esc(&format!("VIOLATES: {}", violated.join("; ")))
         );
     }
-    let legend = legend(height + 4);
+    let (legend, total) = if tail {
+        (legend(height + 4, width), height + legend_height(width))
+    } else {
+        (String::new(), height)
+    };
 
-    // Never wider than a 1280-pixel window: a longer path is scaled down to fit.
-    let shown = width.min(MAX_WIDTH);
-    let total = height + LEGEND;
+    // `fit`: never wider than a 1280-pixel window, a longer path is scaled down to fit.
+    let shown = if fit { width.min(MAX_WIDTH) } else { width };
     let shown_h = total * shown / width;
+    let title = if cols.start == 0 && cols.end + 1 >= path.len() {
+        format!(
+            "design {} - vb 0; column N is step N of the path (* = has a TTL)",
+            model.variant
+        )
+    } else {
+        format!(
+            "design {} - vb 0; steps {} to {} of {} (* = has a TTL)",
+            model.variant,
+            cols.start + 1,
+            cols.end,
+            path.len().saturating_sub(1)
+        )
+    };
     format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" class="warmcheck-timeline" width="{shown}" height="{shown_h}" viewBox="0 0 {width} {total}" style="max-width:100%;height:auto" font-family="DejaVu Sans, Liberation Sans, Arial, sans-serif">
 <rect x="0" y="0" width="{width}" height="{total}" fill="#ffffff"/>
-<text x="6" y="14" font-size="12" fill="#111">{} - vb 0; column N is step N of the path (* = has a TTL)</text>
+<text x="6" y="14" font-size="12" fill="#111">{}</text>
 {}{legend}</svg>"##,
-        esc(&format!("design {}", model.variant)),
+        esc(&title),
         c.body
     )
 }

@@ -726,6 +726,46 @@ fn the_timeline_marks_the_divergence_of_the_briefs_story() {
         .parse()
         .unwrap();
     assert!(w <= 1200, "fits a 1280-pixel window: {w}");
+    // The decisive loss: the entry created in warmup, only in memory when the active crashed.
+    assert!(
+        svg.contains("class=\"entry-lost\"") && svg.contains("lost (U2,1) (memory only)"),
+        "the crash's lost failover entry is drawn"
+    );
+    // Events that are not failover entries are plain text, not the legend's diamonds.
+    for note in ["stale-table", "warmup-reads-flag"] {
+        assert!(
+            svg.contains(&format!("<text class=\"{note}\"")),
+            "{note} is text"
+        );
+        assert!(
+            !svg.contains(&format!("<polygon class=\"{note}\"")),
+            "{note}"
+        );
+    }
+    // The story view: rows at full size, each within a 1280-pixel window, no text under 11.
+    let rows = svg::story(&model, &path);
+    assert!(rows.len() >= 2, "a long story is split into rows");
+    for row in &rows {
+        let w: usize = row
+            .split("width=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(w <= 1264, "a story row fits a 1280-pixel window: {w}");
+        for size in row.split("font-size=\"").skip(1) {
+            let size: usize = size.split('"').next().unwrap().parse().unwrap();
+            assert!(size >= 11, "story text is 11 px or more: {size}");
+        }
+    }
+    assert!(rows
+        .last()
+        .unwrap()
+        .contains("VIOLATES: no replica diverges"));
+    assert!(rows.last().unwrap().contains("class=\"legend\""));
     // The same steps in `current` roll the replica back: nothing is marked.
     let fixed = Bounds::default().into_model(Variant::current());
     let mut path = Vec::new();
