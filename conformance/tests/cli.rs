@@ -284,3 +284,69 @@ fn simulate_names_the_whole_command_that_reproduces_a_failure() {
         "the printed command runs the same walks"
     );
 }
+
+#[test]
+fn the_design_flags_refuse_values_they_do_not_know_naming_the_choices() {
+    // --stop-warmup and --revert-fix (issue 21): unknown, empty, mis-cased, a half-valid list,
+    // and a huge value are usage errors (exit 2) that name what is accepted; none panics.
+    let huge = "mb".repeat(30_000); // 60 KB: one argument may not exceed 128 KiB
+    for (flag, value, want) in [
+        (
+            "--stop-warmup",
+            "at-shutdown",
+            "in-deinitialize, in-initiate-shutdown",
+        ),
+        ("--stop-warmup", "", "in-deinitialize, in-initiate-shutdown"),
+        (
+            "--stop-warmup",
+            "IN-DEINITIALIZE",
+            "in-deinitialize, in-initiate-shutdown",
+        ),
+        ("--revert-fix", "mb1", "mb11085, mb21769, mb37920"),
+        ("--revert-fix", "mb11085+", "mb11085, mb21769, mb37920"),
+        (
+            "--revert-fix",
+            "mb11085,mb37920",
+            "mb11085, mb21769, mb37920",
+        ),
+        ("--revert-fix", &huge, "mb11085, mb21769, mb37920"),
+        (
+            "--shutdown-flag",
+            "after-flush-if-state-persisted",
+            "after-flush-if-vb-map-populated",
+        ),
+    ] {
+        for cmd in ["check", "conform", "sut"] {
+            if cmd == "sut" && flag == "--revert-fix" {
+                continue; // the SUT takes the design from each reset
+            }
+            let (code, _, err) = warmcheck(&[cmd, flag, value]);
+            assert_eq!(
+                code,
+                2,
+                "{cmd} {flag} {}: {err}",
+                &value[..value.len().min(40)]
+            );
+            assert!(err.contains(want), "{cmd} {flag}: {err}");
+            assert!(!err.contains("panicked"), "{cmd} {flag}: {err}");
+        }
+    }
+    // Accepted: every name, a `+` list, and `none`.
+    let (code, out, err) = warmcheck(&[
+        "check",
+        "--variant",
+        "proposed",
+        "--revert-fix",
+        "none",
+        "--stop-warmup",
+        "in-initiate-shutdown",
+        "--keys",
+        "1",
+        "--writes",
+        "1",
+        "--crashes",
+        "1",
+        "--quiet",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+}
