@@ -164,35 +164,27 @@ pub fn run(a: Args) -> u8 {
     )
 }
 
-/// Where conform keeps its files by default: tmpfs when there is one, so that the file
-/// backend's fsyncs (real calls) cost microseconds, not the disk's latency.
-fn default_parent() -> PathBuf {
-    let shm = PathBuf::from("/dev/shm");
-    if shm.is_dir() {
-        shm
-    } else {
-        std::env::temp_dir()
-    }
-}
-
 fn conform_model(model: Warmup, opts: Options) -> u8 {
     signals::stop_gracefully();
-    let tmp = match opts.dir.clone() {
-        Some(_) => None,
-        None => match signals::temp_dir("warmcheck-conform-", Some(&default_parent())) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                eprintln!("warmcheck: cannot make a temporary directory: {e}");
-                return 2;
+    // With --sut the SUT keeps its files: each child gets a temporary directory of its own
+    // (`Child::spawn_job`), and conform makes none.
+    let tmp = match (&opts.dir, &opts.sut.sut) {
+        (None, None) => {
+            match signals::temp_dir("warmcheck-conform-", Some(&signals::tmpfs_or_temp())) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    eprintln!("warmcheck: cannot make a temporary directory: {e}");
+                    return 2;
+                }
             }
-        },
+        }
+        _ => None,
     };
-    let dir = opts.dir.clone().unwrap_or_else(|| {
-        tmp.as_ref()
-            .expect("a temporary directory")
-            .path()
-            .join("data")
-    });
+    let dir = match (&opts.dir, &tmp) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => t.path().join("data"),
+        (None, None) => PathBuf::new(),
+    };
     let setup = ImplSetup {
         backend: if opts.faulty {
             StorageBackend::faulty()

@@ -39,8 +39,10 @@ pub struct Args {
     /// Override one knob of the design (implies --variant current when none is given).
     #[arg(long, value_parser = |s: &str| s.parse::<StopWarmup>())]
     stop_warmup: Option<StopWarmup>,
-    /// The data directory, absent or empty (default: a fresh one under /dev/shm, or the temp
-    /// dir, removed on exit). Needs --backend file.
+    /// The data directory, absent or empty (default: a fresh one, removed on exit, under
+    /// $WARMCHECK_TMPDIR when set (conform and replay --sut set it to a directory they remove
+    /// once this process has ended), else under /dev/shm, or the temp dir). Needs --backend
+    /// file.
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Where the implementation keeps its files.
@@ -95,14 +97,19 @@ pub fn run(a: Args) -> u8 {
     let dir = match a.dir {
         Some(d) => d,
         None => {
-            let shm = PathBuf::from("/dev/shm");
-            let parent = shm.is_dir().then_some(shm);
+            let parent = match temp_parent() {
+                Ok(p) => p,
+                Err(e) => return super::usage_error(e),
+            };
             // The pid in the name says whose it is (the process that removes it on exit).
             let prefix = format!("warmcheck-sut-{}-", std::process::id());
-            tmp = match signals::temp_dir(&prefix, parent.as_deref()) {
+            tmp = match signals::temp_dir(&prefix, Some(&parent)) {
                 Ok(t) => t,
                 Err(e) => {
-                    return super::usage_error(format!("cannot make a temporary directory: {e}"))
+                    return super::usage_error(format!(
+                        "cannot make a temporary directory in {}: {e}",
+                        parent.display()
+                    ))
                 }
             };
             tmp.path().to_path_buf()
@@ -124,5 +131,25 @@ pub fn run(a: Args) -> u8 {
             eprintln!("warmcheck sut: {e}");
             2
         }
+    }
+}
+
+/// Where the temporary directory goes: `$WARMCHECK_TMPDIR` when set and not empty (it must be
+/// a directory), else tmpfs or the system's temporary directory.
+fn temp_parent() -> Result<PathBuf, String> {
+    let var = crate::sut::client::TMPDIR_VAR;
+    match std::env::var_os(var) {
+        Some(v) if !v.is_empty() => {
+            let p = PathBuf::from(v);
+            if p.is_dir() {
+                Ok(p)
+            } else {
+                Err(format!(
+                    "{var}={} is not a directory (unset it, or name an existing directory)",
+                    p.display()
+                ))
+            }
+        }
+        _ => Ok(signals::tmpfs_or_temp()),
     }
 }

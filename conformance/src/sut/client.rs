@@ -7,6 +7,7 @@
 use super::protocol::{self, Call, Designs, Reply, Request};
 use crate::conform::Sut;
 use crate::mapping::{self, ApplyError};
+use crate::signals;
 use serde_json::Value;
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -23,6 +24,12 @@ const STDERR_TAIL: usize = 10;
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long a child's process group has between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
+/// How long a SIGKILLed process group may take to end before its temporary directory is left
+/// in place (a process waiting on the kernel ends only when the kernel is done).
+const KILL_WAIT: Duration = Duration::from_secs(10);
+/// The environment variable that names the child's temporary directory (docs/sut-protocol.md,
+/// "Jobs").
+pub const TMPDIR_VAR: &str = "WARMCHECK_TMPDIR";
 /// The longest reply line accepted (a view of the largest bounds is far smaller).
 const MAX_LINE: usize = 64 << 20;
 /// The longest stderr line kept and passed through; the rest of a longer line is skipped.
@@ -50,6 +57,9 @@ pub struct Child {
     /// Set once the child's group was ended and the shell reaped: its pid (the group's id) may
     /// belong to another process from then on, so nothing is signalled again.
     ended: bool,
+    /// The child's temporary directory ([`TMPDIR_VAR`]): removed, with whatever the child left
+    /// in it, once its whole process group has ended, however it ended (SIGKILL included).
+    tmp: Option<signals::TempDir>,
 }
 
 impl Child {
@@ -60,19 +70,27 @@ impl Child {
     }
 
     /// [`Child::spawn`] for conform's job `job`: the child's environment has
-    /// `WARMCHECK_JOB_INDEX=job` (docs/sut-protocol.md, "Jobs").
+    /// `WARMCHECK_JOB_INDEX=job`, and `WARMCHECK_TMPDIR` names an empty directory of its own,
+    /// removed with everything in it once the child has ended (docs/sut-protocol.md, "Jobs").
     pub fn spawn_job(command: &str, job: usize, timeout: Duration) -> Result<Child, String> {
+        let prefix = format!("warmcheck-job{job}-{}-", std::process::id());
+        let tmp = signals::temp_dir(&prefix, Some(&signals::tmpfs_or_temp()))
+            .map_err(|e| format!("cannot make the SUT's temporary directory: {e}"))?;
         // Its own process group, so that a kill reaches whatever the shell started.
         let mut process = Command::new("sh")
             .arg("-c")
             .arg(command)
             .env("WARMCHECK_JOB_INDEX", job.to_string())
+            .env(TMPDIR_VAR, tmp.path())
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot start the SUT `{command}`: {e}"))?;
+        if let Ok(pgid) = i32::try_from(process.id()) {
+            signals::register_group(pgid);
+        }
         let stdout = process.stdout.take().expect("stdout is piped");
         let stderr_pipe = process.stderr.take().expect("stderr is piped");
         // At most one line waits in the channel: a child writing lines no request asked for
@@ -142,6 +160,7 @@ impl Child {
             next_id: 0,
             broken: None,
             ended: false,
+            tmp: Some(tmp),
         })
     }
 
@@ -262,22 +281,43 @@ impl Child {
     /// End the child's process group (the shell and whatever it started, background processes
     /// included): SIGTERM first, so that a SUT can remove its files (`warmcheck sut` removes
     /// its temporary directory on SIGTERM), then SIGKILL to what still runs [`TERM_GRACE`]
-    /// later; then reap the shell.
+    /// later; then, once no process of the group runs, remove the child's temporary directory
+    /// (what a SIGKILLed child could not remove itself) and reap the shell.
     fn kill(&mut self) {
         self.stdin = None;
         if std::mem::replace(&mut self.ended, true) {
             return;
         }
+        let mut ended = true;
         if let Ok(pgid) = i32::try_from(self.process.id()) {
-            if group_alive(pgid) {
-                signal_group(pgid, libc::SIGTERM);
+            if signals::group_alive(pgid) {
+                signals::signal_group(pgid, libc::SIGTERM);
                 let until = Instant::now() + TERM_GRACE;
-                while group_alive(pgid) && Instant::now() < until {
+                while signals::group_alive(pgid) && Instant::now() < until {
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                if group_alive(pgid) {
-                    signal_group(pgid, libc::SIGKILL);
+                if signals::group_alive(pgid) {
+                    signals::signal_group(pgid, libc::SIGKILL);
+                    let until = Instant::now() + KILL_WAIT;
+                    while signals::group_alive(pgid) && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    ended = !signals::group_alive(pgid);
                 }
+            }
+            signals::unregister_group(pgid);
+        }
+        if let Some(tmp) = self.tmp.take() {
+            if ended {
+                drop(tmp);
+            } else {
+                // Never removed while a process may still hold it.
+                eprintln!(
+                    "warmcheck: a process of the SUT's group did not end {} s after SIGKILL: \
+                     its temporary directory {} is left in place",
+                    KILL_WAIT.as_secs(),
+                    tmp.keep().display()
+                );
             }
         }
         let _ = self.process.kill();
@@ -291,8 +331,10 @@ impl Child {
 }
 
 impl Drop for Child {
-    /// Close stdin, give the child [`EXIT_GRACE`] to exit, then end whatever of its process
-    /// group still runs (what the command left in the background too).
+    /// Close stdin, give the child's process group [`EXIT_GRACE`] to exit (the SUT behind a
+    /// wrapper too: a signal racing its own clean-up is not needed), then end whatever of it
+    /// still runs (what the command left in the background too) and remove its temporary
+    /// directory.
     fn drop(&mut self) {
         self.stdin = None;
         if self.ended {
@@ -300,58 +342,14 @@ impl Drop for Child {
         }
         // Wait without reaping the shell: while it is a zombie its pid, the group's id, is
         // not given to another process.
-        let pid = self.process.id();
-        let until = Instant::now() + EXIT_GRACE;
-        while !matches!(proc_state(pid), None | Some('Z' | 'X')) && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(10));
+        if let Ok(pgid) = i32::try_from(self.process.id()) {
+            let until = Instant::now() + EXIT_GRACE;
+            while signals::group_alive(pgid) && Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         self.kill();
     }
-}
-
-/// Send `signal` to process group `pgid`.
-fn signal_group(pgid: i32, signal: i32) {
-    // SAFETY: kill(2) with a negative pid signals the process group we created at spawn
-    // (`process_group(0)`: its id is the child's pid, not reaped yet or still held by a
-    // member); it touches no memory.
-    unsafe {
-        libc::kill(-pgid, signal);
-    }
-}
-
-/// The state letter of process `pid` (`/proc/PID/stat`), `None` if there is no such process.
-fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "PID (COMM) S PPID PGRP ...": COMM may hold spaces and parentheses; the last ')' ends it.
-    stat.get(stat.rfind(')')? + 1..)?
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
-/// Whether a process of group `pgid` still runs (zombies do not count).
-fn group_alive(pgid: i32) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        // No /proc: whether the group has any member at all.
-        // SAFETY: kill(2) with signal 0 only checks; it touches no memory.
-        return unsafe { libc::kill(-pgid, 0) } == 0;
-    };
-    entries.flatten().any(|e| {
-        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            return false;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 1..)) else {
-            return false;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("Z");
-        let pgrp = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
-        pgrp == Some(pgid) && !matches!(state, "Z" | "X")
-    })
 }
 
 /// Read one line of at most `max` bytes (without its `\n`) into `buf`, skipping the rest of a
