@@ -288,7 +288,7 @@ fn check_all_variants_conform_and_replay_reports_validate() {
         0
     );
 
-    let trace = format!("{traces}/v6.5.1-no-replica-diverges.trace.json");
+    let trace = format!("{traces}/v6.5.1-keys1-crashes1-no-replica-diverges.trace.json");
     let out = warmcheck(&["replay", &trace, "--json", &replay]);
     assert_eq!(
         out.status.code(),
