@@ -261,6 +261,9 @@ fn one(model: Warmup, opts: &Options) -> u8 {
             }
             line += ")";
         }
+        if let Some(why) = &p.ruled_out {
+            line += &format!(" (ruled out by the bounds: {why}; not a failure)");
+        }
         println!("{line}");
     }
     print_counts(&model, &outcome);
@@ -488,9 +491,7 @@ fn cases(model: &Warmup, outcome: &CheckOutcome, trace_dir: &Path) -> Vec<Case> 
         .properties
         .iter()
         .map(|p: &PropertyResult| {
-            let ruled_out = (p.status == "unreached")
-                .then(|| crate::ruled_out::property(&model.bounds, &p.name))
-                .flatten();
+            let ruled_out = p.ruled_out.as_deref();
             Case {
                 classname: format!("warmcheck.check.{}", report::variant_label(model)),
                 name: format!("{} {}", p.expectation, p.name),
