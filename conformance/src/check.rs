@@ -72,12 +72,21 @@ pub struct PropertyResult {
     /// found, or the end of the run.
     pub seconds: f64,
     pub trace: Option<Trace>,
+    /// For an `unreached` `sometimes` that the bounds rule out, why
+    /// (`crate::ruled_out::property`, e.g. `--shutdowns 0`): such a verdict does not fail the
+    /// check (JUnit: skipped with the reason). `null` otherwise.
+    pub ruled_out: Option<String>,
 }
 
 impl PropertyResult {
-    /// Whether this result lets the check pass.
+    /// Whether this result lets the check pass: an `always` that holds, a `sometimes` reached,
+    /// or one the bounds rule out.
     pub fn ok(&self) -> bool {
-        matches!(self.status.as_str(), "holds" | "reached")
+        match self.status.as_str() {
+            "holds" | "reached" => true,
+            "unreached" => self.ruled_out.is_some(),
+            _ => false,
+        }
     }
 }
 
@@ -404,6 +413,10 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
                     _ => seconds,
                 },
                 trace,
+                ruled_out: (status == "unreached")
+                    .then(|| crate::ruled_out::property(&model.bounds, p.name))
+                    .flatten()
+                    .map(String::from),
             }
         })
         .collect();

@@ -199,6 +199,7 @@ mod tests {
             shortest: steps.is_some(),
             seconds: 0.0,
             trace: None,
+            ruled_out: None,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod report;
 pub mod ruled_out;
 pub mod signals;
 pub mod soak;
+pub mod stories;
 pub mod story_file;
 pub mod sut;
 pub mod trace;

@@ -111,6 +111,7 @@ const NOT_COUNTS: &[&str] = &[
     "file",
     "expect",
     "write-expected",
+    "stories",
     "help",
     "version",
 ];

@@ -1,7 +1,8 @@
 //! Explorer in a real browser: start `warmcheck explore --trace` on the `v6.5.1`
 //! counterexample, drive headless Chromium through chromedriver (WebDriver), click the
 //! counterexample's actions one by one in "Next Action Choices", and check that the page shows
-//! each state and, at the end, the SVG timeline with the divergence marked. Saves a screenshot
+//! each state and, at the end, the SVG timeline with the divergence marked and the "Current
+//! state" panel showing the property violated there (holding at the start). Saves a screenshot
 //! to `target/explorer-v6.5.1.png` (and to `docs/` with `WARMCHECK_UPDATE_DOCS=1`).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them); other binaries
@@ -386,6 +387,59 @@ fn explorer_shows_the_v651_divergence_step_by_step_in_chromium(
     if std::env::var_os("WARMCHECK_UPDATE_DOCS").is_some() {
         std::fs::write(root.join("docs/explorer-v6.5.1.png"), &bytes).unwrap();
         std::fs::write(root.join("docs/explorer-v6.5.1-timeline.png"), &picture).unwrap();
+    }
+
+    // 6b. The "Current state" panel evaluates each property at the selected state: on the
+    // diverged final state the safety property is violated, at the initial state it holds.
+    let tick = d.wait_for(
+        "//input[@data-bind='checked: showCurrentStateProperties']",
+        "the Current state? checkbox",
+    );
+    d.call("POST", &format!("/element/{tick}/click"), Some(json!({})));
+    let current =
+        "//h3[starts-with(normalize-space(),'Current state')]/following-sibling::ul[1]/li";
+    let status_of = |d: &Driver, property: &str| -> (String, String) {
+        let item = d.wait_for(
+            &format!(
+                "{current}[contains(normalize-space(),{})]",
+                xpath_literal(property)
+            ),
+            &format!("`{property}` in the Current state panel"),
+        );
+        (item.clone(), d.text(&item))
+    };
+    let (item, shown) = status_of(&d, "Always no replica diverges");
+    assert!(
+        shown.contains("Violated here") && !shown.contains("holds"),
+        "on the diverged final state the panel shows the violation; it says: {shown}"
+    );
+    assert_eq!(
+        d.call("GET", &format!("/element/{item}/displayed"), None),
+        json!(true),
+        "the violated status is displayed at 1280x800"
+    );
+    let px = d.call("GET", &format!("/element/{item}/css/font-size"), None);
+    let px: f64 = px
+        .as_str()
+        .and_then(|v| v.trim_end_matches("px").parse().ok())
+        .unwrap_or(0.0);
+    assert!(px >= 11.0, "the status renders at 11 px or more: {px}");
+    d.call(
+        "POST",
+        "/execute/sync",
+        Some(json!({"script": "window.location.hash = '#/steps/0'; return 0;", "args": []})),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, shown) = status_of(&d, "Always no replica diverges");
+        if shown.contains("Holds here") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "at the initial state the panel shows the property holding; it says: {shown}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 
     // 7. The story view at 1280x800: the whole timeline at full size, text 11 px and up, no

@@ -54,7 +54,7 @@ fn a_trace(tmp: &Path) -> PathBuf {
         tmp,
     );
     assert_eq!(code, 1, "{out}{err}");
-    traces.join("v6.5.1-no-replica-diverges.trace.json")
+    traces.join("v6.5.1-keys1-crashes1-no-replica-diverges.trace.json")
 }
 
 #[test]
@@ -444,4 +444,48 @@ fn a_stats_json_larger_than_its_limit_is_refused_without_being_read_whole() {
         "the refusal took {} MiB: the file was read whole",
         peak_kib / 1024
     );
+}
+
+/// Two checks of one design at different bounds write to one trace directory without overwriting
+/// each other: a trace's name carries the bounds that differ from the defaults (the tutorial's
+/// steps 1 and 2 keep both traces).
+#[test]
+fn traces_of_one_design_at_other_bounds_keep_their_own_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let traces = tmp.path().join("traces");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "check",
+            "--variant",
+            "v6.5.1",
+            "--keys",
+            "1",
+            "--crashes",
+            "1",
+            "--property",
+            "no replica diverges",
+            "--threads",
+            "1",
+            "--quiet",
+            "--trace-dir",
+            traces.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let (code, out, err) = warmcheck(&args, tmp.path());
+        assert_eq!(code, 1, "{out}{err}");
+        out
+    };
+    let first = run(&[]);
+    let second = run(&["--shutdowns", "2"]);
+    let a = traces.join("v6.5.1-keys1-crashes1-no-replica-diverges.trace.json");
+    let b = traces.join("v6.5.1-keys1-crashes1-shutdowns2-no-replica-diverges.trace.json");
+    assert!(first.contains(&a.display().to_string()), "{first}");
+    assert!(second.contains(&b.display().to_string()), "{second}");
+    let shutdowns = |p: &Path| {
+        let t: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        t["bounds"]["shutdowns"].clone()
+    };
+    assert_eq!(shutdowns(&a), serde_json::json!(1));
+    assert_eq!(shutdowns(&b), serde_json::json!(2));
 }

@@ -288,7 +288,7 @@ fn check_all_variants_conform_and_replay_reports_validate() {
         0
     );
 
-    let trace = format!("{traces}/v6.5.1-no-replica-diverges.trace.json");
+    let trace = format!("{traces}/v6.5.1-keys1-crashes1-no-replica-diverges.trace.json");
     let out = warmcheck(&["replay", &trace, "--json", &replay]);
     assert_eq!(
         out.status.code(),
@@ -922,4 +922,118 @@ fn check_junit_is_well_formed_and_says_what_failed_and_what_was_ruled_out() {
             .any(|(n, _)| n.starts_with("sometimes")),
         "no sometimes property these bounds allow is unreached here: {xml}"
     );
+}
+
+/// A `sometimes` the bounds rule out (here `--shutdowns 0` and one crash) is reported, not
+/// failed: the check exits 0, the JSON report says `passed: true` with each such property's
+/// `ruled_out` reason (schema-valid), the text says "not a failure", the JUnit case is
+/// `<skipped>` with the reason; `merge` of the shard reports passes too. An unreached
+/// `sometimes` without such a reason still fails the check.
+#[test]
+fn a_sometimes_ruled_out_by_the_bounds_is_skipped_and_does_not_fail_the_check() {
+    let d = tempfile::tempdir().unwrap();
+    let p = |n: &str| d.path().join(n).to_str().unwrap().to_string();
+    let small = [
+        "--variant",
+        "proposed",
+        "--keys",
+        "1",
+        "--crashes",
+        "1",
+        "--shutdowns",
+        "0",
+    ];
+    let (json, xml) = (p("r.json"), p("r.xml"));
+    let mut args = vec!["check", "--threads", "1"];
+    args.extend(small);
+    args.extend(["--json", &json, "--junit", &xml]);
+    let out = warmcheck(&args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains(
+            "unreached  sometimes  a clean shutdown completes (ruled out by the bounds: --shutdowns 0; not a failure)"
+        ),
+        "{text}"
+    );
+    let doc = read_json(Path::new(&json));
+    assert_valid("check-report.schema.json", &doc);
+    assert_eq!(doc["passed"], Value::Bool(true), "{doc}");
+    let props = doc["properties"].as_array().unwrap();
+    let unreached: Vec<&Value> = props
+        .iter()
+        .filter(|p| p["status"] == "unreached")
+        .collect();
+    assert_eq!(unreached.len(), 4, "{doc}");
+    assert!(
+        unreached.iter().all(|p| p["ruled_out"].is_string()),
+        "each unreached one says why: {doc}"
+    );
+    assert!(
+        props
+            .iter()
+            .filter(|p| p["status"] != "unreached")
+            .all(|p| p["ruled_out"].is_null()),
+        "{doc}"
+    );
+    let junit = std::fs::read_to_string(&xml).unwrap();
+    let x = roxmltree::Document::parse(&junit).unwrap();
+    let skipped: Vec<&str> = x
+        .descendants()
+        .filter(|n| n.has_tag_name("skipped"))
+        .filter_map(|n| n.attribute("message"))
+        .collect();
+    assert_eq!(skipped.len(), 4, "{junit}");
+    assert!(
+        skipped
+            .iter()
+            .all(|m| m.starts_with("ruled out by the bounds (")),
+        "{skipped:?}"
+    );
+    assert_eq!(
+        x.descendants()
+            .filter(|n| n.has_tag_name("failure"))
+            .count(),
+        0,
+        "{junit}"
+    );
+
+    // Sharded and merged: the same verdict.
+    let (s0, s1, merged) = (p("s0.json"), p("s1.json"), p("m.json"));
+    for (i, path) in [(0, &s0), (1, &s1)] {
+        let shard = format!("{i}/2");
+        let mut args = vec!["check", "--quiet", "--shard", &shard, "--json", path];
+        args.extend(small);
+        let out = warmcheck(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let out = warmcheck(&["merge", &s0, &s1, "--json", &merged]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let m = read_json(Path::new(&merged));
+    assert_eq!(m["passed"], Value::Bool(true), "{m}");
+
+    // Without a reason, an unreached `sometimes` fails.
+    let mut p = warmcheck_conformance::check::PropertyResult {
+        name: "a clean shutdown completes".into(),
+        expectation: "sometimes".into(),
+        status: "unreached".into(),
+        steps: None,
+        shortest: false,
+        seconds: 0.0,
+        trace: None,
+        ruled_out: Some("--shutdowns 0".into()),
+    };
+    assert!(p.ok());
+    p.ruled_out = None;
+    assert!(!p.ok(), "an unreached sometimes without a reason fails");
 }

@@ -261,6 +261,9 @@ fn one(model: Warmup, opts: &Options) -> u8 {
             }
             line += ")";
         }
+        if let Some(why) = &p.ruled_out {
+            line += &format!(" (ruled out by the bounds: {why}; not a failure)");
+        }
         println!("{line}");
     }
     print_counts(&model, &outcome);
@@ -399,13 +402,37 @@ fn save_traces(
     Ok(out)
 }
 
-/// Where [`save_traces`] writes the trace of a violated `property`.
+/// Where [`save_traces`] writes the trace of a violated `property`: the design, the bounds
+/// that differ from the defaults, and the property (`v6.5.1-shutdowns0-no-replica-diverges`),
+/// so that checks of one design at other bounds do not overwrite each other's traces.
 fn trace_path(model: &Warmup, dir: &Path, property: &str) -> PathBuf {
+    let bounds = bounds_tag(&model.bounds);
     dir.join(format!(
-        "{}-{}.trace.json",
+        "{}{}{bounds}-{}.trace.json",
         slug(&model.variant.to_string()),
+        if bounds.is_empty() { "" } else { "-" },
         slug(property)
     ))
+}
+
+/// The bounds that differ from the defaults, as a file name part: `keys1-crashes1`; empty at
+/// the default bounds.
+pub fn bounds_tag(b: &warmcheck_model::Bounds) -> String {
+    let d = warmcheck_model::Bounds::default();
+    [
+        ("vbuckets", b.vbuckets, d.vbuckets),
+        ("replicas", b.replicas, d.replicas),
+        ("keys", b.keys, d.keys),
+        ("writes", b.writes, d.writes),
+        ("crashes", b.crashes, d.crashes),
+        ("shutdowns", b.shutdowns, d.shutdowns),
+        ("flush-failures", b.flush_failures, d.flush_failures),
+    ]
+    .iter()
+    .filter(|(_, v, default)| v != default)
+    .map(|(name, v, _)| format!("{name}{v}"))
+    .collect::<Vec<_>>()
+    .join("-")
 }
 
 /// A counterexample as a numbered story: each action and what it changed.
@@ -464,9 +491,7 @@ fn cases(model: &Warmup, outcome: &CheckOutcome, trace_dir: &Path) -> Vec<Case> 
         .properties
         .iter()
         .map(|p: &PropertyResult| {
-            let ruled_out = (p.status == "unreached")
-                .then(|| crate::ruled_out::property(&model.bounds, &p.name))
-                .flatten();
+            let ruled_out = p.ruled_out.as_deref();
             Case {
                 classname: format!("warmcheck.check.{}", report::variant_label(model)),
                 name: format!("{} {}", p.expectation, p.name),

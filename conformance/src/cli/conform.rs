@@ -38,6 +38,13 @@ use warmcheck_model::Warmup;
 /// --timeout stops the walk after SECONDS; the run is then partial (complete=false in the JSON
 /// report) and exits 1 unless a mismatch was found first.
 ///
+/// --stories [DIR] is the quick first run instead of the walk: it replays the known
+/// counterexample stories (built in: conformance/testdata; or the *.txt story files of DIR)
+/// on the engine in the design given, each at its own bounds, and says for each whether the
+/// engine prevents it (prevented, REPRODUCED, or NOT FOLLOWED: the engine departed from the
+/// design at the step shown). Exit codes with --stories: 0 every story prevented; 1 one
+/// reproduced or not followed; 2 usage error, bad story file, or the SUT broke the protocol.
+///
 /// Exit codes: 0 every transition conformed; 1 a mismatch, or the run was incomplete
 /// (interrupted, or stopped by --timeout); 2 usage error, or the SUT broke the protocol
 /// (exited, hung, answered garbage).
@@ -80,6 +87,11 @@ pub struct Args {
     /// (complete=false) and the exit code 1.
     #[arg(long, value_name = "SECONDS", value_parser = super::check::parse_seconds)]
     timeout: Option<std::time::Duration>,
+    /// Replay the known counterexample stories (built in, or DIR's *.txt story files) and say
+    /// for each whether the engine prevents it, instead of walking every transition.
+    #[arg(long, value_name = "DIR", num_args = 0..=1,
+          conflicts_with_all = ["shard", "jobs", "timeout", "dir", "json", "backend"])]
+    stories: Option<Option<PathBuf>>,
 }
 
 /// The most parts `--shard` splits the walk into.
@@ -143,6 +155,23 @@ pub fn run(a: Args) -> u8 {
         return super::usage_error(
             "--seeded-bug switches on a bug of the in-process implementation; with --sut give \
              it to the SUT (warmcheck sut --seeded-bug NAME)",
+        );
+    }
+    if let Some(dir) = &a.stories {
+        let engine = match &a.sut.sut {
+            Some(cmd) => crate::stories::Engine::Sut {
+                command: cmd.clone(),
+                timeout: a.sut.timeout(),
+            },
+            None => crate::stories::Engine::Implementation { bugs },
+        };
+        signals::stop_gracefully();
+        return crate::stories::run_cli(
+            dir.as_deref(),
+            a.design.design(),
+            &engine,
+            a.reports.junit.as_ref(),
+            a.quiet,
         );
     }
     let model = a.bounds.bounds().into_model(a.design.design());

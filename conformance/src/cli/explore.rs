@@ -207,7 +207,8 @@ fn esc(s: &str) -> String {
 
 /// Explorer's landing page with a banner naming the loaded trace (with links to its last step
 /// and to the story view), the path list numbered as the story is (the first action is 1), and
-/// the per-state property list said for what it is.
+/// the per-state property list said for what it is (each property evaluated at the selected
+/// state: the patched Explorer's `holds`, vendor/README.md).
 fn landing(page: &str, loaded: Option<&Loaded>) -> String {
     let banner = match loaded {
         Some(l) => format!(
@@ -233,7 +234,7 @@ fn landing(page: &str, loaded: Option<&Loaded>) -> String {
         )
         .replacen(
             "<h3>Current state</h3>",
-            r#"<h3 title="Explorer marks a property only on the path where its own search found a counterexample; on another path it says 'holds' even where the property fails. The timeline's VIOLATES line and the story view evaluate the property at this state.">Current state (Explorer's search, not this path: see the timeline)</h3>"#,
+            r#"<h3 title="Each property's condition evaluated at the selected state (the Global list above is Explorer's own search).">Current state (each property at the selected state)</h3>"#,
             1,
         )
 }

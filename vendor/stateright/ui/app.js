@@ -68,9 +68,25 @@ function getProperty(p, done) {
     };
 }
 
-function getPropertyForState(p, path) {
+function getPropertyForState(p, path, holds) {
     let expectation = p[0];
     let discoveryPath = p[2];
+    // warmcheck's patch: the property evaluated at this state, when the server sent it.
+    if (holds === true || holds === false) {
+        const [icon, summary] = (() => {
+            switch (expectation) {
+                case 'Always':
+                    return holds ? ['✅', ' Holds here: '] : ['⚠️', ' Violated here: '];
+                case 'Sometimes':
+                    return holds ? ['✅', ' Example here: '] : ['➖', ' Not here: '];
+                case 'Eventually':
+                    return holds ? ['✅', ' Reached here: '] : ['⏳', ' Not reached here: '];
+                default:
+                    throw new Error(`Invalid expectation ${expectation}.`);
+            }
+        })();
+        return {expectation, name: p[1], discoveryPath, summary, icon, holds};
+    }
     if (discoveryPath) {
         const dp = `/${discoveryPath}`
         console.log(dp, path)
@@ -125,7 +141,7 @@ function getPropertyForState(p, path) {
 
 
 /// Represents a model step. Only loads next steps on demand.
-function Step({action, outcome, state, actionIndex, properties, prevStep, svg}) {
+function Step({action, outcome, state, actionIndex, properties, holds, prevStep, svg}) {
     let step = this;
 
     step.action = action || `Init ${actionIndex !== undefined ? actionIndex : 'unknown'}`;
@@ -137,8 +153,8 @@ function Step({action, outcome, state, actionIndex, properties, prevStep, svg}) 
 
     step.path = prevStep && actionIndex !== undefined ? prevStep.path + '/' + actionIndex : '';
 
-    step.properties = properties.map((p) => {
-        return getPropertyForState(p, step.path)
+    step.properties = properties.map((p, i) => {
+        return getPropertyForState(p, step.path, (holds || [])[i])
     });
     step.icons = step.properties.map((p) => {
         return p.icon
@@ -181,6 +197,7 @@ function Step({action, outcome, state, actionIndex, properties, prevStep, svg}) 
                     svg: nextStep.svg,
                     actionIndex: nextStep.actionIndex,
                     properties: nextStep.properties,
+                    holds: nextStep.holds,
                     prevStep: step,
                 }));
             })

@@ -29,6 +29,10 @@ struct StateView<State> {
     outcome: Option<String>,
     state: Option<State>,
     properties: Vec<Property>,
+    // warmcheck's patch: each property's condition evaluated at this state (in the order of
+    // `properties`; empty when the action is ignored), so that the page shows a property's
+    // status at the state, not only where the checker's own search discovered it.
+    holds: Vec<bool>,
     svg: Option<String>,
     action_index: Option<usize>,
 }
@@ -51,6 +55,9 @@ where
         if !self.properties.is_empty() {
             field_cnt += 1;
         }
+        if !self.holds.is_empty() {
+            field_cnt += 1;
+        }
         if self.svg.is_some() {
             field_cnt += 1;
         }
@@ -70,6 +77,9 @@ where
         }
         if !self.properties.is_empty() {
             out.serialize_field("properties", &self.properties)?;
+        }
+        if !self.holds.is_empty() {
+            out.serialize_field("holds", &self.holds)?;
         }
         if let Some(ref svg) = self.svg {
             out.serialize_field("svg", svg)?;
@@ -248,6 +258,15 @@ where
         .collect()
 }
 
+/// warmcheck's patch: whether each property's condition holds at `state`.
+fn holds_at<M: Model>(model: &M, state: &M::State) -> Vec<bool> {
+    model
+        .properties()
+        .iter()
+        .map(|p| (p.condition)(model, state))
+        .collect()
+}
+
 fn states<M, C>(path: &str, data: Data<M::Action, C>) -> Result<Vec<StateView<M::State>>, String>
 where
     M: Model,
@@ -287,6 +306,7 @@ where
                 outcome: None,
                 state: Some(state.clone()),
                 properties: get_properties(checker),
+                holds: holds_at::<M>(model, state),
                 svg,
                 action_index: Some(init_index),
             });
@@ -319,6 +339,7 @@ where
                 results.push(StateView {
                     action: Some(model.format_action(&action)),
                     outcome,
+                    holds: holds_at::<M>(model, &state),
                     state: Some(state),
                     properties: get_properties(checker),
                     svg,
@@ -331,6 +352,7 @@ where
                     outcome: None,
                     state: None,
                     properties: get_properties(checker),
+                    holds: Vec::new(),
                     svg: None,
                     action_index: Some(action_index),
                 });
@@ -362,6 +384,7 @@ mod test {
                     outcome: None,
                     state: Some(0),
                     properties: vec![(Expectation::Always, "in [0, 1]".to_owned(), None)],
+                    holds: vec![true],
                     svg: None,
                     action_index: Some(0),
                 },
@@ -370,6 +393,7 @@ mod test {
                     outcome: None,
                     state: Some(1),
                     properties: vec![(Expectation::Always, "in [0, 1]".to_owned(), None)],
+                    holds: vec![true],
                     svg: None,
                     action_index: Some(1),
                 },
@@ -387,6 +411,7 @@ mod test {
                 outcome: Some("1".to_string()),
                 state: Some(1),
                 properties: vec![(Expectation::Always, "in [0, 1]".to_owned(), None)],
+                holds: vec![true],
                 svg: None,
                 action_index: Some(0),
             },]
@@ -455,6 +480,7 @@ mod test {
                         (Expectation::Always, "#in <= #out".into(), None),
                         (Expectation::Eventually, "#out <= #in + 1".into(), None),
                     ],
+                    holds: vec![true, false, false, false, true, true],
                     svg: Some("<svg version=\'1.1\' baseProfile=\'full\' width=\'500\' height=\'30\' viewbox=\'-20 -20 520 50\' xmlns=\'http://www.w3.org/2000/svg\'><defs><marker class=\'svg-event-shape\' id=\'arrow\' markerWidth=\'12\' markerHeight=\'10\' refX=\'12\' refY=\'5\' orient=\'auto\'><polygon points=\'0 0, 12 5, 0 10\' /></marker></defs><line x1=\'0\' y1=\'0\' x2=\'0\' y2=\'30\' class=\'svg-actor-timeline\' />\n<text x=\'0\' y=\'0\' class=\'svg-actor-label\'>0</text>\n<line x1=\'100\' y1=\'0\' x2=\'100\' y2=\'30\' class=\'svg-actor-timeline\' />\n<text x=\'100\' y=\'0\' class=\'svg-actor-label\'>1</text>\n</svg>\n".to_string()),
                     action_index: Some(0),
                 },
@@ -484,6 +510,7 @@ mod test {
                     (Expectation::Always, "#in <= #out".into(), None),
                     (Expectation::Eventually, "#out <= #in + 1".into(), None),
                 ],
+                holds: vec![true, false, false, false, true, true],
                 svg: Some("<svg version='1.1' baseProfile='full' width='500' height='60' viewbox='-20 -20 520 80' xmlns='http://www.w3.org/2000/svg'><defs><marker class='svg-event-shape' id='arrow' markerWidth='12' markerHeight='10' refX='12' refY='5' orient='auto'><polygon points='0 0, 12 5, 0 10' /></marker></defs><line x1='0' y1='0' x2='0' y2='60' class='svg-actor-timeline' />\n<text x='0' y='0' class='svg-actor-label'>0</text>\n<line x1='100' y1='0' x2='100' y2='60' class='svg-actor-timeline' />\n<text x='100' y='0' class='svg-actor-label'>1</text>\n</svg>\n".to_string()),
                 action_index: Some(0),
             });
@@ -515,9 +542,45 @@ mod test {
                     (Expectation::Always, "#in <= #out".into(), None),
                     (Expectation::Eventually, "#out <= #in + 1".into(), None),
                 ],
+                holds: vec![true, false, false, false, true, true],
                 svg: Some("<svg version='1.1' baseProfile='full' width='500' height='60' viewbox='-20 -20 520 80' xmlns='http://www.w3.org/2000/svg'><defs><marker class='svg-event-shape' id='arrow' markerWidth='12' markerHeight='10' refX='12' refY='5' orient='auto'><polygon points='0 0, 12 5, 0 10' /></marker></defs><line x1='0' y1='0' x2='0' y2='60' class='svg-actor-timeline' />\n<text x='0' y='0' class='svg-actor-label'>0</text>\n<line x1='100' y1='0' x2='100' y2='60' class='svg-actor-timeline' />\n<text x='100' y='0' class='svg-actor-label'>1</text>\n<line x1='0' x2='100' y1='0' y2='30' marker-end='url(#arrow)' class='svg-event-line' />\n<text x='100' y='30' class='svg-event-label'>Ping(0)</text>\n</svg>\n".to_string()),
                 action_index: Some(1),
             });
+    }
+
+    /// warmcheck's patch: `holds` is each property evaluated at the state itself, whatever the
+    /// checker's discoveries: "can reach max" (max_nat 2) is false at the initial state and
+    /// true at the state its discovery path "0/1/1/1" ends at, which is listed at "/0/1/1".
+    #[test]
+    fn holds_is_each_property_at_the_state() {
+        use crate::actor::actor_test_util::ping_pong::PingPongCfg;
+        use crate::actor::{LossyNetwork, Network};
+
+        let checker = Arc::new(
+            PingPongCfg {
+                max_nat: 2,
+                maintains_history: true,
+            }
+            .into_model()
+            .init_network(Network::new_unordered_nonduplicating([]))
+            .lossy_network(LossyNetwork::Yes)
+            .checker()
+            .spawn_bfs()
+            .join(),
+        );
+        let init = get_states(Arc::clone(&checker), "/").unwrap();
+        assert_eq!(init[0].holds, vec![true, false, false, false, true, true]);
+        let next = get_states(Arc::clone(&checker), "/0/1/1").unwrap();
+        let reached = next
+            .iter()
+            .find(|s| s.action_index == Some(1))
+            .expect("the discovery's last step");
+        assert!(reached.holds[1], "can reach max holds there");
+        assert!(reached.holds[2], "must reach max's condition too");
+        // The property list still carries the checker's discovery, unchanged.
+        assert_eq!(reached.properties[1].2.as_deref(), Some("0/1/1/1"));
+        let json = serde_json::to_value(reached).unwrap();
+        assert_eq!(json["holds"][1], serde_json::json!(true));
     }
 
     #[test]
