@@ -145,7 +145,11 @@ pub fn run(a: Args) -> u8 {
              it to the SUT (warmcheck sut --seeded-bug NAME)",
         );
     }
-    let model = a.bounds.bounds().into_model(a.design.design());
+    let bounds = a.bounds.bounds();
+    if let Err(e) = crate::checked::refuse_failovers(&bounds) {
+        return super::usage_error(e);
+    }
+    let model = bounds.into_model(a.design.design());
     conform_model(
         model,
         Options {
