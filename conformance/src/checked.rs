@@ -39,6 +39,21 @@ pub fn check_bounds(b: &Bounds) -> Result<(), String> {
     Ok(())
 }
 
+/// The implementation and the SUT protocol have no failover yet (issue 22): only the model
+/// (`check`, `explore`, `simulate`) takes `failovers` above 0. Every command that drives an
+/// engine refuses such bounds before it starts, so no failover step reaches a protocol call.
+pub fn refuse_failovers(b: &Bounds) -> Result<(), String> {
+    if b.failovers > 0 {
+        return Err(format!(
+            "failovers={}: the implementation and the SUT protocol have no failover or add-back \
+             yet, so no engine can be checked against them; check and explore the model with \
+             --failovers, and give engines 0",
+            b.failovers
+        ));
+    }
+    Ok(())
+}
+
 /// An action whose vb, replica and key exist within `b`, or which field does not.
 pub fn check_action(b: &Bounds, a: &Action) -> Result<(), String> {
     let (vb, replica, key) = match *a {
@@ -48,6 +63,7 @@ pub fn check_action(b: &Bounds, a: &Action) -> Result<(), String> {
         Action::FlusherCommits { vb } | Action::FlusherCommitFails { vb } => (Some(vb), None, None),
         Action::ReplicaRequestsStream { replica, vb }
         | Action::ReplicaReceives { replica, vb, .. } => (Some(vb), Some(replica), None),
+        Action::ClusterFailsOverToReplica { replica } => (None, Some(replica), None),
         _ => (None, None, None),
     };
     if let Some(vb) = vb.filter(|vb| *vb >= b.vbuckets) {

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use warmcheck_model::{Action, State, Warmup};
 
 /// Every kind of action, by its `Action` variant name, in declaration order.
-pub const ACTION_KINDS: [&str; 21] = [
+pub const ACTION_KINDS: [&str; 23] = [
     "ClientSets",
     "ClientDeletes",
     "ClockAdvances",
@@ -39,6 +39,8 @@ pub const ACTION_KINDS: [&str; 21] = [
     "WarmupCompletes",
     "ReplicaRequestsStream",
     "ReplicaReceives",
+    "ClusterFailsOverToReplica",
+    "FailedOverNodeIsAddedBack",
 ];
 
 /// The index of `a`'s kind in [`ACTION_KINDS`]. The match is exhaustive, so a new action does
@@ -66,6 +68,8 @@ pub fn kind(a: &Action) -> usize {
         Action::WarmupCompletes => 18,
         Action::ReplicaRequestsStream { .. } => 19,
         Action::ReplicaReceives { .. } => 20,
+        Action::ClusterFailsOverToReplica { .. } => 21,
+        Action::FailedOverNodeIsAddedBack => 22,
     }
 }
 
@@ -304,6 +308,8 @@ mod tests {
                 vb: 0,
                 seqno: 1,
             },
+            Action::ClusterFailsOverToReplica { replica: 0 },
+            Action::FailedOverNodeIsAddedBack,
         ];
         for a in &all {
             let debug = format!("{a:?}");

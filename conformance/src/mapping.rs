@@ -272,6 +272,9 @@ pub fn call_of(before: &State, action: &Action) -> Call {
             replica: replica_name(replica),
             vb: vb_of(vb),
         },
+        Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
+            unreachable!("failover steps are refused before they reach the implementation (checked::refuse_failovers)")
+        }
     }
 }
 
@@ -523,6 +526,13 @@ pub fn check_answer(
         | Action::ShutdownWritesCleanFlag
         | Action::ShutdownStopsFlusher
         | Action::ShutdownStopsTasks => {}
+        Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
+            return Err(
+                "failover steps have no protocol call yet (issue 22): the implementation cannot \
+                 be checked against them"
+                    .to_string(),
+            )
+        }
     }
     Ok(())
 }

@@ -52,6 +52,15 @@ pub fn action(bounds: &Bounds, variant: &Variant, kind: &str) -> Option<&'static
             Some("--crashes 0 and --shutdowns 0: the node never restarts")
         }
         "ReplicaRequestsStream" | "ReplicaReceives" if bounds.replicas == 0 => Some("--replicas 0"),
+        "ClusterFailsOverToReplica" | "FailedOverNodeIsAddedBack" if bounds.failovers == 0 => {
+            Some("--failovers 0")
+        }
+        "ClusterFailsOverToReplica" | "FailedOverNodeIsAddedBack" if bounds.replicas == 0 => {
+            Some("--replicas 0: no replica to promote")
+        }
+        "ClusterFailsOverToReplica" | "FailedOverNodeIsAddedBack" if restarts == 0 => {
+            Some("--crashes 0 and --shutdowns 0: the active never goes down to be failed over")
+        }
         _ => None,
     }
 }
@@ -103,6 +112,22 @@ pub fn property(bounds: &Bounds, name: &str) -> Option<&'static str> {
             Some("--writes 0: nothing expires")
         }
         "a failed flush is retried" if bounds.flush_failures == 0 => Some("--flush-failures 0"),
+        "a replica is promoted"
+        | "a failed-over node is added back"
+        | "an added-back node rolls back"
+        | "an added-back node is accepted by the new active"
+            if bounds.replicas == 0 =>
+        {
+            Some("--replicas 0: no replica to promote")
+        }
+        "a replica is promoted"
+        | "a failed-over node is added back"
+        | "an added-back node rolls back"
+        | "an added-back node is accepted by the new active"
+            if restarts == 0 =>
+        {
+            Some("--crashes 0 and --shutdowns 0: the active never goes down to be failed over")
+        }
         _ => None,
     }
 }
@@ -126,6 +151,7 @@ mod tests {
             crashes: 1,
             shutdowns: 1,
             flush_failures: 0,
+            failovers: 0,
         };
         let with = |f: &dyn Fn(&mut Bounds)| {
             let mut b = base;

@@ -306,6 +306,9 @@ impl Call {
                 replica: replica as usize,
                 vb: vb as u16,
             },
+            Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
+                unreachable!("failover steps are refused before they reach the implementation (checked::refuse_failovers)")
+            }
         }
     }
 }
@@ -435,6 +438,9 @@ fn kind(a: &Action) -> (usize, u32) {
         | Action::WarmupCompletes => (8, 8),
         Action::ReplicaRequestsStream { .. } => (9, 4),
         Action::ReplicaReceives { .. } => (10, 6),
+        Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
+            unreachable!("failover steps are refused before they reach the implementation (checked::refuse_failovers)")
+        }
     }
 }
 

@@ -21,7 +21,7 @@
 //! - The first line is a `#` comment saying what the file guards. `#` lines and blank lines may
 //!   appear anywhere before `----`.
 //! - Directives, each once, before the first action: `design` (required), `also-in`
-//!   (optional), `bounds` (required: all six, and `flush_failures` if not 0), `violates`
+//!   (optional), `bounds` (required: all six, and `flush_failures`, `failovers` if not 0), `violates`
 //!   (required: an `always` property), `replay-in` (required). A design is a preset name
 //!   (`v6.5.1`) or its knobs (`persist-entry=at-complete shutdown-flag=after-flush
 //!   rollback-retry=always`, as `Variant`'s `Display` prints a non-preset; `rollback-retry`
@@ -330,9 +330,9 @@ pub fn parse_designs(text: &str) -> Result<Vec<Variant>, String> {
 }
 
 /// `vbuckets=1 replicas=1 keys=2 writes=2 crashes=2 shutdowns=1`: all six, any order, and
-/// optionally `flush_failures=N` (0 if left out).
+/// optionally `flush_failures=N` and `failovers=N` (0 if left out).
 pub fn parse_bounds(text: &str) -> Result<Bounds, String> {
-    const NAMES: [&str; 7] = [
+    const NAMES: [&str; 8] = [
         "vbuckets",
         "replicas",
         "keys",
@@ -340,8 +340,9 @@ pub fn parse_bounds(text: &str) -> Result<Bounds, String> {
         "crashes",
         "shutdowns",
         "flush_failures",
+        "failovers",
     ];
-    let mut values: [Option<u8>; 7] = [None; 7];
+    let mut values: [Option<u8>; 8] = [None; 8];
     for word in text.split_whitespace() {
         let Some((name, value)) = word.split_once('=') else {
             return Err(format!("bounds: expected name=number, found '{word}'"));
@@ -362,13 +363,13 @@ pub fn parse_bounds(text: &str) -> Result<Bounds, String> {
     let missing: Vec<&str> = NAMES
         .iter()
         .zip(values.iter())
-        .filter(|(n, v)| v.is_none() && **n != "flush_failures")
+        .filter(|(n, v)| v.is_none() && !matches!(**n, "flush_failures" | "failovers"))
         .map(|(n, _)| *n)
         .collect();
     if !missing.is_empty() {
         return Err(format!("bounds: missing {}", missing.join(", ")));
     }
-    let [vbuckets, replicas, keys, writes, crashes, shutdowns, flush_failures] =
+    let [vbuckets, replicas, keys, writes, crashes, shutdowns, flush_failures, failovers] =
         values.map(|v| v.unwrap_or(0));
     Ok(Bounds {
         vbuckets,
@@ -378,6 +379,7 @@ pub fn parse_bounds(text: &str) -> Result<Bounds, String> {
         crashes,
         shutdowns,
         flush_failures,
+        failovers,
     })
 }
 
@@ -389,6 +391,9 @@ pub fn bounds_text(b: &Bounds) -> String {
     );
     if b.flush_failures > 0 {
         text.push_str(&format!(" flush_failures={}", b.flush_failures));
+    }
+    if b.failovers > 0 {
+        text.push_str(&format!(" failovers={}", b.failovers));
     }
     text
 }

@@ -893,6 +893,8 @@ pub fn bounds_for_log(
         shutdowns: counters.2,
         // A log may show failed flushes; the model is given all it takes.
         flush_failures: MAX_FLUSH_FAILURES,
+        // Logs have no failover line yet.
+        failovers: 0,
     };
     checked::check_bounds(&bounds)?;
     Ok(bounds)
@@ -937,5 +939,6 @@ pub fn generous_bounds(vbuckets: u8, replicas: u8, keys: u8) -> Bounds {
         crashes: MAX_CRASHES,
         shutdowns: MAX_SHUTDOWNS,
         flush_failures: MAX_FLUSH_FAILURES,
+        failovers: 0,
     }
 }

@@ -15,6 +15,7 @@ fn small() -> Bounds {
         crashes: 2,
         shutdowns: 1,
         flush_failures: 1,
+        failovers: 0,
     }
 }
 

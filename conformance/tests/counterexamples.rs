@@ -63,6 +63,10 @@ fn main() -> ExitCode {
             "designs_are_presets_or_both_knobs",
             designs_are_presets_or_both_knobs,
         ),
+        case(
+            "failover_stories_hold_on_the_model_and_their_fixes_prevent_them",
+            failover_stories_hold_on_the_model_and_their_fixes_prevent_them,
+        ),
     ];
     warmcheck_testkit::run_stories(&testdata(), replay_story, others)
 }
@@ -438,4 +442,48 @@ fn designs_are_presets_or_both_knobs() {
     assert!(v("persist-entry=later shutdown-flag=after-flush")
         .unwrap_err()
         .starts_with("persist-entry: unknown value 'later'"));
+}
+
+/// The failover stories (`testdata/failover/`, issue 22) are the model's only: the
+/// implementation has no failover yet, so there is no replay section. Each must violate its
+/// property after its last step, and only then, in `design` and every `also-in` design; in
+/// every `replay-in` design (those that fix it) the steps, taken while the design enables
+/// them, must end with the property holding; and `replay` must refuse the story's bounds
+/// rather than send a failover step to the implementation.
+fn failover_stories_hold_on_the_model_and_their_fixes_prevent_them() {
+    use stateright::Model;
+    let dir = testdata().join("failover");
+    let paths = warmcheck_testkit::story_files(&dir).expect("failover story files");
+    for path in paths {
+        let name = path.display();
+        let story = load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(story.bounds.failovers > 0, "{name}: a failover story takes failovers");
+        assert!(
+            story.expected.is_none(),
+            "{name}: a model-only story has no expected replay"
+        );
+        check_on_the_model(&story).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!story.replay_in.is_empty(), "{name}: name the designs that fix it");
+        for design in &story.replay_in {
+            let model = story.bounds.into_model(*design);
+            let property = model.property_named(&story.violates).expect("a property");
+            let mut s = model.init_states().pop().expect("an initial state");
+            let mut enabled = Vec::new();
+            for a in &story.actions {
+                enabled.clear();
+                model.actions(&s, &mut enabled);
+                if !enabled.contains(a) {
+                    break;
+                }
+                s = model.next_state(&s, a.clone()).expect("a next state");
+            }
+            assert!(
+                (property.condition)(&model, &s),
+                "{name}: `{design}` should prevent the story"
+            );
+        }
+        let refused = warmcheck_conformance::checked::refuse_failovers(&story.bounds)
+            .expect_err("the implementation refuses failovers");
+        assert!(refused.contains("no failover"), "{refused}");
+    }
 }

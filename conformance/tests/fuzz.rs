@@ -38,6 +38,7 @@ fn model() -> Warmup {
         crashes: 2,
         shutdowns: 1,
         flush_failures: 1,
+        failovers: 0,
     }
     .into_model(design())
 }

@@ -48,6 +48,7 @@ fn by_conform(b: SeededBugs) -> Option<String> {
         crashes: 2,
         shutdowns: 1,
         flush_failures: 0,
+        failovers: 0,
     }
     .into_model(Variant::current());
     let tmp = tempfile::tempdir().unwrap();

@@ -293,6 +293,7 @@ fn a_log_longer_than_the_bounds_given_names_the_bound() {
         crashes: 20,
         shutdowns: 20,
         flush_failures: 0,
+        failovers: 0,
     }
     .into_model(Variant::preset("v6.5.1").unwrap());
     let mut v = Validator::new(model);
@@ -336,6 +337,7 @@ fn every_reachable_state_is_taken_as_a_from_state() {
             crashes: 1,
             shutdowns: 1,
             flush_failures: 1,
+            failovers: 0,
         }
         .into_model(Variant::preset(variant).unwrap());
         let mut seen = std::collections::HashSet::new();

@@ -51,6 +51,8 @@ fn inline(s: &State) -> bool {
         flush_failures,
         traffic_refused,
         flush_retried,
+        failovers,
+        failed_over,
     } = s;
     plain(node);
     plain(clean_flag);
@@ -63,6 +65,8 @@ fn inline(s: &State) -> bool {
     plain(flush_failures);
     plain(traffic_refused);
     plain(flush_retried);
+    plain(failovers);
+    plain(failed_over);
     !vbs.spilled() && vbs.iter().all(vb_inline)
 }
 
@@ -71,9 +75,11 @@ fn vb_inline(vb: &Vb) -> bool {
         active,
         disk,
         replicas,
+        failed_over,
     } = vb;
     active.as_ref().is_none_or(active_inline)
         && disk_inline(disk)
+        && failed_over.as_ref().is_none_or(disk_inline)
         && !replicas.spilled()
         && replicas.iter().all(replica_inline)
 }
@@ -112,9 +118,11 @@ fn disk_inline(d: &DiskVb) -> bool {
         failover,
         snap_start,
         snap_end,
+        replica,
     } = d;
     plain(snap_start);
     plain(snap_end);
+    plain(replica);
     !history.spilled() && !failover.0.spilled()
 }
 
@@ -125,10 +133,12 @@ fn replica_inline(r: &ReplicaVb) -> bool {
         snap_start,
         snap_end,
         stream,
+        added_back,
     } = r;
     plain(snap_start);
     plain(snap_end);
     plain(stream);
+    plain(added_back);
     !history.spilled() && !failover.0.spilled()
 }
 

@@ -8,8 +8,8 @@
 
 use crate::failover::Table;
 use crate::{
-    ActiveVb, DiskVb, Down, History, Mutation, Node, Op, Phase, Queued, ReplicaVb, Shutdown, State,
-    Stream, Vb,
+    ActiveVb, DiskVb, Down, FailedOverNode, History, Mutation, Node, Op, Phase, Queued, ReplicaVb,
+    Shutdown, State, Stream, Vb,
 };
 use std::hash::{Hash, Hasher};
 
@@ -160,18 +160,20 @@ impl<H: Hasher> Packer<'_, H> {
             snap_start,
             snap_end,
             stream,
+            added_back,
         } = r;
         self.history(history);
         self.table(failover);
         self.byte(*snap_start);
         self.byte(*snap_end);
+        let added_back = (*added_back as u8) << 2;
         match *stream {
-            Stream::None => self.byte(0),
+            Stream::None => self.byte(added_back),
             Stream::RolledBack(s) => {
-                self.byte(1);
+                self.byte(1 | added_back);
                 self.byte(s);
             }
-            Stream::Accepted => self.byte(2),
+            Stream::Accepted => self.byte(2 | added_back),
         }
     }
 
@@ -181,6 +183,7 @@ impl<H: Hasher> Packer<'_, H> {
             active,
             disk,
             replicas,
+            failed_over,
         } = vb;
         match active {
             None => self.byte(0),
@@ -218,20 +221,34 @@ impl<H: Hasher> Packer<'_, H> {
                 }
             }
         }
+        self.disk(disk);
+        self.len(replicas.len());
+        for r in replicas {
+            self.replica(r);
+        }
+        // Nothing at all when no node is out, so that a check without failovers hashes as it
+        // did before they were modelled.
+        if let Some(d) = failed_over {
+            self.byte(0xfe);
+            self.disk(d);
+        }
+    }
+
+    #[inline]
+    fn disk(&mut self, d: &DiskVb) {
         let DiskVb {
             history,
             failover,
             snap_start,
             snap_end,
-        } = disk;
+            replica,
+        } = d;
         self.history(history);
         self.table(failover);
         self.byte(*snap_start);
-        self.byte(*snap_end);
-        self.len(replicas.len());
-        for r in replicas {
-            self.replica(r);
-        }
+        // Seqnos stay below 128 (`Bounds::into_model`), so the top bit is free.
+        debug_assert!(*snap_end < 0x80);
+        self.byte(*snap_end | (*replica as u8) << 7);
     }
 }
 
@@ -252,6 +269,8 @@ impl Hash for State {
             flush_failures,
             traffic_refused,
             flush_retried,
+            failovers,
+            failed_over,
         } = self;
         let mut p = Packer {
             word: 0,
@@ -283,6 +302,15 @@ impl Hash for State {
         for vb in vbs {
             p.vb(vb);
         }
+        // Nothing when no failover has happened: a check without failovers hashes as before.
+        if *failovers > 0 {
+            p.byte(0xfd);
+            p.byte(*failovers);
+            p.byte(match failed_over {
+                None => 0,
+                Some(FailedOverNode { clean_flag }) => 1 | (*clean_flag as u8) << 1,
+            });
+        }
         p.finish();
     }
 }
@@ -308,6 +336,7 @@ mod tests {
             crashes: 1,
             shutdowns: 0,
             flush_failures: 1,
+            failovers: 0,
         };
         let model = b.into_model(Variant::current());
         let hasher = BuildHasherDefault::<DefaultHasher>::default();

@@ -41,6 +41,7 @@ impl State {
         }
         disk.snap_start = disk.persisted_seqno();
         disk.snap_end = disk.persisted_seqno();
+        disk.replica = false;
         if variant.reverted.mb21769 && ends_with_vbstate {
             disk.snap_end = disk.persisted_seqno() + 1;
             if !documents {

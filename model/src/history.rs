@@ -35,6 +35,14 @@ impl History {
         self.0.truncate(len);
     }
 
+    /// A new failover entry `(uuid, at)` on a promoted copy says the history above `at` is
+    /// `uuid`'s: the ghost branch of every mutation held there follows.
+    pub(crate) fn adopt_above(&mut self, at: Seqno, uuid: crate::failover::Uuid) {
+        for m in self.0.iter_mut().skip(at as usize) {
+            m.branch = uuid;
+        }
+    }
+
     /// The mutations, to rename their keys or values ([`crate::State::representative_data`]).
     pub(crate) fn as_mut_slice(&mut self) -> &mut [Mutation] {
         &mut self.0

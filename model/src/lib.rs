@@ -27,6 +27,7 @@ mod fingerprint;
 mod flusher;
 mod history;
 pub mod parse;
+mod promotion;
 pub mod properties;
 mod shutdown;
 pub mod story;
@@ -73,6 +74,16 @@ pub struct Bounds {
     /// behaviour. Traces written before flush failures were modelled carry none: 0.
     #[serde(default)]
     pub flush_failures: u8,
+    /// Failovers: the cluster manager promotes a replica of a down active node
+    /// (`KVBucket::setVBucketState`), and the failed-over node may later be added back as a
+    /// replica. 0 (the default) leaves every behaviour, count and report as it was before
+    /// failover was modelled; traces written before then carry none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failovers: u8,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 impl Default for Bounds {
@@ -86,6 +97,7 @@ impl Default for Bounds {
             crashes: 2,
             shutdowns: 1,
             flush_failures: 0,
+            failovers: 0,
         }
     }
 }
@@ -109,7 +121,18 @@ impl fmt::Display for Bounds {
             plural(self.shutdowns, "s"),
             self.flush_failures,
             plural(self.flush_failures, "s"),
-        )
+        )?;
+        // Printed only when asked for, so that every report of a check without failovers
+        // reads as it did before they were modelled.
+        if self.failovers > 0 {
+            write!(
+                f,
+                ", {} failover{}",
+                self.failovers,
+                plural(self.failovers, "s")
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -127,7 +150,7 @@ impl Bounds {
         assert!(self.keys >= 1, "at least one key");
         // Seqnos, uuids and values are u8: keep the bounds far from overflow.
         assert!(self.writes <= 60 && self.crashes <= 20 && self.vbuckets <= 8);
-        assert!(self.flush_failures <= 20 && self.shutdowns <= 20);
+        assert!(self.flush_failures <= 20 && self.shutdowns <= 20 && self.failovers <= 20);
         Warmup {
             bounds: self,
             variant,
@@ -218,6 +241,17 @@ pub enum Action {
     /// The producer sends the replica its next mutation (`ActiveStream`), opening a snapshot
     /// when the last one is complete.
     ReplicaReceives { replica: u8, vb: u8, seqno: Seqno },
+    /// The cluster manager fails the down active node over: in every vb, replica `replica` is
+    /// promoted (`KVBucket::setVBucketState` -> `continueToActive` -> `processFailover`: a new
+    /// failover entry at the design's promotion seqno, and a queued set_vbucket_state); the
+    /// other replicas' streams drop and they ask the new active. The failed-over node keeps
+    /// its disk and stats.json.
+    ClusterFailsOverToReplica { replica: u8 },
+    /// The failed-over node is added back (delta recovery): it restarts and warms up from its
+    /// own disk (its vbstate says active, so an unclean shutdown gets a new entry,
+    /// `VBucketLoader::createVBucket`), then the cluster manager makes it a replica of every
+    /// vb and its consumer asks the new active for a stream from its own failover table.
+    FailedOverNodeIsAddedBack,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -261,7 +295,8 @@ pub struct Mutation {
     pub key: Key,
     pub op: Op,
     /// Ghost: the uuid of the active's newest failover entry when the mutation was made, i.e.
-    /// the branch of history it belongs to.
+    /// the branch of history it belongs to; for a mutation a promoted replica holds above its
+    /// new entry's seqno, that entry's uuid (the entry says the history from there on is its).
     pub branch: Uuid,
 }
 
@@ -352,11 +387,27 @@ pub struct DiskVb {
     pub failover: Table,
     pub snap_start: Seqno,
     pub snap_end: Seqno,
+    /// The committed vbstate's `state` is `replica`: a promoted copy whose node has not
+    /// flushed since its promotion (the first flush writes the queued set_vbucket_state, and
+    /// with it `active`). Its table is the producer's, adopted at the stream's acceptance, so
+    /// entries above this copy's high seqno are expected there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replica: bool,
 }
 
 impl DiskVb {
     pub fn persisted_seqno(&self) -> Seqno {
         self.history.len() as Seqno
+    }
+
+    /// Where warmup puts a new failover entry for this vb (`VBucketLoader::createVBucket`):
+    /// the snapshot's end if everything up to it is on disk, else its start.
+    pub fn entry_seqno(&self) -> Seqno {
+        if self.persisted_seqno() == self.snap_end {
+            self.snap_end
+        } else {
+            self.snap_start
+        }
     }
 }
 
@@ -380,6 +431,9 @@ pub struct ReplicaVb {
     pub snap_start: Seqno,
     pub snap_end: Seqno,
     pub stream: Stream,
+    /// Ghost: this copy is the failed-over node's, added back (`FailedOverNodeIsAddedBack`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub added_back: bool,
 }
 
 impl ReplicaVb {
@@ -394,6 +448,9 @@ pub struct Vb {
     pub active: Option<ActiveVb>,
     pub disk: DiskVb,
     pub replicas: Replicas,
+    /// The failed-over node's disk for this vb, from the failover until it is added back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_over: Option<DiskVb>,
 }
 
 /// A checkpoint queue; up to 4 items inline.
@@ -492,6 +549,21 @@ pub struct State {
     pub traffic_refused: bool,
     /// Ghost: a flush that had failed was later committed.
     pub flush_retried: bool,
+    /// Failovers so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failovers: u8,
+    /// The failed-over node, from its failover until it is added back: its stats.json
+    /// (`ep_force_shutdown: "false"`); its disk is in each [`Vb::failed_over`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_over: Option<FailedOverNode>,
+}
+
+/// A node the cluster manager failed over, out of the cluster until it is added back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FailedOverNode {
+    /// Its stats.json says `ep_force_shutdown: "false"`: its warmup at add-back will believe
+    /// the shutdown clean.
+    pub clean_flag: bool,
 }
 
 impl State {
@@ -707,6 +779,9 @@ impl State {
             for r in vb.replicas.iter_mut() {
                 rename(&mut r.history);
             }
+            if let Some(d) = vb.failed_over.as_mut() {
+                rename(&mut d.history);
+            }
         }
     }
 }
@@ -725,6 +800,7 @@ impl Model for Warmup {
                     snap_start: 0,
                     snap_end: 0,
                     stream: Stream::None,
+                    added_back: false,
                 };
                 Vb {
                     active: Some(ActiveVb {
@@ -742,8 +818,10 @@ impl Model for Warmup {
                         failover: table,
                         snap_start: 0,
                         snap_end: 0,
+                        replica: false,
                     },
                     replicas: (0..self.bounds.replicas).map(|_| replica.clone()).collect(),
+                    failed_over: None,
                 }
             })
             .collect();
@@ -760,6 +838,8 @@ impl Model for Warmup {
             flush_failures: 0,
             traffic_refused: false,
             flush_retried: false,
+            failovers: 0,
+            failed_over: None,
         }]
     }
 
@@ -810,6 +890,7 @@ impl Model for Warmup {
         if self.some_ttl_unexpired(s) {
             actions.push(Action::ClockAdvances);
         }
+        self.failover_steps(s, actions);
         for vb in vbs {
             let Some(a) = s.active(vb) else { continue };
             if a.notified && s.flusher_runs() {
@@ -891,6 +972,8 @@ impl Model for Warmup {
             Action::WarmupCompletes => s.warmup_complete(variant),
             Action::ReplicaRequestsStream { replica, vb } => s.stream_request(variant, replica, vb),
             Action::ReplicaReceives { replica, vb, seqno } => s.receive(replica, vb, seqno),
+            Action::ClusterFailsOverToReplica { replica } => s.fail_over(variant, replica),
+            Action::FailedOverNodeIsAddedBack => s.add_back(variant),
         }
         if matches!(s.node, Node::ShuttingDown(_)) {
             s.end_shutdown_if_done(variant);
@@ -942,6 +1025,15 @@ impl Warmup {
                     .active
                     .as_ref()
                     .is_some_and(|a| a.history.iter().any(unexpired))
+                // A replica's or a failed-over node's copy expires only once it is promoted;
+                // when no failover is left (none at all by default), time passing changes
+                // nothing for it.
+                || (s.failovers < self.bounds.failovers
+                    && (vb.replicas.iter().any(|r| r.history.iter().any(unexpired))
+                        || vb
+                            .failed_over
+                            .as_ref()
+                            .is_some_and(|d| d.history.iter().any(unexpired))))
         })
     }
 }

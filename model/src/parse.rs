@@ -38,6 +38,8 @@ const SHAPES: &[(&str, &[&str])] = &[
     ("WarmupCompletes", &[]),
     ("ReplicaRequestsStream", &["replica", "vb"]),
     ("ReplicaReceives", &["replica", "vb", "seqno"]),
+    ("ClusterFailsOverToReplica", &["replica"]),
+    ("FailedOverNodeIsAddedBack", &[]),
 ];
 
 impl FromStr for Action {
@@ -140,6 +142,10 @@ impl FromStr for Action {
                 vb: num("vb")?,
                 seqno: num("seqno")?,
             },
+            "ClusterFailsOverToReplica" => Action::ClusterFailsOverToReplica {
+                replica: num("replica")?,
+            },
+            "FailedOverNodeIsAddedBack" => Action::FailedOverNodeIsAddedBack,
             _ => unreachable!("every name in SHAPES has an arm"),
         })
     }

@@ -99,7 +99,29 @@ impl Warmup {
         ]
         .into_iter()
         .chain(self.flush_failure_properties())
+        .chain(self.failover_properties())
         .collect()
+    }
+
+    /// Reachable only with failovers: not asked of a check with `failovers == 0`, so that its
+    /// report reads as before failovers were modelled.
+    fn failover_properties(&self) -> Vec<Property<Self>> {
+        if self.bounds.failovers == 0 {
+            return Vec::new();
+        }
+        vec![
+            Property::sometimes("a replica is promoted", |_, s: &State| s.failovers > 0),
+            Property::sometimes("a failed-over node is added back", |_, s: &State| {
+                added_back(s).next().is_some()
+            }),
+            Property::sometimes("an added-back node rolls back", |_, s: &State| {
+                added_back(s).any(|st| matches!(st, Stream::RolledBack(_)))
+            }),
+            Property::sometimes(
+                "an added-back node is accepted by the new active",
+                |_, s: &State| added_back(s).any(|st| st == Stream::Accepted),
+            ),
+        ]
     }
 
     /// Reachable only when flushes may fail: not asked of a check with `flush_failures == 0`.
@@ -117,6 +139,16 @@ impl Warmup {
     pub fn property_named(&self, name: &str) -> Option<Property<Self>> {
         self.all_properties().into_iter().find(|p| p.name == name)
     }
+}
+
+/// The streams of the copies that the failed-over node holds since it was added back.
+fn added_back(s: &State) -> impl Iterator<Item = Stream> + '_ {
+    s.vbs.iter().flat_map(|vb| {
+        vb.replicas
+            .iter()
+            .filter(|r| r.added_back)
+            .map(|r| r.stream)
+    })
 }
 
 fn replica_streams(s: &State) -> impl Iterator<Item = Stream> + '_ {
@@ -160,8 +192,10 @@ pub fn no_replica_diverges(s: &State) -> bool {
 
 pub fn failover_tables_well_formed(s: &State) -> bool {
     s.vbs.iter().all(|vb| {
+        // A replica's vbstate holds its producer's table (entries above its own high seqno
+        // are expected there) until its node, promoted, flushes as the active.
         let disk_ok = vb.disk.failover.is_well_formed()
-            && vb.disk.failover.newest().seqno <= vb.disk.persisted_seqno();
+            && (vb.disk.replica || vb.disk.failover.newest().seqno <= vb.disk.persisted_seqno());
         let active_ok = vb.active.as_ref().is_none_or(|a| {
             a.failover.is_well_formed() && a.failover.newest().seqno <= a.high_seqno()
         });
@@ -203,13 +237,22 @@ pub fn checkpoint_holds_unpersisted(s: &State) -> bool {
 }
 
 /// Every mutation on disk was made under a failover entry that the table on disk names, so
-/// a restart that loses memory can still tell replicas where its history branched.
+/// a restart that loses memory can still tell replicas where its history branched. On a
+/// promoted copy not yet flushed as the active (its vbstate says replica), only up to where
+/// its next warmup's entry goes: the cluster manager promotes it again there with a new entry,
+/// which names everything above.
 pub fn disk_branches_named(s: &State) -> bool {
     s.vbs.iter().all(|vb| {
-        vb.disk
-            .history
+        let d = &vb.disk;
+        let named = if d.replica {
+            d.entry_seqno() as usize
+        } else {
+            d.history.len()
+        };
+        d.history
             .iter()
-            .all(|m: &Mutation| vb.disk.failover.contains_uuid(m.branch))
+            .take(named)
+            .all(|m: &Mutation| d.failover.contains_uuid(m.branch))
     })
 }
 

@@ -247,6 +247,60 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
                 w.push_str(" (not yet persisted on the active)");
             }
         }
+        Action::ClusterFailsOverToReplica { replica } => {
+            let _ = write!(
+                w,
+                "the down active is failed over and r{} promoted",
+                replica + 1
+            );
+            for (i, (l, n)) in last.vbs.iter().zip(next.vbs.iter()).enumerate() {
+                let r = &l.replicas[replica as usize];
+                let a = n.active.as_ref().expect("the promoted vb");
+                let _ = write!(
+                    w,
+                    "; vb {i}: holds seqnos 1..={} (snapshot [{},{}]), new entry {:?}, table {:?} (set_vbucket_state queued)",
+                    a.high_seqno(),
+                    r.snap_start,
+                    r.snap_end,
+                    a.failover.newest(),
+                    a.failover
+                );
+                if let Some(d) = &n.failed_over {
+                    let _ = write!(
+                        w,
+                        "; the old active's disk keeps seqnos 1..={} under {:?}",
+                        d.persisted_seqno(),
+                        d.failover
+                    );
+                }
+            }
+        }
+        Action::FailedOverNodeIsAddedBack => {
+            let clean = last.failed_over.is_some_and(|f| f.clean_flag);
+            let _ = write!(
+                w,
+                "the failed-over node warms up ({}) and is added back as a replica",
+                if clean {
+                    "stats.json says clean"
+                } else {
+                    "unclean: its vbstate says active, so createEntry"
+                }
+            );
+            for (i, (l, n)) in last.vbs.iter().zip(next.vbs.iter()).enumerate() {
+                let d = l.failed_over.as_ref().expect("the failed-over disk");
+                let r = n.replicas.last().expect("the added-back replica");
+                let _ = write!(
+                    w,
+                    "; vb {i}: r{} holds seqnos 1..={} with table {:?}",
+                    n.replicas.len(),
+                    r.high_seqno(),
+                    r.failover
+                );
+                if r.failover != d.failover {
+                    let _ = write!(w, " (new entry {:?})", r.failover.newest());
+                }
+            }
+        }
     }
     out
 }

@@ -130,6 +130,7 @@ fn one_key() -> Bounds {
         crashes: 2,
         shutdowns: 1,
         flush_failures: 0,
+        failovers: 0,
     }
 }
 
@@ -527,6 +528,7 @@ fn mb48398_keeps_a_replica_from_retrying_an_incompatible_uuid() {
         snap_start: 1,
         snap_end: 1,
         stream: Stream::None,
+        added_back: false,
     };
     r.failover.0.push(failover::Entry { uuid: 3, seqno: 2 });
     r.failover.0.push(failover::Entry { uuid: 1, seqno: 0 });
@@ -584,6 +586,7 @@ fn unique_state_counts_are_pinned() {
         crashes: 1,
         shutdowns: 1,
         flush_failures: 0,
+        failovers: 0,
     };
     let c = bfs(small.into_model(Variant::current()));
     assert_eq!(c.unique_state_count(), 4_499);
@@ -880,6 +883,7 @@ fn a_clone_equals_its_state_whether_or_not_a_part_has_spilled() {
             crashes: 0,
             shutdowns: 0,
             flush_failures: 0,
+            failovers: 0,
         },
         // Four writes with a TTL and their expiries: histories of eight (six inline), queues
         // of more than four.
@@ -891,6 +895,7 @@ fn a_clone_equals_its_state_whether_or_not_a_part_has_spilled() {
             crashes: 0,
             shutdowns: 0,
             flush_failures: 0,
+            failovers: 0,
         },
         one_key(),
     ];

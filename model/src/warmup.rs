@@ -54,7 +54,7 @@ impl State {
         let unclean = self.read_clean == Some(false);
         for i in 0..self.vbs.len() {
             let disk = self.vbs[i].disk.clone();
-            let high = disk.persisted_seqno();
+            let (at, replica_state) = (disk.entry_seqno(), disk.replica);
             let mut a = ActiveVb {
                 in_map: false,
                 history: disk.history,
@@ -65,18 +65,23 @@ impl State {
                 flush_failed: false,
                 cache_ahead: false,
             };
-            if unclean {
-                let at = if high == disk.snap_end {
-                    disk.snap_end
-                } else {
-                    disk.snap_start
-                };
+            // A vbstate that says replica (a promoted copy that crashed before its first flush)
+            // gets no entry from warmup, but the cluster manager promotes it again as soon as
+            // warmup has loaded the vbstates, and `processFailover` creates one at the same
+            // seqno (the checkpoint's failover seqno is built from the same vbstate,
+            // a77d6b50f), clean shutdown or not: the model creates it here.
+            if unclean || replica_state {
                 // Before MB-11085's fix createEntry added nothing at the newest entry's seqno.
                 let skipped = variant.reverted.mb11085 && a.failover.newest().seqno == at;
                 if !skipped {
                     a.failover.create_entry(self.next_uuid, at);
                     self.next_uuid += 1;
                     a.new_entry = true;
+                }
+                if replica_state {
+                    let uuid = a.failover.newest().uuid;
+                    a.history.adopt_above(at, uuid);
+                    self.vbs[i].disk.history.adopt_above(at, uuid);
                 }
             }
             self.vbs[i].active = Some(a);

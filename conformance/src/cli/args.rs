@@ -120,6 +120,10 @@ pub struct BoundsArgs {
     /// behaviour (0..=20).
     #[arg(long, default_value_t = Bounds::default().flush_failures, value_parser = clap::value_parser!(u8).range(0..=MAX_FLUSH_FAILURES as i64))]
     flush_failures: u8,
+    /// Failovers: the cluster manager promotes a replica of the down active, and may add the
+    /// failed-over node back as a replica (0..=20; model only: `check`, `explore`).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=20))]
+    failovers: u8,
 }
 
 /// The most failed flushes a behaviour may have (`Bounds::into_model`).
@@ -135,6 +139,7 @@ impl BoundsArgs {
             crashes: self.crashes,
             shutdowns: self.shutdowns,
             flush_failures: self.flush_failures,
+            failovers: self.failovers,
         }
     }
 }

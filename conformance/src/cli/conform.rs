@@ -174,7 +174,11 @@ pub fn run(a: Args) -> u8 {
             a.quiet,
         );
     }
-    let model = a.bounds.bounds().into_model(a.design.design());
+    let bounds = a.bounds.bounds();
+    if let Err(e) = crate::checked::refuse_failovers(&bounds) {
+        return super::usage_error(e);
+    }
+    let model = bounds.into_model(a.design.design());
     conform_model(
         model,
         Options {
