@@ -457,13 +457,19 @@ fn failover_stories_hold_on_the_model_and_their_fixes_prevent_them() {
     for path in paths {
         let name = path.display();
         let story = load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(story.bounds.failovers > 0, "{name}: a failover story takes failovers");
+        assert!(
+            story.bounds.failovers > 0,
+            "{name}: a failover story takes failovers"
+        );
         assert!(
             story.expected.is_none(),
             "{name}: a model-only story has no expected replay"
         );
         check_on_the_model(&story).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(!story.replay_in.is_empty(), "{name}: name the designs that fix it");
+        assert!(
+            !story.replay_in.is_empty(),
+            "{name}: name the designs that fix it"
+        );
         for design in &story.replay_in {
             let model = story.bounds.into_model(*design);
             let property = model.property_named(&story.violates).expect("a property");

@@ -287,10 +287,85 @@ fn bad_story_input_exits_2_naming_the_file() {
         assert!(err.contains("cannot be used with"), "{flags:?}: {err}");
     }
 
+    // A failover story (model only: the implementation has no failover yet) is refused, not
+    // sent to the engine.
+    let failover = testdata().join("failover");
+    let (code, out, err) = run(&["conform", "--stories", failover.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("mb48398_added_back_node") && err.contains("no failover or add-back"),
+        "{err}"
+    );
+
     let (code, out, err) = run(&["conform", "--stories", "--quiet", "--sut", "exit 0"]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
         err.contains("warmcheck: story current_clean_shutdown"),
         "{err}"
     );
+}
+
+/// Issue 22: failovers are the model's only so far. Every command that drives an engine
+/// refuses them with exit 2 and says why, before a failover step could reach an engine:
+/// `conform --failovers N`, `replay` of a trace whose bounds take failovers (here MB-48398's
+/// story as a trace), and `conform --stories` on a failover story (above). The model takes
+/// them: `check --failovers` at tiny bounds runs and reports the failover witnesses.
+#[test]
+fn failovers_are_refused_by_every_command_that_drives_an_engine() {
+    let (code, out, err) = run(&["conform", "--failovers", "1", "--quiet"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("failovers=1") && err.contains("no failover"),
+        "{err}"
+    );
+
+    let story = warmcheck_conformance::story_file::StoryFile::parse(
+        &std::fs::read_to_string(
+            testdata()
+                .join("failover")
+                .join("mb48398_added_back_node_retries_with_an_older_uuid_it_diverged_from.txt"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("mb48398.trace.json");
+    story.trace(story.design).save(&trace).unwrap();
+    for args in [
+        vec!["replay", trace.to_str().unwrap()],
+        vec!["replay", trace.to_str().unwrap(), "--sut", "exit 0"],
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(
+            err.contains("mb48398.trace.json") && err.contains("no failover"),
+            "{args:?}: {err}"
+        );
+    }
+
+    let (code, out, err) = run(&[
+        "check",
+        "--failovers",
+        "1",
+        "--keys",
+        "1",
+        "--writes",
+        "1",
+        "--crashes",
+        "1",
+        "--shutdowns",
+        "0",
+        "--variant",
+        "proposed",
+        "--trace-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    for witness in [
+        "reached    sometimes  a replica is promoted",
+        "reached    sometimes  a failed-over node is added back",
+        "1 failover,",
+    ] {
+        assert!(out.contains(witness), "{witness:?} in:\n{out}");
+    }
 }

@@ -338,6 +338,23 @@ mod tests {
             flush_failures: 1,
             failovers: 0,
         };
+        // And with a failover and an add-back (the failed-over node's disk, replica vbstates).
+        let with_failover = Bounds {
+            vbuckets: 1,
+            replicas: 2,
+            keys: 1,
+            writes: 2,
+            crashes: 1,
+            shutdowns: 0,
+            flush_failures: 0,
+            failovers: 1,
+        };
+        for b in [b, with_failover] {
+            distinct_states_hash_apart_within(b);
+        }
+    }
+
+    fn distinct_states_hash_apart_within(b: Bounds) {
         let model = b.into_model(Variant::current());
         let hasher = BuildHasherDefault::<DefaultHasher>::default();
         let mut seen: BTreeSet<State> = BTreeSet::new();

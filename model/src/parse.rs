@@ -199,6 +199,7 @@ mod tests {
     fn reachable_actions(variant: Variant, limit: usize, depth_first: bool) -> HashSet<Action> {
         let bounds = Bounds {
             flush_failures: 1,
+            failovers: 1,
             ..Bounds::default()
         };
         let model = bounds.into_model(variant);

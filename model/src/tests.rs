@@ -898,6 +898,18 @@ fn a_clone_equals_its_state_whether_or_not_a_part_has_spilled() {
             failovers: 0,
         },
         one_key(),
+        // A failover and an add-back: the failed-over node's disk, a replica vbstate, a
+        // replica list that shrinks and grows again (two vbs: the second copy of each spills).
+        Bounds {
+            vbuckets: 2,
+            replicas: 1,
+            keys: 1,
+            writes: 1,
+            crashes: 1,
+            shutdowns: 0,
+            flush_failures: 0,
+            failovers: 1,
+        },
     ];
     let mut inline_states = 0;
     let mut spilled_states = 0;

@@ -427,6 +427,7 @@ pub fn bounds_tag(b: &warmcheck_model::Bounds) -> String {
         ("crashes", b.crashes, d.crashes),
         ("shutdowns", b.shutdowns, d.shutdowns),
         ("flush-failures", b.flush_failures, d.flush_failures),
+        ("failovers", b.failovers, d.failovers),
     ]
     .iter()
     .filter(|(_, v, default)| v != default)
