@@ -1039,6 +1039,7 @@ pub fn impl_variant(v: warmcheck_model::Variant) -> warmcheck_impl::engine::Vari
             mb11085: v.reverted.mb11085,
             mb21769: v.reverted.mb21769,
             mb37920: v.reverted.mb37920,
+            mb20822: v.reverted.mb20822,
         },
     }
 }

@@ -307,14 +307,18 @@ fn the_design_flags_refuse_values_they_do_not_know_naming_the_choices() {
             "IN-DEINITIALIZE",
             "in-deinitialize, in-initiate-shutdown",
         ),
-        ("--revert-fix", "mb1", "mb11085, mb21769, mb37920"),
-        ("--revert-fix", "mb11085+", "mb11085, mb21769, mb37920"),
+        ("--revert-fix", "mb1", "mb11085, mb21769, mb37920, mb20822"),
+        (
+            "--revert-fix",
+            "mb11085+",
+            "mb11085, mb21769, mb37920, mb20822",
+        ),
         (
             "--revert-fix",
             "mb11085,mb37920",
-            "mb11085, mb21769, mb37920",
+            "mb11085, mb21769, mb37920, mb20822",
         ),
-        ("--revert-fix", &huge, "mb11085, mb21769, mb37920"),
+        ("--revert-fix", &huge, "mb11085, mb21769, mb37920, mb20822"),
         (
             "--shutdown-flag",
             "after-flush-if-state-persisted",

@@ -880,6 +880,13 @@ impl Cluster {
 
 /// The designs this engine implements: all but MB-21769's fix reverted (see [`Reverted`]).
 fn check_design(variant: Variant) -> Result<(), EngineError> {
+    if variant.reverted.mb20822 {
+        return Err(EngineError::InvalidArgument(
+            "the design reverts MB-20822's fix (createEntry leaving every second stale entry), \
+             which matters only at a promotion: this engine has no failover yet"
+                .into(),
+        ));
+    }
     if variant.reverted.mb21769 {
         return Err(EngineError::InvalidArgument(
             "the design reverts MB-21769's fix (a set_vbucket_state counted in the snapshot \

@@ -98,6 +98,32 @@ impl Table {
         self.0.truncate(MAX_ENTRIES);
     }
 
+    /// `createEntry(high)` before MB-20822's fix: the erase loop advanced its iterator after
+    /// each erase as well, so the entry right after an erased one was never examined.
+    pub fn create_entry_skipping_every_second_stale(&mut self, uuid: Uuid, high: Seqno) {
+        assert!(uuid != 0, "kv_engine never hands out uuid 0");
+        assert!(!self.contains_uuid(uuid), "uuids are unique within a table");
+        let mut i = 0;
+        while i < self.0.len() {
+            if self.0[i].seqno > high {
+                self.0.remove(i);
+            }
+            // The loop's `++it`, after `it = erase(it)` too.
+            i += 1;
+        }
+        self.0.insert(0, Entry { uuid, seqno: high });
+        self.0.truncate(MAX_ENTRIES);
+    }
+
+    /// `createEntry` as the design has it (MB-20822's fix reverted or not).
+    pub fn create_entry_in(&mut self, reverted: crate::Reverted, uuid: Uuid, high: Seqno) {
+        if reverted.mb20822 {
+            self.create_entry_skipping_every_second_stale(uuid, high);
+        } else {
+            self.create_entry(uuid, high);
+        }
+    }
+
     /// `pruneEntries(seq)`: drop every entry whose seqno is above `seq` (replica rollback).
     pub fn prune_entries(&mut self, seq: Seqno) {
         self.0.retain(|e| e.seqno <= seq);

@@ -13,7 +13,11 @@
 //! compaction go on through it until the bucket's tasks are stopped; flushes may fail (bounded
 //! by `Bounds::flush_failures`). `docs/fidelity.md` gives the kv_engine source of each.
 //!
-//! **What is left out, deliberately.** Replica crashes and promotion (the bug needs neither);
+//! With `Bounds::failovers` above 0 (default 0), the cluster manager may also fail a down
+//! active over, promoting a replica, and add the failed-over node back as a replica
+//! (`promotion.rs`).
+//!
+//! **What is left out, deliberately.** Replica crashes (the bug needs none);
 //! de-duplication (every seqno is streamed; compaction never drops old revisions); purging
 //! (`purge_seqno` is always 0); the warmup phases that do not matter here (collection counts,
 //! key dump, access log). Each is discussed in `docs/fidelity.md`.

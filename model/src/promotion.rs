@@ -90,7 +90,7 @@ impl State {
             let at = r.promotion_seqno();
             // createEntry's MB-11085 rule is createEntry's, wherever it is called from.
             if !(variant.reverted.mb11085 && failover.newest().seqno == at) {
-                failover.create_entry(self.next_uuid, at);
+                failover.create_entry_in(variant.reverted, self.next_uuid, at);
                 self.next_uuid += 1;
             }
             // The new entry says that from `at` on the history is the new uuid's: what the
@@ -136,7 +136,7 @@ impl State {
             if !node.clean_flag && !d.replica {
                 let at = d.entry_seqno();
                 if !(variant.reverted.mb11085 && failover.newest().seqno == at) {
-                    failover.create_entry(self.next_uuid, at);
+                    failover.create_entry_in(variant.reverted, self.next_uuid, at);
                     self.next_uuid += 1;
                 }
             }

@@ -948,3 +948,36 @@ fn a_clone_equals_its_state_whether_or_not_a_part_has_spilled() {
     assert!(inline_states > 1000, "{inline_states} inline states");
     assert!(spilled_states > 1000, "{spilled_states} spilled states");
 }
+
+#[test]
+fn mb20822_create_entry_left_every_second_stale_entry() {
+    // kv_engine's story (docs/failover-sources.md): B adopted [(U2,2),(U1,2),(U0,0)] and is
+    // promoted at 1. The fixed createEntry drops both stale entries; the old loop erased U2,
+    // stepped past U1, and left a table whose entries are out of order.
+    let table = || {
+        let mut t = failover::Table(failover::Entries::new());
+        for (uuid, seqno) in [(3, 2), (2, 2), (1, 0)] {
+            t.0.push(failover::Entry { uuid, seqno });
+        }
+        t
+    };
+    let mut fixed = table();
+    fixed.create_entry(9, 1);
+    assert_eq!(format!("{fixed:?}"), "[(U9,1),(U1,0)]");
+    assert!(fixed.is_well_formed());
+    let mut old = table();
+    old.create_entry_skipping_every_second_stale(9, 1);
+    assert_eq!(format!("{old:?}"), "[(U9,1),(U2,2),(U1,0)]");
+    assert!(!old.is_well_formed());
+    // With one stale entry, or none, the two agree.
+    for entries in [vec![(2, 2), (1, 0)], vec![(1, 0)]] {
+        let mut a = failover::Table(failover::Entries::new());
+        for (uuid, seqno) in entries {
+            a.0.push(failover::Entry { uuid, seqno });
+        }
+        let mut b = a.clone();
+        a.create_entry(9, 1);
+        b.create_entry_skipping_every_second_stale(9, 1);
+        assert_eq!(a, b);
+    }
+}

@@ -119,10 +119,16 @@ pub struct Reverted {
     /// had to write and skipped the commit.
     #[serde(default)]
     pub mb37920: bool,
+    /// MB-20822 (4eae12aa7, 3fb0f02cb; v4.6.0): `FailoverTable::createEntry`'s loop erasing
+    /// the entries above the new seqno stepped past the entry after each one it erased, so
+    /// every second stale entry survived. Only a promotion meets two stale entries here
+    /// (`--failovers`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mb20822: bool,
 }
 
 impl Reverted {
-    pub const NAMES: &'static [&'static str] = &["mb11085", "mb21769", "mb37920"];
+    pub const NAMES: &'static [&'static str] = &["mb11085", "mb21769", "mb37920", "mb20822"];
 
     pub fn is_empty(&self) -> bool {
         *self == Reverted::default()
@@ -134,6 +140,7 @@ impl Reverted {
             "mb11085" => &mut self.mb11085,
             "mb21769" => &mut self.mb21769,
             "mb37920" => &mut self.mb37920,
+            "mb20822" => &mut self.mb20822,
             _ => {
                 return Err(format!(
                     "unknown fix '{name}' (expected one of: {})",
@@ -151,6 +158,7 @@ impl Reverted {
             (self.mb11085, "mb11085"),
             (self.mb21769, "mb21769"),
             (self.mb37920, "mb37920"),
+            (self.mb20822, "mb20822"),
         ]
         .iter()
         .filter(|(on, _)| *on)

@@ -74,7 +74,8 @@ impl State {
                 // Before MB-11085's fix createEntry added nothing at the newest entry's seqno.
                 let skipped = variant.reverted.mb11085 && a.failover.newest().seqno == at;
                 if !skipped {
-                    a.failover.create_entry(self.next_uuid, at);
+                    a.failover
+                        .create_entry_in(variant.reverted, self.next_uuid, at);
                     self.next_uuid += 1;
                     a.new_entry = true;
                 }

@@ -53,7 +53,8 @@ pub struct DesignArgs {
     stop_warmup: Option<StopWarmup>,
     /// Revert an older fix of the family, to see its MB's story (repeatable, or joined with
     /// +): mb11085 (no entry at the newest entry's seqno), mb21769 (a set_vbucket_state
-    /// counted in the snapshot range), mb37920 (the vbstate cache updated before the write).
+    /// counted in the snapshot range), mb37920 (the vbstate cache updated before the write),
+    /// mb20822 (createEntry leaves every second stale entry; shows only with --failovers).
     /// `none` clears the preset's (v6.5.1 and mb41942 lack MB-37920's fix).
     #[arg(long, value_parser = |s: &str| s.parse::<Reverted>())]
     revert_fix: Vec<Reverted>,
@@ -90,6 +91,7 @@ impl DesignArgs {
             base.reverted.mb11085 |= r.mb11085;
             base.reverted.mb21769 |= r.mb21769;
             base.reverted.mb37920 |= r.mb37920;
+            base.reverted.mb20822 |= r.mb20822;
         }
         base
     }
