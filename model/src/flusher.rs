@@ -41,7 +41,11 @@ impl State {
         }
         disk.snap_start = disk.persisted_seqno();
         disk.snap_end = disk.persisted_seqno();
-        disk.replica = false;
+        // A set_vbucket_state in the batch carries the vb's state (MB-35331): since a
+        // promotion queues one first, it says active.
+        if a.queue.iter().any(|q| matches!(q, Queued::SetVbState(_))) {
+            disk.replica = false;
+        }
         if variant.reverted.mb21769 && ends_with_vbstate {
             disk.snap_end = disk.persisted_seqno() + 1;
             if !documents {

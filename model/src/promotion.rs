@@ -123,6 +123,29 @@ impl State {
         self.traffic_refused = false;
     }
 
+    /// A promoted copy whose node crashed before its first flush warmed up from a vbstate that
+    /// says replica; the cluster manager, which holds it as the vb's active, promotes it again
+    /// as soon as the vb is in the map (`KVBucket::setVBucketState` waits for warmup to have
+    /// loaded the vbstates, MB-25197): `processFailover` creates an entry at the checkpoint's
+    /// failover seqno, which the checkpoint manager built from the same vbstate (a77d6b50f),
+    /// and queues a set_vbucket_state. (ns_server may call later, until warmup completes;
+    /// meanwhile a replica vb takes no expiry and serves no stream, so nothing the model tracks
+    /// happens to it: the model takes the earliest moment.)
+    pub(crate) fn promote_again(&mut self, variant: Variant, vb: u8) {
+        let slot = &mut self.vbs[vb as usize];
+        let at = slot.disk.entry_seqno();
+        let a = slot.active.as_mut().expect("the vb is in memory");
+        if !(variant.reverted.mb11085 && a.failover.newest().seqno == at) {
+            a.failover
+                .create_entry_in(variant.reverted, self.next_uuid, at);
+            self.next_uuid += 1;
+        }
+        let uuid = a.failover.newest().uuid;
+        a.history.adopt_above(at, uuid);
+        slot.disk.history.adopt_above(at, uuid);
+        self.queue_set_vbstate(vb);
+    }
+
     /// The failed-over node warms up from its disk and joins every vb as a replica.
     pub(crate) fn add_back(&mut self, variant: Variant) {
         let node = self

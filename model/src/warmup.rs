@@ -66,11 +66,9 @@ impl State {
                 cache_ahead: false,
             };
             // A vbstate that says replica (a promoted copy that crashed before its first flush)
-            // gets no entry from warmup, but the cluster manager promotes it again as soon as
-            // warmup has loaded the vbstates, and `processFailover` creates one at the same
-            // seqno (the checkpoint's failover seqno is built from the same vbstate,
-            // a77d6b50f), clean shutdown or not: the model creates it here.
-            if unclean || replica_state {
+            // gets no entry from warmup (`VBucketLoader::createVBucket`): the cluster manager
+            // promotes it again once it is in the map (`warmup_populate_vbucket_map`).
+            if unclean && !replica_state {
                 // Before MB-11085's fix createEntry added nothing at the newest entry's seqno.
                 let skipped = variant.reverted.mb11085 && a.failover.newest().seqno == at;
                 if !skipped {
@@ -78,11 +76,6 @@ impl State {
                         .create_entry_in(variant.reverted, self.next_uuid, at);
                     self.next_uuid += 1;
                     a.new_entry = true;
-                }
-                if replica_state {
-                    let uuid = a.failover.newest().uuid;
-                    a.history.adopt_above(at, uuid);
-                    self.vbs[i].disk.history.adopt_above(at, uuid);
                 }
             }
             self.vbs[i].active = Some(a);
@@ -123,6 +116,9 @@ impl State {
             self.active_mut(vb).in_map = true;
             if new_entry && variant.persist_entry == PersistEntry::QueueAtPopulate {
                 self.queue_set_vbstate(vb);
+            }
+            if self.vbs[i].disk.replica {
+                self.promote_again(variant, vb);
             }
         }
     }
