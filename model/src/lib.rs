@@ -653,7 +653,9 @@ impl State {
         self.vbs.iter().any(|vb| {
             (unclean && vb.active.is_none())
                 || vb.active.as_ref().is_some_and(|a| {
-                    a.failover != vb.disk.failover
+                    // A replica vbstate on disk is promoted again, with a new entry, by the
+                    // next warmup whatever stats.json says: its entry is not lost.
+                    (a.failover != vb.disk.failover && !vb.disk.replica)
                         || a.queue.iter().any(|q| match q {
                             Queued::Mutation(s) => !matches!(
                                 a.history[*s as usize - 1].op,
@@ -662,7 +664,7 @@ impl State {
                                     ..
                                 }
                             ),
-                            Queued::SetVbState(t) => *t != vb.disk.failover,
+                            Queued::SetVbState(t) => *t != vb.disk.failover && !vb.disk.replica,
                         })
                 })
         })

@@ -196,8 +196,11 @@ pub fn failover_tables_well_formed(s: &State) -> bool {
         // are expected there) until its node, promoted, flushes as the active.
         let disk_ok = vb.disk.failover.is_well_formed()
             && (vb.disk.replica || vb.disk.failover.newest().seqno <= vb.disk.persisted_seqno());
+        // A vb warmed up from a replica vbstate is a replica in memory, with its producer's
+        // table, until the cluster manager promotes it again and it enters the map.
         let active_ok = vb.active.as_ref().is_none_or(|a| {
-            a.failover.is_well_formed() && a.failover.newest().seqno <= a.high_seqno()
+            a.failover.is_well_formed()
+                && (a.failover.newest().seqno <= a.high_seqno() || (vb.disk.replica && !a.in_map))
         });
         let replicas_ok = vb.replicas.iter().all(|r| r.failover.is_well_formed());
         disk_ok && active_ok && replicas_ok

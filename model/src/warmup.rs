@@ -113,12 +113,20 @@ impl State {
                         variant.reverted.mb37920 && crate::flusher::vbstate_only(&a.queue);
                 }
             }
+            if self.vbs[i].disk.replica {
+                // A replica vbstate: the cluster manager promotes it again, unless the bucket
+                // is shutting down (no setVBucketState reaches a bucket being destroyed): then
+                // it stays a replica, which takes no expiry and serves no stream, as a vb out
+                // of the map does.
+                if !matches!(self.node, Node::ShuttingDown(_)) {
+                    self.active_mut(vb).in_map = true;
+                    self.promote_again(variant, vb);
+                }
+                continue;
+            }
             self.active_mut(vb).in_map = true;
             if new_entry && variant.persist_entry == PersistEntry::QueueAtPopulate {
                 self.queue_set_vbstate(vb);
-            }
-            if self.vbs[i].disk.replica {
-                self.promote_again(variant, vb);
             }
         }
     }
