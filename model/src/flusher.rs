@@ -44,6 +44,13 @@ impl State {
         // A set_vbucket_state in the batch carries the vb's state (MB-35331): since a
         // promotion queues one first, it says active.
         if a.queue.iter().any(|q| matches!(q, Queued::SetVbState(_))) {
+            if disk.replica {
+                // The promotion's entry reaches disk: what the copy held above it is on the
+                // entry's branch there too (the ghost follows memory's).
+                for (d, m) in disk.history.as_mut_slice().iter_mut().zip(a.history.iter()) {
+                    d.branch = m.branch;
+                }
+            }
             disk.replica = false;
         }
         if variant.reverted.mb21769 && ends_with_vbstate {

@@ -52,6 +52,10 @@ impl ReplicaVb {
         if self.high_seqno() == self.snap_end {
             self.snap_end
         } else {
+            assert!(
+                self.snap_start >= 1 && self.snap_start <= self.high_seqno() + 1,
+                "a partial snapshot's marker starts after the last complete one"
+            );
             self.snap_start - 1
         }
     }
@@ -97,8 +101,8 @@ impl State {
             // promoted copy holds above `at` is on that branch now (the ghost follows).
             let mut history = r.history;
             let uuid = failover.newest().uuid;
+            // Only in memory: the disk's copy is under the new entry once a flush writes it.
             history.adopt_above(at, uuid);
-            vb.disk.history.adopt_above(at, uuid);
             let mut queue = Queue::new();
             queue.push(Queued::SetVbState(failover.clone()));
             vb.active = Some(ActiveVb {
@@ -142,7 +146,6 @@ impl State {
         }
         let uuid = a.failover.newest().uuid;
         a.history.adopt_above(at, uuid);
-        slot.disk.history.adopt_above(at, uuid);
         self.queue_set_vbstate(vb);
     }
 
@@ -155,6 +158,7 @@ impl State {
         for vb in self.vbs.iter_mut() {
             let d = vb.failed_over.take().expect("the failed-over node's disk");
             let mut failover = d.failover.clone();
+            let high = d.persisted_seqno();
             // Only a vbstate that says active gets an entry at warmup (a replica's never).
             if !node.clean_flag && !d.replica {
                 let at = d.entry_seqno();
@@ -163,10 +167,21 @@ impl State {
                     self.next_uuid += 1;
                 }
             }
+            // A replica's snapshot range is the open snapshot's marker, `[first seqno, end]`;
+            // a vbstate's is `[end of the last complete snapshot, end]` (f40669692). They agree
+            // on a complete snapshot; for a partial one (only a promoted copy that crashed
+            // before its first flush has one on disk) the marker starts one later. kv_engine's
+            // consumer would send the vbstate's start in its request: a rollback into that
+            // snapshot then keeps one seqno more here, of a prefix the producer had.
+            let partial = high < d.snap_end;
             vb.replicas.push(ReplicaVb {
                 history: d.history,
                 failover,
-                snap_start: d.snap_start,
+                snap_start: if partial {
+                    d.snap_start + 1
+                } else {
+                    d.snap_start
+                },
                 snap_end: d.snap_end,
                 stream: Stream::None,
                 added_back: true,

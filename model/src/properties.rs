@@ -217,7 +217,14 @@ pub fn disk_is_prefix_of_memory(s: &State) -> bool {
                     .history
                     .iter()
                     .zip(a.history.iter())
-                    .all(|(d, m)| d == m)
+                    // A promoted copy's memory is under its new entry before its disk is.
+                    .all(|(d, m)| {
+                        if vb.disk.replica {
+                            d.same_content(m)
+                        } else {
+                            d == m
+                        }
+                    })
         })
     })
 }

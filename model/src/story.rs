@@ -277,13 +277,17 @@ pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
         }
         Action::FailedOverNodeIsAddedBack => {
             let clean = last.failed_over.is_some_and(|f| f.clean_flag);
+            let replica_vbstate = last
+                .vbs
+                .iter()
+                .any(|vb| vb.failed_over.as_ref().is_some_and(|d| d.replica));
             let _ = write!(
                 w,
                 "the failed-over node warms up ({}) and is added back as a replica",
-                if clean {
-                    "stats.json says clean"
-                } else {
-                    "unclean: its vbstate says active, so createEntry"
+                match (clean, replica_vbstate) {
+                    (true, _) => "stats.json says clean",
+                    (false, true) => "unclean, but its vbstate says replica: no entry",
+                    (false, false) => "unclean: its vbstate says active, so createEntry",
                 }
             );
             for (i, (l, n)) in last.vbs.iter().zip(next.vbs.iter()).enumerate() {
