@@ -981,3 +981,66 @@ fn mb20822_create_entry_left_every_second_stale_entry() {
         assert_eq!(a, b);
     }
 }
+
+/// Every state within small bounds with a failover and an add-back has a view and a story
+/// for each step, and walks through promotions and add-backs draw a timeline (no index past a
+/// replica list a promotion shortened).
+#[test]
+fn failover_states_have_views_timelines_and_stories() {
+    let b = Bounds {
+        vbuckets: 1,
+        replicas: 2,
+        keys: 1,
+        writes: 1,
+        crashes: 1,
+        shutdowns: 1,
+        flush_failures: 0,
+        failovers: 2,
+    };
+    let model = b.into_model(Variant::current());
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = model.init_states();
+    let mut actions = Vec::new();
+    while let Some(s) = todo.pop() {
+        if !seen.insert(s.clone()) {
+            continue;
+        }
+        let _ = model.view(&s);
+        actions.clear();
+        model.actions(&s, &mut actions);
+        for a in actions.drain(..) {
+            let next = model.next_state(&s, a.clone()).unwrap();
+            assert!(!story::describe_step(&s, &a, &next).is_empty());
+            todo.push(next);
+        }
+    }
+    assert!(seen.iter().any(|s| s.failovers == 2));
+    // Walks chosen by a fixed linear congruential sequence, each drawn when it promoted.
+    let mut x: u64 = 7;
+    let mut drawn = 0;
+    for _ in 0..300 {
+        let mut path: Vec<(State, Option<Action>)> = Vec::new();
+        let mut s = model.init_states().pop().unwrap();
+        for _ in 0..40 {
+            model.actions(&s, &mut actions);
+            if actions.is_empty() {
+                break;
+            }
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let a = actions[(x >> 33) as usize % actions.len()].clone();
+            actions.clear();
+            let next = model.next_state(&s, a.clone()).unwrap();
+            path.push((s, Some(a)));
+            s = next;
+        }
+        if s.failovers > 0 {
+            path.push((s, None));
+            let svg = svg::timeline(&model, &path);
+            assert!(svg.starts_with("<svg"), "{svg}");
+            drawn += 1;
+        }
+    }
+    assert!(drawn > 10, "{drawn} walks through a failover drawn");
+}

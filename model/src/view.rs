@@ -191,7 +191,10 @@ impl Warmup {
                 }
             })
             .collect();
-        let replicas = (0..self.bounds.replicas as usize)
+        // The replicas present: all of them but while a failed-over node is out (every vb has
+        // the same number).
+        let present = s.vbs.first().map_or(0, |vb| vb.replicas.len());
+        let replicas = (0..present)
             .map(|r| ReplicaView {
                 name: numbered(&[], "r", r as u64 + 1),
                 vbuckets: s
