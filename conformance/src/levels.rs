@@ -15,9 +15,10 @@
 //!   rebuilt by following the links from the state back to a root and executing those actions
 //!   again from it.
 //! - **Whole states**: only those of the level being expanded and of the next level, in
-//!   chunks of at most 128; a chunk of the current level is freed once it is expanded. (They
-//!   are kept as they are, not encoded: a compact serde encoding, postcard, took the peak from
-//!   about 56 to 46 bytes per state at the default bounds but cost 1.5x the CPU time;
+//!   chunks of at most 128; a thread takes [`UNIT`] chunks of the current level at a time, and
+//!   the vector of a chunk it has expanded holds the next new states it reaches. (They
+//!   are kept as they are, not encoded: a compact serde encoding, postcard, took the peak to 46 bytes per
+//!   state at the default bounds but cost 1.5x the CPU time;
 //!   docs/performance.md.)
 //!
 //! **The order of a level** is canonical: level 0 is the roots in their order; a state of level
@@ -46,6 +47,9 @@ use warmcheck_model::{Action, State, Warmup};
 
 /// Shards of the visited set and of a level's table, chosen by a fingerprint's top byte.
 pub const SHARDS: usize = 256;
+/// Chunks of a level a thread takes at a time: its new states go to chunks of its own in
+/// order, so that at most one chunk in `UNIT` is part full.
+const UNIT: usize = 16;
 /// Bits of a link that hold the action index; the parent's rank is above them.
 const ACTION_BITS: u32 = 16;
 
@@ -230,7 +234,7 @@ impl Chunk {
 /// One thread's part of the expansion of a level.
 #[derive(Default)]
 struct Expanded {
-    /// (input block index, the states it generated first in this thread in chunks, their
+    /// (unit index, the states its chunks generated first in this thread, in chunks, their
     /// links).
     blocks: Vec<(usize, Vec<Chunk>, Vec<u64>)>,
     /// Links replaced by smaller ones: their entries are not part of the next level.
@@ -303,7 +307,8 @@ pub fn run(search: &Search, roots: &[State], live: &Live) -> Outcome {
             .into_iter()
             .map(Mutex::new)
             .collect();
-        let next_block = AtomicUsize::new(0);
+        let next_unit = AtomicUsize::new(0);
+        let units = inputs.len().div_ceil(UNIT);
         let no_expansion = AtomicBool::new(false);
         let parts: Vec<Expanded> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..threads)
@@ -311,96 +316,102 @@ pub fn run(search: &Search, roots: &[State], live: &Live) -> Outcome {
                     scope.spawn(|| {
                         let mut part = Expanded::default();
                         let mut actions = Vec::new();
+                        // Vectors of expanded chunks, emptied, for the next chunks to fill.
+                        let mut pool: Vec<Vec<State>> = Vec::new();
                         loop {
-                            let b = next_block.fetch_add(1, Ordering::Relaxed);
-                            if b >= inputs.len() || live.stop.load(Ordering::Relaxed) {
+                            let u = next_unit.fetch_add(1, Ordering::Relaxed);
+                            if u >= units || live.stop.load(Ordering::Relaxed) {
                                 return part;
                             }
-                            let states = std::mem::take(&mut *inputs[b].lock().unwrap());
                             let mut next: Vec<Chunk> = Vec::new();
                             let mut next_links = Vec::new();
                             let (mut generated, mut new) = (0u64, 0u64);
-                            for (i, state) in states.states.iter().enumerate() {
-                                if live.stop.load(Ordering::Relaxed) {
-                                    break;
-                                }
-                                let rank = bases[b] + i as u64;
-                                for (p, prop) in props.iter().enumerate() {
-                                    if !open[p] || best[p].load(Ordering::Relaxed) < rank {
-                                        continue;
+                            for b in u * UNIT..inputs.len().min((u + 1) * UNIT) {
+                                let states = std::mem::take(&mut *inputs[b].lock().unwrap());
+                                for (i, state) in states.states.iter().enumerate() {
+                                    if live.stop.load(Ordering::Relaxed) {
+                                        break;
                                     }
-                                    let holds = (prop.condition)(model, state);
-                                    let hit = match prop.expectation {
-                                        Expectation::Sometimes => holds,
-                                        _ => !holds,
-                                    };
-                                    if hit {
-                                        best[p].fetch_min(rank, Ordering::Relaxed);
-                                        live.found.fetch_or(
-                                            1u64.checked_shl(p as u32).unwrap_or(0),
-                                            Ordering::Relaxed,
-                                        );
-                                        if search.fail_fast
-                                            && prop.expectation == Expectation::Always
-                                        {
-                                            no_expansion.store(true, Ordering::Relaxed);
+                                    let rank = bases[b] + i as u64;
+                                    for (p, prop) in props.iter().enumerate() {
+                                        if !open[p] || best[p].load(Ordering::Relaxed) < rank {
+                                            continue;
+                                        }
+                                        let holds = (prop.condition)(model, state);
+                                        let hit = match prop.expectation {
+                                            Expectation::Sometimes => holds,
+                                            _ => !holds,
+                                        };
+                                        if hit {
+                                            best[p].fetch_min(rank, Ordering::Relaxed);
+                                            live.found.fetch_or(
+                                                1u64.checked_shl(p as u32).unwrap_or(0),
+                                                Ordering::Relaxed,
+                                            );
+                                            if search.fail_fast
+                                                && prop.expectation == Expectation::Always
+                                            {
+                                                no_expansion.store(true, Ordering::Relaxed);
+                                            }
                                         }
                                     }
-                                }
-                                if no_expansion.load(Ordering::Relaxed) {
-                                    continue;
-                                }
-                                actions.clear();
-                                model.actions(state, &mut actions);
-                                assert!(
-                                    actions.len() < 1 << ACTION_BITS,
-                                    "a state with {} actions: at most {} fit a link",
-                                    actions.len(),
-                                    1u64 << ACTION_BITS
-                                );
-                                for (a, action) in actions.drain(..).enumerate() {
-                                    let k = kind(&action);
-                                    let Some(n) = model.next_state(state, action) else {
-                                        continue;
-                                    };
-                                    if !model.within_boundary(&n) {
+                                    if no_expansion.load(Ordering::Relaxed) {
                                         continue;
                                     }
-                                    part.coverage.0[k] += 1;
-                                    generated += 1;
-                                    let fp = fp_of(&n);
-                                    let shard = shard_of(fp);
-                                    if visited[shard].contains(fp) {
-                                        continue;
-                                    }
-                                    let link = rank << ACTION_BITS | a as u64;
-                                    match table[shard].lock().unwrap().offer(fp, link) {
-                                        Offer::New => new += 1,
-                                        Offer::Replaces(old) => part.replaced.push(old),
-                                        Offer::Loses => continue,
-                                    }
-                                    // Chunks of a fixed capacity: no vector doubles past
-                                    // what it holds.
-                                    match next.last_mut() {
-                                        Some(chunk) if !chunk.full() => chunk.states.push(n),
-                                        _ => {
-                                            let mut chunk = Chunk::new();
-                                            chunk.states.push(n);
-                                            next.push(chunk);
+                                    actions.clear();
+                                    model.actions(state, &mut actions);
+                                    assert!(
+                                        actions.len() < 1 << ACTION_BITS,
+                                        "a state with {} actions: at most {} fit a link",
+                                        actions.len(),
+                                        1u64 << ACTION_BITS
+                                    );
+                                    for (a, action) in actions.drain(..).enumerate() {
+                                        let k = kind(&action);
+                                        let Some(n) = model.next_state(state, action) else {
+                                            continue;
+                                        };
+                                        if !model.within_boundary(&n) {
+                                            continue;
                                         }
+                                        part.coverage.0[k] += 1;
+                                        generated += 1;
+                                        let fp = fp_of(&n);
+                                        let shard = shard_of(fp);
+                                        if visited[shard].contains(fp) {
+                                            continue;
+                                        }
+                                        let link = rank << ACTION_BITS | a as u64;
+                                        match table[shard].lock().unwrap().offer(fp, link) {
+                                            Offer::New => new += 1,
+                                            Offer::Replaces(old) => part.replaced.push(old),
+                                            Offer::Loses => continue,
+                                        }
+                                        // Chunks of a fixed capacity: no vector doubles past
+                                        // what it holds.
+                                        match next.last_mut() {
+                                            Some(chunk) if !chunk.full() => chunk.states.push(n),
+                                            _ => {
+                                                let mut chunk = match pool.pop() {
+                                                    Some(states) => Chunk { states },
+                                                    None => Chunk::new(),
+                                                };
+                                                chunk.states.push(n);
+                                                next.push(chunk);
+                                            }
+                                        }
+                                        next_links.push(link);
                                     }
-                                    next_links.push(link);
+                                }
+                                let mut emptied = states.states;
+                                if emptied.capacity() == Chunk::STATES {
+                                    emptied.clear();
+                                    pool.push(emptied);
                                 }
                             }
                             live.states.fetch_add(generated, Ordering::Relaxed);
                             live.unique.fetch_add(new, Ordering::Relaxed);
-                            drop(states);
-                            // The last chunk is usually part full: give back what it does not
-                            // hold.
-                            if let Some(last) = next.last_mut() {
-                                last.states.shrink_to_fit();
-                            }
-                            part.blocks.push((b, next, next_links));
+                            part.blocks.push((u, next, next_links));
                         }
                     })
                 })
