@@ -17,9 +17,8 @@
 //! - **Whole states**: only those of the level being expanded and of the next level, in
 //!   chunks of at most 128; a thread takes [`UNIT`] chunks of the current level at a time, and
 //!   the vector of a chunk it has expanded holds the next new states it reaches. (They
-//!   are kept as they are, not encoded: a compact serde encoding, postcard, took the peak to 46 bytes per
-//!   state at the default bounds but cost 1.5x the CPU time;
-//!   docs/performance.md.)
+//!   are kept as they are, not encoded: a compact serde encoding, postcard, took the peak to
+//!   46 bytes per state at the default bounds but cost 1.5x the CPU time; docs/performance.md.)
 //!
 //! **The order of a level** is canonical: level 0 is the roots in their order; a state of level
 //! L+1 is ranked by its link, (parent's rank, action index), keeping for each state the
