@@ -34,7 +34,8 @@
 //!
 //! Properties are evaluated at each state of a level before it is expanded: an `always` or
 //! `sometimes` property decided at an earlier level is not evaluated again; within the level
-//! the smallest rank that decides it is kept.
+//! the smallest rank that decides it is kept. Once every property is decided, the search ends
+//! after that level (the run is complete: no verdict can change).
 
 use crate::explored::{kind, Coverage};
 use crate::visited::Fingerprints;
@@ -436,6 +437,14 @@ pub fn run(search: &Search, roots: &[State], live: &Live) -> Outcome {
         out.levels = depth + 1;
         if no_expansion.load(Ordering::Relaxed) {
             out.failed_fast = true;
+            break;
+        }
+        // Every property decided: nothing further can change a verdict (as stateright's
+        // checkers stop). The level was expanded whole, so the counts do not depend on threads.
+        if decided.iter().all(Option::is_some) {
+            for part in parts {
+                coverage.add(&part.coverage);
+            }
             break;
         }
         // The next level, in rank order, without the entries whose link was replaced.

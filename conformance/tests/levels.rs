@@ -27,6 +27,11 @@ fn model(design: &str, bounds: Bounds) -> Warmup {
     bounds.into_model(Variant::preset(design).expect("a preset"))
 }
 
+fn only(mut m: Warmup, property: &str) -> Warmup {
+    m.only = Some(vec![property.to_string()]);
+    m
+}
+
 /// What the reference search finds.
 struct Reference {
     unique: u64,
@@ -87,6 +92,10 @@ fn reference(model: &Warmup, max_depth: Option<usize>) -> Reference {
         }
         out.unique = seen.len() as u64;
         out.levels = depth + 1;
+        if out.found.iter().all(Option::is_some) {
+            // Every verdict is final: the search stops after this level.
+            break;
+        }
         level = next;
         depth += 1;
     }
@@ -105,7 +114,11 @@ fn search(model: &Warmup, threads: usize, max_depth: Option<usize>) -> levels::O
 }
 
 fn agrees_with_the_reference(design: &str, bounds: Bounds, max_depth: Option<usize>) {
-    let m = model(design, bounds);
+    agrees(model(design, bounds), max_depth);
+}
+
+fn agrees(m: Warmup, max_depth: Option<usize>) {
+    let (design, bounds) = (m.variant, m.bounds);
     let want = reference(&m, max_depth);
     for threads in [1, 2] {
         let got = search(&m, threads, max_depth);
@@ -155,6 +168,17 @@ fn v651_and_mb41942_agree_with_a_plain_breadth_first_search() {
     };
     agrees_with_the_reference("v6.5.1", b, None);
     agrees_with_the_reference("mb41942", b, None);
+}
+
+/// With every property decided (here the one checked, `--property`), the search ends after
+/// the level that decided the last one, as the reference does.
+#[test]
+fn the_search_ends_once_every_property_is_decided() {
+    let m = only(model("current", small()), "no replica diverges");
+    let full = reference(&model("current", small()), None);
+    let want = reference(&m, None);
+    assert!(want.unique < full.unique, "it ends early");
+    agrees(m, None);
 }
 
 #[test]
