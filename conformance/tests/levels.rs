@@ -309,3 +309,47 @@ fn fail_fast_stops_at_the_first_violating_level() {
         want.found[first].as_ref()
     );
 }
+
+/// `check` (breadth-first by default) at the default bounds, stopped by SIGINT (Ctrl-C) and by
+/// `--timeout`: exit 1, a report that says it is incomplete and why, every verdict not yet
+/// decided `unknown`.
+#[test]
+fn ctrl_c_and_timeout_stop_a_breadth_first_check_with_an_incomplete_report() {
+    let dir = tempfile::tempdir().unwrap();
+    for how in ["interrupt", "timeout"] {
+        let json = dir.path().join(format!("{how}.json"));
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_warmcheck"));
+        cmd.args(["check", "--variant", "proposed", "--quiet", "--json"])
+            .arg(&json)
+            .stdout(std::process::Stdio::null());
+        if how == "timeout" {
+            cmd.args(["--timeout", "0.5"]);
+        }
+        let mut child = cmd.spawn().unwrap();
+        if how == "interrupt" {
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            // SAFETY: kill(2) on the child's pid, which has not been waited for.
+            assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(1), "{how}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        assert_eq!(report["complete"], false, "{how}: {report:#}");
+        assert_eq!(report["stopped_by"], how, "{how}");
+        let unknown = report["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["status"] == "unknown")
+            .count();
+        assert!(
+            unknown >= 6,
+            "{how}: proposed's always properties are unknown"
+        );
+        assert!(
+            report["unique_states"].as_u64().unwrap() < 5_211_895,
+            "{how}"
+        );
+    }
+}
