@@ -66,8 +66,8 @@ pub struct PropertyResult {
     /// Steps of the trace, if one was found.
     pub steps: Option<usize>,
     /// Whether `steps` is the fewest any counterexample takes (a breadth-first check that
-    /// ran to the violation searches again for it); `false` for a depth-first or interrupted
-    /// check, and when there is no counterexample.
+    /// ran to the violation checks every state of fewer steps first); `false` for a
+    /// depth-first or interrupted check, and when there is no counterexample.
     pub shortest: bool,
     /// Seconds from the start of the run until this verdict was known: when a trace was first
     /// found, or the end of the run.
