@@ -3,6 +3,7 @@
 
 pub use crate::conform::Shard;
 use crate::explored::{Checked, Coverage};
+use crate::levels;
 use crate::progress::Progress;
 use crate::signals;
 use crate::trace::Trace;
@@ -65,8 +66,8 @@ pub struct PropertyResult {
     /// Steps of the trace, if one was found.
     pub steps: Option<usize>,
     /// Whether `steps` is the fewest any counterexample takes (a breadth-first check that
-    /// ran to the violation searches again for it); `false` for a depth-first or interrupted
-    /// check, and when there is no counterexample.
+    /// ran to the violation checks every state of fewer steps first); `false` for a
+    /// depth-first or interrupted check, and when there is no counterexample.
     pub shortest: bool,
     /// Seconds from the start of the run until this verdict was known: when a trace was first
     /// found, or the end of the run.
@@ -252,6 +253,13 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
             }
         }
     }
+    if opts.strategy == Strategy::Bfs
+        && props
+            .iter()
+            .all(|p| p.expectation != Expectation::Eventually)
+    {
+        return run_levels(model, opts, part, found_before, progress);
+    }
     let checked = Checked::new(
         model.clone(),
         part.roots.iter().map(|(s, _)| s.clone()).collect(),
@@ -384,7 +392,47 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
     {
         stopped_by = Some(StoppedBy::FailFast);
     }
-    let properties = props
+    let properties = results(
+        model,
+        &props,
+        &discoveries,
+        stopped_by,
+        searched_again,
+        &found_at,
+        seconds,
+    );
+    let initial = model.init_states().len();
+    CheckOutcome {
+        properties,
+        // The shared levels' states, then the checker's from the roots on.
+        states: initial + part.coverage.total() as usize + states.saturating_sub(part.roots.len()),
+        unique_states: part.levels.len() + unique,
+        max_depth: if part.roots.is_empty() {
+            part.depth
+        } else {
+            // stateright counts a root as depth 1; a depth past the target was not explored.
+            part.depth + depth_target.map_or(depth, |t| depth.min(t - 1))
+        },
+        seconds,
+        complete: stopped_by.is_none(),
+        stopped_early: stopped_by == Some(StoppedBy::FailFast),
+        stopped_by,
+        coverage,
+    }
+}
+
+/// Each property's verdict, from the discoveries (the actions from the initial state) of a run
+/// that ended as `stopped_by` says.
+fn results(
+    model: &Warmup,
+    props: &[Property<Warmup>],
+    discoveries: &HashMap<&'static str, Vec<Action>>,
+    stopped_by: Option<StoppedBy>,
+    searched_again: bool,
+    found_at: &HashMap<&'static str, f64>,
+    seconds: f64,
+) -> Vec<PropertyResult> {
+    props
         .iter()
         .map(|p| {
             let found = discoveries.get(p.name);
@@ -419,19 +467,123 @@ pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
                     .map(String::from),
             }
         })
+        .collect()
+}
+
+/// The default breadth-first check: the level-by-level search (`crate::levels`) from the
+/// part's roots, polled for progress, Ctrl-C and `--timeout`.
+fn run_levels(
+    model: &Warmup,
+    opts: &CheckOptions,
+    part: Part,
+    found_before: HashMap<&'static str, Vec<Action>>,
+    mut progress: Progress,
+) -> CheckOutcome {
+    let props = model.properties();
+    let roots: Vec<State> = part.roots.iter().map(|(s, _)| s.clone()).collect();
+    let search = levels::Search {
+        model,
+        threads: opts.threads.max(1),
+        representative: if opts.symmetry {
+            Some(State::representative_all)
+        } else {
+            None
+        },
+        max_depth: opts.max_depth.map(|m| m.saturating_sub(part.depth)),
+        fail_fast: opts.fail_fast,
+    };
+    let live = levels::Live::default();
+    let mut stopped_by = None;
+    let mut found_at: HashMap<&'static str, f64> = found_before
+        .keys()
+        .map(|k| (*k, progress.elapsed().as_secs_f64()))
         .collect();
-    let initial = model.init_states().len();
+    let out = std::thread::scope(|scope| {
+        let handle = scope.spawn(|| levels::run(&search, &roots, &live));
+        let mut poll = |seconds: f64| {
+            let bits = live.found.load(std::sync::atomic::Ordering::Relaxed);
+            for (i, p) in props.iter().enumerate() {
+                if bits >> i & 1 == 1 {
+                    found_at.entry(p.name).or_insert(seconds);
+                }
+            }
+        };
+        while !handle.is_finished() {
+            std::thread::sleep(Duration::from_millis(20));
+            poll(progress.elapsed().as_secs_f64());
+            if stopped_by.is_none() {
+                if signals::interrupted() {
+                    stopped_by = Some(StoppedBy::Interrupt);
+                } else if opts.timeout.is_some_and(|t| progress.elapsed() >= t) {
+                    stopped_by = Some(StoppedBy::Timeout);
+                }
+                if stopped_by.is_some() {
+                    live.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            progress.tick(|elapsed| {
+                let unique = live.unique.load(std::sync::atomic::Ordering::Relaxed);
+                format!(
+                    "checking: {} states, {} unique, depth {}, {:.0} unique/s, {:.1}s",
+                    live.states.load(std::sync::atomic::Ordering::Relaxed),
+                    unique,
+                    live.depth.load(std::sync::atomic::Ordering::Relaxed),
+                    unique as f64 / elapsed.as_secs_f64(),
+                    elapsed.as_secs_f64()
+                )
+            });
+        }
+        let out = handle.join().expect("the search panicked");
+        poll(progress.elapsed().as_secs_f64());
+        out
+    });
+    progress.finish();
+    let seconds = progress.elapsed().as_secs_f64();
+    if stopped_by.is_none() && out.interrupted {
+        // Set by a signal between the last poll and the end of the search.
+        stopped_by = Some(StoppedBy::Interrupt);
+    }
+    let mut discoveries = found_before;
+    for (p, found) in props.iter().zip(&out.found) {
+        if let (Some((root, path)), false) = (found, discoveries.contains_key(p.name)) {
+            let mut actions = part.roots[*root].1.clone();
+            actions.extend(path.iter().cloned());
+            discoveries.insert(p.name, actions);
+        }
+    }
+    if stopped_by.is_none() && out.failed_fast {
+        stopped_by = Some(StoppedBy::FailFast);
+    }
+    if stopped_by.is_none() && out.beyond_max_depth {
+        stopped_by = Some(StoppedBy::MaxDepth);
+    }
+    if stopped_by.is_none()
+        && opts.fail_fast
+        && props
+            .iter()
+            .any(|q| q.expectation == Expectation::Always && discoveries.contains_key(q.name))
+    {
+        stopped_by = Some(StoppedBy::FailFast);
+    }
+    let searched_again = !matches!(stopped_by, Some(StoppedBy::Interrupt | StoppedBy::Timeout));
+    let mut coverage = part.coverage;
+    coverage.add(&out.coverage);
+    let properties = results(
+        model,
+        &props,
+        &discoveries,
+        stopped_by,
+        searched_again,
+        &found_at,
+        seconds,
+    );
     CheckOutcome {
         properties,
-        // The shared levels' states, then the checker's from the roots on.
-        states: initial + part.coverage.total() as usize + states.saturating_sub(part.roots.len()),
-        unique_states: part.levels.len() + unique,
-        max_depth: if part.roots.is_empty() {
-            part.depth
-        } else {
-            // stateright counts a root as depth 1; a depth past the target was not explored.
-            part.depth + depth_target.map_or(depth, |t| depth.min(t - 1))
-        },
+        states: model.init_states().len()
+            + part.coverage.total() as usize
+            + (out.states as usize).saturating_sub(part.roots.len()),
+        unique_states: part.levels.len() + out.unique as usize,
+        max_depth: part.depth + out.levels,
         seconds,
         complete: stopped_by.is_none(),
         stopped_early: stopped_by == Some(StoppedBy::FailFast),

@@ -10,6 +10,7 @@ pub mod expect;
 pub mod explain;
 pub mod explored;
 pub mod itf;
+pub mod levels;
 pub mod mapping;
 pub mod progress;
 pub mod replay;

@@ -40,6 +40,43 @@ impl Fingerprints {
         fresh
     }
 
+    /// An empty set that starts small (64 slots): for sets that are many and mostly small.
+    pub fn small() -> Self {
+        Fingerprints {
+            slots: vec![0; 64],
+            len: 0,
+            zero: false,
+        }
+    }
+
+    /// Whether `fp` is in the set.
+    pub fn contains(&self, fp: u64) -> bool {
+        if fp == 0 {
+            return self.zero;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = fp as usize & mask;
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                slot if slot == fp => return true,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Make room for `more` fingerprints (at most one doubling-step each later insert).
+    pub fn reserve(&mut self, more: usize) {
+        while (self.len + more) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+    }
+
+    /// Bytes the table holds (its capacity).
+    pub fn bytes(&self) -> usize {
+        self.slots.len() * std::mem::size_of::<u64>()
+    }
+
     /// How many fingerprints the set holds.
     pub fn len(&self) -> usize {
         self.len + self.zero as usize
@@ -97,6 +134,7 @@ mod tests {
                 1 => i / 5 % 1000,              // repeats, and 0
                 _ => x,
             };
+            assert_eq!(set.contains(fp), model.contains(&fp), "contains {fp:#x}");
             assert_eq!(set.insert(fp), model.insert(fp), "insert {fp:#x}");
             assert_eq!(set.len(), model.len());
         }
