@@ -10,6 +10,9 @@
 
 use warmcheck_model::{Bounds, PersistEntry, Variant};
 
+/// The reason failover's steps do not fire at `--failovers 0` (the default).
+pub const NO_FAILOVERS: &str = "--failovers 0";
+
 /// Why `kind` (a name of [`crate::explored::ACTION_KINDS`]) cannot fire within `bounds` in
 /// `variant`; `None` if it may.
 pub fn action(bounds: &Bounds, variant: &Variant, kind: &str) -> Option<&'static str> {
@@ -53,7 +56,7 @@ pub fn action(bounds: &Bounds, variant: &Variant, kind: &str) -> Option<&'static
         }
         "ReplicaRequestsStream" | "ReplicaReceives" if bounds.replicas == 0 => Some("--replicas 0"),
         "ClusterFailsOverToReplica" | "FailedOverNodeIsAddedBack" if bounds.failovers == 0 => {
-            Some("--failovers 0")
+            Some(NO_FAILOVERS)
         }
         "ClusterFailsOverToReplica" | "FailedOverNodeIsAddedBack" if bounds.replicas == 0 => {
             Some("--replicas 0: no replica to promote")
