@@ -115,13 +115,26 @@ impl Table {
         self.0.truncate(MAX_ENTRIES);
     }
 
-    /// `createEntry` as the design has it (MB-20822's fix reverted or not).
-    pub fn create_entry_in(&mut self, reverted: crate::Reverted, uuid: Uuid, high: Seqno) {
-        if reverted.mb20822 {
-            self.create_entry_skipping_every_second_stale(uuid, high);
-        } else {
-            self.create_entry(uuid, high);
+    /// `createEntry(high)` as the design has it, wherever it is called from (warmup, a
+    /// promotion, an add-back): with the next uuid of `next_uuid`, which it advances. Before
+    /// MB-11085's fix it added nothing when the newest entry's seqno already was `high`;
+    /// before MB-20822's it left every second stale entry. Whether it added an entry.
+    pub fn create_entry_in(
+        &mut self,
+        reverted: crate::Reverted,
+        next_uuid: &mut Uuid,
+        high: Seqno,
+    ) -> bool {
+        if reverted.mb11085 && self.newest().seqno == high {
+            return false;
         }
+        if reverted.mb20822 {
+            self.create_entry_skipping_every_second_stale(*next_uuid, high);
+        } else {
+            self.create_entry(*next_uuid, high);
+        }
+        *next_uuid += 1;
+        true
     }
 
     /// `pruneEntries(seq)`: drop every entry whose seqno is above `seq` (replica rollback).

@@ -92,11 +92,7 @@ impl State {
             vb.failed_over = Some(std::mem::replace(&mut vb.disk, r.persisted()));
             let mut failover = r.failover.clone();
             let at = r.promotion_seqno();
-            // createEntry's MB-11085 rule is createEntry's, wherever it is called from.
-            if !(variant.reverted.mb11085 && failover.newest().seqno == at) {
-                failover.create_entry_in(variant.reverted, self.next_uuid, at);
-                self.next_uuid += 1;
-            }
+            failover.create_entry_in(variant.reverted, &mut self.next_uuid, at);
             // The new entry says that from `at` on the history is the new uuid's: what the
             // promoted copy holds above `at` is on that branch now (the ghost follows).
             let mut history = r.history;
@@ -139,11 +135,8 @@ impl State {
         let slot = &mut self.vbs[vb as usize];
         let at = slot.disk.entry_seqno();
         let a = slot.active.as_mut().expect("the vb is in memory");
-        if !(variant.reverted.mb11085 && a.failover.newest().seqno == at) {
-            a.failover
-                .create_entry_in(variant.reverted, self.next_uuid, at);
-            self.next_uuid += 1;
-        }
+        a.failover
+            .create_entry_in(variant.reverted, &mut self.next_uuid, at);
         let uuid = a.failover.newest().uuid;
         a.history.adopt_above(at, uuid);
         self.queue_set_vbstate(vb);
@@ -161,11 +154,7 @@ impl State {
             let high = d.persisted_seqno();
             // Only a vbstate that says active gets an entry at warmup (a replica's never).
             if !node.clean_flag && !d.replica {
-                let at = d.entry_seqno();
-                if !(variant.reverted.mb11085 && failover.newest().seqno == at) {
-                    failover.create_entry_in(variant.reverted, self.next_uuid, at);
-                    self.next_uuid += 1;
-                }
+                failover.create_entry_in(variant.reverted, &mut self.next_uuid, d.entry_seqno());
             }
             // A replica's snapshot range is the open snapshot's marker, `[first seqno, end]`;
             // a vbstate's is `[end of the last complete snapshot, end]` (f40669692). They agree

@@ -70,13 +70,9 @@ impl State {
             // promotes it again once it is in the map (`warmup_populate_vbucket_map`).
             if unclean && !replica_state {
                 // Before MB-11085's fix createEntry added nothing at the newest entry's seqno.
-                let skipped = variant.reverted.mb11085 && a.failover.newest().seqno == at;
-                if !skipped {
-                    a.failover
-                        .create_entry_in(variant.reverted, self.next_uuid, at);
-                    self.next_uuid += 1;
-                    a.new_entry = true;
-                }
+                a.new_entry = a
+                    .failover
+                    .create_entry_in(variant.reverted, &mut self.next_uuid, at);
             }
             self.vbs[i].active = Some(a);
             if self.vbs[i].active.as_ref().is_some_and(|a| a.new_entry)
