@@ -456,6 +456,28 @@ fn draw(
             Action::ShutdownWritesCleanFlag => {
                 c.note(i, 1, "stats.json: clean", "clean-flag");
             }
+            // The active lane is the active role's: after a failover, the promoted node's.
+            Action::ClusterFailsOverToReplica { replica } => {
+                let entry = a
+                    .active
+                    .as_ref()
+                    .map(|act| format!(" {:?}", act.failover.newest()))
+                    .unwrap_or_default();
+                c.note(
+                    i,
+                    0,
+                    &format!("failover: r{} promoted{entry}", replica + 1),
+                    "promotion",
+                );
+            }
+            Action::FailedOverNodeIsAddedBack => {
+                c.note(
+                    i,
+                    2 + a.replicas.len().saturating_sub(1),
+                    "old active added back",
+                    "add-back",
+                );
+            }
             Action::WarmupInitializes => {
                 let read = if after.read_clean == Some(true) {
                     "read clean"

@@ -1039,6 +1039,12 @@ fn failover_states_have_views_timelines_and_stories() {
             path.push((s, None));
             let svg = svg::timeline(&model, &path);
             assert!(svg.starts_with("<svg"), "{svg}");
+            // The promotion is marked on the timeline (and the add-back, if the walk took it).
+            assert!(svg.contains("failover: r"), "{svg}");
+            let added_back = path
+                .iter()
+                .any(|(_, a)| *a == Some(Action::FailedOverNodeIsAddedBack));
+            assert_eq!(svg.contains("old active added back"), added_back);
             drawn += 1;
         }
     }
