@@ -182,6 +182,16 @@ mod tests {
                 b.shutdowns = 0
             }),
             with(&|b| b.flush_failures = 1),
+            with(&|b| b.failovers = 1),
+            with(&|b| {
+                b.failovers = 1;
+                b.replicas = 0
+            }),
+            with(&|b| {
+                b.failovers = 1;
+                b.crashes = 0;
+                b.shutdowns = 0
+            }),
         ];
         let mut fired_somewhere = [false; ACTION_KINDS.len()];
         let mut ruled = 0;
