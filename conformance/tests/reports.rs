@@ -682,7 +682,16 @@ fn simulate_saves_its_counterexample_replayable_and_reports_it() {
 fn coverage_counts_every_action_kind_and_sums_to_the_transitions() {
     let d = tempfile::tempdir().unwrap();
     let json = d.path().join("check.json");
-    let mut args = vec!["check", "--variant", "proposed", "--flush-failures", "1"];
+    // With a failure and a failover, so that every step the model has can fire.
+    let mut args = vec![
+        "check",
+        "--variant",
+        "proposed",
+        "--flush-failures",
+        "1",
+        "--failovers",
+        "1",
+    ];
     args.extend(SMALL);
     args.extend(["--quiet", "--json", json.to_str().unwrap()]);
     let out = warmcheck(&args);
