@@ -293,7 +293,7 @@ fn bad_story_input_exits_2_naming_the_file() {
     let (code, out, err) = run(&["conform", "--stories", failover.to_str().unwrap()]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
-        err.contains("mb48398_added_back_node") && err.contains("no failover or add-back"),
+        err.contains("testdata/failover/mb") && err.contains("no failover or add-back"),
         "{err}"
     );
 
