@@ -2,8 +2,9 @@
 //! starts from a clone of the state it leaves.
 //!
 //! A state owns heap memory only through a `SmallVec` that has spilled (a history, failover
-//! table, checkpoint queue, replica list or vb list longer than its inline capacity); every
-//! other part is plain bytes. When nothing has spilled, the state's bytes are the whole state,
+//! table, checkpoint queue, replica list or vb list longer than its inline capacity) and
+//! through a failed-over node's boxed disk (only with `--failovers`); every other part is
+//! plain bytes. When nothing has spilled, the state's bytes are the whole state,
 //! so a bitwise copy is an independent, equal value, and `clone` is one `memcpy` instead of a
 //! walk that clones each vb, replica and queued item through temporaries. Otherwise it clones
 //! part by part, as `#[derive(Clone)]` would.
@@ -79,7 +80,8 @@ fn vb_inline(vb: &Vb) -> bool {
     } = vb;
     active.as_ref().is_none_or(active_inline)
         && disk_inline(disk)
-        && failed_over.as_ref().is_none_or(disk_inline)
+        // A failed-over disk is boxed: on the heap, so never a bitwise copy.
+        && failed_over.is_none()
         && !replicas.spilled()
         && replicas.iter().all(replica_inline)
 }

@@ -453,8 +453,10 @@ pub struct Vb {
     pub disk: DiskVb,
     pub replicas: Replicas,
     /// The failed-over node's disk for this vb, from the failover until it is added back.
+    /// Boxed: a state without failover (every state at `--failovers 0`) stays as small as
+    /// before it was modelled, which is what a breadth-first level holds millions of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_over: Option<DiskVb>,
+    pub failed_over: Option<Box<DiskVb>>,
 }
 
 /// A checkpoint queue; up to 4 items inline.

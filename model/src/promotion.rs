@@ -89,7 +89,7 @@ impl State {
         });
         for vb in self.vbs.iter_mut() {
             let r = vb.replicas.remove(replica as usize);
-            vb.failed_over = Some(std::mem::replace(&mut vb.disk, r.persisted()));
+            vb.failed_over = Some(Box::new(std::mem::replace(&mut vb.disk, r.persisted())));
             let mut failover = r.failover.clone();
             let at = r.promotion_seqno();
             failover.create_entry_in(variant.reverted, &mut self.next_uuid, at);
@@ -149,7 +149,7 @@ impl State {
             .take()
             .expect("a failed-over node to add back");
         for vb in self.vbs.iter_mut() {
-            let d = vb.failed_over.take().expect("the failed-over node's disk");
+            let d = *vb.failed_over.take().expect("the failed-over node's disk");
             let mut failover = d.failover.clone();
             let high = d.persisted_seqno();
             // Only a vbstate that says active gets an entry at warmup (a replica's never).
