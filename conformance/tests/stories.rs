@@ -4,22 +4,11 @@
 //! skeleton adapter are in `python_sut.rs` (they need python3). Bad input: every case exits 2
 //! with a message naming the file.
 
+mod common;
+
+use common::warmcheck as run;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use warmcheck_conformance::stories;
-
-fn warmcheck() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_warmcheck"))
-}
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out: Output = warmcheck().args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
