@@ -183,6 +183,11 @@ fn a_trace_whose_bounds_are_out_of_range_is_refused_naming_the_field() {
             200,
             "bounds: replicas is 200; the model takes 0..=8",
         ),
+        (
+            "failovers",
+            21,
+            "bounds: failovers is 21; the model takes 0..=20",
+        ),
     ] {
         let mut t = trace();
         t["bounds"][field] = json!(value);
