@@ -42,21 +42,6 @@ pub fn check_bounds(b: &Bounds) -> Result<(), String> {
     Ok(())
 }
 
-/// The implementation and the SUT protocol have no failover yet (issue 22): only the model
-/// (`check`, `explore`, `simulate`) takes `failovers` above 0. Every command that drives an
-/// engine refuses such bounds before it starts, so no failover step reaches a protocol call.
-pub fn refuse_failovers(b: &Bounds) -> Result<(), String> {
-    if b.failovers > 0 {
-        return Err(format!(
-            "failovers={}: the implementation and the SUT protocol have no failover or add-back \
-             yet, so no engine can be checked against them; check and explore the model with \
-             --failovers, and give engines 0",
-            b.failovers
-        ));
-    }
-    Ok(())
-}
-
 /// An action whose vb, replica and key exist within `b`, or which field does not.
 pub fn check_action(b: &Bounds, a: &Action) -> Result<(), String> {
     let (vb, replica, key) = match *a {

@@ -129,6 +129,14 @@ pub fn engine_call(kind: &str) -> (&'static str, &'static str) {
             "DcpProducer::streamRequest -> FailoverTable::needsRollback",
         ),
         "ReplicaReceives" => ("stream_deliver(replica, vb)", "ActiveStream"),
+        "ClusterFailsOverToReplica" => (
+            "fail_over(replica)",
+            "KVBucket::setVBucketState -> VBucket::processFailover",
+        ),
+        "FailedOverNodeIsAddedBack" => (
+            "add_back()",
+            "VBucketLoader::createVBucket; KVBucket::setVBucketState (replica)",
+        ),
         _ => ("(no call)", "bucket creation"),
     }
 }

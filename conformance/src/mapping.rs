@@ -272,9 +272,10 @@ pub fn call_of(before: &State, action: &Action) -> Call {
             replica: replica_name(replica),
             vb: vb_of(vb),
         },
-        Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
-            unreachable!("failover steps are refused before they reach the implementation (checked::refuse_failovers)")
-        }
+        Action::ClusterFailsOverToReplica { replica } => Call::FailOver {
+            replica: replica_name(replica),
+        },
+        Action::FailedOverNodeIsAddedBack => Call::AddBack,
     }
 }
 
@@ -368,6 +369,8 @@ pub fn perform(cluster: &mut Cluster, call: &Call) -> Result<Option<Reply>, Engi
             cluster.fail_next_flushes(0);
             reply.phase = Some(got?.name().to_string());
         }
+        Call::FailOver { replica } => cluster.fail_over(replica_index(replica)?)?,
+        Call::AddBack => cluster.add_back()?,
         Call::StreamRequest { replica, vb } => {
             let got = cluster.stream_request(replica_index(replica)?, *vb)?;
             reply.outcome = Some(got.to_string());
@@ -525,14 +528,9 @@ pub fn check_answer(
         | Action::ShutdownBegins
         | Action::ShutdownWritesCleanFlag
         | Action::ShutdownStopsFlusher
-        | Action::ShutdownStopsTasks => {}
-        Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
-            return Err(
-                "failover steps have no protocol call yet (issue 22): the implementation cannot \
-                 be checked against them"
-                    .to_string(),
-            )
-        }
+        | Action::ShutdownStopsTasks
+        | Action::ClusterFailsOverToReplica { .. }
+        | Action::FailedOverNodeIsAddedBack => {}
     }
     Ok(())
 }
@@ -782,6 +780,17 @@ pub fn action_of_event(
             "complete" => Action::WarmupCompletes,
             other => return Err(format!("unknown warmup phase {other:?}")),
         },
+        LoggedCall::FailOver { replica } => Action::ClusterFailsOverToReplica {
+            replica: replica_of(replica)?,
+        },
+        LoggedCall::AddBack { node } => {
+            if warmcheck_impl::engine::node_name(0) != *node
+                && canonical_number(node, 'r').is_none()
+            {
+                return Err(format!("node {node:?} is not active, r1, r2, ..."));
+            }
+            Action::FailedOverNodeIsAddedBack
+        }
         LoggedCall::StreamRequest { replica, vb, .. } => Action::ReplicaRequestsStream {
             replica: replica_of(replica)?,
             vb: vb_of(*vb)?,

@@ -63,11 +63,9 @@ fn main() -> ExitCode {
             "designs_are_presets_or_both_knobs",
             designs_are_presets_or_both_knobs,
         ),
-        case(
-            "failover_stories_hold_on_the_model_and_their_fixes_prevent_them",
-            failover_stories_hold_on_the_model_and_their_fixes_prevent_them,
-        ),
     ];
+    let mut others = others;
+    others.extend(failover_stories());
     warmcheck_testkit::run_stories(&testdata(), replay_story, others)
 }
 
@@ -444,52 +442,37 @@ fn designs_are_presets_or_both_knobs() {
         .starts_with("persist-entry: unknown value 'later'"));
 }
 
-/// The failover stories (`testdata/failover/`, issue 22) are the model's only: the
-/// implementation has no failover yet, so there is no replay section. Each must violate its
-/// property after its last step, and only then, in `design` and every `also-in` design; in
-/// every `replay-in` design (those that fix it) the steps, taken while the design enables
-/// them, must end with the property holding; and `replay` must refuse the story's bounds
-/// rather than send a failover step to the implementation.
-fn failover_stories_hold_on_the_model_and_their_fixes_prevent_them() {
-    use stateright::Model;
+/// The failover stories (`testdata/failover/`, issue 22): each takes failovers, and is replayed
+/// on the implementation like every other story ([`replay_story`], its expected section
+/// rewritten by `REWRITE=1`), in its own test case named `failover_<file>`.
+fn failover_story(path: &Path, text: &str) -> Result<Run, String> {
+    let story = StoryFile::parse(text)?;
+    if story.bounds.failovers == 0 {
+        return Err(format!(
+            "{}: a story in failover/ takes failovers",
+            path.display()
+        ));
+    }
+    replay_story(path, text)
+}
+
+fn failover_stories() -> Vec<Trial> {
     let dir = testdata().join("failover");
-    let paths = warmcheck_testkit::story_files(&dir).expect("failover story files");
-    for path in paths {
-        let name = path.display();
-        let story = load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(
-            story.bounds.failovers > 0,
-            "{name}: a failover story takes failovers"
-        );
-        assert!(
-            story.expected.is_none(),
-            "{name}: a model-only story has no expected replay"
-        );
-        check_on_the_model(&story).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(
-            !story.replay_in.is_empty(),
-            "{name}: name the designs that fix it"
-        );
-        for design in &story.replay_in {
-            let model = story.bounds.into_model(*design);
-            let property = model.property_named(&story.violates).expect("a property");
-            let mut s = model.init_states().pop().expect("an initial state");
-            let mut enabled = Vec::new();
-            for a in &story.actions {
-                enabled.clear();
-                model.actions(&s, &mut enabled);
-                if !enabled.contains(a) {
-                    break;
-                }
-                s = model.next_state(&s, a.clone()).expect("a next state");
-            }
-            assert!(
-                (property.condition)(&model, &s),
-                "{name}: `{design}` should prevent the story"
-            );
-        }
-        let refused = warmcheck_conformance::checked::refuse_failovers(&story.bounds)
-            .expect_err("the implementation refuses failovers");
-        assert!(refused.contains("no failover"), "{refused}");
+    match warmcheck_testkit::story_files(&dir) {
+        Ok(paths) => paths
+            .into_iter()
+            .map(|path| {
+                let name = match warmcheck_testkit::story_name(&path) {
+                    Ok(n) => format!("failover_{n}"),
+                    Err(e) => {
+                        return Trial::test(path.display().to_string(), move || Err(e.into()))
+                    }
+                };
+                Trial::test(name, move || {
+                    Ok(warmcheck_testkit::check_story(&path, failover_story)?)
+                })
+            })
+            .collect(),
+        Err(e) => vec![Trial::test("failover_story_files", move || Err(e.into()))],
     }
 }

@@ -44,6 +44,7 @@ mod flusher;
 mod image;
 mod item;
 mod kv_bucket;
+mod promotion;
 mod shutdown;
 pub mod variant;
 mod vbucket;
@@ -56,6 +57,7 @@ pub use dcp::{StreamOutcome, StreamState};
 pub use disk::StorageBackend;
 pub use image::ClusterImage;
 pub use item::{Item, ItemOp};
+pub use promotion::{node_name, Roles, CLUSTER_MAP_FILE};
 pub use variant::{
     PersistEntry, Reverted, RollbackRetry, SeededBugs, ShutdownFlag, StopWarmup, Variant,
 };
@@ -394,12 +396,20 @@ pub struct Cluster {
     clock: u64,
     process: Process,
     read_clean: Option<bool>,
-    stats: StatsDisk,
-    /// Cache of what stats.json says; re-read at every open and crash.
+    /// Every node's stats.json, by node (`node_name`); the active node's is
+    /// `stats[roles.active]`. A replica node's is written only when it is promoted.
+    stats: Vec<StatsDisk>,
+    /// Cache of what the active node's stats.json says; re-read at every open and crash.
     clean_flag: bool,
+    /// The active node's vbuckets.
     vbs: Vec<ActiveVb>,
-    /// `replicas[r][vb]`.
+    /// `replicas[r][vb]`: replica `r` is node `roles.replicas[r]`.
     replicas: Vec<Vec<ReplicaVb>>,
+    /// Which node has which role (the cluster manager's map), and its file.
+    roles: Roles,
+    map_file: promotion::MapFile,
+    /// The failed-over node's data files, from its failover until it is added back.
+    failed_over: Option<Vec<VbDisk>>,
     /// `failedToSetAVbucketState`: warmup's synchronous vbstate flush failed; client writes
     /// are refused until the node restarts (MB-41257).
     traffic_refused: bool,
@@ -427,18 +437,30 @@ impl fmt::Debug for Cluster {
     }
 }
 
-/// The file layout.
+/// The file layout: one directory per node, named by [`node_name`]; node 0 (`active`) is the
+/// node that is active when the bucket is created, node `i` (`r<i>`) its replica `i`.
+pub fn node_dir(dir: &Path, node: usize) -> PathBuf {
+    dir.join(node_name(node))
+}
+
+/// Node `node`'s data file for `vb`.
+pub fn node_vb_path(dir: &Path, node: usize, vb: u16) -> PathBuf {
+    node_dir(dir, node).join(format!("vb{vb}.couch"))
+}
+
+/// The directory of node 0, the node that is active when the bucket is created.
 pub fn active_dir(dir: &Path) -> PathBuf {
-    dir.join("active")
+    node_dir(dir, 0)
 }
 
+/// Node 0's data file for `vb` (the active's until a failover).
 pub fn active_vb_path(dir: &Path, vb: u16) -> PathBuf {
-    active_dir(dir).join(format!("vb{vb}.couch"))
+    node_vb_path(dir, 0, vb)
 }
 
-/// Replica `r` (0-based) lives in `<dir>/r<r+1>`.
+/// Node `r + 1`'s data file for `vb`: replica `r`'s (0-based) until a failover.
 pub fn replica_vb_path(dir: &Path, r: usize, vb: u16) -> PathBuf {
-    dir.join(replica_name(r)).join(format!("vb{vb}.couch"))
+    node_vb_path(dir, r + 1, vb)
 }
 
 /// `r1` for replica index 0.
@@ -466,8 +488,8 @@ impl Cluster {
         } = config;
         check_shape(vbuckets)?;
         check_design(variant)?;
-        let mut dirs = vec![dir.clone(), active_dir(&dir)];
-        dirs.extend((0..replicas).map(|r| dir.join(replica_name(r))));
+        let mut dirs = vec![dir.clone()];
+        dirs.extend((0..=replicas).map(|n| node_dir(&dir, n)));
         disk::make_dirs(&backend, &dirs)?;
         let lock = disk::lock_dir(&backend, &dir)?;
         if disk::bucket_exists(&backend, &active_dir(&dir))? {
@@ -542,11 +564,16 @@ impl Cluster {
             replica_vbs.push(row);
         }
         // Last: a directory holds a bucket once its stats.json exists.
-        let mut stats = StatsDisk::open(&backend, &active_dir(&dir));
-        stats.write(None)?;
+        let mut stats: Vec<StatsDisk> = (0..=replicas)
+            .map(|n| StatsDisk::open(&backend, &node_dir(&dir, n)))
+            .collect();
+        stats[0].write(None)?;
         Ok(Cluster {
             variant,
             bugs,
+            roles: Roles::initial(replicas),
+            map_file: promotion::MapFile::absent(&dir),
+            failed_over: None,
             dir,
             backend,
             uuids,
@@ -589,47 +616,43 @@ impl Cluster {
                 active_dir(&dir).join("stats.json").display()
             )));
         }
-        let mut stats = StatsDisk::open(&backend, &active_dir(&dir));
-        let clean_flag = stats.read_force_shutdown()?.as_deref() == Some("false");
+        let (roles, map_file) = promotion::MapFile::read(&backend, &dir, replicas)?;
+        let mut stats: Vec<StatsDisk> = (0..=replicas)
+            .map(|n| StatsDisk::open(&backend, &node_dir(&dir, n)))
+            .collect();
+        let clean_flag = stats[roles.active].read_force_shutdown()?.as_deref() == Some("false");
         let disk_full = DiskFull::new();
         let active_backend = disk::with_disk_full(&backend, &disk_full);
         let mut vbs = Vec::new();
         for vb in 0..vbuckets {
-            let disk = VbDisk::open(&active_backend, bugs.storage(), &active_vb_path(&dir, vb))?;
+            let path = node_vb_path(&dir, roles.active, vb);
+            let disk = VbDisk::open(&active_backend, bugs.storage(), &path)?;
             vbs.push(ActiveVb { disk, mem: None });
         }
         let mut replica_vbs = Vec::new();
-        for r in 0..replicas {
+        for &node in &roles.replicas {
             let mut row = Vec::new();
             for vb in 0..vbuckets {
-                let disk = VbDisk::open(&backend, bugs.storage(), &replica_vb_path(&dir, r, vb))?;
-                let state = disk
-                    .state()
-                    .expect("an opened data file has a commit")
-                    .clone();
-                assert!(
-                    !state.table.is_empty(),
-                    "{}: the storage layer refuses an empty failover table",
-                    disk.path().display()
-                );
-                let history = disk.items().to_vec();
-                check_contiguous(&history, disk.high_seqno(), disk.path());
-                row.push(ReplicaVb {
-                    history,
-                    failover: FailoverTable::from_entries(state.table.clone()),
-                    snap_start: state.snap_start,
-                    snap_end: state.snap_end,
-                    max_cas: state.max_cas,
-                    stream: StreamState::None,
-                    failed_write: false,
-                    disk,
-                });
+                let path = node_vb_path(&dir, node, vb);
+                let disk = VbDisk::open(&backend, bugs.storage(), &path)?;
+                row.push(ReplicaVb::from_disk(disk));
             }
             replica_vbs.push(row);
         }
+        let failed_over = match roles.failed_over {
+            Some(node) => Some(
+                (0..vbuckets)
+                    .map(|vb| VbDisk::open(&backend, bugs.storage(), &node_vb_path(&dir, node, vb)))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            None => None,
+        };
         Ok(Cluster {
             variant,
             bugs,
+            roles,
+            map_file,
+            failed_over,
             dir,
             backend,
             uuids,
@@ -807,23 +830,26 @@ impl Cluster {
         let machine_crashed = matches!(self.backend, StorageBackend::Faulty(_));
         let active_backend = disk::with_disk_full(&self.backend, &self.disk_full);
         for vb in 0..self.vbuckets() {
-            let disk = VbDisk::open(
-                &active_backend,
-                self.bugs.storage(),
-                &active_vb_path(&self.dir, vb),
-            )?;
+            let path = node_vb_path(&self.dir, self.roles.active, vb);
+            let disk = VbDisk::open(&active_backend, self.bugs.storage(), &path)?;
             self.vbs[vb as usize].disk = disk;
         }
-        for (r, row) in self.replicas.iter_mut().enumerate() {
-            for (vb, rv) in row.iter_mut().enumerate() {
+        if machine_crashed {
+            // The failed-over node's files were closed; the machine's crash reaches them too.
+            if let (Some(disks), Some(node)) = (&mut self.failed_over, self.roles.failed_over) {
+                for (vb, d) in disks.iter_mut().enumerate() {
+                    let path = node_vb_path(&self.dir, node, vb as u16);
+                    *d = VbDisk::open(&self.backend, self.bugs.storage(), &path)?;
+                }
+            }
+        }
+        for row in self.replicas.iter_mut() {
+            for rv in row.iter_mut() {
                 if !machine_crashed && !rv.failed_write {
                     continue;
                 }
-                let disk = VbDisk::open(
-                    &self.backend,
-                    self.bugs.storage(),
-                    &replica_vb_path(&self.dir, r, vb as u16),
-                )?;
+                let path = rv.disk.path().to_path_buf();
+                let disk = VbDisk::open(&self.backend, self.bugs.storage(), &path)?;
                 if disk.items() != &rv.history[..] {
                     // Only a replica commit that failed (an injected storage fault) leaves the
                     // file and memory apart, by that one mutation or rewind: the file wins.
@@ -844,9 +870,10 @@ impl Cluster {
         }
         // stats.json is as the engine last read or replaced it, unless the machine crashed or
         // a replacement failed: then it is read again (warmup reads it anyway).
-        if machine_crashed || self.stats.known_bytes().is_none() {
-            self.stats = StatsDisk::open(&self.backend, &active_dir(&self.dir));
-            self.clean_flag = self.stats.read_force_shutdown()?.as_deref() == Some("false");
+        let active = self.roles.active;
+        if machine_crashed || self.stats[active].known_bytes().is_none() {
+            self.stats[active] = StatsDisk::open(&self.backend, &node_dir(&self.dir, active));
+            self.clean_flag = self.stats[active].read_force_shutdown()?.as_deref() == Some("false");
         }
         Ok(())
     }
@@ -883,7 +910,9 @@ fn check_design(variant: Variant) -> Result<(), EngineError> {
     if variant.reverted.mb20822 {
         return Err(EngineError::InvalidArgument(
             "the design reverts MB-20822's fix (createEntry leaving every second stale entry), \
-             which matters only at a promotion: this engine has no failover yet"
+             which this engine does not implement: the table it leaves has an entry above a \
+             newer one, which this engine's storage format refuses to write or read \
+             (docs/on-disk-format.md)"
                 .into(),
         ));
     }

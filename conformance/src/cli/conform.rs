@@ -175,9 +175,6 @@ pub fn run(a: Args) -> u8 {
         );
     }
     let bounds = a.bounds.bounds();
-    if let Err(e) = crate::checked::refuse_failovers(&bounds) {
-        return super::usage_error(e);
-    }
     let model = bounds.into_model(a.design.design());
     conform_model(
         model,

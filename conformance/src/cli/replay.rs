@@ -79,9 +79,6 @@ pub fn run(a: Args) -> u8 {
         Ok(t) => t,
         Err(e) => return super::usage_error(e),
     };
-    if let Err(e) = crate::checked::refuse_failovers(&trace.bounds) {
-        return super::usage_error(format!("{}: {e}", a.trace.display()));
-    }
     let mut model = trace.model();
     // The trace's design, unless a preset or a knob is given.
     model.variant = a.variant.unwrap_or(trace.design);

@@ -477,7 +477,7 @@ impl ProtocolSut {
             0,
             None,
             Call::Hello {
-                protocol: vec![protocol::VERSION],
+                protocol: protocol::VERSIONS.to_vec(),
             },
         )?;
         let refused = |r: &Reply| r.error.clone().or(r.refused.clone()).unwrap_or_default();
@@ -489,10 +489,17 @@ impl ProtocolSut {
         }
         let field = |name: &str| format!("the SUT `{command}`'s hello reply has no \"{name}\"");
         let version = reply.protocol.ok_or_else(|| field("protocol"))?;
-        if version != protocol::VERSION {
+        if !protocol::VERSIONS.contains(&version) {
             return Err(format!(
-                "the SUT `{command}` speaks protocol {version}; this warmcheck speaks {}",
-                protocol::VERSION
+                "the SUT `{command}` speaks protocol {version}; this warmcheck speaks {:?}",
+                protocol::VERSIONS
+            ));
+        }
+        if model.bounds.failovers > 0 && version < protocol::FAILOVER_VERSION {
+            return Err(format!(
+                "the SUT `{command}` speaks protocol {version}, which has no failover or \
+                 add-back (version {} has: docs/sut-protocol.md); give it failovers=0",
+                protocol::FAILOVER_VERSION
             ));
         }
         let name = reply.name.clone().ok_or_else(|| field("name"))?;

@@ -6,8 +6,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use warmcheck_model::Variant;
 
-/// The protocol version this build speaks.
-pub const VERSION: u32 = 1;
+/// The newest protocol version this build speaks: 2 adds failover (`fail_over`, `add_back`).
+pub const VERSION: u32 = 2;
+
+/// Every protocol version this build speaks, oldest first. A version-1 SUT is driven at
+/// `failovers` 0 only.
+pub const VERSIONS: [u32; 2] = [1, 2];
+
+/// The first version with failover and add-back.
+pub const FAILOVER_VERSION: u32 = 2;
 
 /// The capabilities a SUT may announce.
 pub const SNAPSHOT: &str = "snapshot";
@@ -77,6 +84,12 @@ pub enum Call {
         #[serde(default)]
         fail_vbstate_flushes: u32,
     },
+    /// `ClusterFailsOverToReplica` (protocol 2): the down active node is failed over and
+    /// replica `replica` (`r1`, `r2`, ...) of every vb promoted.
+    FailOver { replica: String },
+    /// `FailedOverNodeIsAddedBack` (protocol 2): the failed-over node warms up from its own
+    /// files and joins every vb as the last replica.
+    AddBack,
     /// `ReplicaRequestsStream`; `replica` is `r1`, `r2`, ...
     StreamRequest { replica: String, vb: u16 },
     /// `ReplicaReceives`.
@@ -110,6 +123,8 @@ impl Call {
             Call::ShutdownStopFlusher => "shutdown_stop_flusher",
             Call::ShutdownStopTasks => "shutdown_stop_tasks",
             Call::WarmupStep { .. } => "warmup_step",
+            Call::FailOver { .. } => "fail_over",
+            Call::AddBack => "add_back",
             Call::StreamRequest { .. } => "stream_request",
             Call::StreamDeliver { .. } => "stream_deliver",
             Call::Observe => "observe",

@@ -157,13 +157,18 @@ impl Server {
         let mut reply = Reply::ok(0);
         match call {
             Call::Hello { protocol } => {
-                if !protocol.contains(&protocol::VERSION) {
+                // The newest version both speak.
+                let Some(version) = protocol::VERSIONS
+                    .iter()
+                    .rev()
+                    .find(|v| protocol.contains(v))
+                else {
                     return Err(Failure::Error(format!(
-                        "this SUT speaks protocol {}, not {protocol:?}",
-                        protocol::VERSION
+                        "this SUT speaks protocol {:?}, not {protocol:?}",
+                        protocol::VERSIONS
                     )));
-                }
-                reply.protocol = Some(protocol::VERSION);
+                };
+                reply.protocol = Some(*version);
                 reply.name = Some(format!("warmcheck-impl {}", env!("CARGO_PKG_VERSION")));
                 reply.designs = Some(match self.opts.design {
                     Some(v) => Designs::Some(vec![v]),

@@ -112,10 +112,13 @@ impl Cluster {
                 )
             }
             Some((rb, reason)) => {
-                // Every received mutation is its own commit, so the newest commit at or below
-                // rb is min(rb, high).
+                // The replica keeps min(rb, high). Every mutation it received is its own
+                // commit, so the file rewinds exactly there, unless the node was an active
+                // whose flusher committed several at once (an added-back node): then the file
+                // rewinds to the newest commit at or below, and what memory keeps up to
+                // min(rb, high) is committed again, one commit per mutation.
                 let expected = rb.min(r.high_seqno());
-                let high = match r.disk.rewind_to(rb) {
+                let rewound = match r.disk.rewind_to(rb) {
                     Ok(h) => h,
                     Err(e) => {
                         r.failed_write = true;
@@ -123,22 +126,34 @@ impl Cluster {
                         return Err(e);
                     }
                 };
-                assert_eq!(high, expected, "a replica rewinds to min(rb, high)");
-                r.history.truncate(high as usize);
-                assert_eq!(
-                    r.disk.items(),
-                    &r.history[..],
-                    "the rewound file holds the prefix"
+                assert!(
+                    rewound <= expected,
+                    "a rewind keeps no more than min(rb, high)"
                 );
-                r.snap_start = high;
-                r.snap_end = high;
+                r.history.truncate(expected as usize);
+                r.snap_start = expected;
+                r.snap_end = expected;
                 if !no_prune {
-                    let pruned = r.failover.prune_entries(high);
+                    let pruned = r.failover.prune_entries(expected);
                     assert!(
                         pruned,
                         "a replica table keeps an entry at or below its high seqno"
                     );
                 }
+                for s in rewound + 1..=expected {
+                    let item = r.history[s as usize - 1].clone();
+                    if let Err(e) = r.disk.commit(std::slice::from_ref(&item), &r.vbstate()) {
+                        r.failed_write = true;
+                        self.poisoned = Some(e.to_string());
+                        return Err(e);
+                    }
+                }
+
+                assert_eq!(
+                    r.disk.items(),
+                    &r.history[..],
+                    "the rewound file holds the prefix"
+                );
                 r.stream = StreamState::RolledBack(rb);
                 (
                     StreamOutcome::RolledBack {
@@ -149,6 +164,14 @@ impl Cluster {
                 )
             }
         };
+        // The consumer persists what it adopted or pruned (`PassiveStream` ->
+        // `scheduleVBStatePersist`): the replica's file says what its memory says, which is
+        // what a promotion of this copy, or its node's warmup, reads.
+        let r = &mut self.replicas[replica][vb as usize];
+        if let Err(e) = r.persist_vbstate() {
+            self.poisoned = Some(e.to_string());
+            return Err(e);
+        }
         let dropped_entry = match outcome {
             StreamOutcome::RolledBack { dropped_entry, .. } => Some(dropped_entry),
             StreamOutcome::Accepted => None,
@@ -223,10 +246,15 @@ impl Cluster {
             (r.snap_start, r.snap_end)
         };
         r.max_cas = r.max_cas.max(item.cas);
+        // The vbstate's range starts at the end of the last complete snapshot (f40669692).
         let state = DiskState {
             replica: true,
             table: r.failover.entries().to_vec(),
-            snap_start,
+            snap_start: if seqno == snap_end {
+                snap_end
+            } else {
+                snap_start - 1
+            },
             snap_end,
             max_cas: r.max_cas,
         };

@@ -111,6 +111,16 @@ pub enum Call {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         failed_vbstate_flushes: Vec<u16>,
     },
+    /// The cluster manager failed the down active node over and promoted this replica.
+    FailOver {
+        /// `r1`, `r2`, ...: the replica's position before the failover.
+        replica: String,
+    },
+    /// The failed-over node was added back as the last replica.
+    AddBack {
+        /// The node's name (`active`, `r1`, ...: its directory).
+        node: String,
+    },
     StreamRequest {
         /// `r1`, `r2`, ...
         replica: String,
@@ -159,13 +169,15 @@ impl Call {
             Call::ShutdownStopFlusher => "shutdown_stop_flusher",
             Call::ShutdownStopTasks => "shutdown_stop_tasks",
             Call::WarmupStep { .. } => "warmup_step",
+            Call::FailOver { .. } => "fail_over",
+            Call::AddBack { .. } => "add_back",
             Call::StreamRequest { .. } => "stream_request",
             Call::StreamDeliver { .. } => "stream_deliver",
         }
     }
 
     /// Every call name, in the order of the enum.
-    pub const NAMES: [&'static str; 18] = [
+    pub const NAMES: [&'static str; 20] = [
         "create",
         "set",
         "delete",
@@ -182,6 +194,8 @@ impl Call {
         "shutdown_stop_flusher",
         "shutdown_stop_tasks",
         "warmup_step",
+        "fail_over",
+        "add_back",
         "stream_request",
         "stream_deliver",
     ];

@@ -82,6 +82,9 @@ impl Cluster {
         let mut state = m.cached.clone();
         if let Some(t) = table {
             state.table = t.entries().to_vec();
+            // A set_vbucket_state carries the vb's state (MB-35331): active, since a promotion
+            // queues one first.
+            state.replica = false;
         }
         // MB-37920's fix reverted: a vbstate-only batch compares with the KVStore's cache, which
         // a failed write already updated, and is skipped as persisted; or it updates the cache

@@ -2,8 +2,9 @@
 //! and the return to it. Not part of kv_engine; no engine call uses it and it is not logged.
 
 use super::disk::{self, StatsDisk, VbDisk, VbDiskImage};
-use super::{active_dir, active_vb_path, replica_vb_path, Cluster, EngineError, Process, VbMem};
-use super::{Item, StreamState, UuidGen};
+use super::vbucket::{ActiveVb, ReplicaVb};
+use super::{node_dir, node_vb_path, Cluster, EngineError, Process, Roles, VbMem};
+use super::{Item, StorageBackend, StreamState, UuidGen};
 use crate::failover::FailoverTable;
 use crate::storage::SyncedWriteError;
 use std::path::Path;
@@ -34,9 +35,10 @@ pub struct ClusterImage {
     armed_flush_failures: u64,
     poisoned: Option<String>,
     uuids: Box<dyn UuidGen>,
+    roles: Roles,
     mem: Vec<Option<VbMem>>,
     replicas: Vec<Vec<ReplicaMem>>,
-    /// Every data file and stats.json, in the order of [`Cluster::generations`].
+    /// Every file of the cluster, in the order of [`Cluster::slots`].
     files: Vec<SavedFile>,
 }
 
@@ -51,49 +53,121 @@ struct ReplicaMem {
     failed_write: bool,
 }
 
+/// One file of the cluster: the same list, in the same order, whichever node has which role.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// Node `node`'s data file for `vb`.
+    Data { node: usize, vb: u16 },
+    /// Node `node`'s stats.json.
+    Stats { node: usize },
+    /// The cluster manager's map.
+    Map,
+}
+
 impl Cluster {
+    /// Every file of the cluster: each node's data files then its stats.json, node by node,
+    /// then the cluster map.
+    fn slots(&self) -> Vec<Slot> {
+        let mut slots = Vec::new();
+        for node in 0..self.stats.len() {
+            slots.extend((0..self.vbuckets()).map(|vb| Slot::Data { node, vb }));
+            slots.push(Slot::Stats { node });
+        }
+        slots.push(Slot::Map);
+        slots
+    }
+
+    /// Node `node`'s open data file for `vb`, wherever its role keeps it.
+    fn node_disk(&self, node: usize, vb: u16) -> &VbDisk {
+        let vb = vb as usize;
+        if node == self.roles.active {
+            return &self.vbs[vb].disk;
+        }
+        if let Some(r) = self.roles.replicas.iter().position(|&n| n == node) {
+            return &self.replicas[r][vb].disk;
+        }
+        &self.failed_over.as_ref().expect("every node has a role")[vb]
+    }
+
+    fn node_disk_mut(&mut self, node: usize, vb: u16) -> &mut VbDisk {
+        let vb = vb as usize;
+        if node == self.roles.active {
+            return &mut self.vbs[vb].disk;
+        }
+        if let Some(r) = self.roles.replicas.iter().position(|&n| n == node) {
+            return &mut self.replicas[r][vb].disk;
+        }
+        &mut self.failed_over.as_mut().expect("every node has a role")[vb]
+    }
+
+    fn generation(&self, slot: Slot) -> u64 {
+        match slot {
+            Slot::Data { node, vb } => self.node_disk(node, vb).generation,
+            Slot::Stats { node } => self.stats[node].generation,
+            Slot::Map => self.map_file.generation,
+        }
+    }
+
+    /// The backend node `node`'s data files are opened through: the active's through the
+    /// full-disk seam.
+    fn backend_of(&self, node: usize) -> StorageBackend {
+        if node == self.roles.active {
+            disk::with_disk_full(&self.backend, &self.disk_full)
+        } else {
+            self.backend.clone()
+        }
+    }
+
     /// A copy of the whole cluster, memory and the bytes of every file, for
     /// [`restore_image`](Self::restore_image). A testing seam: conformance walks the model's
     /// graph and must return the cluster to an earlier state cheaply. It is not part of
     /// kv_engine, no engine call uses it, and it is not logged.
     pub fn save_image(&mut self) -> Result<ClusterImage, EngineError> {
         let backend = self.backend.as_dyn();
-        let disks: Vec<&VbDisk> = self
-            .vbs
-            .iter()
-            .map(|v| &v.disk)
-            .chain(self.replicas.iter().flatten().map(|r| &r.disk))
-            .collect();
-        let generations = self.generations();
-        self.image_cache.resize(generations.len(), None);
-        let mut files = Vec::with_capacity(generations.len());
-        for (i, generation) in generations.into_iter().enumerate() {
+        let slots = self.slots();
+        self.image_cache.resize(slots.len(), None);
+        let mut files = Vec::with_capacity(slots.len());
+        for (i, slot) in slots.into_iter().enumerate() {
+            let generation = self.generation(slot);
             // Read a file only when it changed since it was last read for an image.
             let saved = match &self.image_cache[i] {
                 Some(saved) if saved.generation == generation => saved.clone(),
-                cached => {
-                    let vb_disk = disks.get(i);
-                    let path: Arc<Path> = match (cached, vb_disk) {
-                        (Some(saved), _) => saved.path.clone(),
-                        (None, Some(d)) => d.path().into(),
-                        (None, None) => self.stats.path().into(),
-                    };
-                    let bytes = match (vb_disk, self.stats.known_bytes()) {
-                        // A data file: through its open file, which is the file at `path`.
-                        (Some(d), _) => Some(Arc::new(d.read_all()?)),
-                        // stats.json, as the engine last read or wrote it.
-                        (None, Some(known)) => known.clone(),
-                        (None, None) => backend
-                            .read_all(&path)
-                            .map_err(|e| disk::io_err(&path, e))?
-                            .map(Arc::new),
-                    };
-                    let disk = vb_disk.and_then(|d| d.image()).map(Arc::new);
-                    let saved = SavedFile {
-                        path,
-                        generation,
-                        bytes,
-                        disk,
+                _ => {
+                    let saved = match slot {
+                        Slot::Data { node, vb } => {
+                            // Through its open file, which is the file at its path.
+                            let d = self.node_disk(node, vb);
+                            SavedFile {
+                                path: d.path().into(),
+                                generation,
+                                bytes: Some(Arc::new(d.read_all()?)),
+                                disk: d.image().map(Arc::new),
+                            }
+                        }
+                        Slot::Stats { node } => {
+                            let stats = &self.stats[node];
+                            let path: Arc<Path> = stats.path().into();
+                            let bytes = match stats.known_bytes() {
+                                // As the engine last read or wrote it.
+                                Some(known) => known.clone(),
+                                None => backend
+                                    .read_all(&path)
+                                    .map_err(|e| disk::io_err(&path, e))?
+                                    .map(Arc::new),
+                            };
+                            SavedFile {
+                                path,
+                                generation,
+                                bytes,
+                                disk: None,
+                            }
+                        }
+                        Slot::Map => SavedFile {
+                            path: self.map_file.path.as_path().into(),
+                            generation,
+                            bytes: self.map_file.bytes.clone(),
+                            disk: None,
+                        },
                     };
                     self.image_cache[i] = Some(saved.clone());
                     saved
@@ -110,6 +184,7 @@ impl Cluster {
             armed_flush_failures: self.disk_full.armed(),
             poisoned: self.poisoned.clone(),
             uuids: self.uuids.fork(),
+            roles: self.roles.clone(),
             mem: self.vbs.iter().map(|v| v.mem.clone()).collect(),
             replicas: self
                 .replicas
@@ -133,35 +208,36 @@ impl Cluster {
     }
 
     /// Return to an image of this cluster taken by [`save_image`](Self::save_image): files
-    /// written since are rewritten (and synced) with the image's bytes and reopened; memory is
-    /// replaced.
+    /// written since are rewritten (and synced) with the image's bytes and reopened; memory
+    /// and the roles are replaced.
     pub fn restore_image(&mut self, image: &ClusterImage) -> Result<(), EngineError> {
         let backend = self.backend.as_dyn();
-        let current = self.generations();
-        assert_eq!(current.len(), image.files.len(), "an image of this cluster");
-        for (saved, now) in image.files.iter().zip(current) {
-            let (path, generation) = (&*saved.path, &saved.generation);
-            if now == *generation {
+        let slots = self.slots();
+        assert_eq!(slots.len(), image.files.len(), "an image of this cluster");
+        for (saved, slot) in image.files.iter().zip(slots) {
+            let (path, generation) = (&*saved.path, saved.generation);
+            if self.generation(slot) == generation {
                 continue; // not written since the image: the same bytes
             }
-            if let (Some(disk_image), Some(bytes)) = (&saved.disk, &saved.bytes) {
-                // Usually only appended to since the image: cut back in place.
-                let disk = self
-                    .vbs
-                    .iter_mut()
-                    .map(|v| &mut v.disk)
-                    .chain(self.replicas.iter_mut().flatten().map(|r| &mut r.disk))
-                    .find(|d| d.path() == path);
-                if let Some(disk) = disk {
-                    if disk.return_to(disk_image, bytes, *generation)? {
+            match slot {
+                Slot::Data { node, vb } => {
+                    if let (Some(disk_image), Some(bytes)) = (&saved.disk, &saved.bytes) {
+                        // Usually only appended to since the image: cut back in place.
+                        let disk = self.node_disk_mut(node, vb);
+                        if disk.return_to(disk_image, bytes, generation)? {
+                            continue;
+                        }
+                    }
+                }
+                Slot::Stats { node } => {
+                    if self.stats[node].known_bytes() == Some(&saved.bytes) {
+                        // Written since, but with the same bytes (or read since a crash
+                        // reopened it).
+                        self.stats[node].generation = generation;
                         continue;
                     }
                 }
-            }
-            if path == self.stats.path() && self.stats.known_bytes() == Some(&saved.bytes) {
-                // Written since, but with the same bytes (or read since a crash reopened it).
-                self.stats.generation = *generation;
-                continue;
+                Slot::Map => {}
             }
             match &saved.bytes {
                 Some(b) => backend
@@ -170,36 +246,35 @@ impl Cluster {
                         SyncedWriteError::Write(e) | SyncedWriteError::Sync(e) => e,
                     })
                     .map_err(|e| disk::io_err(path, e))?,
-                None => backend
-                    .remove_file(path)
-                    .map_err(|e| disk::io_err(path, e))?,
-            }
-            if path == self.stats.path() {
-                self.stats = StatsDisk::restored(
-                    &self.backend,
-                    &active_dir(&self.dir),
-                    *generation,
-                    saved.bytes.clone(),
-                );
-                continue;
-            }
-            for vb in 0..self.vbuckets() {
-                if active_vb_path(&self.dir, vb) == *path {
-                    let backend = disk::with_disk_full(&self.backend, &self.disk_full);
-                    let mut d = VbDisk::open(&backend, self.bugs.storage(), path)?;
-                    d.generation = *generation;
-                    self.vbs[vb as usize].disk = d;
-                }
-            }
-            for (r, row) in self.replicas.iter_mut().enumerate() {
-                for (vb, rv) in row.iter_mut().enumerate() {
-                    if replica_vb_path(&self.dir, r, vb as u16) == *path {
-                        let mut d = VbDisk::open(&self.backend, self.bugs.storage(), path)?;
-                        d.generation = *generation;
-                        rv.disk = d;
+                None => match backend.remove_file(path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(disk::io_err(path, e))
                     }
+                    _ => {}
+                },
+            }
+            match slot {
+                Slot::Data { node, vb } => {
+                    let mut d = VbDisk::open(&self.backend_of(node), self.bugs.storage(), path)?;
+                    d.generation = generation;
+                    *self.node_disk_mut(node, vb) = d;
+                }
+                Slot::Stats { node } => {
+                    self.stats[node] = StatsDisk::restored(
+                        &self.backend,
+                        &node_dir(&self.dir, node),
+                        generation,
+                        saved.bytes.clone(),
+                    );
+                }
+                Slot::Map => {
+                    self.map_file.bytes = saved.bytes.clone();
+                    self.map_file.generation = generation;
                 }
             }
+        }
+        if self.roles != image.roles {
+            self.take_roles(&image.roles)?;
         }
         self.clock = image.clock;
         self.process = image.process;
@@ -226,14 +301,45 @@ impl Cluster {
         Ok(())
     }
 
-    /// The write generation of every data file (the active's, then each replica's) and of
-    /// stats.json, in that order: the order of an image's files.
-    fn generations(&self) -> Vec<u64> {
-        let mut generations: Vec<u64> = self.vbs.iter().map(|v| v.disk.generation).collect();
-        for row in &self.replicas {
-            generations.extend(row.iter().map(|rv| rv.disk.generation));
+    /// Rearrange the open data files by `roles` (an image's, whose files are in place): each
+    /// reopened through the backend its new role uses, keeping its generation. Memory is set
+    /// by the caller.
+    fn take_roles(&mut self, roles: &Roles) -> Result<(), EngineError> {
+        let nodes = self.stats.len();
+        let mut generations = vec![Vec::new(); nodes];
+        for (node, g) in generations.iter_mut().enumerate() {
+            *g = (0..self.vbuckets())
+                .map(|vb| self.node_disk(node, vb).generation)
+                .collect();
         }
-        generations.push(self.stats.generation);
-        generations
+        self.roles = roles.clone();
+        let open = |c: &Cluster, node: usize| -> Result<Vec<VbDisk>, EngineError> {
+            let backend = c.backend_of(node);
+            (0..c.vbuckets())
+                .map(|vb| {
+                    let path = node_vb_path(&c.dir, node, vb);
+                    let mut d = VbDisk::open(&backend, c.bugs.storage(), &path)?;
+                    d.generation = generations[node][vb as usize];
+                    Ok(d)
+                })
+                .collect()
+        };
+        let active = open(self, roles.active)?;
+        let mut replicas = Vec::new();
+        for &node in &roles.replicas {
+            replicas.push(
+                open(self, node)?
+                    .into_iter()
+                    .map(ReplicaVb::from_disk)
+                    .collect(),
+            );
+        }
+        self.failed_over = roles.failed_over.map(|n| open(self, n)).transpose()?;
+        self.vbs = active
+            .into_iter()
+            .map(|disk| ActiveVb { disk, mem: None })
+            .collect();
+        self.replicas = replicas;
+        Ok(())
     }
 }

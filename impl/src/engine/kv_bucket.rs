@@ -305,7 +305,8 @@ impl Cluster {
     }
 
     pub(super) fn write_stats(&mut self, value: Option<&str>) -> Result<(), EngineError> {
-        if let Err(e) = self.stats.write(value) {
+        let active = self.roles.active;
+        if let Err(e) = self.stats[active].write(value) {
             self.poisoned = Some(e.to_string());
             return Err(e);
         }

@@ -67,6 +67,80 @@ impl ReplicaVb {
     pub(super) fn high_seqno(&self) -> u64 {
         self.history.len() as u64
     }
+
+    /// A replica as a node's warmup reads it from its data file, with no stream: the
+    /// documents, the table, and the snapshot. The vbstate's range is
+    /// `[end of the last complete snapshot, end]` (what [`Self::vbstate`] writes, f40669692);
+    /// memory keeps the marker's, `[first seqno, end]`, which for a partial snapshot starts one
+    /// later.
+    pub(super) fn from_disk(disk: VbDisk) -> ReplicaVb {
+        let state = disk
+            .state()
+            .expect("an opened data file has a commit")
+            .clone();
+        assert!(
+            !state.table.is_empty(),
+            "{}: the storage layer refuses an empty failover table",
+            disk.path().display()
+        );
+        let history = disk.items().to_vec();
+        super::check_contiguous(&history, disk.high_seqno(), disk.path());
+        let partial = disk.high_seqno() < state.snap_end;
+        ReplicaVb {
+            history,
+            failover: FailoverTable::from_entries(state.table.clone()),
+            snap_start: if partial {
+                state.snap_start + 1
+            } else {
+                state.snap_start
+            },
+            snap_end: state.snap_end,
+            max_cas: state.max_cas,
+            stream: StreamState::None,
+            failed_write: false,
+            disk,
+        }
+    }
+
+    /// The end of the last snapshot received in full: the high seqno when the open one is
+    /// complete, else the seqno before it began. Where a promotion puts its entry
+    /// (`processFailover`), and the start of the snapshot range a replica's vbstate holds.
+    pub(super) fn last_complete_snapshot_end(&self) -> u64 {
+        if self.high_seqno() == self.snap_end {
+            self.snap_end
+        } else {
+            assert!(
+                self.snap_start >= 1 && self.snap_start <= self.high_seqno() + 1,
+                "a partial snapshot's marker starts after the last complete one"
+            );
+            self.snap_start - 1
+        }
+    }
+
+    /// Commit the vbstate alone if the file's newest one is not [`Self::vbstate`] (a table
+    /// adopted or pruned, a rollback). A failure marks the replica's file and memory apart.
+    pub(super) fn persist_vbstate(&mut self) -> Result<(), EngineError> {
+        let state = self.vbstate();
+        if self.disk.state() == Some(&state) {
+            return Ok(());
+        }
+        self.disk
+            .commit(&[], &state)
+            .inspect_err(|_| self.failed_write = true)
+    }
+
+    /// The vbstate this replica's file holds after a commit: its table and the snapshot range
+    /// the flusher writes for a replica (f40669692: `lastSnapStart` the end of the last
+    /// complete snapshot, `lastSnapEnd` the end of the newest one).
+    pub(super) fn vbstate(&self) -> DiskState {
+        DiskState {
+            replica: true,
+            table: self.failover.entries().to_vec(),
+            snap_start: self.last_complete_snapshot_end(),
+            snap_end: self.snap_end,
+            max_cas: self.max_cas,
+        }
+    }
 }
 
 impl Cluster {

@@ -143,7 +143,8 @@ impl Cluster {
     }
 
     pub(super) fn warmup_initialize(&mut self) -> Result<(), EngineError> {
-        let flag = self.stats.read_force_shutdown()?;
+        let active = self.roles.active;
+        let flag = self.stats[active].read_force_shutdown()?;
         let clean = flag.as_deref() == Some("false");
         // The file wins over the flag the engine last read or wrote: stats.json may have been
         // changed behind its back (a crash does not reread it when the process knows it).
@@ -162,34 +163,36 @@ impl Cluster {
         let unclean = self.read_clean == Some(false);
         let queue_at_create = self.variant.persist_entry == PersistEntry::QueueAtCreate;
         let mut mems = Vec::new();
-        for a in &self.vbs {
-            let (history, state) = a.disk.read()?;
+        for i in 0..self.vbs.len() {
+            let disk = &self.vbs[i].disk;
+            let path = disk.path().to_path_buf();
+            let (history, state) = disk.read()?;
             let state = state.ok_or_else(|| EngineError::BadDataFile {
-                path: a.disk.path().to_path_buf(),
+                path: path.clone(),
                 what: "holds no commit".into(),
             })?;
-            let high = a.disk.high_seqno();
-            check_contiguous(&history, high, a.disk.path());
+            let high = disk.high_seqno();
+            check_contiguous(&history, high, &path);
             let (mut failover, _erased) =
                 FailoverTable::sanitized(state.table.clone(), high, self.uuids.as_mut());
             assert!(
                 failover.is_well_formed(),
                 "{}: sanitized table {failover} is not well formed",
-                a.disk.path().display()
+                path.display()
             );
             let at = if high == state.snap_end {
                 state.snap_end
             } else {
                 state.snap_start
             };
-            // Before MB-11085's fix `createEntry` added nothing at the newest entry's seqno.
-            let skipped = self.variant.reverted.mb11085 && failover.newest().seq == at;
-            let new_entry = unclean && !self.bugs.no_entry_after_unclean_shutdown && !skipped;
-            if new_entry {
-                // Unflushed mutations were lost: any replica that saw them is on another
-                // branch, so start a new one.
-                failover.create_entry(at, self.uuids.as_mut());
-            }
+            // Unflushed mutations were lost: any replica that saw them is on another branch,
+            // so start a new one. A vbstate that says replica (a promoted copy that crashed
+            // before its first flush) gets none (`VBucketLoader::createVBucket`): the cluster
+            // manager promotes it again once it is in the map.
+            let new_entry = unclean
+                && !state.replica
+                && !self.bugs.no_entry_after_unclean_shutdown
+                && self.create_entry(&mut failover, at);
             let max_cas = history.iter().map(|i| i.cas).fold(state.max_cas, u64::max);
             let mut queue = Vec::new();
             if new_entry && queue_at_create {
@@ -235,6 +238,16 @@ impl Cluster {
                     }
                     Err(e) => return Err(e),
                 }
+            }
+            if self.mem(vb).cached.replica {
+                // A replica vbstate: the cluster manager promotes it again, unless the bucket
+                // is shutting down (no setVBucketState reaches a bucket being destroyed): then
+                // it stays a replica, out of the map (no expiry, no stream).
+                if !matches!(self.process, Process::ShuttingDown { .. }) {
+                    self.mem_mut(vb).in_map = true;
+                    self.promote_again(vb);
+                }
+                continue;
             }
             self.mem_mut(vb).in_map = true;
             if persist == PersistEntry::QueueAtPopulate && new_entry {
