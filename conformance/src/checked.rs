@@ -17,6 +17,7 @@ pub const MAX_KEYS: u8 = 64;
 pub const MAX_WRITES: u8 = 60;
 pub const MAX_CRASHES: u8 = 20;
 pub const MAX_SHUTDOWNS: u8 = 20;
+pub const MAX_FAILOVERS: u8 = 20;
 
 /// Bounds within what the model takes, or which field is out of range.
 pub fn check_bounds(b: &Bounds) -> Result<(), String> {
@@ -30,7 +31,7 @@ pub fn check_bounds(b: &Bounds) -> Result<(), String> {
         ("flush_failures", b.flush_failures, 0, 20),
         // `Bounds::into_model` asserts at most 20: a trace or story file saying more is refused
         // here, named, instead of stopping the process.
-        ("failovers", b.failovers, 0, 20),
+        ("failovers", b.failovers, 0, MAX_FAILOVERS),
     ];
     for (name, value, lo, hi) in fields {
         if !(lo..=hi).contains(&value) {

@@ -307,7 +307,7 @@ impl Call {
                 vb: vb as u16,
             },
             Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
-                unreachable!("failover steps are refused before they reach the implementation (checked::refuse_failovers)")
+                unreachable!("soak's model has no failovers (its bounds leave them at 0)")
             }
         }
     }
@@ -439,7 +439,7 @@ fn kind(a: &Action) -> (usize, u32) {
         Action::ReplicaRequestsStream { .. } => (9, 4),
         Action::ReplicaReceives { .. } => (10, 6),
         Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
-            unreachable!("failover steps are refused before they reach the implementation (checked::refuse_failovers)")
+            unreachable!("soak's model has no failovers (its bounds leave them at 0)")
         }
     }
 }

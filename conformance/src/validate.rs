@@ -771,6 +771,8 @@ pub struct Shape {
     pub replicas: usize,
     /// One more than the largest `kN` any event names (1 if none does).
     pub keys: usize,
+    /// `fail_over` lines: the model is given exactly as many failovers.
+    pub failovers: usize,
 }
 
 /// Read the shape from a log: vbuckets and replicas from the first line's state, or from its
@@ -779,6 +781,7 @@ pub struct Shape {
 /// skipped here; validation reports them.
 pub fn shape_of_log(text: &str) -> Shape {
     let mut shape = Shape {
+        failovers: 0,
         vbuckets: 1,
         replicas: 1,
         keys: 1,
@@ -797,6 +800,9 @@ pub fn shape_of_log(text: &str) -> Shape {
             }
             created = true;
             continue;
+        }
+        if event.get("call").and_then(Value::as_str) == Some("fail_over") {
+            shape.failovers = shape.failovers.saturating_add(1);
         }
         if let Some(vb) = number("vb") {
             // A vb number as large as u64 allows says "more vbuckets than the model takes".
@@ -893,8 +899,18 @@ pub fn bounds_for_log(
         shutdowns: counters.2,
         // A log may show failed flushes; the model is given all it takes.
         flush_failures: MAX_FLUSH_FAILURES,
-        // Logs have no failover line yet.
-        failovers: 0,
+        // As many as the log's `fail_over` lines: a failover the model is not given would
+        // show as a step it does not enable.
+        failovers: match u8::try_from(shape.failovers) {
+            Ok(n) if n <= checked::MAX_FAILOVERS => n,
+            _ => {
+                return Err(format!(
+                    "the log shows {} failovers; the model takes 0..={}",
+                    shape.failovers,
+                    checked::MAX_FAILOVERS
+                ))
+            }
+        },
     };
     checked::check_bounds(&bounds)?;
     Ok(bounds)

@@ -19,11 +19,13 @@
 //!
 //! The replicas live in the same process and die with it. The model's replicas never restart,
 //! so the test says what a replica's file holds: its newest commit. A replica commits once per
-//! mutation received (with the table and snapshot it has then) and a rollback rewinds its file
-//! to an older commit; a table adopted when a stream is accepted, or pruned by a rollback,
-//! reaches the file only with the next mutation. The test keeps, beside the model, each
-//! replica file's commits (seqno, snapshot, table), checks the reopened replica against the
-//! newest, and continues the model from the replica as its file has it.
+//! mutation received (with the table and snapshot it has then), a rollback rewinds its file
+//! to an older commit, and after each stream request's answer the replica commits its vbstate
+//! alone if it changed (a table adopted or pruned, a rollback's snapshot). The snapshot range
+//! a replica's vbstate holds is f40669692's, so a reopened replica whose last snapshot is
+//! complete starts it at its end, not at the marker's first seqno. The test keeps, beside the
+//! model, each replica file's commits (seqno, snapshot as reopened, table), checks the reopened
+//! replica against the newest, and continues the model from the replica as its file has it.
 //!
 //! uuids: the child hands out uuids from a counter, as the model does. A restart continues the
 //! counter past every uuid the killed process could have handed out (the largest next uuid of
@@ -78,6 +80,24 @@ struct FileCommit {
     table: Table,
 }
 
+impl FileCommit {
+    /// What a replica's file holds after it commits, as a reopen reads it back: a complete
+    /// snapshot starts at its end (f40669692's vbstate), a partial one at its marker's start.
+    fn of(r: &warmcheck_model::ReplicaVb) -> FileCommit {
+        let high = r.high_seqno();
+        FileCommit {
+            high,
+            snap_start: if high == r.snap_end {
+                r.snap_end
+            } else {
+                r.snap_start
+            },
+            snap_end: r.snap_end,
+            table: r.failover.clone(),
+        }
+    }
+}
+
 /// `files[vb][replica]`: the commits of each replica file, oldest first.
 #[derive(Clone, Debug)]
 struct ReplicaFiles(Vec<Vec<Vec<FileCommit>>>);
@@ -108,14 +128,9 @@ impl ReplicaFiles {
     /// Follow one model step.
     fn step(&mut self, before: &State, action: &Action, after: &State) {
         match *action {
-            Action::ReplicaReceives { replica, vb, seqno } => {
+            Action::ReplicaReceives { replica, vb, .. } => {
                 let r = &after.vbs[vb as usize].replicas[replica as usize];
-                self.0[vb as usize][replica as usize].push(FileCommit {
-                    high: seqno,
-                    snap_start: r.snap_start,
-                    snap_end: r.snap_end,
-                    table: r.failover.clone(),
-                });
+                self.0[vb as usize][replica as usize].push(FileCommit::of(r));
             }
             Action::ReplicaRequestsStream { replica, vb } => {
                 let (vb, replica) = (vb as usize, replica as usize);
@@ -126,6 +141,11 @@ impl ReplicaFiles {
                         // A rewind: back to the newest commit at or below rb.
                         self.0[vb][replica].retain(|c| c.high <= rb);
                     }
+                }
+                // Then the vbstate alone, if it changed.
+                let now = FileCommit::of(&after.vbs[vb].replicas[replica]);
+                if self.newest(vb, replica) != &now {
+                    self.0[vb][replica].push(now);
                 }
             }
             _ => {}

@@ -276,14 +276,14 @@ fn bad_story_input_exits_2_naming_the_file() {
         assert!(err.contains("cannot be used with"), "{flags:?}: {err}");
     }
 
-    // A failover story (model only: the implementation has no failover yet) is refused, not
-    // sent to the engine.
+    // The failover stories replay on the implementation like the others: `current` prevents
+    // both.
     let failover = testdata().join("failover");
     let (code, out, err) = run(&["conform", "--stories", failover.to_str().unwrap()]);
-    assert_eq!(code, 2, "{out}{err}");
+    assert_eq!(code, 0, "{out}{err}");
     assert!(
-        err.contains("testdata/failover/mb") && err.contains("no failover or add-back"),
-        "{err}"
+        out.contains("2 stories: 2 prevented, 0 reproduced, 0 not followed"),
+        "{out}"
     );
 
     let (code, out, err) = run(&["conform", "--stories", "--quiet", "--sut", "exit 0"]);
@@ -294,18 +294,32 @@ fn bad_story_input_exits_2_naming_the_file() {
     );
 }
 
-/// Issue 22: failovers are the model's only so far. Every command that drives an engine
-/// refuses them with exit 2 and says why, before a failover step could reach an engine:
-/// `conform --failovers N`, `replay` of a trace whose bounds take failovers (here MB-48398's
-/// story as a trace), and `conform --stories` on a failover story (above). The model takes
-/// them: `check --failovers` at tiny bounds runs and reports the failover witnesses.
+/// Issue 22: failovers reach the implementation. `conform --failovers 1` covers every
+/// transition at small bounds with no mismatch; `replay` of MB-48398's story (as a trace)
+/// follows the model step by step; a SUT that speaks protocol 1 (no failover) or a version
+/// warmcheck does not speak is refused with exit 2, naming the version. The model takes them
+/// too: `check --failovers` at tiny bounds runs and reports the failover witnesses.
 #[test]
-fn failovers_are_refused_by_every_command_that_drives_an_engine() {
-    let (code, out, err) = run(&["conform", "--failovers", "1", "--quiet"]);
-    assert_eq!(code, 2, "{out}{err}");
+fn failovers_run_on_the_implementation_and_a_version_1_sut_is_refused() {
+    let (code, out, err) = run(&[
+        "conform",
+        "--failovers",
+        "1",
+        "--keys",
+        "1",
+        "--writes",
+        "1",
+        "--crashes",
+        "1",
+        "--shutdowns",
+        "0",
+        "--variant",
+        "current",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
     assert!(
-        err.contains("failovers=1") && err.contains("no failover"),
-        "{err}"
+        out.contains("1 failover") && out.contains("(100.0%)") && out.contains("No mismatch"),
+        "{out}"
     );
 
     let story = warmcheck_conformance::story_file::StoryFile::parse(
@@ -320,16 +334,21 @@ fn failovers_are_refused_by_every_command_that_drives_an_engine() {
     let dir = tempfile::tempdir().unwrap();
     let trace = dir.path().join("mb48398.trace.json");
     story.trace(story.design).save(&trace).unwrap();
-    for args in [
-        vec!["replay", trace.to_str().unwrap()],
-        vec!["replay", trace.to_str().unwrap(), "--sut", "exit 0"],
-    ] {
-        let (code, out, err) = run(&args);
-        assert_eq!(code, 2, "{args:?}: {out}{err}");
-        assert!(
-            err.contains("mb48398.trace.json") && err.contains("no failover"),
-            "{args:?}: {err}"
+    let (code, out, err) = run(&["replay", trace.to_str().unwrap()]);
+    assert_ne!(code, 2, "{out}{err}");
+    assert!(
+        out.contains("FailedOverNodeIsAddedBack") && !out.contains("MISMATCH"),
+        "{out}{err}"
+    );
+    // A SUT that answers the handshake with version 1 has no failover: refused, naming it; one
+    // that answers a version warmcheck does not speak is refused too.
+    for (version, says) in [(1, "which has no failover"), (3, "speaks protocol 3")] {
+        let sut = format!(
+            "read l; echo '{{\"id\":0,\"ok\":true,\"protocol\":{version},\"name\":\"v{version}\",\"designs\":\"all\"}}'; cat >/dev/null"
         );
+        let (code, out, err) = run(&["replay", trace.to_str().unwrap(), "--sut", &sut]);
+        assert_eq!(code, 2, "protocol {version}: {out}{err}");
+        assert!(err.contains(says), "protocol {version}: {err}");
     }
 
     let (code, out, err) = run(&[

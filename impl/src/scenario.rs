@@ -39,6 +39,8 @@
 //! | `stats-snapshot` | `stats_snapshot` |
 //! | `connect REPLICA [vb=N]` | `stream_request` until accepted, one line per round trip |
 //! | `stream REPLICA [vb=N]` | `stream_deliver` until up to date |
+//! | `fail-over REPLICA` | `fail_over`: the down active failed over, REPLICA promoted |
+//! | `add-back` | `add_back`: the failed-over node rejoins as the last replica |
 //! | `disk [vb=N]` | (none) what the active's data file holds |
 //! | `show` | (none) the projected view, one line of JSON |
 //! | `check-divergence` | (none) replicas holding other mutations than the active at a seqno |
@@ -613,6 +615,40 @@ impl Runner {
                     self.print_phase(phase, &before, out);
                 }
             }
+            // fail-over REPLICA: the down active is failed over, REPLICA promoted
+            "fail-over" => {
+                let r = d.replica.expect("checked by parse");
+                let name = crate::engine::replica_name(r);
+                self.cluster.fail_over(r)?;
+                let roles = self.cluster.roles().clone();
+                out.push(format!(
+                    "failed over: {name} (node {}) promoted; node {} is out",
+                    crate::engine::node_name(roles.active),
+                    roles
+                        .failed_over
+                        .map_or("-".into(), crate::engine::node_name)
+                ));
+                for vb in 0..self.cluster.vbuckets() {
+                    if let Some(t) = self.cluster.active_failover(vb) {
+                        out.push(format!("vb {vb}: table {t} (set_vbucket_state queued)"));
+                    }
+                }
+            }
+            // add-back: the failed-over node rejoins as the last replica
+            "add-back" => {
+                let node = self.cluster.roles().failed_over;
+                self.cluster.add_back()?;
+                let r = self.cluster.replicas() - 1;
+                out.push(format!(
+                    "added back: node {} is {}",
+                    node.map_or("-".into(), crate::engine::node_name),
+                    crate::engine::replica_name(r)
+                ));
+                for vb in 0..self.cluster.vbuckets() {
+                    let t = self.cluster.replica_failover(r, vb);
+                    out.push(format!("vb {vb}: table {t}"));
+                }
+            }
             // stats-snapshot
             "stats-snapshot" => {
                 self.cluster.stats_snapshot()?;
@@ -965,7 +1001,7 @@ fn grammar(cmd: &str) -> Option<(&'static [&'static str], &'static [&'static str
         "advance-clock" => (&["SECONDS"], &[]),
         "fail-next-flushes" => (&["COUNT"], &[]),
         "compact" | "flush" | "disk" => (&[], &["vb"]),
-        "connect" | "stream" => (&["REPLICA"], &["vb"]),
+        "connect" | "stream" | "fail-over" => (&["REPLICA"], &["vb"]),
         "warmup" => (&[], &["until"]),
         "expiry-pager"
         | "crash"
@@ -975,6 +1011,7 @@ fn grammar(cmd: &str) -> Option<(&'static [&'static str], &'static [&'static str
         | "shutdown-stop-flusher"
         | "shutdown-stop-tasks"
         | "stats-snapshot"
+        | "add-back"
         | "show"
         | "check-divergence" => (&[], &[]),
         _ => return None,
@@ -983,8 +1020,8 @@ fn grammar(cmd: &str) -> Option<(&'static [&'static str], &'static [&'static str
 
 const COMMANDS: &str = "set, delete, get, advance-clock, compact, expiry-pager, expire, flush, \
     fail-next-flushes, crash, shutdown, shutdown-begin, shutdown-write-flag, \
-    shutdown-stop-flusher, shutdown-stop-tasks, warmup, stats-snapshot, connect, stream, disk, \
-    show, check-divergence";
+    shutdown-stop-flusher, shutdown-stop-tasks, warmup, stats-snapshot, connect, stream, \
+    fail-over, add-back, disk, show, check-divergence";
 
 impl Directive {
     fn parse(line: usize, text: &str) -> Result<Directive, ScenarioError> {

@@ -492,3 +492,86 @@ fn a_scenario_clock_or_ttl_that_would_overflow_stops_the_script_naming_its_line(
         "{err}"
     );
 }
+
+/// A bucket that failed over: node `r1` active, `active` out; then dropped (as a crash).
+fn failed_over_bucket() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Cluster::create(config(dir.path())).unwrap();
+    c.set(0, "k0", "v1", None).unwrap();
+    c.connect(0, 0).unwrap();
+    c.stream_all(0, 0).unwrap();
+    c.crash().unwrap();
+    c.fail_over(0).unwrap();
+    drop(c);
+    dir
+}
+
+/// Every hostile `cluster-map.json`: each refused at open with the file's name and what is
+/// wrong, nothing written; the good one reopens with the roles the failover gave.
+#[test]
+fn a_cluster_map_reopens_with_its_roles_and_a_bad_one_is_refused_naming_the_file() {
+    let dir = failed_over_bucket();
+    let map = dir.path().join(warmcheck_impl::engine::CLUSTER_MAP_FILE);
+    let good = std::fs::read(&map).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&good),
+        "{\"active\":\"r1\",\"replicas\":[],\"failed_over\":\"active\"}\n"
+    );
+    {
+        let c = Cluster::open(config(dir.path())).unwrap();
+        assert_eq!(c.roles().active, 1);
+        assert_eq!(c.roles().failed_over, Some(0));
+        assert_eq!(c.replicas(), 0);
+    }
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "not UTF-8",
+            b"{\"active\":\"r1\xff\"}".to_vec(),
+            "not UTF-8 at byte",
+        ),
+        ("truncated", good[..good.len() / 2].to_vec(), "EOF"),
+        ("empty", Vec::new(), "EOF"),
+        (
+            "an unknown node",
+            b"{\"active\":\"r2\",\"replicas\":[],\"failed_over\":\"active\"}".to_vec(),
+            "no node \"r2\"",
+        ),
+        (
+            "a name spelled two ways",
+            b"{\"active\":\"r01\",\"replicas\":[],\"failed_over\":\"active\"}".to_vec(),
+            "no node \"r01\"",
+        ),
+        (
+            "a node twice",
+            b"{\"active\":\"r1\",\"replicas\":[\"r1\"],\"failed_over\":\"active\"}".to_vec(),
+            "node r1 has two roles",
+        ),
+        (
+            "a node missing",
+            b"{\"active\":\"r1\",\"replicas\":[],\"failed_over\":null}".to_vec(),
+            "node active has no role",
+        ),
+        (
+            "an unknown field",
+            b"{\"active\":\"r1\",\"replicas\":[],\"failed_over\":\"active\",\"x\":1}".to_vec(),
+            "unknown field",
+        ),
+        ("huge", vec![b' '; 64 * 1024 + 10], "bytes or more"),
+    ];
+    for (what, bytes, says) in cases {
+        std::fs::write(&map, &bytes).unwrap();
+        let e = Cluster::open(config(dir.path())).expect_err(what);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("cluster-map.json") && msg.contains(says),
+            "{what}: {msg}"
+        );
+        assert_eq!(
+            std::fs::read(&map).unwrap(),
+            bytes,
+            "{what}: nothing written"
+        );
+    }
+    std::fs::write(&map, &good).unwrap();
+    Cluster::open(config(dir.path())).expect("the good map opens again");
+}

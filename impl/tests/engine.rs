@@ -502,3 +502,132 @@ fn warmup_believes_stats_json_even_when_it_changed_behind_the_engine() {
     let view = c.view();
     assert_eq!(view.active.warmup_read_clean, Some(true));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Failover and add-back (docs/vocabulary.md; model/src/promotion.rs)
+// ---------------------------------------------------------------------------------------------
+
+fn table_of(c: &Cluster, vb: u16) -> Vec<(u64, u64)> {
+    ids(&c.active_failover(vb).expect("in memory"))
+}
+
+#[test]
+fn only_a_down_active_is_failed_over_and_only_a_failed_over_node_added_back() {
+    let (mut c, _d) = cluster("current", 1, 2);
+    let refused = |r: Result<(), EngineError>| matches!(r, Err(EngineError::TemporaryFailure(_)));
+    assert!(
+        refused(c.fail_over(0)),
+        "a running active is not failed over"
+    );
+    assert!(refused(c.add_back()), "no node is out");
+    c.crash().unwrap();
+    assert!(matches!(
+        c.fail_over(2),
+        Err(EngineError::InvalidArgument(_))
+    ));
+    c.fail_over(1).unwrap(); // r2's node is the active now; r1 stays r1
+    assert_eq!(c.process(), Process::Running, "the promoted node runs");
+    assert_eq!(c.roles().active, 2);
+    assert_eq!(c.roles().replicas, vec![1]);
+    c.crash().unwrap();
+    assert!(refused(c.fail_over(0)), "one node is out at a time");
+    c.add_back().unwrap();
+    assert_eq!(
+        c.roles().replicas,
+        vec![1, 0],
+        "added back as the last replica"
+    );
+    assert!(refused(c.add_back()), "added back once");
+}
+
+#[test]
+fn a_promotion_puts_its_entry_at_the_end_of_the_last_complete_snapshot() {
+    let (mut c, _d) = cluster("current", 1, 1);
+    c.set(0, "k0", "v1", None).unwrap();
+    c.connect(0, 0).unwrap();
+    c.stream_all(0, 0).unwrap(); // snapshot [1,1], complete
+    c.set(0, "k1", "v2", None).unwrap();
+    c.set(0, "k0", "v3", None).unwrap();
+    assert_eq!(c.stream_deliver(0, 0).unwrap(), Some(2)); // snapshot [2,3], partial
+    c.crash().unwrap();
+    c.fail_over(0).unwrap();
+    assert_eq!(table_of(&c, 0), vec![(2, 1), (1, 0)]);
+    let v = c.view();
+    assert_eq!(v.active.vbuckets[0].high_seqno, Some(2));
+    assert_eq!(
+        v.active.vbuckets[0].queued.as_deref().map(|q| q.len()),
+        Some(1)
+    );
+    assert!(v.active.vbuckets[0].flusher_notified);
+    // Until the set_vbucket_state is flushed the disk keeps the replica's table.
+    assert_eq!(disk_table(&c, 0), vec![(1, 0)]);
+    c.flush(0).unwrap();
+    assert_eq!(disk_table(&c, 0), vec![(2, 1), (1, 0)]);
+}
+
+#[test]
+fn a_promoted_copy_that_crashes_before_its_first_flush_is_promoted_again_at_populate() {
+    let (mut c, _d) = cluster("current", 1, 1);
+    c.set(0, "k0", "v1", None).unwrap();
+    c.connect(0, 0).unwrap();
+    c.stream_all(0, 0).unwrap();
+    c.crash().unwrap();
+    c.fail_over(0).unwrap();
+    assert_eq!(table_of(&c, 0), vec![(2, 1), (1, 0)]);
+    c.crash().unwrap(); // before the flush: the vbstate still says replica
+    c.warmup_until(Phase::CreateVBuckets).unwrap();
+    assert_eq!(
+        table_of(&c, 0),
+        vec![(1, 0)],
+        "a replica vbstate gets no warmup entry, unclean as the restart is"
+    );
+    c.warmup_step().unwrap(); // PopulateVBucketMap
+    assert_eq!(table_of(&c, 0), vec![(3, 1), (1, 0)], "promoted again");
+    assert!(c.view().active.vbuckets[0].in_vbucket_map);
+}
+
+#[test]
+fn an_added_back_node_rolls_back_to_the_branch_point_and_its_file_follows() {
+    let (mut c, d) = cluster("current", 1, 1);
+    c.set(0, "k0", "v1", None).unwrap();
+    c.connect(0, 0).unwrap();
+    c.stream_all(0, 0).unwrap(); // snapshot [1,1]
+    c.set(0, "k0", "v2", None).unwrap();
+    c.flush(0).unwrap(); // seqnos 1 and 2 in one commit; 2 never streamed
+    c.crash().unwrap();
+    c.fail_over(0).unwrap(); // the branch point: (U2,1)
+    c.flush(0).unwrap();
+    c.set(0, "k1", "v3", None).unwrap(); // seqno 2 on the new branch
+    c.add_back().unwrap();
+    // Unclean (crashed) and its vbstate active: a warmup entry at its high seqno, 2.
+    assert_eq!(ids(&c.replica_failover(0, 0)), vec![(3, 2), (1, 0)]);
+    let rounds = c.connect(0, 0).unwrap();
+    assert_eq!(
+        rounds,
+        vec![
+            StreamOutcome::RolledBack {
+                to: 0,
+                dropped_entry: true
+            },
+            StreamOutcome::RolledBack {
+                to: 1,
+                dropped_entry: false
+            },
+            StreamOutcome::Accepted
+        ]
+    );
+    // Seqno 1 is kept: the file had it only in the commit with seqno 2, so it rewound to the
+    // creation commit and committed seqno 1 again.
+    let items = c.replica_items(0, 0);
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].value.as_deref(), Some("v1"));
+    drop(c);
+    let c = Cluster::open(config("current", 1, 1, d.path())).unwrap();
+    assert_eq!(
+        c.replica_items(0, 0),
+        items,
+        "the file holds what memory held"
+    );
+    assert_eq!(ids(&c.replica_failover(0, 0)), vec![(2, 1), (1, 0)]);
+    assert_eq!(c.roles().replicas, vec![0]);
+}

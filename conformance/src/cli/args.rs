@@ -123,8 +123,8 @@ pub struct BoundsArgs {
     #[arg(long, default_value_t = Bounds::default().flush_failures, value_parser = clap::value_parser!(u8).range(0..=MAX_FLUSH_FAILURES as i64))]
     flush_failures: u8,
     /// Failovers: the cluster manager promotes a replica of the down active, and may add the
-    /// failed-over node back as a replica (0..=20; the model only: `check`, `explore` and
-    /// `simulate` take them, `conform` refuses them until the implementation has failover).
+    /// failed-over node back as a replica (0..=20; `conform` and `replay` drive them on the
+    /// implementation, and on a SUT that speaks protocol version 2).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=20))]
     failovers: u8,
 }
