@@ -121,6 +121,12 @@ pub enum Call {
         replica: usize,
         vb: u16,
     },
+    /// `fail_over(replica)`: the down active failed over, `replica` promoted.
+    FailOver {
+        replica: usize,
+    },
+    /// `add_back()`: the failed-over node rejoins as the last replica.
+    AddBack,
 }
 
 impl fmt::Display for Call {
@@ -162,6 +168,8 @@ impl fmt::Display for Call {
             Call::StreamDeliver { replica, vb } => {
                 write!(f, "stream_deliver {} vb{vb}", r(replica))
             }
+            Call::FailOver { replica } => write!(f, "fail_over {}", r(replica)),
+            Call::AddBack => f.write_str("add_back"),
         }
     }
 }
@@ -251,6 +259,14 @@ impl Call {
             Call::StreamRequest { replica, vb } => {
                 done(cluster.stream_request(*replica, *vb)?.to_string())
             }
+            Call::FailOver { replica } => {
+                cluster.fail_over(*replica)?;
+                done("ok".to_string())
+            }
+            Call::AddBack => {
+                cluster.add_back()?;
+                done("ok".to_string())
+            }
             Call::StreamDeliver { replica, vb } => match cluster.stream_deliver(*replica, *vb)? {
                 Some(s) => done(format!("seqno {s}")),
                 None => Answer {
@@ -306,9 +322,10 @@ impl Call {
                 replica: replica as usize,
                 vb: vb as u16,
             },
-            Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
-                unreachable!("soak's model has no failovers (its bounds leave them at 0)")
-            }
+            Action::ClusterFailsOverToReplica { replica } => Call::FailOver {
+                replica: replica as usize,
+            },
+            Action::FailedOverNodeIsAddedBack => Call::AddBack,
         }
     }
 }
@@ -345,6 +362,8 @@ pub struct Budget {
     pub crashes: u8,
     pub shutdowns: u8,
     pub flush_failures: u8,
+    /// Failovers (0 unless asked for: `workload --failovers`).
+    pub failovers: u8,
 }
 
 /// The most flushes a segment fails: a small share, so that failures are exercised without
@@ -358,6 +377,7 @@ impl Budget {
             crashes: bounds.crashes,
             shutdowns: bounds.shutdowns,
             flush_failures: bounds.flush_failures.min(FLUSH_FAILURES_PER_SEGMENT),
+            failovers: bounds.failovers,
         }
     }
 
@@ -369,6 +389,7 @@ impl Budget {
             Call::FailFlush { .. } | Call::WarmupStepFlushFailing { .. } => {
                 s.flush_failures < self.flush_failures
             }
+            Call::FailOver { .. } => s.failovers < self.failovers,
             _ => true,
         }
     }
@@ -412,7 +433,7 @@ fn random_tear(rng: &mut StdRng) -> Tear {
 }
 
 /// The kinds of calls the generator weighs.
-const KINDS: usize = 11;
+const KINDS: usize = 12;
 
 /// The kind of a model action, and its base weight among the enabled actions.
 fn kind(a: &Action) -> (usize, u32) {
@@ -438,9 +459,7 @@ fn kind(a: &Action) -> (usize, u32) {
         | Action::WarmupCompletes => (8, 8),
         Action::ReplicaRequestsStream { .. } => (9, 4),
         Action::ReplicaReceives { .. } => (10, 6),
-        Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => {
-            unreachable!("soak's model has no failovers (its bounds leave them at 0)")
-        }
+        Action::ClusterFailsOverToReplica { .. } | Action::FailedOverNodeIsAddedBack => (11, 2),
     }
 }
 
@@ -458,8 +477,10 @@ impl Mix {
 
     /// Each kind at half, once or twice its base weight.
     pub fn draw(rng: &mut StdRng) -> Mix {
-        let mut m = [0; KINDS];
-        for w in &mut m {
+        let mut m = [2; KINDS];
+        // Failover, the last kind, keeps its base weight: a segment without failovers draws
+        // the same numbers as before failover existed, so every seed replays as it did.
+        for w in &mut m[..KINDS - 1] {
             *w = [1, 2, 4][rng.random_range(0..3)];
         }
         Mix(m)
@@ -571,7 +592,12 @@ fn probe(rng: &mut StdRng, model: &Warmup, s: &State, knobs: &Knobs, budget: &Bu
             rng.random_range(0..b.replicas) as usize
         };
         let key = rng.random_range(0..b.keys);
-        let call = match rng.random_range(0..19) {
+        // Failover probes only when failovers are asked for: without, the draws are those of
+        // before failover existed.
+        let kinds = if budget.failovers > 0 { 21 } else { 19 };
+        let call = match rng.random_range(0..kinds) {
+            19 => Call::FailOver { replica },
+            20 => Call::AddBack,
             15 => Call::ExpireItem { vb, key },
             16 => Call::FailFlush { vb },
             17 => Call::ShutdownStopTasks,

@@ -52,7 +52,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use warmcheck_conformance::mapping;
 use warmcheck_conformance::validate::{self, Validator};
-use warmcheck_impl::engine::{Cluster, Config, CounterUuids, StorageBackend};
+use warmcheck_impl::engine::{Cluster, Config, CounterUuids, Roles, StorageBackend};
 use warmcheck_model::failover::Table;
 use warmcheck_model::{Action, State, Stream, Variant, Warmup};
 
@@ -554,4 +554,173 @@ fn the_check_after_a_kill_refuses_a_directory_holding_an_uncommitted_mutation() 
         serde_json::json!([{"seqno": 1, "key": "k0", "op": "set", "value": "v1"}]);
     replica["replicas"][0]["vbuckets"][0]["high_seqno"] = 1.into();
     assert!(state_after_kill(&model, &m, &rf, &replica).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Killed while failing over and adding back (issue 22)
+// ---------------------------------------------------------------------------------------------
+
+/// The roles after the logged calls: replica positions as the view names them, by node.
+fn roles_after(log: &str, replicas: usize) -> Roles {
+    let mut roles = Roles::initial(replicas);
+    for line in log.lines() {
+        let Ok(event) = serde_json::from_str::<Value>(line) else {
+            break; // the line the kill cut short
+        };
+        match event["call"].as_str() {
+            Some("fail_over") => {
+                let name = event["replica"].as_str().unwrap();
+                let r: usize = name[1..].parse::<usize>().unwrap() - 1;
+                let promoted = roles.replicas.remove(r);
+                roles.failed_over = Some(roles.active);
+                roles.active = promoted;
+            }
+            Some("add_back") => {
+                let node = roles.failed_over.take().unwrap();
+                roles.replicas.push(node);
+            }
+            _ => {}
+        }
+    }
+    roles
+}
+
+/// Every role map one more fail_over or add_back can make from `roles`.
+fn one_step_on(roles: &Roles) -> Vec<(Roles, Option<usize>)> {
+    let mut out = vec![(roles.clone(), None)];
+    match roles.failed_over {
+        Some(node) => {
+            let mut r = roles.clone();
+            r.failed_over = None;
+            r.replicas.push(node);
+            out.push((r, None));
+        }
+        None => {
+            for i in 0..roles.replicas.len() {
+                let mut r = roles.clone();
+                let promoted = r.replicas.remove(i);
+                r.failed_over = Some(r.active);
+                r.active = promoted;
+                out.push((r, Some(i)));
+            }
+        }
+    }
+    out
+}
+
+/// A workload that fails over and adds back (`workload --failovers`), SIGKILLed at a random
+/// moment, on real files. The reopened directory must: open (its `cluster-map.json` whole and
+/// naming the roles of the last logged call, or of one more failover or add-back the kill
+/// interrupted after its map was written); hold on the active node's files every mutation the
+/// last logged state says the node that is active now had committed (its own disk, or, after
+/// an unlogged promotion, the promoted replica's copy); and warm up to completion. The log up to
+/// the kill must follow the model.
+#[test]
+fn killed_while_failing_over_the_roles_and_committed_data_survive() {
+    const REPLICAS: usize = 2;
+    let started = Instant::now();
+    let mut seeds = 0;
+    let mut failovers_seen = 0;
+    for seed in 1..=40u64 {
+        if started.elapsed() > Duration::from_secs(5) && seeds >= 6 {
+            break;
+        }
+        seeds += 1;
+        let variant = variant_of(seed);
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let log = tmp.path().join("log.ndjson");
+        let mut rng = StdRng::seed_from_u64(seed);
+        let lines_target = rng.random_range(20..=600);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+            .args([
+                "workload",
+                "--variant",
+                variant,
+                "--seed",
+                &seed.to_string(),
+            ])
+            .arg("--dir")
+            .arg(&data)
+            .arg("--log")
+            .arg(&log)
+            .args(["--vbuckets", "1", "--replicas", &REPLICAS.to_string()])
+            .args(["--keys", "2", "--failovers", "6", "--steps", "1000000"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let spawned = Instant::now();
+        loop {
+            std::thread::sleep(Duration::from_millis(1));
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("seed {seed}: the workload ended before the kill: {status}");
+            }
+            if count_lines(&log) >= lines_target || spawned.elapsed() > Duration::from_secs(5) {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                break;
+            }
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        // The log up to the kill follows the model.
+        let mut bounds = validate::generous_bounds(1, REPLICAS as u8, 2);
+        bounds.failovers = 6;
+        let model = bounds.into_model(Variant::preset(variant).unwrap());
+        let mut validator = Validator::new(model);
+        let summary = validate::validate_text(&mut validator, &text, true, |_| {})
+            .unwrap_or_else(|e| panic!("seed {seed}: {}: {e}", log.display()));
+        let logged = &text
+            .lines()
+            .take(summary.events)
+            .collect::<Vec<_>>()
+            .join("\n");
+        failovers_seen += logged.matches("\"call\":\"fail_over\"").count();
+        let last: Value = match logged.lines().last() {
+            Some(l) => serde_json::from_str(l).unwrap(),
+            None => continue,
+        };
+        let state = &last["state"];
+        // The roles on disk: the logged ones, or one more step's.
+        let roles = roles_after(logged, REPLICAS);
+        let mut config = Config::new(
+            data.clone(),
+            StorageBackend::file(),
+            mapping::impl_variant(Variant::preset(variant).unwrap()),
+        );
+        config.replicas = REPLICAS;
+        config.uuids = Box::new(CounterUuids::starting_at(1000));
+        let mut cluster = Cluster::open(config)
+            .unwrap_or_else(|e| panic!("seed {seed}: the killed directory does not open: {e}"));
+        let found = cluster.roles().clone();
+        let (_, promoted) = one_step_on(&roles)
+            .into_iter()
+            .find(|(r, _)| *r == found)
+            .unwrap_or_else(|| {
+                panic!(
+                    "seed {seed}: the map says {found:?}; the log allows {roles:?} or one step on"
+                )
+            });
+        // What the node now active had committed by the last logged state.
+        let committed: &Value = match promoted {
+            None if found.active == roles.active => {
+                &state["active"]["vbuckets"][0]["items_on_disk"]
+            }
+            None => unreachable!("an add-back leaves the active"),
+            Some(r) => &state["replicas"][r]["vbuckets"][0]["items"],
+        };
+        let committed = committed.as_array().unwrap();
+        let on_disk =
+            serde_json::to_value(&cluster.view().active.vbuckets[0].items_on_disk).unwrap();
+        let on_disk = on_disk.as_array().unwrap();
+        assert!(
+            on_disk.len() >= committed.len() && on_disk[..committed.len()] == committed[..],
+            "seed {seed}: the active node's file lost committed mutations:\n  committed {committed:?}\n  on disk   {on_disk:?}"
+        );
+        cluster
+            .warmup_until(warmcheck_impl::engine::Phase::Complete)
+            .unwrap_or_else(|e| panic!("seed {seed}: warmup after the kill: {e}"));
+    }
+    println!("{seeds} seeds, {failovers_seen} failovers logged before the kills");
+    assert!(failovers_seen > 0, "the kills never came after a failover");
 }

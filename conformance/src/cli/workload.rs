@@ -52,6 +52,11 @@ pub struct Args {
     clock: u64,
     #[command(flatten)]
     budget: BudgetArgs,
+    /// Failovers the run may make (the cluster manager promoting a replica of the down active,
+    /// and adding the failed-over node back), 0..=20. With 0 (the default) a seed makes the
+    /// calls it made before failover existed.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=crate::checked::MAX_FAILOVERS as i64))]
+    failovers: u8,
     /// Percent of calls that are probes, 0..=100.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
     probes: u32,
@@ -99,6 +104,7 @@ pub fn run(a: Args) -> u8 {
             crashes: a.budget.crashes,
             shutdowns: a.budget.shutdowns,
             flush_failures: soak::FLUSH_FAILURES_PER_SEGMENT,
+            failovers: a.failovers,
         },
         probe_percent: a.probes,
         bugs,
@@ -130,8 +136,9 @@ fn go(opts: &Options) -> Result<Result<u64, String>, String> {
     if let Some(resume) = &opts.resume {
         super::args::check_not_an_input("--log", &opts.log, &[resume.as_path()])?;
     }
-    let model =
-        validate::generous_bounds(opts.vbuckets, opts.replicas, opts.keys).into_model(opts.design);
+    let mut bounds = validate::generous_bounds(opts.vbuckets, opts.replicas, opts.keys);
+    bounds.failovers = opts.budget.failovers;
+    let model = bounds.into_model(opts.design);
     let start: Option<State> = match &opts.resume {
         None => None,
         Some(path) => Some(crate::checked::load_state(path, &model)?),
