@@ -450,8 +450,16 @@ fn run_seed(seed: u64, tmp: &Path, started: Instant) -> Result<(), String> {
     Ok(())
 }
 
+/// The two kill tests take turns. Each spawns children while it holds a data directory's
+/// lock in this process now and then (reopening it between rounds); a child forked by the other
+/// test's thread holds a copy of that lock's file until it execs, and a round's child that
+/// starts in that moment finds the directory locked ("in use by another process"). The lock is
+/// right to refuse; the tests must not race each other for it.
+static KILL_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn killed_processes_leave_what_the_model_allows_on_disk_and_warm_up_as_the_model_says() {
+    let _turn = KILL_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     let seeds: Vec<u64> = match std::env::var("WARMCHECK_KILL_SEED") {
         Ok(s) => vec![s.parse().expect("WARMCHECK_KILL_SEED is a number")],
         Err(_) => vec![1, 2, 3, 4, 5],
@@ -617,6 +625,7 @@ fn one_step_on(roles: &Roles) -> Vec<(Roles, Option<usize>)> {
 /// the kill must follow the model.
 #[test]
 fn killed_while_failing_over_the_roles_and_committed_data_survive() {
+    let _turn = KILL_TESTS.lock().unwrap_or_else(|e| e.into_inner());
     const REPLICAS: usize = 2;
     let started = Instant::now();
     let mut seeds = 0;
