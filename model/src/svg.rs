@@ -1,5 +1,6 @@
-//! The Explorer picture of a path: a timeline with one lane per node (the active's memory, the
-//! active's disk, each replica), one column per step. Mutations are boxes labelled with seqno
+//! The Explorer picture of a path: a timeline with one lane per role (the active's memory, the
+//! active's disk, each replica), or, with failovers, a pair of lanes per node that follows the
+//! node through its roles ([`Layout`]); one column per step. Mutations are boxes labelled with seqno
 //! and key; failover entries are markers where they are created, persisted and adopted; crashes
 //! are red bands, warmup is a shaded band; a divergence is highlighted in red.
 
@@ -112,8 +113,8 @@ impl Canvas {
     }
     /// A failover entry that existed only in memory when the node went down: a hollow red
     /// diamond on the active lane, over the crash band.
-    fn lost_entry(&mut self, col: usize, text: &str) {
-        let (x, y) = (self.x(col) + COL / 2 - 6, TOP + 10);
+    fn lost_entry(&mut self, col: usize, lane: usize, text: &str) {
+        let (x, y) = (self.x(col) + COL / 2 - 6, TOP + lane * LANE + 10);
         let ty = self.text(x + 15, y + 10, 11, "#b91c1c", text);
         let y = ty - 10;
         let _ = writeln!(
@@ -165,6 +166,88 @@ impl Canvas {
             x,
             y + 5
         );
+    }
+}
+
+/// Which lane each role is drawn on at each step. Without failovers: the active's memory (lane
+/// 0), its disk (1), each replica (2, 3, ...). With failovers (`--failovers` above 0): one pair
+/// of lanes per node, its memory (or replica copy) and its disk, the node followed through its
+/// roles: node 0 is the active at the start, node `n` replica `rn`; a promotion moves the active
+/// role to the replica's node, an add-back makes the failed-over node the last replica.
+struct Layout {
+    by_node: bool,
+    /// `roles[i]`: the active node and the replica nodes in the state after step `i - 1`
+    /// (`roles[0]` the initial state's).
+    roles: Vec<(usize, Vec<usize>)>,
+    lanes: usize,
+}
+
+impl Layout {
+    fn new(model: &Warmup, path: &[(State, Option<Action>)]) -> Layout {
+        let replicas = model.bounds.replicas as usize;
+        let by_node = model.bounds.failovers > 0;
+        let mut roles = vec![(0, (1..=replicas).collect::<Vec<_>>())];
+        let mut out = None;
+        for (_, action) in path {
+            let (mut active, mut reps) = roles.last().expect("the initial roles").clone();
+            match action {
+                Some(Action::ClusterFailsOverToReplica { replica }) => {
+                    let promoted = reps.remove(*replica as usize);
+                    out = Some(active);
+                    active = promoted;
+                }
+                Some(Action::FailedOverNodeIsAddedBack) => {
+                    reps.extend(out.take());
+                }
+                _ => {}
+            }
+            roles.push((active, reps));
+        }
+        let lanes = if by_node {
+            2 * (replicas + 1)
+        } else {
+            2 + replicas
+        };
+        Layout {
+            by_node,
+            roles,
+            lanes,
+        }
+    }
+
+    /// The active's memory lane in the state `state` (an index into the path's states).
+    fn active(&self, state: usize) -> usize {
+        if self.by_node {
+            2 * self.roles[state].0
+        } else {
+            0
+        }
+    }
+
+    /// The active's disk lane.
+    fn disk(&self, state: usize) -> usize {
+        self.active(state) + 1
+    }
+
+    /// Replica `r`'s lane.
+    fn replica(&self, state: usize, r: usize) -> usize {
+        if self.by_node {
+            2 * self.roles[state].1[r]
+        } else {
+            2 + r
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        if self.by_node {
+            (0..self.lanes / 2)
+                .flat_map(|n| [format!("node {n}"), format!("node {n} disk")])
+                .collect()
+        } else {
+            let mut names = vec!["active".to_string(), "active disk".to_string()];
+            names.extend((1..=self.lanes - 2).map(|r| format!("replica r{r}")));
+            names
+        }
     }
 }
 
@@ -286,8 +369,8 @@ fn draw(
     tail: bool,
     fit: bool,
 ) -> String {
-    let replicas = model.bounds.replicas as usize;
-    let lanes = 2 + replicas;
+    let layout = Layout::new(model, path);
+    let lanes = layout.lanes;
     let width = LEFT + cols.len().max(1) * COL + 20;
     let height = TOP + lanes * LANE + if tail { 66 } else { 30 };
     let mut c = Canvas {
@@ -309,7 +392,7 @@ fn draw(
             || matches!(before.node, Node::Warming(_)) && matches!(action, Action::WarmupCompletes)
         {
             c.rect(
-                (x, TOP - 4, COL, 2 * LANE),
+                (x, TOP - 4 + layout.active(i + 1) * LANE, COL, 2 * LANE),
                 "#f3e8ff",
                 "none",
                 "warmup-band",
@@ -321,7 +404,7 @@ fn draw(
         ) && !matches!(before.node, Node::Down(_))
         {
             c.rect(
-                (x, TOP - 4, COL, 2 * LANE),
+                (x, TOP - 4 + layout.active(i + 1) * LANE, COL, 2 * LANE),
                 "#ecfccb",
                 "none",
                 "shutdown-band",
@@ -352,7 +435,7 @@ fn draw(
                     } else {
                         format!("lost seqnos {}..={held}", on_disk + 1)
                     };
-                    let (lx, ly) = (x + 4, TOP + LANE + 30);
+                    let (lx, ly) = (x + 4, TOP + layout.disk(i) * LANE + 30);
                     let w = (text_box(0, 0, 11, &lost).2 as usize + 8).max(COL - 8);
                     c.rect((lx, ly, w, 18), "#fee2e2", "#dc2626", "crash-lost");
                     c.text(lx + 3, ly + 13, 11, "#b91c1c", &lost);
@@ -368,20 +451,18 @@ fn draw(
                     .filter(|a| !vb.disk.failover.contains_uuid(a.failover.newest().uuid))
             }) {
                 let n = act.failover.newest();
-                lost_entries.push((i, format!("lost {n:?} (memory only)")));
+                lost_entries.push((i, layout.active(i), format!("lost {n:?} (memory only)")));
             }
         }
     }
 
     // Drawn once every band is, so that no later column's band covers them.
-    for (i, text) in lost_entries {
-        c.lost_entry(i, &text);
+    for (i, lane, text) in lost_entries {
+        c.lost_entry(i, lane, &text);
     }
 
     // Lane labels and rules.
-    let mut names = vec!["active".to_string(), "active disk".to_string()];
-    names.extend((1..=replicas).map(|r| format!("replica r{r}")));
-    for (lane, name) in names.iter().enumerate() {
+    for (lane, name) in layout.names().iter().enumerate() {
         let y = TOP + lane * LANE;
         let _ = writeln!(
             c.body,
@@ -405,13 +486,15 @@ fn draw(
         let (Some(b), Some(a)) = (before.vbs.first(), after.vbs.first()) else {
             continue;
         };
+        // The lanes of the roles after the step (a failover moves the active's).
+        let (act_lane, disk_lane) = (layout.active(i + 1), layout.disk(i + 1));
         match action {
             Action::ClientSets { vb: 0, .. }
             | Action::ClientDeletes { vb: 0, .. }
             | Action::ItemExpires { vb: 0, .. } => {
                 let act = a.active.as_ref().expect("active");
                 let m = act.history.back().expect("new mutation");
-                c.mutation(i, 0, act.history.len(), m, "mutation", "#60a5fa");
+                c.mutation(i, act_lane, act.history.len(), m, "mutation", "#60a5fa");
             }
             Action::FlusherCommits { vb: 0 } | Action::WarmupPopulatesVBucketMap => {
                 let from = b.disk.history.len();
@@ -419,14 +502,14 @@ fn draw(
                     a.disk.history.iter().enumerate().skip(from).collect();
                 match committed.as_slice() {
                     [] => {}
-                    [(k, m)] => c.mutation(i, 1, k + 1, m, "commit", "#059669"),
+                    [(k, m)] => c.mutation(i, disk_lane, k + 1, m, "commit", "#059669"),
                     [(first, m), .., (last, _)] => {
                         // One box for the batch; its tooltip lists every mutation.
                         let all: Vec<String> = committed
                             .iter()
                             .map(|(k, m)| format!("{}: {}", k + 1, label(m)))
                             .collect();
-                        let (bx, by) = (x + 4, TOP + LANE + 6);
+                        let (bx, by) = (x + 4, TOP + disk_lane * LANE + 6);
                         c.rect((bx, by, COL - 8, 22), color(m), "#059669", "commit");
                         let _ = writeln!(c.body, "<title>{}</title>", esc(&all.join(", ")));
                         c.text(
@@ -442,19 +525,19 @@ fn draw(
                     let n = a.disk.failover.newest();
                     c.marker(
                         i,
-                        1,
+                        disk_lane,
                         &format!("{n:?} persisted"),
                         "#059669",
                         "entry-persisted",
                     );
                 } else if let Some(act) = &a.active {
                     if a.disk.history.len() > from && act.failover != a.disk.failover {
-                        c.note(i, 1, "stale table", "stale-table");
+                        c.note(i, disk_lane, "stale table", "stale-table");
                     }
                 }
             }
             Action::ShutdownWritesCleanFlag => {
-                c.note(i, 1, "stats.json: clean", "clean-flag");
+                c.note(i, disk_lane, "stats.json: clean", "clean-flag");
             }
             // The active lane is the active role's: after a failover, the promoted node's.
             Action::ClusterFailsOverToReplica { replica } => {
@@ -465,7 +548,7 @@ fn draw(
                     .unwrap_or_default();
                 c.note(
                     i,
-                    0,
+                    act_lane,
                     &format!("failover: r{} promoted{entry}", replica + 1),
                     "promotion",
                 );
@@ -473,8 +556,8 @@ fn draw(
             Action::FailedOverNodeIsAddedBack => {
                 c.note(
                     i,
-                    2 + a.replicas.len().saturating_sub(1),
-                    "old active added back",
+                    layout.replica(i + 1, a.replicas.len().saturating_sub(1)),
+                    &format!("old active added back as r{}", a.replicas.len()),
                     "add-back",
                 );
             }
@@ -484,20 +567,26 @@ fn draw(
                 } else {
                     "read unclean"
                 };
-                c.note(i, 0, read, "warmup-reads-flag");
+                c.note(i, act_lane, read, "warmup-reads-flag");
             }
             Action::WarmupCreatesVBuckets => {
                 let act = a.active.as_ref().expect("active");
                 if act.new_entry {
                     let n = act.failover.newest();
-                    c.marker(i, 0, &format!("{n:?} created"), "#7c3aed", "entry-created");
+                    c.marker(
+                        i,
+                        act_lane,
+                        &format!("{n:?} created"),
+                        "#7c3aed",
+                        "entry-created",
+                    );
                 } else {
-                    c.note(i, 0, "no new entry", "no-entry-created");
+                    c.note(i, act_lane, "no new entry", "no-entry-created");
                 }
             }
             Action::ReplicaRequestsStream { replica, vb: 0 } => {
                 let r = &a.replicas[*replica as usize];
-                let lane = 2 + *replica as usize;
+                let lane = layout.replica(i + 1, *replica as usize);
                 match r.stream {
                     Stream::Accepted => {
                         let n = r.failover.newest();
@@ -524,7 +613,7 @@ fn draw(
                 let m = &r.history[*seqno as usize - 1];
                 c.mutation(
                     i,
-                    2 + *replica as usize,
+                    layout.replica(i + 1, *replica as usize),
                     *seqno as usize,
                     m,
                     "received",
@@ -545,10 +634,22 @@ fn draw(
                     | Action::WarmupReachesDone
             ),
         ) {
-            c.text(x + 4, TOP + 2 * LANE - 6, 11, "#6d28d9", p.name());
+            c.text(
+                x + 4,
+                TOP + (act_lane + 2) * LANE - 6,
+                11,
+                "#6d28d9",
+                p.name(),
+            );
         }
         if *action == Action::WarmupCompletes {
-            c.text(x + 4, TOP + 2 * LANE - 6, 11, "#6d28d9", "complete");
+            c.text(
+                x + 4,
+                TOP + (act_lane + 2) * LANE - 6,
+                11,
+                "#6d28d9",
+                "complete",
+            );
         }
     }
 
@@ -567,7 +668,7 @@ fn draw(
                     .zip(act.history.iter())
                     .position(|(x, y)| !x.same_content(y))
                 {
-                    let y = TOP + (2 + r) * LANE + 2;
+                    let y = TOP + layout.replica(path.len() - 1, r) * LANE + 2;
                     c.rect(
                         (LEFT - 4, y, width - LEFT - 10, LANE - 4),
                         "none",

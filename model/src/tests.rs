@@ -1050,3 +1050,47 @@ fn failover_states_have_views_timelines_and_stories() {
     }
     assert!(drawn > 10, "{drawn} walks through a failover drawn");
 }
+
+/// With failovers the timeline has a pair of lanes per node (memory, disk), and a node keeps
+/// its lanes through its roles: after r1 is promoted, the new active's writes are drawn on node
+/// 1's lane (the third lane), not on node 0's.
+#[test]
+fn with_failovers_the_timeline_follows_each_node_in_its_own_lanes() {
+    let b = Bounds {
+        failovers: 1,
+        ..Bounds::default()
+    };
+    let model = b.into_model(Variant::current());
+    let mut s = model.init_states().pop().unwrap();
+    let mut path = Vec::new();
+    for a in [
+        Action::ActiveCrashes,
+        Action::ClusterFailsOverToReplica { replica: 0 },
+        Action::ClientSets {
+            vb: 0,
+            key: Key(0),
+            ttl: false,
+        },
+    ] {
+        let next = model.next_state(&s, a.clone()).expect("enabled");
+        path.push((s, Some(a)));
+        s = next;
+    }
+    path.push((s, None));
+    let svg = svg::timeline(&model, &path);
+    for lane in ["node 0", "node 0 disk", "node 1", "node 1 disk"] {
+        assert!(svg.contains(&format!(">{lane}<")), "lane {lane:?}: {svg}");
+    }
+    // Lane 2 (node 1's memory) starts at y = 46 + 2 * 54; a mutation box sits 6 below.
+    assert!(
+        svg.contains(r#"<rect class="mutation" x="308" y="160""#),
+        "the set is on node 1's lane: {svg}"
+    );
+    // Without failovers the lanes are the roles', as before.
+    let plain = Bounds::default().into_model(Variant::current());
+    let svg = svg::timeline(&plain, &path);
+    assert!(
+        svg.contains(">active disk<") && !svg.contains(">node 0<"),
+        "{svg}"
+    );
+}
