@@ -23,7 +23,9 @@ as a difference in `observe`.
 
 Failover (protocol version 2): the cluster manager fails the down active node over to a replica
 node (`fail_over`), which becomes the active node with its own disk, and later adds the
-failed-over node back as the last replica (`add_back`), its disk as it was left.
+failed-over node back as the last replica (`add_back`), its disk as it was left. Unlike the
+rest, this part was written after model/src/promotion.rs and impl/src/engine/promotion.rs
+(where the new entry goes, what a replica vbstate holds), so it checks them less independently.
 
 What it leaves out, as the model does (docs/fidelity.md): replica crashes,
 de-duplication (memory keeps every seqno's mutation), purging (purge seqno 0), the warmup phases
