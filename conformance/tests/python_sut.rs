@@ -3,7 +3,9 @@
 //! transition, driven by `warmcheck conform --sut` over the SUT protocol
 //! (`docs/sut-protocol.md`). Each conforming run asserts 100% of the transitions covered and no
 //! mismatch; the last run asserts that conform catches the same engine with one behaviour
-//! changed, so that the others cannot pass by accident.
+//! changed, so that the others cannot pass by accident. Failover (protocol version 2) has a
+//! conforming run, the failover stories (`testdata/failover/`), and a mutant of its own (a
+//! promotion's entry at the high seqno).
 //!
 //! The bounds are the largest at which `current` conforms in well under two minutes on a loaded
 //! two-core machine (`docs/performance.md`, "Conformance over the SUT protocol").
@@ -300,6 +302,166 @@ fn stories_on_the_python_engine_and_the_skeleton() -> Result<(), String> {
     Ok(())
 }
 
+/// `conform --stories DIR --sut CMD` with `design` (a preset or knobs): exit code and output.
+fn stories_in(sut: &str, dir: &str, design: &[&str]) -> Result<(i32, String), String> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let out = Command::new(env!("CARGO_BIN_EXE_warmcheck"))
+        .args(["conform", "--quiet", "--stories"])
+        .arg(&dir)
+        .args(design)
+        .args(["--sut", sut])
+        .output()
+        .map_err(|e| format!("warmcheck cannot be started: {e}"))?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    ))
+}
+
+/// The failover stories (`testdata/failover/`, protocol 2) on the Python engine: `current`
+/// prevents both; the MB-48398 story's own design (a consumer that always retries with an
+/// older uuid) reproduces it, and `current` with MB-20822's fix reverted reproduces that one,
+/// each as its design's model does, with the replica's data diverged from the active's.
+fn failover_stories_on_the_python_engine() -> Result<(), String> {
+    let sut = format!("python3 {}", sut_file());
+    let dir = "testdata/failover";
+    let runs: [(&[&str], i32, &[&str]); 3] = [
+        (
+            &["--variant", "current"],
+            0,
+            &["2 stories: 2 prevented, 0 reproduced, 0 not followed"],
+        ),
+        (
+            &[
+                "--persist-entry",
+                "sync-flush",
+                "--shutdown-flag",
+                "after-flush-if-vb-map-populated",
+                "--rollback-retry",
+                "always",
+                "--stop-warmup",
+                "in-initiate-shutdown",
+            ],
+            1,
+            &[
+                "REPRODUCED   mb48398_added_back_node_retries_with_an_older_uuid_it_diverged_from",
+                "the engine's data diverged: vb 0 seqno 1: r1 holds",
+                "2 stories: 1 prevented, 1 reproduced (1 of them as design",
+            ],
+        ),
+        (
+            &["--variant", "current", "--revert-fix", "mb20822"],
+            1,
+            &[
+                "REPRODUCED   mb20822_stale_entry_left_by_create_entry_hides_a_branch_point",
+                "the engine's data diverged: vb 0 seqno 2: r1 holds",
+                "2 stories: 1 prevented, 1 reproduced (1 of them as design",
+            ],
+        ),
+    ];
+    for (design, want_code, wants) in runs {
+        let (code, text) = stories_in(&sut, dir, design)?;
+        for want in wants {
+            if code != want_code || !text.contains(want) {
+                return Err(format!(
+                    "failover stories in {design:?}: exit {code}, want {want_code} and {want:?}:\n{text}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The same engine, except that a promotion puts its new failover entry at the replica's high
+/// seqno instead of the end of the last snapshot it received in full (`processFailover`, the
+/// rule this engine takes from the model): conform at failovers=1 must exit 1 with the
+/// mismatch at `ClusterFailsOverToReplica`, naming the new entry's seqno. The engine is a copy
+/// of warmcheck_sut.py with that one line changed.
+fn engine_promoting_at_the_high_seqno_is_caught() -> Result<(), String> {
+    let original = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sut/python/warmcheck_sut.py");
+    let text = std::fs::read_to_string(&original).map_err(|e| e.to_string())?;
+    let line = "self.create_entry(table, r.last_complete_snapshot_end())";
+    if text.matches(line).count() != 1 {
+        return Err(format!(
+            "warmcheck_sut.py no longer has {line:?} once: update this test"
+        ));
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mutant = dir.path().join("warmcheck_sut.py");
+    std::fs::write(
+        &mutant,
+        text.replace(line, "self.create_entry(table, r.high_seqno())"),
+    )
+    .map_err(|e| e.to_string())?;
+    let sut = format!("python3 '{}'", mutant.display());
+    let args = [
+        "--variant",
+        "current",
+        "--failovers",
+        "1",
+        "--keys",
+        "1",
+        "--writes",
+        "2",
+        "--crashes",
+        "1",
+        "--shutdowns",
+        "0",
+    ];
+    let (code, text, report) = conform(&sut, &args)?;
+    if code != 1 || report["passed"] != Value::Bool(false) {
+        return Err(format!(
+            "conform over an engine promoting at the high seqno exited {code}, expected 1:\n{text}"
+        ));
+    }
+    for want in [
+        "ClusterFailsOverToReplica { replica: 0 }",
+        "First difference: /active/vbuckets/0/failover/0/seq",
+        "fail_over(replica)",
+    ] {
+        if !text.contains(want) {
+            return Err(format!("the mismatch does not say {want:?}:\n{text}"));
+        }
+    }
+    Ok(())
+}
+
+/// The Python SUT's handshake: the newest version offered that it speaks (2 of [1, 2], 1 of
+/// [1]); a list without 1 or 2 is an error.
+fn python_sut_answers_the_newest_protocol_offered() -> Result<(), String> {
+    use std::io::Write;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sut/python/warmcheck_sut.py");
+    for (offered, want) in [
+        ("[1,2]", "\"protocol\":2"),
+        ("[1]", "\"protocol\":1"),
+        ("[3]", "\"error\":"),
+    ] {
+        let mut child = Command::new("python3")
+            .arg(&path)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let hello = format!("{{\"id\":0,\"op\":\"hello\",\"protocol\":{offered}}}\n");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(hello.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let out = child.wait_with_output().map_err(|e| e.to_string())?;
+        let reply = String::from_utf8_lossy(&out.stdout);
+        if !reply.contains(want) {
+            return Err(format!("hello offering {offered}: want {want} in {reply}"));
+        }
+    }
+    Ok(())
+}
+
 fn main() {
     let args = libtest_mimic::Arguments::from_args();
     let python = python3();
@@ -320,6 +482,27 @@ fn main() {
             [
                 ["--variant", "proposed", "--flush-failures", "1"].as_slice(),
                 &small,
+            ]
+            .concat(),
+        ),
+        // Failover (protocol 2): two crashes, so that a promoted node crashes before its first
+        // flush and warms up from a replica vbstate (promoted again, or left out of the map by
+        // a shutdown). 198,151 transitions, 11 s at load average 10; the brief's bounds
+        // (--writes 2 --crashes 1 --shutdowns 1, 437,971 transitions) take 28 s.
+        (
+            "python_sut_conforms_to_current_with_a_failover".into(),
+            [
+                ["--variant", "current", "--failovers", "1"].as_slice(),
+                &[
+                    "--keys",
+                    "1",
+                    "--writes",
+                    "1",
+                    "--crashes",
+                    "2",
+                    "--shutdowns",
+                    "1",
+                ],
             ]
             .concat(),
         ),
@@ -355,6 +538,27 @@ fn main() {
             )
         },
     ));
+    type Check = fn() -> Result<(), String>;
+    let failover_checks: [(&str, Check); 3] = [
+        (
+            "failover_stories_on_the_python_engine",
+            failover_stories_on_the_python_engine,
+        ),
+        (
+            "an_engine_promoting_at_the_high_seqno_is_caught",
+            engine_promoting_at_the_high_seqno_is_caught,
+        ),
+        (
+            "python_sut_answers_the_newest_protocol_offered",
+            python_sut_answers_the_newest_protocol_offered,
+        ),
+    ];
+    for (name, check) in failover_checks {
+        let python = python_too.clone();
+        trials.push(libtest_mimic::Trial::ignorable_test(name, move || {
+            with_python(&python, check)
+        }));
+    }
     let python_stories = python_too.clone();
     trials.push(libtest_mimic::Trial::ignorable_test(
         "stories_on_the_python_engine_and_the_skeleton",

@@ -872,3 +872,46 @@ fn output_after_the_last_reply_is_not_queued_without_limit() {
         peak_kib / 1024
     );
 }
+
+/// Protocol versions (docs/sut-protocol.md, "Handshake: hello"): warmcheck offers [1, 2]. A
+/// SUT that answers 1 (no `fail_over`, no `add_back`) is driven at failovers=0 and refused,
+/// before the walk and naming version 2, at failovers=1; one that answers a version warmcheck
+/// did not offer (3) is refused at any bounds. The SUT is `warmcheck sut` behind a proxy that
+/// rewrites its hello reply's "protocol".
+#[test]
+fn a_sut_of_protocol_1_is_refused_failovers_and_one_of_protocol_3_everything() {
+    if !python3() {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let v1 = misbehave("protocol", 1);
+    let (code, report, out) = conform(&[SMALL, &["--jobs", "1", "--sut", &v1]].concat());
+    assert_eq!(code, 0, "a version-1 SUT at failovers=0: {out}");
+    assert_eq!(report["passed"], Value::Bool(true), "{out}");
+    let (code, _, out) =
+        conform(&[SMALL, &["--failovers", "1", "--jobs", "1", "--sut", &v1]].concat());
+    assert_eq!(code, 2, "a version-1 SUT at failovers=1: {out}");
+    for want in [
+        "speaks protocol 1, which has no failover or add-back",
+        "version 2 has",
+        "give it failovers=0",
+    ] {
+        assert!(out.contains(want), "no {want:?} in\n{out}");
+    }
+    let v3 = misbehave("protocol", 3);
+    for failovers in ["0", "1"] {
+        let (code, _, out) = conform(
+            &[
+                SMALL,
+                &["--failovers", failovers, "--jobs", "1", "--sut", &v3],
+            ]
+            .concat(),
+        );
+        assert_eq!(code, 2, "a version-3 SUT at failovers={failovers}: {out}");
+        assert!(
+            out.contains("speaks protocol 3; this warmcheck speaks [1, 2]"),
+            "{out}"
+        );
+        assert!(!out.contains("panicked"), "{out}");
+    }
+}

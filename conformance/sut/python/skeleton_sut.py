@@ -21,6 +21,12 @@ import json
 import os
 import sys
 
+# The skeleton speaks protocol version 1 on purpose. Version 2 only adds failover (the requests
+# `fail_over` and `add_back`, below); answering 2 promises them, and warmcheck would then drive
+# this adapter at `--failovers N` too, where the stubs could only refuse. Version 1 is what a
+# new adapter can honestly claim: conform runs it at failovers=0 (the default) and refuses it,
+# with a message naming version 2, when asked for failovers. Once your engine does the two
+# failover requests, make this 2 (warmcheck offers [1, 2] and takes the version answered).
 PROTOCOL_VERSION = 1
 NAME = "skeleton-sut 0.1 (conformance/sut/python/skeleton_sut.py: every request a stub)"
 
@@ -198,6 +204,15 @@ class Adapter:
         not_implemented(req)
 
     def op_stream_deliver(self, req):  # TODO: the producer sends the next mutation; {"seqno": N}
+        not_implemented(req)
+
+    # Protocol version 2 only (see PROTOCOL_VERSION): warmcheck sends these to a SUT that
+    # answered 2 in the handshake. The reply is {} or a refusal, as for the calls above.
+
+    def op_fail_over(self, req):  # TODO: fail the down active over to replica req["replica"]
+        not_implemented(req)
+
+    def op_add_back(self, req):  # TODO: the failed-over node rejoins as the last replica
         not_implemented(req)
 
 

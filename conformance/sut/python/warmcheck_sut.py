@@ -5,7 +5,8 @@ This file is two things at once:
 
 * **A worked example** for anyone plugging their own engine into `warmcheck conform --sut CMD`
   and `warmcheck replay FILE --sut CMD`: the protocol loop at the bottom (`serve`) is all the
-  glue an engine needs (docs/sut-protocol.md, protocol version 1).
+  glue an engine needs (docs/sut-protocol.md, protocol version 2; version 1, which has no
+  failover, when warmcheck offers only that).
 * **An independent check of warmcheck's semantics**: a small storage engine written from the
   domain brief (warmcheck's ground truth: how kv_engine's ep-engine warms up, flushes, shuts
   down and answers DCP stream requests), not from the model's state machine. Where it and the
@@ -20,7 +21,13 @@ bucket object and keeps the disk object: that is the whole crash model, and it i
 engine's bug of this family (something that should be durable is only in memory) shows up here
 as a difference in `observe`.
 
-What it leaves out, as the model does (docs/fidelity.md): replica crashes and promotion,
+Failover (protocol version 2): the cluster manager fails the down active node over to a replica
+node (`fail_over`), which becomes the active node with its own disk, and later adds the
+failed-over node back as the last replica (`add_back`), its disk as it was left. Unlike the
+rest, this part was written after model/src/promotion.rs and impl/src/engine/promotion.rs
+(where the new entry goes, what a replica vbstate holds), so it checks them less independently.
+
+What it leaves out, as the model does (docs/fidelity.md): replica crashes,
 de-duplication (memory keeps every seqno's mutation), purging (purge seqno 0), the warmup phases
 that do not matter here, torn writes (a commit here is atomic; the protocol has no tear).
 
@@ -33,7 +40,9 @@ import json
 import sys
 from collections import namedtuple
 
-PROTOCOL_VERSION = 1
+# The protocol versions this SUT speaks, oldest first: 2 adds `fail_over` and `add_back`. The
+# handshake answers the newest one warmcheck offers.
+PROTOCOL_VERSIONS = (1, 2)
 NAME = "warmcheck-python-sut 0.1 (in-memory engine, conformance/sut/python)"
 
 # ---------------------------------------------------------------------------------------------
@@ -56,7 +65,7 @@ Design = namedtuple("Design", "persist_entry shutdown_flag rollback_retry stop_w
 # The older fixes a design may lack (docs/model.md, "reverted fixes"). MB-21769's is not
 # implemented here: like the reference implementation, this engine keeps every persisted
 # snapshot at or below the high seqno.
-REVERTIBLE = ("mb11085", "mb37920")
+REVERTIBLE = ("mb11085", "mb37920", "mb20822")
 
 
 def parse_design(d):
@@ -158,6 +167,18 @@ class FailoverTable:
         kept = [e for e in self.entries if e.seqno <= high]
         self.entries = tuple([Entry(uuid, high)] + kept)[:MAX_FAILOVER_ENTRIES]
 
+    def create_entry_skipping_every_second_stale(self, uuid, high):
+        """`createEntry(high)` before MB-20822's fix: its erase loop advanced the iterator after
+        an erase too, so the entry right after an erased one was never examined. It shows only
+        where a table holds two entries above `high` in a row: at a promotion."""
+        assert uuid != 0 and all(e.uuid != uuid for e in self.entries)
+        kept, i = list(self.entries), 0
+        while i < len(kept):
+            if kept[i].seqno > high:
+                del kept[i]
+            i += 1  # the loop's `++it`, after `it = erase(it)` too
+        self.entries = tuple([Entry(uuid, high)] + kept)[:MAX_FAILOVER_ENTRIES]
+
     def prune_entries(self, seqno):
         """`FailoverTable::pruneEntries(seqno)`: drop every entry above `seqno` (a replica's
         rollback)."""
@@ -207,8 +228,17 @@ class FailoverTable:
 # Storage: append-only data files (couchstore) and stats.json. This is what survives a crash.
 # ---------------------------------------------------------------------------------------------
 
-# `vbucket_state` as stored in `_local/vbstate`: the failover table and the last snapshot.
-VbState = namedtuple("VbState", "failover snap_start snap_end")
+# `vbucket_state` as stored in `_local/vbstate`: the failover table, the last snapshot, and
+# whether its `state` is replica (a replica's file, or a promoted copy not flushed since).
+VbState = namedtuple("VbState", "failover snap_start snap_end replica", defaults=(False,))
+
+
+def entry_seqno(f):
+    """Where warmup puts a new failover entry for a vb from its data file
+    (`VBucketLoader::createVBucket`): the snapshot's end if the file holds everything up to it,
+    else its start (mutations that were not flushed are lost)."""
+    state = f.vbstate()
+    return state.snap_end if f.high_seqno() == state.snap_end else state.snap_start
 
 
 class DataFile:
@@ -243,7 +273,9 @@ class DataFile:
         self.headers.append((len(self.docs), vbstate))
 
     def rewind_to(self, seqno):
-        """Roll back to the newest commit whose high seqno is at most `seqno`; returns it."""
+        """Roll back to the newest commit whose high seqno is at most `seqno`; returns it. A
+        file an active's flusher wrote (an added-back node's) may have several documents in a
+        commit, so this can be below `seqno` and the high seqno both."""
         while self.headers[-1][0] > seqno:
             self.headers.pop()
         high = self.headers[-1][0]
@@ -252,7 +284,8 @@ class DataFile:
 
 
 class NodeDisk:
-    """The active node's disk: a data file per vbucket and stats.json. `fail_next_commits` is
+    """A node's disk as the active node uses it (after a failover, the failed-over node keeps
+    its own until it is added back): a data file per vbucket and stats.json. `fail_next_commits` is
     the storage seam through which a test makes commits fail (a short write, then ENOSPC; the
     storage layer undoes what it wrote), as warmcheck's own implementation has one."""
 
@@ -438,19 +471,61 @@ class Shutdown:
 
 # ---------------------------------------------------------------------------------------------
 # Replicas (DCP consumers). Replicas never crash here, so their memory and disk agree: the
-# history *is* the data file, one commit per mutation received.
+# history *is* the data file, one commit per mutation received, and the file's vbstate is what
+# memory holds (the consumer persists an adopted or pruned table too). A promotion makes the
+# replica's file the new active node's disk.
 # ---------------------------------------------------------------------------------------------
 
 
 class ReplicaVBucket:
+    """`snap_start`/`snap_end` are the open snapshot's marker, `[first seqno, end]`, as the
+    consumer holds it in memory (and sends in a stream request)."""
+
     __slots__ = ("file", "failover", "snap_start", "snap_end", "stream")
 
     def __init__(self, failover):
-        self.file = DataFile(VbState(failover.entries, 0, 0))
+        self.file = DataFile(VbState(failover.entries, 0, 0, True))
         self.failover = failover
         self.snap_start = 0
         self.snap_end = 0
         self.stream = "none"  # "none", "accepted" or ("rolled-back", seqno)
+
+    @classmethod
+    def from_disk(cls, f, failover):
+        """A node's data file read as a replica's, with no stream (an added-back node's). The
+        vbstate's snapshot range is `[end of the last complete snapshot, end]`
+        (`vbstate_for`); the marker in memory starts one later for a partial snapshot."""
+        state = f.vbstate()
+        r = cls.__new__(cls)
+        r.file = f
+        r.failover = failover
+        partial = f.high_seqno() < state.snap_end
+        r.snap_start = state.snap_start + 1 if partial else state.snap_start
+        r.snap_end = state.snap_end
+        r.stream = "none"
+        return r
+
+    def last_complete_snapshot_end(self):
+        """The end of the last snapshot received in full: the high seqno when the open one is
+        complete, else the seqno before its marker's first. Where a promotion puts its new
+        failover entry (`VBucket::processFailover`)."""
+        if self.high_seqno() == self.snap_end:
+            return self.snap_end
+        assert 1 <= self.snap_start <= self.high_seqno() + 1, "a partial snapshot starts after the last complete one"
+        return self.snap_start - 1
+
+    def vbstate(self):
+        """The vbstate a replica's flusher writes (kv_engine f40669692, v6.5.0 on):
+        `lastSnapStart` the end of the last complete snapshot, `lastSnapEnd` the open one's end,
+        `state` replica."""
+        return VbState(self.failover.entries, self.last_complete_snapshot_end(), self.snap_end, True)
+
+    def persist_vbstate(self):
+        """Commit the vbstate alone if the file's newest one differs (a table adopted, an entry
+        dropped, a rollback)."""
+        state = self.vbstate()
+        if self.file.vbstate() != state:
+            self.file.commit([], state)
 
     def copy(self):
         r = ReplicaVBucket.__new__(ReplicaVBucket)
@@ -495,8 +570,12 @@ class Cluster:
             v = VBucket(vb, [], t.copy())
             v.in_map = True
             self.bucket.vbuckets.append(v)
-        # Replicas start with a copy of the active's table, high seqno 0, no stream.
+        # Replicas start with a copy of the active's table, high seqno 0, no stream. A row per
+        # replica node, in replica order (`r1` first), a ReplicaVBucket per vb.
         self.replicas = [[ReplicaVBucket(t.copy()) for t in tables] for _ in range(replicas)]
+        # The failed-over node's disk (its data files and its stats.json), from `fail_over`
+        # until `add_back`; None while no node is out.
+        self.failed_over = None
 
     def copy(self):
         c = Cluster.__new__(Cluster)
@@ -506,6 +585,7 @@ class Cluster:
         c.disk = self.disk.copy()
         c.bucket = None if self.bucket is None else self.bucket.copy()
         c.replicas = [[r.copy() for r in row] for row in self.replicas]
+        c.failed_over = None if self.failed_over is None else self.failed_over.copy()
         return c
 
     # -- helpers -------------------------------------------------------------------------------
@@ -532,12 +612,30 @@ class Cluster:
 
     def replica(self, name, vb):
         self.check_vb(vb)
+        return self.replicas[self.replica_index(name)][vb]
+
+    def replica_index(self, name):
+        """`r1` is 0: replicas are named by their position in the replica list."""
         if not isinstance(name, str) or not name.startswith("r") or not name[1:].isdigit():
             raise Refused("replica %r is not r1, r2, ..." % (name,))
         i = int(name[1:]) - 1
         if not 0 <= i < len(self.replicas):
             raise Refused("replica %s does not exist (%d replicas)" % (name, len(self.replicas)))
-        return self.replicas[i][vb]
+        return i
+
+    def create_entry(self, table, at):
+        """`FailoverTable::createEntry(at)` with the next uuid, wherever it is called from
+        (warmup, a promotion, an add-back). Before MB-11085's fix it added nothing when the
+        newest entry's seqno already was `at`; before MB-20822's it left every second stale
+        entry. Whether it added an entry."""
+        if "mb11085" in self.design.reverted and table.newest().seqno == at:
+            return False
+        if "mb20822" in self.design.reverted:
+            table.create_entry_skipping_every_second_stale(self.next_uuid, at)
+        else:
+            table.create_entry(self.next_uuid, at)
+        self.next_uuid += 1
+        return True
 
     def takes_traffic(self, vb):
         b = self.up()
@@ -639,12 +737,16 @@ class Cluster:
         *old* table next to the new documents. Raises FlushFailed having changed nothing."""
         cached = self.disk.files[v.vb].vbstate()
         table = cached.failover if v.cache_ahead is None else v.cache_ahead
+        # A set_vbucket_state carries the vb's state (MB-35331): active, since a promotion
+        # queues one first. Without one the vbstate keeps saying what it said.
+        replica = cached.replica
         items = []
         for kind, what in v.checkpoint:
             if kind == "seqno":
                 items.append(v.history[what - 1])
             else:
                 table = what.entries
+                replica = False
         vbstate_only = not items and bool(v.checkpoint)
         if "mb37920" in self.design.reverted and vbstate_only:
             # MB-37920's fix reverted: the cache is compared first, and updated before the write.
@@ -654,13 +756,13 @@ class Cluster:
                 return []
             try:
                 high = self.disk.files[v.vb].high_seqno()
-                self.disk.commit(v.vb, items, VbState(table, high, high))
+                self.disk.commit(v.vb, items, VbState(table, high, high, replica))
             except FlushFailed:
                 v.cache_ahead = table
                 raise
         else:
             high = self.disk.files[v.vb].high_seqno() + len(items)
-            self.disk.commit(v.vb, items, VbState(table, high, high))
+            self.disk.commit(v.vb, items, VbState(table, high, high, replica))
         v.cache_ahead = None
         v.checkpoint = []
         v.notified = False
@@ -722,16 +824,13 @@ class Cluster:
         for vb, f in enumerate(self.disk.files):
             state = f.vbstate()
             v = VBucket(vb, list(f.docs), FailoverTable(state.failover))
-            if unclean:
-                high = f.high_seqno()
-                at = state.snap_end if high == state.snap_end else state.snap_start
-                # Before MB-11085's fix createEntry added nothing at the newest entry's seqno.
-                if not ("mb11085" in self.design.reverted and v.failover.newest().seqno == at):
-                    v.failover.create_entry(self.next_uuid, at)
-                    self.next_uuid += 1
-                    v.new_entry = True
-                    if self.design.persist_entry == "queue-at-create":
-                        v.queue_set_vbstate()
+            # A vbstate that says replica (a promoted copy whose node crashed before its first
+            # flush) gets no entry here: the cluster manager promotes it again once it is in the
+            # map (`warmup_populate_vbucket_map`).
+            if unclean and not state.replica and self.create_entry(v.failover, entry_seqno(f)):
+                v.new_entry = True
+                if self.design.persist_entry == "queue-at-create":
+                    v.queue_set_vbstate()
             b.vbuckets.append(v)
 
     def warmup_populate_vbucket_map(self):
@@ -743,6 +842,15 @@ class Cluster:
         after the vb is in the map, which wakes the flusher."""
         b = self.bucket
         for v in b.vbuckets:
+            if self.disk.files[v.vb].vbstate().replica:
+                # A replica vbstate: the cluster manager, which holds this vb active here,
+                # promotes it again (`setVBucketState` waits for warmup to have loaded the
+                # vbstates, MB-25197); no setVBucketState reaches a bucket being destroyed, so
+                # during a shutdown it stays a replica, out of the map.
+                if b.state != "shutting-down":
+                    v.in_map = True
+                    self.promote_again(v)
+                continue
             if v.new_entry and self.design.persist_entry == "sync-flush":
                 v.queue_set_vbstate()  # not in the map yet: no notification
                 try:
@@ -771,6 +879,72 @@ class Cluster:
             for v in self.bucket.vbuckets or []:
                 if v.in_map:
                     v.queue_set_vbstate()
+
+    # -- failover and add-back (ns_server's calls; kv_bucket.cc, vbucket.cc, warmup.cc) -----------
+
+    def fail_over(self, replica):
+        """The cluster manager fails the down active node over and promotes replica `replica`
+        of every vb on the same node (`KVBucket::setVBucketState` to active ->
+        `VBucket::processFailover`). That node has run all along: it is the running active now,
+        its stats.json as its own start wrote it (not clean), its replica files its disk (their
+        vbstates say replica until a flush writes the queued set_vbucket_state). Each promoted
+        vb gets a new entry at the end of the last snapshot it received in full and queues a
+        set_vbucket_state, which notifies the flusher. The node leaves the replica list; the
+        other replicas' streams drop (they ask the new active next). The failed-over node keeps
+        its disk, to be added back."""
+        if self.bucket is not None:
+            raise Refused("only a down active node is failed over (the node is %s)" % self.bucket.state)
+        if self.failed_over is not None:
+            raise Refused("one node is out at a time: the failed-over node is not added back yet")
+        row = self.replicas.pop(self.replica_index(replica))
+        b = Bucket()
+        b.state = "running"
+        b.warmup_phase = None
+        b.vbuckets = []
+        files = []
+        for vb, r in enumerate(row):
+            assert r.file.vbstate() == r.vbstate(), "a replica's file holds the vbstate its memory has"
+            files.append(r.file)
+            table = r.failover.copy()
+            self.create_entry(table, r.last_complete_snapshot_end())
+            v = VBucket(vb, list(r.file.docs), table)
+            v.in_map = True
+            v.queue_set_vbstate()
+            b.vbuckets.append(v)
+        self.failed_over = self.disk
+        self.disk = NodeDisk(files)  # stats.json: not clean
+        self.bucket = b
+        self.drop_streams()
+
+    def promote_again(self, v):
+        """A promoted vb whose node crashed before its first flush warmed up from a vbstate that
+        says replica, with no entry; the cluster manager, which holds it as the vb's active,
+        promotes it again once it is in the map: an entry where warmup would put one (the
+        checkpoint's failover seqno, built from the same vbstate) and a set_vbucket_state."""
+        self.create_entry(v.failover, entry_seqno(self.disk.files[v.vb]))
+        v.queue_set_vbstate()
+
+    def add_back(self):
+        """The failed-over node is added back (delta recovery): it warms up from its own files
+        (`VBucketLoader::createVBucket`: a vbstate that says active gets a new entry if its
+        stats.json does not say clean; one that says replica never does), the cluster manager
+        makes each vb a replica (`setVBucketState`, persisted), and it joins as the last
+        replica, with no stream. Allowed whatever the active node is doing."""
+        node = self.failed_over
+        if node is None:
+            raise Refused("no node is failed over")
+        clean = node.says_clean()
+        row = []
+        for f in node.files:
+            state = f.vbstate()
+            table = FailoverTable(state.failover)
+            if not clean and not state.replica:
+                self.create_entry(table, entry_seqno(f))
+            r = ReplicaVBucket.from_disk(f, table)
+            r.persist_vbstate()
+            row.append(r)
+        self.replicas.append(row)
+        self.failed_over = None
 
     # -- crash and clean shutdown (ep_engine.cc, ep_bucket.cc, kv_bucket.cc) ---------------------
 
@@ -903,11 +1077,19 @@ class Cluster:
             "producer_failover": a.failover.view(),
         }
         rb = a.failover.needs_rollback(start, uuid, r.snap_start, r.snap_end, a.high_seqno())
+        self.consume_stream_reply(r, a, rb, start, reply)
+        # The consumer persists what it adopted or pruned (`PassiveStream` ->
+        # `scheduleVBStatePersist`): its file says what its memory says.
+        r.persist_vbstate()
+        return reply
+
+    def consume_stream_reply(self, r, a, rb, start, reply):
+        """The consumer's answer to the producer's decision `rb` (None: accepted)."""
         if rb is None:
             r.failover = a.failover.copy()  # replaceFailoverLog: adopt the producer's table
             r.stream = "accepted"
             reply.update(outcome="accepted", dropped_entry=None)
-            return reply
+            return
         # Told to roll back to 0 with an older entry to try, the consumer drops its newest and
         # asks again with the older uuid: always before MB-48398; since, only if that entry
         # starts at the request's start seqno.
@@ -918,19 +1100,25 @@ class Cluster:
             r.failover.drop_newest()
             r.stream = ("rolled-back", 0)
             reply.update(outcome="rolled-back:0", dropped_entry=True)
-            return reply
+            return
         # Otherwise the consumer rewinds its file to the newest commit at or below rb
         # (`KVBucket::rollback` -> `couchstore_rewind_db_header`) and prunes its table above
         # its new high seqno (`FailoverTable::pruneEntries`). A rollback to 0 is kv_engine's
         # `resetVBucket`, which recreates the vb with a fresh table; that table is never read
         # (the next request starts at 0 and is accepted, adopting the producer's table), so
         # this engine keeps the entries at seqno 0, as warmcheck's model and implementation do.
-        high = r.file.rewind_to(rb)
+        # The replica keeps min(rb, high): a file an active's flusher wrote (an added-back
+        # node's) may rewind below that, and what memory keeps is committed again, one
+        # mutation a commit.
+        high = min(rb, r.high_seqno())
+        kept = r.file.docs[:high]
+        rewound = r.file.rewind_to(rb)
         r.snap_start = r.snap_end = high
         r.failover.prune_entries(high)
+        for item in kept[rewound:]:
+            r.file.commit([item], VbState(r.failover.entries, high, high, True))
         r.stream = ("rolled-back", rb)
         reply.update(outcome="rolled-back:%d" % rb, dropped_entry=False)
-        return reply
 
     def stream_deliver(self, replica, vb):
         """The producer's `ActiveStream` sends the next mutation (persisted on the active or
@@ -946,7 +1134,9 @@ class Cluster:
             return None
         if r.high_seqno() == r.snap_end:
             r.snap_start, r.snap_end = seqno, a.high_seqno()
-        r.file.commit([a.history[seqno - 1]], VbState(r.failover.entries, r.snap_start, r.snap_end))
+        # The vbstate's range starts at the end of the last complete snapshot (f40669692).
+        done = r.snap_end if seqno == r.snap_end else r.snap_start - 1
+        r.file.commit([a.history[seqno - 1]], VbState(r.failover.entries, done, r.snap_end, True))
         return seqno
 
     # -- observe: the projection of docs/vocabulary.md --------------------------------------------
@@ -1048,10 +1238,12 @@ class Server:
 
     def op_hello(self, req):
         offered = req.get("protocol", [])
-        if PROTOCOL_VERSION not in offered:
-            raise ProtocolError("this SUT speaks protocol %d; offered %r" % (PROTOCOL_VERSION, offered))
+        spoken = [v for v in PROTOCOL_VERSIONS if isinstance(offered, list) and v in offered]
+        if not spoken:
+            raise ProtocolError("this SUT speaks protocol %r; offered %r" % (list(PROTOCOL_VERSIONS), offered))
+        # The newest both speak. At version 1 warmcheck sends no fail_over or add_back.
         return {
-            "protocol": PROTOCOL_VERSION,
+            "protocol": spoken[-1],
             "name": NAME,
             "designs": "all",
             "capabilities": ["snapshot", "restore"],
@@ -1149,6 +1341,14 @@ class Server:
             return {"phase": c.warmup_step()}
         finally:
             c.disk.fail_next_commits = 0
+
+    def op_fail_over(self, req):
+        """Protocol 2: `{"op":"fail_over","replica":"r1"}`."""
+        self.engine().fail_over(field(req, "replica", str))
+
+    def op_add_back(self, req):
+        """Protocol 2: `{"op":"add_back"}`."""
+        self.engine().add_back()
 
     def op_stream_request(self, req):
         return self.engine().stream_request(field(req, "replica"), field(req, "vb"))

@@ -13,6 +13,8 @@ reply back, until the N-th model action (a request carrying "action"), where it 
     lie       from then on, every observe reply flips the view's clean_shutdown_flag
     slow      from then on, waits 0.2 s before forwarding each model action
     chatty    after its reply, writes a line no request asked for
+    protocol  answers the hello with "protocol": N (N is a version here, not an action) and
+              forwards everything else
 """
 import json
 import subprocess
@@ -47,6 +49,10 @@ for line in sys.stdin:
     if mode == "slow" and actions >= n and "action" in request:
         time.sleep(0.2)
     reply = forward(line)
+    if mode == "protocol" and request.get("op") == "hello":
+        r = json.loads(reply)
+        r["protocol"] = n
+        reply = json.dumps(r) + "\n"
     if now and mode == "wrong-id":
         r = json.loads(reply)
         r["id"] = request["id"] + 7
