@@ -948,12 +948,18 @@ pub struct SoakConfig {
     pub backend: SoakBackend,
     pub bugs: SeededBugs,
     pub knobs: Knobs,
+    /// Failovers per segment (`soak --failovers`; 0 makes the calls soak made before failover
+    /// existed).
+    pub failovers: u8,
 }
 
 impl SoakConfig {
-    /// The model each segment follows: the shape given, the largest counters.
+    /// The model each segment follows: the shape given, the largest counters, the failovers
+    /// asked for.
     pub fn model(&self) -> Warmup {
-        validate::generous_bounds(self.vbuckets, self.replicas, self.keys).into_model(self.design)
+        let mut bounds = validate::generous_bounds(self.vbuckets, self.replicas, self.keys);
+        bounds.failovers = self.failovers;
+        bounds.into_model(self.design)
     }
 }
 

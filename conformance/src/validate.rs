@@ -771,7 +771,8 @@ pub struct Shape {
     pub replicas: usize,
     /// One more than the largest `kN` any event names (1 if none does).
     pub keys: usize,
-    /// `fail_over` lines: the model is given exactly as many failovers.
+    /// The most `fail_over` lines of one bucket (between `create` lines): the model is given
+    /// exactly as many failovers.
     pub failovers: usize,
 }
 
@@ -787,6 +788,7 @@ pub fn shape_of_log(text: &str) -> Shape {
         keys: 1,
     };
     let mut created = false;
+    let mut failovers = 0usize;
     let mut named = (0, 0);
     for (i, line) in text.lines().enumerate() {
         let Ok(event) = serde_json::from_str::<Value>(line) else {
@@ -794,6 +796,8 @@ pub fn shape_of_log(text: &str) -> Shape {
         };
         let number = |field: &str| event.get(field).and_then(Value::as_u64);
         if event.get("call").and_then(Value::as_str) == Some("create") {
+            // A `create` line starts over from a fresh bucket: failovers count per bucket.
+            failovers = 0;
             if !created {
                 shape.vbuckets = number("vbuckets").unwrap_or(1) as usize;
                 shape.replicas = number("replicas").unwrap_or(1) as usize;
@@ -802,7 +806,8 @@ pub fn shape_of_log(text: &str) -> Shape {
             continue;
         }
         if event.get("call").and_then(Value::as_str) == Some("fail_over") {
-            shape.failovers = shape.failovers.saturating_add(1);
+            failovers = failovers.saturating_add(1);
+            shape.failovers = shape.failovers.max(failovers);
         }
         if let Some(vb) = number("vb") {
             // A vb number as large as u64 allows says "more vbuckets than the model takes".

@@ -87,6 +87,7 @@ fn by_soak(b: SeededBugs) -> Option<String> {
             backend: SoakBackend::Faulty,
             bugs: b,
             knobs: Knobs::default(),
+            failovers: 0,
         };
         let report = soak(&cfg, |_| true).unwrap();
         if let Some(f) = report.failure {

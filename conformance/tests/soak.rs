@@ -18,6 +18,7 @@ fn config(variant: &str, seed: u64, steps: u64) -> SoakConfig {
         backend: SoakBackend::Faulty,
         bugs: SeededBugs::default(),
         knobs: Knobs::default(),
+        failovers: 0,
     }
 }
 
@@ -82,6 +83,47 @@ fn soak_in_a_buggy_design_passes_while_the_model_sees_replicas_diverge() {
         }
     }
     panic!("no divergence seen in v6.5.1: {seen:?}");
+}
+
+/// Soak with failovers (issue 22): the in-memory crashable backend, torn crashes, two replicas,
+/// in a design that lacks MB-37920's fix and in `current`; the log shows the failovers and
+/// add-backs it made, and validates segment by segment.
+#[test]
+fn soak_passes_with_failovers_and_its_log_shows_them() {
+    for variant in ["v6.5.1", "current"] {
+        for seed in [3u64, 9] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("soak.ndjson");
+            let (code, out) = warmcheck(&[
+                "soak",
+                "--seed",
+                &seed.to_string(),
+                "--steps",
+                "6000",
+                "--variant",
+                variant,
+                "--replicas",
+                "2",
+                "--failovers",
+                "5",
+                "--quiet",
+                "--log",
+                log.to_str().unwrap(),
+            ]);
+            assert_eq!(code, 0, "{variant} seed {seed}: {out}");
+            let text = std::fs::read_to_string(&log).unwrap();
+            assert!(
+                text.contains("\"call\":\"fail_over\"") && text.contains("\"call\":\"add_back\""),
+                "{variant} seed {seed}: no failover logged"
+            );
+            let (code, out) = warmcheck(&["validate", log.to_str().unwrap(), "--variant", variant]);
+            assert_eq!(code, 0, "{variant} seed {seed}: {out}");
+            assert!(
+                out.contains(", 5 failovers") && out.trim_end().ends_with(": VALID"),
+                "{out}"
+            );
+        }
+    }
 }
 
 #[test]

@@ -631,3 +631,30 @@ fn an_added_back_node_rolls_back_to_the_branch_point_and_its_file_follows() {
     assert_eq!(ids(&c.replica_failover(0, 0)), vec![(2, 1), (1, 0)]);
     assert_eq!(c.roles().replicas, vec![0]);
 }
+
+#[test]
+fn a_promoted_nodes_files_take_the_full_disk_seam_after_failover_and_add_back() {
+    let (mut c, _d) = cluster("current", 2, 2);
+    c.set(0, "k0", "v1", None).unwrap();
+    c.connect(0, 0).unwrap();
+    c.stream_all(0, 0).unwrap();
+    c.crash().unwrap();
+    c.fail_over(0).unwrap();
+    for round in 0..2 {
+        c.fail_next_flushes(1);
+        assert!(
+            matches!(c.flush(0), Err(EngineError::FlushFailed(_))),
+            "round {round}: the promoted node's commit fails when a failure is armed"
+        );
+        c.fail_next_flushes(0);
+    }
+    c.flush(1).unwrap();
+    c.add_back().unwrap();
+    c.fail_next_flushes(1);
+    assert!(
+        matches!(c.flush(0), Err(EngineError::FlushFailed(_))),
+        "after the add-back too"
+    );
+    c.fail_next_flushes(0);
+    c.flush(0).unwrap();
+}

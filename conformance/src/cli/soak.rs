@@ -52,6 +52,10 @@ pub struct Args {
     /// Percent of calls that are probes (any call, whatever the model enables), 0..=100.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
     probes: u32,
+    /// Failovers each segment may make (the cluster manager promoting a replica of the down
+    /// active, and adding the failed-over node back), 0..=20 (default 0).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=crate::checked::MAX_FAILOVERS as i64))]
+    failovers: u8,
     /// Percent of crashes that are torn (crash_torn with a random tear), 0..=100.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(0..=100))]
     torn: u32,
@@ -78,6 +82,7 @@ struct Options {
     vbuckets: u8,
     replicas: u8,
     keys: u8,
+    failovers: u8,
     /// Real files (under `dir`, or a temporary directory) instead of the crashable backend.
     file_backend: bool,
     dir: Option<PathBuf>,
@@ -124,6 +129,7 @@ pub fn run(a: Args) -> u8 {
         vbuckets: a.shape.vbuckets,
         replicas: a.shape.replicas,
         keys: a.shape.keys,
+        failovers: a.failovers,
         file_backend: a.backend == Backend::File,
         dir: a.dir,
         knobs: soak::Knobs {
@@ -161,6 +167,9 @@ fn reproduce_flags(opts: &Options, seed: u64, steps: u64) -> String {
     }
     if opts.knobs.torn_percent != default.torn_percent {
         flags += &format!(" --torn {}", opts.knobs.torn_percent);
+    }
+    if opts.failovers > 0 {
+        flags += &format!(" --failovers {}", opts.failovers);
     }
     if opts.file_backend {
         flags += " --backend file";
@@ -204,6 +213,7 @@ fn soak_with(opts: Options) -> u8 {
         keys: opts.keys,
         backend,
         bugs: opts.bugs,
+        failovers: opts.failovers,
         knobs: if opts.file_backend {
             // Real files ignore tears: every crash there is a process crash.
             soak::Knobs {
