@@ -272,21 +272,28 @@ fn check_initial<S: Sut>(
 /// Read the data files back from storage and look for an accepted replica holding a different
 /// mutation at a seqno the active's file also holds.
 pub fn divergence_on_disk(cluster: &Cluster, setup: &ImplSetup) -> Result<Option<String>, String> {
-    use warmcheck_impl::engine::{active_vb_path, replica_vb_path, StreamState};
-    use warmcheck_impl::storage::VbFile;
+    use warmcheck_impl::engine::{node_vb_path, StreamState};
+    use warmcheck_impl::storage::{StorageBugs, VbFile};
+    // A design without MB-20822's fix writes tables with a stale entry above a newer one.
+    let rules = StorageBugs {
+        unordered_failover_tables: cluster.variant().reverted.mb20822,
+        ..StorageBugs::default()
+    };
     let read = |path: &std::path::Path| -> Result<Vec<warmcheck_impl::storage::Doc>, String> {
-        VbFile::open(setup.backend.as_dyn(), path)
+        VbFile::open_with_bugs(setup.backend.as_dyn(), path, rules)
             .and_then(|f| f.docs())
             .map_err(|e| format!("reading back {}: {e}", path.display()))
     };
+    // Each role's files are its node's (after a failover the active is another node).
+    let roles = cluster.roles();
     for vb in 0..cluster.vbuckets() {
-        let active_path = active_vb_path(&setup.dir, vb);
+        let active_path = node_vb_path(&setup.dir, roles.active, vb);
         let active = read(&active_path)?;
         for r in 0..cluster.replicas() {
             if cluster.replica_stream(r, vb) != StreamState::Accepted {
                 continue;
             }
-            let replica_path = replica_vb_path(&setup.dir, r, vb);
+            let replica_path = node_vb_path(&setup.dir, roles.replicas[r], vb);
             let replica = read(&replica_path)?;
             for (a, b) in active.iter().zip(replica.iter()) {
                 assert_eq!(a.seqno, b.seqno, "both files list every seqno in order");

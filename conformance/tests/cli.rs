@@ -28,6 +28,7 @@ const COUNTS: &[(&str, &str, u64, u64)] = &[
     ("simulate", "failovers", 0, 20),
     ("conform", "failovers", 0, 20),
     ("workload", "failovers", 0, 20),
+    ("soak", "failovers", 0, 20),
     ("check", "flush-failures", 0, 20),
     ("explore", "flush-failures", 0, 20),
     ("simulate", "flush-failures", 0, 20),

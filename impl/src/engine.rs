@@ -488,6 +488,10 @@ impl Cluster {
         } = config;
         check_shape(vbuckets)?;
         check_design(variant)?;
+        let storage = crate::storage::StorageBugs {
+            unordered_failover_tables: variant.reverted.mb20822,
+            ..bugs.storage()
+        };
         let mut dirs = vec![dir.clone()];
         dirs.extend((0..=replicas).map(|n| node_dir(&dir, n)));
         disk::make_dirs(&backend, &dirs)?;
@@ -512,12 +516,7 @@ impl Cluster {
                 snap_end: 0,
                 max_cas: 0,
             };
-            let disk = VbDisk::create(
-                &active_backend,
-                bugs.storage(),
-                &active_vb_path(&dir, vb),
-                &state,
-            )?;
+            let disk = VbDisk::create(&active_backend, storage, &active_vb_path(&dir, vb), &state)?;
             vbs.push(ActiveVb {
                 disk,
                 mem: Some(VbMem {
@@ -544,12 +543,8 @@ impl Cluster {
                     snap_end: 0,
                     max_cas: 0,
                 };
-                let disk = VbDisk::create(
-                    &backend,
-                    bugs.storage(),
-                    &replica_vb_path(&dir, r, vb),
-                    &state,
-                )?;
+                let disk =
+                    VbDisk::create(&backend, storage, &replica_vb_path(&dir, r, vb), &state)?;
                 row.push(ReplicaVb {
                     disk,
                     history: Vec::new(),
@@ -608,6 +603,10 @@ impl Cluster {
         } = config;
         check_shape(vbuckets)?;
         check_design(variant)?;
+        let storage = crate::storage::StorageBugs {
+            unordered_failover_tables: variant.reverted.mb20822,
+            ..bugs.storage()
+        };
         let lock = disk::lock_dir(&backend, &dir)?;
         if !disk::bucket_exists(&backend, &active_dir(&dir))? {
             return Err(EngineError::Directory(format!(
@@ -626,7 +625,7 @@ impl Cluster {
         let mut vbs = Vec::new();
         for vb in 0..vbuckets {
             let path = node_vb_path(&dir, roles.active, vb);
-            let disk = VbDisk::open(&active_backend, bugs.storage(), &path)?;
+            let disk = VbDisk::open(&active_backend, storage, &path)?;
             vbs.push(ActiveVb { disk, mem: None });
         }
         let mut replica_vbs = Vec::new();
@@ -634,7 +633,7 @@ impl Cluster {
             let mut row = Vec::new();
             for vb in 0..vbuckets {
                 let path = node_vb_path(&dir, node, vb);
-                let disk = VbDisk::open(&backend, bugs.storage(), &path)?;
+                let disk = VbDisk::open(&backend, storage, &path)?;
                 row.push(ReplicaVb::from_disk(disk));
             }
             replica_vbs.push(row);
@@ -642,7 +641,7 @@ impl Cluster {
         let failed_over = match roles.failed_over {
             Some(node) => Some(
                 (0..vbuckets)
-                    .map(|vb| VbDisk::open(&backend, bugs.storage(), &node_vb_path(&dir, node, vb)))
+                    .map(|vb| VbDisk::open(&backend, storage, &node_vb_path(&dir, node, vb)))
                     .collect::<Result<Vec<_>, _>>()?,
             ),
             None => None,
@@ -828,10 +827,11 @@ impl Cluster {
     /// replica file must come back exactly as it was.
     fn reopen_files(&mut self) -> Result<(), EngineError> {
         let machine_crashed = matches!(self.backend, StorageBackend::Faulty(_));
+        let storage = self.storage_rules();
         let active_backend = disk::with_disk_full(&self.backend, &self.disk_full);
         for vb in 0..self.vbuckets() {
             let path = node_vb_path(&self.dir, self.roles.active, vb);
-            let disk = VbDisk::open(&active_backend, self.bugs.storage(), &path)?;
+            let disk = VbDisk::open(&active_backend, storage, &path)?;
             self.vbs[vb as usize].disk = disk;
         }
         if machine_crashed {
@@ -839,7 +839,7 @@ impl Cluster {
             if let (Some(disks), Some(node)) = (&mut self.failed_over, self.roles.failed_over) {
                 for (vb, d) in disks.iter_mut().enumerate() {
                     let path = node_vb_path(&self.dir, node, vb as u16);
-                    *d = VbDisk::open(&self.backend, self.bugs.storage(), &path)?;
+                    *d = VbDisk::open(&self.backend, storage, &path)?;
                 }
             }
         }
@@ -849,7 +849,7 @@ impl Cluster {
                     continue;
                 }
                 let path = rv.disk.path().to_path_buf();
-                let disk = VbDisk::open(&self.backend, self.bugs.storage(), &path)?;
+                let disk = VbDisk::open(&self.backend, storage, &path)?;
                 if disk.items() != &rv.history[..] {
                     // Only a replica commit that failed (an injected storage fault) leaves the
                     // file and memory apart, by that one mutation or rewind: the file wins.
@@ -907,15 +907,6 @@ impl Cluster {
 
 /// The designs this engine implements: all but MB-21769's fix reverted (see [`Reverted`]).
 fn check_design(variant: Variant) -> Result<(), EngineError> {
-    if variant.reverted.mb20822 {
-        return Err(EngineError::InvalidArgument(
-            "the design reverts MB-20822's fix (createEntry leaving every second stale entry), \
-             which this engine does not implement: the table it leaves has an entry above a \
-             newer one, which this engine's storage format refuses to write or read \
-             (docs/on-disk-format.md)"
-                .into(),
-        ));
-    }
     if variant.reverted.mb21769 {
         return Err(EngineError::InvalidArgument(
             "the design reverts MB-21769's fix (a set_vbucket_state counted in the snapshot \

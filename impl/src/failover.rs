@@ -231,6 +231,35 @@ impl FailoverTable {
         uuid
     }
 
+    /// `createEntry(high)` before MB-20822's fix (4eae12aa7): the erase loop advanced its
+    /// iterator after each erase as well, so the entry right after an erased one was never
+    /// examined and a stale entry above `high` could stay. Returns the new uuid. Only a design
+    /// that reverts the fix calls this.
+    pub fn create_entry_skipping_every_second_stale(
+        &mut self,
+        high: u64,
+        uuids: &mut dyn UuidGen,
+    ) -> u64 {
+        let mut i = 0;
+        while i < self.entries.len() {
+            if self.entries[i].seq > high {
+                self.entries.remove(i);
+            }
+            // The loop's `++it`, after `it = erase(it)` too.
+            i += 1;
+        }
+        let uuid = draw_uuid(uuids, |u| self.contains_uuid(u));
+        self.entries.insert(
+            0,
+            Entry {
+                id: uuid,
+                seq: high,
+            },
+        );
+        self.entries.truncate(MAX_ENTRIES);
+        uuid
+    }
+
     /// `pruneEntries(seq)` (replica rollback): drop every entry whose seqno is above `seq`.
     ///
     /// kv_engine 6.5 refuses to prune to 0 and refuses to empty the table; here pruning to 0 is
@@ -304,6 +333,12 @@ impl FailoverTable {
 
     /// What is wrong with the table, if anything (for assertion messages).
     pub fn well_formed_error(&self) -> Option<String> {
+        self.well_formed_error_allowing(false)
+    }
+
+    /// [`Self::well_formed_error`], with `unordered` allowing an entry above a newer one (what
+    /// `createEntry` left before MB-20822's fix).
+    pub fn well_formed_error_allowing(&self, unordered: bool) -> Option<String> {
         if self.entries.is_empty() {
             return Some("empty".into());
         }
@@ -321,7 +356,7 @@ impl FailoverTable {
                 return Some(format!("uuid {} appears twice", e.id));
             }
             if let Some(older) = self.entries.get(i + 1) {
-                if older.seq > e.seq {
+                if older.seq > e.seq && !unordered {
                     return Some(format!(
                         "entry {} (seq {}) is above the newer entry {i} (seq {})",
                         i + 1,

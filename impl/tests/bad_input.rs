@@ -575,3 +575,49 @@ fn a_cluster_map_reopens_with_its_roles_and_a_bad_one_is_refused_naming_the_file
     std::fs::write(&map, &good).unwrap();
     Cluster::open(config(dir.path())).expect("the good map opens again");
 }
+
+/// A table with a stale entry above a newer one (what `createEntry` left before MB-20822's
+/// fix) is refused by every design that has the fix, naming the file and the entries, and read
+/// as it is by the design that reverts it (its warmup, like kv_engine's then, keeps it).
+#[test]
+fn an_unordered_failover_table_is_refused_unless_the_design_reverts_mb20822() {
+    use warmcheck_impl::storage::FailoverEntryJson;
+    let dir = bucket();
+    let path = dir.path().join("active/vb0.couch");
+    append_commit_allowing(&path, |s| {
+        s.failover_table = vec![
+            FailoverEntryJson { id: 7, seq: 0 },
+            FailoverEntryJson { id: 8, seq: 1 },
+            FailoverEntryJson { id: 1, seq: 0 },
+        ];
+    });
+    let err = open_err(dir.path());
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&path.display().to_string()) && msg.contains("not newest first"),
+        "{msg}"
+    );
+    let mut cfg = config(dir.path());
+    cfg.variant = "current".parse().unwrap();
+    cfg.variant.reverted.mb20822 = true;
+    let mut c = Cluster::open(cfg).expect("the design without the fix reads it");
+    c.warmup_until(Phase::Complete).unwrap();
+    let table: Vec<(u64, u64)> = c.view().active.vbuckets[0]
+        .failover_on_disk
+        .iter()
+        .map(|e| (e.id, e.seq))
+        .collect();
+    assert_eq!(table, vec![(7, 0), (8, 1), (1, 0)]);
+}
+
+/// [`append_commit`] through a file that takes unordered tables.
+fn append_commit_allowing(path: &Path, edit: impl FnOnce(&mut VbState)) {
+    let bugs = warmcheck_impl::storage::StorageBugs {
+        unordered_failover_tables: true,
+        ..Default::default()
+    };
+    let mut file = VbFile::open_with_bugs(Arc::new(FileBackend::new()), path, bugs).unwrap();
+    let mut state = file.vbstate().unwrap().clone();
+    edit(&mut state);
+    file.commit(&[], &state).unwrap();
+}

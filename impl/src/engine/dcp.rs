@@ -259,7 +259,9 @@ impl Cluster {
             max_cas: r.max_cas,
         };
         assert!(
-            r.failover.is_well_formed(),
+            r.failover
+                .well_formed_error_allowing(self.variant.reverted.mb20822)
+                .is_none(),
             "replica table {} is well formed",
             r.failover
         );

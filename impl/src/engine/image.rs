@@ -255,7 +255,7 @@ impl Cluster {
             }
             match slot {
                 Slot::Data { node, vb } => {
-                    let mut d = VbDisk::open(&self.backend_of(node), self.bugs.storage(), path)?;
+                    let mut d = VbDisk::open(&self.backend_of(node), self.storage_rules(), path)?;
                     d.generation = generation;
                     *self.node_disk_mut(node, vb) = d;
                 }
@@ -318,7 +318,7 @@ impl Cluster {
             (0..c.vbuckets())
                 .map(|vb| {
                     let path = node_vb_path(&c.dir, node, vb);
-                    let mut d = VbDisk::open(&backend, c.bugs.storage(), &path)?;
+                    let mut d = VbDisk::open(&backend, c.storage_rules(), &path)?;
                     d.generation = generations[node][vb as usize];
                     Ok(d)
                 })

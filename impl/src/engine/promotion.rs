@@ -262,7 +262,7 @@ impl Cluster {
         let mut vbs = Vec::with_capacity(row.len());
         for (vb, r) in row.into_iter().enumerate() {
             let path = node_vb_path(&self.dir, promoted, vb as u16);
-            let disk = VbDisk::open(&active_backend, self.bugs.storage(), &path)?;
+            let disk = VbDisk::open(&active_backend, self.storage_rules(), &path)?;
             let cached = disk
                 .state()
                 .expect("an opened data file has a commit")
@@ -329,7 +329,7 @@ impl Cluster {
         for d in disks {
             let path = d.path().to_path_buf();
             // Reopened as a replica's (no full-disk seam), read as warmup reads it.
-            let d = VbDisk::open(&self.backend, self.bugs.storage(), &path)?;
+            let d = VbDisk::open(&self.backend, self.storage_rules(), &path)?;
             let state = d.state().expect("an opened data file has a commit").clone();
             let at = if d.high_seqno() == state.snap_end {
                 state.snap_end
@@ -337,9 +337,15 @@ impl Cluster {
                 state.snap_start
             };
             let mut r = ReplicaVb::from_disk(d);
-            let (sanitized, _) =
-                FailoverTable::sanitized(state.table.clone(), r.high_seqno(), self.uuids.as_mut());
-            r.failover = sanitized;
+            if !self.variant.reverted.mb20822 {
+                // Loading a table drops erroneous entries since MB-20822's fix (3fb0f02cb).
+                let (sanitized, _) = FailoverTable::sanitized(
+                    state.table.clone(),
+                    r.high_seqno(),
+                    self.uuids.as_mut(),
+                );
+                r.failover = sanitized;
+            }
             if !clean && !state.replica {
                 let mut t = r.failover.clone();
                 self.create_entry(&mut t, at);
@@ -364,15 +370,28 @@ impl Cluster {
 
     /// `createEntry(at)` as the design has it, wherever it is called from (warmup, a
     /// promotion, an add-back): before MB-11085's fix it added nothing when the newest entry's
-    /// seqno already was `at`. (MB-20822's reverted fix is refused by `check_design`.) Whether
-    /// it added an entry.
+    /// seqno already was `at`; before MB-20822's its erase loop left every second stale entry.
+    /// Whether it added an entry.
     pub(super) fn create_entry(&mut self, table: &mut FailoverTable, at: u64) -> bool {
-        assert!(!self.variant.reverted.mb20822, "refused by check_design");
-        if self.variant.reverted.mb11085 && table.newest().seq == at {
+        let reverted = self.variant.reverted;
+        if reverted.mb11085 && table.newest().seq == at {
             return false;
         }
-        table.create_entry(at, self.uuids.as_mut());
+        if reverted.mb20822 {
+            table.create_entry_skipping_every_second_stale(at, self.uuids.as_mut());
+        } else {
+            table.create_entry(at, self.uuids.as_mut());
+        }
         true
+    }
+
+    /// What the storage layer is asked to take: the seeded bugs, and the tables a design that
+    /// reverts MB-20822's fix writes.
+    pub(super) fn storage_rules(&self) -> crate::storage::StorageBugs {
+        crate::storage::StorageBugs {
+            unordered_failover_tables: self.variant.reverted.mb20822,
+            ..self.bugs.storage()
+        }
     }
 
     /// A promoted vb whose node crashed before its first flush warmed up from a vbstate that

@@ -382,6 +382,7 @@ impl SeededBugs {
         crate::storage::StorageBugs {
             header_before_docs_synced: self.header_before_docs_synced,
             accept_bad_header_checksum: self.accept_bad_header_checksum,
+            unordered_failover_tables: false,
         }
     }
 

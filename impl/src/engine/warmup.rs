@@ -173,10 +173,16 @@ impl Cluster {
             })?;
             let high = disk.high_seqno();
             check_contiguous(&history, high, &path);
-            let (mut failover, _erased) =
-                FailoverTable::sanitized(state.table.clone(), high, self.uuids.as_mut());
+            // Loading a table drops erroneous entries since MB-20822's fix (3fb0f02cb); a design
+            // without the fix loads it as it is.
+            let unordered = self.variant.reverted.mb20822;
+            let mut failover = if unordered {
+                FailoverTable::from_entries(state.table.clone())
+            } else {
+                FailoverTable::sanitized(state.table.clone(), high, self.uuids.as_mut()).0
+            };
             assert!(
-                failover.is_well_formed(),
+                failover.well_formed_error_allowing(unordered).is_none(),
                 "{}: sanitized table {failover} is not well formed",
                 path.display()
             );

@@ -93,11 +93,17 @@ impl VbState {
     /// seqnos increasing towards the newest entry, a zero or repeated uuid, or a snapshot that
     /// ends before it starts. `None` if well formed.
     pub fn defect(&self) -> Option<String> {
+        self.defect_allowing(false)
+    }
+
+    /// [`VbState::defect`], with `unordered` ([`StorageBugs::unordered_failover_tables`])
+    /// allowing seqnos that increase towards the newest entry.
+    pub fn defect_allowing(&self, unordered: bool) -> Option<String> {
         if self.failover_table.is_empty() {
             return Some("the failover table is empty".into());
         }
         for pair in self.failover_table.windows(2) {
-            if pair[0].seq < pair[1].seq {
+            if pair[0].seq < pair[1].seq && !unordered {
                 return Some(format!(
                     "failover entries are not newest first: {{id {}, seq {}}} before {{id {}, seq {}}}",
                     pair[0].id, pair[0].seq, pair[1].id, pair[1].seq
@@ -355,6 +361,11 @@ pub struct StorageBugs {
     /// `open` accepts a header record whose checksum fails, and trusts its fields without
     /// checking them against the records before it (seen with a torn or damaged header).
     pub accept_bad_header_checksum: bool,
+    /// Not a bug of the storage layer but of a design: before MB-20822's fix (4eae12aa7,
+    /// 3fb0f02cb) `createEntry` could leave a stale entry above a newer one, and kv_engine wrote
+    /// and read such a table as it was. A file opened with this writes and reads a failover
+    /// table whose seqnos increase towards the newest entry; every other rule stands.
+    pub unordered_failover_tables: bool,
 }
 
 impl VbFile {
@@ -677,7 +688,7 @@ impl VbFile {
                 source,
             })?;
         // Paired with the check in `commit`.
-        if let Some(what) = vbstate.defect() {
+        if let Some(what) = vbstate.defect_allowing(self.bugs.unordered_failover_tables) {
             return Err(StoreError::VbStateInvalid {
                 path: self.path.clone(),
                 offset,
@@ -828,7 +839,7 @@ impl VbFile {
             }
             last_seqno = doc.seqno;
         }
-        if let Some(what) = vbstate.defect() {
+        if let Some(what) = vbstate.defect_allowing(self.bugs.unordered_failover_tables) {
             panic!(
                 "{}: refusing to write a vbstate: {what}",
                 self.path.display()
