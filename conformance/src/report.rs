@@ -1,7 +1,7 @@
 //! Machine-readable reports for CI: JSON (versioned schema, `docs/reports.md`) and JUnit XML.
 //!
 //! Every JSON document warmcheck writes is a struct deriving `Serialize` and `JsonSchema`;
-//! [`schemas`] generates `docs/schemas/*.schema.json` from them (`conformance/tests/schemas.rs`
+//! [`schemas`] generates `docs/schemas/*.schema.json` from them (`conformance/tests/it/schemas.rs`
 //! checks the files are current; `REWRITE=1` regenerates them). A schema is as strict as the
 //! output: every field required, no other field, enums and minimums where the value has them.
 

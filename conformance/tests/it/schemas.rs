@@ -3,18 +3,14 @@
 //! there equals its generated schema, and every generated schema has its file. Every message
 //! docs/sut-protocol.md shows validates against the protocol's.
 //!
-//! `REWRITE=1 cargo test -p warmcheck-conformance --test schemas` regenerates the files (the
+//! `REWRITE=1 cargo test -p warmcheck-conformance --test it schemas::` regenerates the files (the
 //! same `REWRITE` as the story files: `warmcheck-testkit`); review the change with
-//! `git diff docs/schemas`. `conformance/tests/reports.rs` validates real reports against them;
-//! `conformance/tests/sut_protocol.rs` drives real SUTs over the protocol whose messages the
+//! `git diff docs/schemas`. `conformance/tests/it/reports.rs` validates real reports against them;
+//! `conformance/tests/it/sut_protocol.rs` drives real SUTs over the protocol whose messages the
 //! `sut-*` schemas describe.
 
-use std::path::{Path, PathBuf};
+use crate::common::schemas_dir;
 use warmcheck_conformance::report;
-
-fn schemas_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas")
-}
 
 #[test]
 fn the_schemas_in_docs_are_the_generated_ones() {
@@ -29,7 +25,7 @@ fn the_schemas_in_docs_are_the_generated_ones() {
     let mut stale = Vec::new();
     for entry in std::fs::read_dir(schemas_dir()).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
-        // The one schema written by hand (tests/reports.rs validates real ITF files against
+        // The one schema written by hand (tests/it/reports.rs validates real ITF files against
         // it): ITF is Apalache's and Quint's format, not a struct of ours. `itf::document`
         // builds it with a serde Serializer of its own (integers as {"#bigint"}, tuples as
         // {"#tup"}, maps as {"#map"}, enums as {"tag", "value"}) over the model's State, so a
