@@ -223,6 +223,8 @@ pub fn split(model: &Warmup, shard: Shard, max_depth: Option<usize>) -> Part {
 }
 
 /// Check `model` exhaustively with the given strategy (or the part `opts.shard` names).
+// Long: each strategy's checker, progress and outcome in one place.
+#[allow(clippy::too_many_lines)]
 pub fn run(model: &Warmup, opts: &CheckOptions) -> CheckOutcome {
     let props = model.properties();
     let mut progress = Progress::new(opts.quiet);

@@ -226,6 +226,8 @@ pub fn conform<S: Sut>(
 /// [`conform`] as one of several jobs of the process sharing `shard`: each job runs this on
 /// its own thread with its own system under test and the same [`Jobs`]; together they perform
 /// each of the shard's transitions once.
+// Long: the depth-first walk's loop with its image and path bookkeeping.
+#[allow(clippy::too_many_lines)]
 pub fn conform_job<S: Sut>(
     model: &Warmup,
     sut: &mut S,

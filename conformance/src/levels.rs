@@ -244,6 +244,8 @@ struct Expanded {
 
 /// Run the search from `roots` (deduplicated by fingerprint; a root's index in the answer is
 /// its index in `roots`).
+// Long: the level loop and its thread scope, shared by every phase of a level.
+#[allow(clippy::too_many_lines)]
 pub fn run(search: &Search, roots: &[State], live: &Live) -> Outcome {
     let model = search.model;
     let props = model.properties();

@@ -601,6 +601,8 @@ impl Values<'_> {
 /// order the engine logged them. Composite helpers (`connect`, `shutdown`, ...) are never
 /// logged: the engine logs the single steps they are made of. A `create` line is no action
 /// (the validator starts over from the model's initial state at it).
+// Long: one arm per logged call, exhaustive.
+#[allow(clippy::too_many_lines)]
 pub fn action_of_event(
     model: &Warmup,
     before: &State,
@@ -836,6 +838,8 @@ impl fmt::Display for ResultDifference {
 /// Not compared: a rollback's `reason` (kv_engine's wording; the model decides by the same rule
 /// without naming it), a crash's `tear` (the model's crash keeps what was synced, torn or not),
 /// a failed flush's message.
+// Long: one arm per logged call and the results it compares, exhaustive.
+#[allow(clippy::too_many_lines)]
 pub fn check_results(
     before: &State,
     taken: &[(Action, State)],

@@ -1,7 +1,7 @@
 //! Machine-readable reports for CI: JSON (versioned schema, `docs/reports.md`) and JUnit XML.
 //!
 //! Every JSON document warmcheck writes is a struct deriving `Serialize` and `JsonSchema`;
-//! [`schemas`] generates `docs/schemas/*.schema.json` from them (`conformance/tests/schemas.rs`
+//! [`schemas`] generates `docs/schemas/*.schema.json` from them (`conformance/tests/it/schemas.rs`
 //! checks the files are current; `REWRITE=1` regenerates them). A schema is as strict as the
 //! output: every field required, no other field, enums and minimums where the value has them.
 
@@ -142,32 +142,48 @@ pub struct ReplayJson<'a> {
 }
 
 /// Every JSON Schema of `docs/schemas/`, generated: (file name, schema). Each is
-/// self-contained (the types it shares with others are in its own `$defs`), describes the
-/// document as warmcheck writes it (`Option` fields are required and may be null), and is
-/// identified as `https://warmcheck.invalid/schemas/NAME`.
+/// self-contained (the types it shares with others are in its own `$defs`) and identified as
+/// `https://warmcheck.invalid/schemas/NAME`. A report's describes the document as warmcheck
+/// writes it (`Option` fields are required and may be null); the SUT protocol's
+/// ([`crate::sut::protocol::schemas`]) describe each line as its reading end reads it.
 pub fn schemas() -> Vec<(String, serde_json::Value)> {
-    fn generate<T: JsonSchema>(name: &str) -> (String, serde_json::Value) {
-        let mut schema = schemars::generate::SchemaSettings::draft2020_12()
-            .for_serialize()
-            .into_generator()
-            .into_root_schema_for::<T>();
-        let file = format!("{name}.schema.json");
-        schema.insert(
-            "$id".into(),
-            format!("https://warmcheck.invalid/schemas/{file}").into(),
-        );
-        (file, schema.to_value())
-    }
-    vec![
-        generate::<CheckReport>("check-report"),
-        generate::<CheckAllReport>("check-all-report"),
-        generate::<ConformReport>("conform-report"),
-        generate::<ReplayJson>("replay-report"),
-        generate::<crate::cli::simulate::SimulateReport>("simulate-report"),
-        generate::<crate::soak::SoakReport>("soak-report"),
-        generate::<crate::cli::validate::ValidateReport>("validate-report"),
-        generate::<crate::trace::Trace>("trace"),
-    ]
+    let mut all = vec![
+        schema_file::<CheckReport>("check-report", Direction::Written),
+        schema_file::<CheckAllReport>("check-all-report", Direction::Written),
+        schema_file::<ConformReport>("conform-report", Direction::Written),
+        schema_file::<ReplayJson>("replay-report", Direction::Written),
+        schema_file::<crate::cli::simulate::SimulateReport>("simulate-report", Direction::Written),
+        schema_file::<crate::soak::SoakReport>("soak-report", Direction::Written),
+        schema_file::<crate::cli::validate::ValidateReport>("validate-report", Direction::Written),
+        schema_file::<crate::trace::Trace>("trace", Direction::Written),
+    ];
+    all.extend(crate::sut::protocol::schemas());
+    all
+}
+
+/// Which side of a document's serde a schema describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// As warmcheck writes it: every field it always writes is required.
+    Written,
+    /// As its reader reads it: a field with a default may be left out.
+    Read,
+}
+
+/// `T`'s schema as the file `NAME.schema.json`, with its `$id`.
+pub fn schema_file<T: JsonSchema>(name: &str, direction: Direction) -> (String, serde_json::Value) {
+    let settings = schemars::generate::SchemaSettings::draft2020_12();
+    let settings = match direction {
+        Direction::Written => settings.for_serialize(),
+        Direction::Read => settings.for_deserialize(),
+    };
+    let mut schema = settings.into_generator().into_root_schema_for::<T>();
+    let file = format!("{name}.schema.json");
+    schema.insert(
+        "$id".into(),
+        format!("https://warmcheck.invalid/schemas/{file}").into(),
+    );
+    (file, schema.to_value())
 }
 
 impl<'a> CheckReport<'a> {

@@ -34,7 +34,7 @@
 //! Areas verified: see `validate.rs`, at every step; and that every action the model enables
 //! is accepted by the engine, and every refused call changes nothing.
 //! Areas not verified, and why: injected *sync* failures (the crashable backend's
-//! `crash_at_sync`, after which the machine is gone) are left to `impl/tests/random_walk.rs`
+//! `crash_at_sync`, after which the machine is gone) are left to `impl/tests/it/random_walk.rs`
 //! and to the kill test (`tests/crash_kill.rs`): the call in flight at such a failure has no
 //! single model successor; replicas restarting (the model's replicas never restart).
 

@@ -36,7 +36,7 @@ use warmcheck_impl::engine::{SeededBugs, StorageBackend};
 use warmcheck_model::{Action, State, Variant, Warmup};
 
 /// The story files of `conformance/testdata/`, built in: (file name, text).
-/// `conformance/tests/stories.rs` checks that this list is that directory's.
+/// `conformance/tests/it/stories.rs` checks that this list is that directory's.
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("current_clean_shutdown_during_warmup_forgets_unclean_restart.txt", include_str!("../testdata/current_clean_shutdown_during_warmup_forgets_unclean_restart.txt")),
     ("literal_guard_writes_clean_after_a_stop_in_initialize.txt", include_str!("../testdata/literal_guard_writes_clean_after_a_stop_in_initialize.txt")),

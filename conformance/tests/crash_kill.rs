@@ -40,6 +40,10 @@
 //! where exactly the kill lands depends on timing. On failure the directory and the logs are
 //! kept and their path printed.
 
+// The one shared helper module of `tests/it` (this file cannot be one of its modules: see
+// `tests/it/main.rs`); this binary uses part of it.
+#[allow(dead_code)]
+#[path = "it/common.rs"]
 mod common;
 
 use rand::rngs::StdRng;

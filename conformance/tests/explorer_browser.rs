@@ -173,6 +173,8 @@ fn browser() -> Result<(PathBuf, PathBuf), String> {
     ))
 }
 
+// Long: one Chromium session walked through the v6.5.1 story, page by page.
+#[allow(clippy::too_many_lines)]
 fn explorer_shows_the_v651_divergence_step_by_step_in_chromium(
     chromium: &Path,
     chromedriver: &Path,

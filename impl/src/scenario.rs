@@ -393,25 +393,7 @@ impl Runner {
     fn dispatch(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
         match d.cmd.as_str() {
             // set KEY [ttl=SECONDS] [vb=N] [value=V]
-            "set" => {
-                let key = d.key.as_deref().expect("checked by parse");
-                let vb = d.vb;
-                let value = match &d.value {
-                    Some(v) => v.clone(),
-                    None => format!("{key}@{}", self.writes + 1),
-                };
-                let seqno = self.cluster.set(vb, key, &value, d.ttl)?;
-                self.writes += 1;
-                let mut l = format!("vb {vb} seqno {seqno}: set {key}={value}");
-                if let Some(ttl) = d.ttl.filter(|t| *t > 0) {
-                    // `set` refused an expiry past the clock's limit, so this does not saturate.
-                    l.push_str(&format!(
-                        " ttl={ttl} (expires at {})",
-                        self.cluster.clock().saturating_add(ttl)
-                    ));
-                }
-                out.push(l);
-            }
+            "set" => self.do_set(d, out)?,
             // delete KEY [vb=N]
             "delete" => {
                 let key = d.key.as_deref().expect("checked by parse");
@@ -420,27 +402,7 @@ impl Runner {
                 out.push(format!("vb {} seqno {seqno}: delete {key}", d.vb));
             }
             // get KEY [vb=N]
-            "get" => {
-                let key = d.key.as_deref().expect("checked by parse");
-                let vb = d.vb;
-                let before = self.cluster.active_items(vb).unwrap_or_default();
-                let value = self.cluster.get(vb, key)?;
-                let after = self.cluster.active_items(vb).unwrap_or_default();
-                if after.len() > before.len() {
-                    let expiry = newest_expiry(&before, key);
-                    out.push(format!(
-                        "vb {vb} seqno {}: expire {key} (expired at {}, clock {})",
-                        after.len(),
-                        expiry.map_or("?".into(), |e| e.to_string()),
-                        self.cluster.clock()
-                    ));
-                } else {
-                    match value {
-                        Some(v) => out.push(format!("vb {vb}: get {key} = {v}")),
-                        None => out.push(format!("vb {vb}: get {key}: not found")),
-                    }
-                }
-            }
+            "get" => self.do_get(d, out)?,
             // advance-clock SECONDS
             "advance-clock" => {
                 self.cluster
@@ -455,25 +417,7 @@ impl Runner {
                 self.print_expiries(vb, &before, &seqnos, out);
             }
             // expiry-pager
-            "expiry-pager" => {
-                let before: Vec<Vec<Item>> = (0..self.cluster.vbuckets())
-                    .map(|vb| self.cluster.active_items(vb).unwrap_or_default())
-                    .collect();
-                let expired = self.cluster.run_expiry_pager()?;
-                for vb in 0..self.cluster.vbuckets() {
-                    let seqnos: Vec<u64> = expired
-                        .iter()
-                        .filter(|(v, _)| *v == vb)
-                        .map(|(_, s)| *s)
-                        .collect();
-                    if !seqnos.is_empty() {
-                        self.print_expiries(vb, &before[vb as usize], &seqnos, out);
-                    }
-                }
-                if expired.is_empty() {
-                    out.push("nothing expired".into());
-                }
-            }
+            "expiry-pager" => self.do_expiry_pager(out)?,
             // expire KEY [vb=N]
             "expire" => {
                 let key = d.key.as_deref().expect("checked by parse");
@@ -492,19 +436,7 @@ impl Runner {
                 ));
             }
             // flush [vb=N]
-            "flush" => {
-                if d.vb_given {
-                    self.flush_one(d.vb, out)?;
-                } else {
-                    let vbs = self.cluster.notified_vbs();
-                    if vbs.is_empty() {
-                        out.push("nothing to flush (no vb notified)".into());
-                    }
-                    for vb in vbs {
-                        self.flush_one(vb, out)?;
-                    }
-                }
-            }
+            "flush" => self.do_flush(d, out)?,
             // crash
             "crash" => {
                 let before = self.cluster.view();
@@ -515,54 +447,9 @@ impl Runner {
                 self.print_flag(out);
             }
             // shutdown
-            "shutdown" => {
-                let mut before = self.cluster.view();
-                self.cluster.shutdown_begin()?;
-                out.push("shutdown-begin: traffic, expiry and DCP stopped".into());
-                let steps: &[&str] = if self.flag_before_flush() {
-                    &["flag", "flush", "stop", "tasks"]
-                } else {
-                    &["flush", "stop", "tasks", "flag"]
-                };
-                for step in steps {
-                    before = self.cluster.view(); // losses are judged just before the last step
-                    match *step {
-                        "flag" => {
-                            self.cluster.shutdown_write_clean_flag()?;
-                            out.push(format!("shutdown-write-flag: {}", self.flag_written()));
-                        }
-                        "tasks" => {
-                            self.cluster.shutdown_stop_tasks()?;
-                            out.push(
-                                "shutdown-stop-tasks: warmup, expiry pager and compaction stopped"
-                                    .into(),
-                            );
-                        }
-                        "flush" => {
-                            for vb in self.cluster.notified_vbs() {
-                                self.flush_one(vb, out)?;
-                            }
-                        }
-                        _ => {
-                            self.cluster.shutdown_stop_flusher()?;
-                            out.push("shutdown-stop-flusher: flusher stopped".into());
-                        }
-                    }
-                }
-                self.print_if_down(&before, out);
-            }
+            "shutdown" => self.do_shutdown(out)?,
             // shutdown-begin
-            "shutdown-begin" => {
-                let was = self.cluster.process();
-                self.cluster.shutdown_begin()?;
-                let mut l = "client traffic and DCP stopped; streams dropped".to_string();
-                if let Process::Warming(p) = was {
-                    l.push_str(&format!(
-                        "; warmup (after {p}) goes on until the tasks stop"
-                    ));
-                }
-                out.push(l);
-            }
+            "shutdown-begin" => self.do_shutdown_begin(out)?,
             // shutdown-write-flag
             "shutdown-write-flag" => {
                 let before = self.cluster.view();
@@ -571,25 +458,7 @@ impl Runner {
                 self.print_if_down(&before, out);
             }
             // shutdown-stop-tasks
-            "shutdown-stop-tasks" => {
-                let before = self.cluster.view();
-                self.cluster.shutdown_stop_tasks()?;
-                out.push("warmup, expiry pager and compaction stopped".into());
-                for (b, a) in before
-                    .active
-                    .vbuckets
-                    .iter()
-                    .zip(&self.cluster.view().active.vbuckets)
-                {
-                    if a.queued != b.queued {
-                        out.push(format!(
-                            "vb {}: warmup stopped: set_vbucket_state queued (never flushed: the flusher stopped)",
-                            a.vb
-                        ));
-                    }
-                }
-                self.print_if_down(&before, out);
-            }
+            "shutdown-stop-tasks" => self.do_shutdown_stop_tasks(out)?,
             // shutdown-stop-flusher
             "shutdown-stop-flusher" => {
                 let before = self.cluster.view();
@@ -598,138 +467,321 @@ impl Runner {
                 self.print_if_down(&before, out);
             }
             // warmup [until=PHASE]
-            "warmup" => {
-                let until = d.until.unwrap_or(Phase::Complete);
-                loop {
-                    let done = match self.cluster.process() {
-                        Process::Warming(p) => p >= until,
-                        Process::ShuttingDown { warmup, .. } => warmup.is_none_or(|p| p >= until),
-                        Process::Running => until == Phase::Complete,
-                        Process::Down => false,
-                    };
-                    if done {
-                        break;
-                    }
-                    let before = self.cluster.view();
-                    let phase = self.cluster.warmup_step()?;
-                    self.print_phase(phase, &before, out);
-                }
-            }
+            "warmup" => self.do_warmup(d, out)?,
             // fail-over REPLICA: the down active is failed over, REPLICA promoted
-            "fail-over" => {
-                let r = d.replica.expect("checked by parse");
-                let name = crate::engine::replica_name(r);
-                self.cluster.fail_over(r)?;
-                let roles = self.cluster.roles().clone();
-                out.push(format!(
-                    "failed over: {name} (node {}) promoted; node {} is out",
-                    crate::engine::node_name(roles.active),
-                    roles
-                        .failed_over
-                        .map_or("-".into(), crate::engine::node_name)
-                ));
-                for vb in 0..self.cluster.vbuckets() {
-                    if let Some(t) = self.cluster.active_failover(vb) {
-                        out.push(format!("vb {vb}: table {t} (set_vbucket_state queued)"));
-                    }
-                }
-            }
+            "fail-over" => self.do_fail_over(d, out)?,
             // add-back: the failed-over node rejoins as the last replica
-            "add-back" => {
-                let node = self.cluster.roles().failed_over;
-                self.cluster.add_back()?;
-                let r = self.cluster.replicas() - 1;
-                out.push(format!(
-                    "added back: node {} is {}",
-                    node.map_or("-".into(), crate::engine::node_name),
-                    crate::engine::replica_name(r)
-                ));
-                for vb in 0..self.cluster.vbuckets() {
-                    let t = self.cluster.replica_failover(r, vb);
-                    out.push(format!("vb {vb}: table {t}"));
-                }
-            }
+            "add-back" => self.do_add_back(out)?,
             // stats-snapshot
             "stats-snapshot" => {
                 self.cluster.stats_snapshot()?;
                 out.push("stats.json rewritten without ep_force_shutdown (not clean)".into());
             }
             // connect REPLICA [vb=N]
-            "connect" => {
-                let r = d.replica.expect("checked by parse");
-                let vb = d.vb;
-                let name = crate::engine::replica_name(r);
-                for _ in 0..64 {
-                    let view = self.cluster.view();
-                    let rv = &view.replicas[r].vbuckets[vb as usize];
-                    let req = format!(
-                        "{name} vb {vb}: request start {} uuid U{} snap [{},{}]",
-                        rv.high_seqno,
-                        rv.failover.first().map_or(0, |e| e.id),
-                        rv.snap_start,
-                        rv.snap_end
-                    );
-                    let outcome = self.cluster.stream_request(r, vb)?;
-                    let table = self.cluster.replica_failover(r, vb);
-                    let rv = self.cluster.replica_items(r, vb);
-                    match outcome {
-                        StreamOutcome::Accepted => {
-                            out.push(format!("{req} -> accepted, adopted {table}"));
-                            return Ok(());
-                        }
-                        StreamOutcome::RolledBack {
-                            to,
-                            dropped_entry: true,
-                        } => out.push(format!(
-                            "{req} -> rollback to {to}: dropped newest entry, now {table}"
-                        )),
-                        StreamOutcome::RolledBack { to, .. } => out.push(format!(
-                            "{req} -> rollback to {to}: rewound to {}, now {table}",
-                            rv.len()
-                        )),
-                    }
-                }
-                out.push("gave up after 64 round trips".into());
-            }
+            "connect" => self.do_connect(d, out)?,
             // stream REPLICA [vb=N]
-            "stream" => {
-                let r = d.replica.expect("checked by parse");
-                let vb = d.vb;
-                let name = crate::engine::replica_name(r);
-                let seqnos = self.cluster.stream_all(r, vb)?;
-                if seqnos.is_empty() {
-                    out.push(format!(
-                        "{name} vb {vb}: up to date at {}",
-                        self.cluster.replica_items(r, vb).len()
-                    ));
-                } else {
-                    let items = self.cluster.replica_items(r, vb);
-                    let what: Vec<String> = seqnos
-                        .iter()
-                        .map(|s| format!("{s}:{}", items[*s as usize - 1].describe()))
-                        .collect();
-                    out.push(format!("{name} vb {vb}: received {}", what.join(" ")));
-                }
-            }
+            "stream" => self.do_stream(d, out)?,
             // disk [vb=N]
-            "disk" => {
-                let vb = d.vb;
-                let view = self.cluster.view();
-                let v = &view.active.vbuckets[vb as usize];
-                let items = self.cluster.active_items_on_disk(vb);
-                out.push(format!(
-                    "vb {vb} disk: high {}, failover {}, items {}",
-                    v.persisted_seqno,
-                    show_table(&v.failover_on_disk),
-                    show_items(&items)
-                ));
-            }
+            "disk" => self.do_disk(d, out)?,
             // show
             "show" => out.push(self.cluster.view().to_json()),
             // check-divergence
             "check-divergence" => self.check_divergence(out),
             other => unreachable!("Directive::parse accepted {other}"),
         }
+        Ok(())
+    }
+
+    /// `set KEY [ttl=SECONDS] [vb=N] [value=V]`: a client set; the value defaults to `KEY@N`, N the
+    /// number of writes so far.
+    fn do_set(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let key = d.key.as_deref().expect("checked by parse");
+        let vb = d.vb;
+        let value = match &d.value {
+            Some(v) => v.clone(),
+            None => format!("{key}@{}", self.writes + 1),
+        };
+        let seqno = self.cluster.set(vb, key, &value, d.ttl)?;
+        self.writes += 1;
+        let mut l = format!("vb {vb} seqno {seqno}: set {key}={value}");
+        if let Some(ttl) = d.ttl.filter(|t| *t > 0) {
+            // `set` refused an expiry past the clock's limit, so this does not saturate.
+            l.push_str(&format!(
+                " ttl={ttl} (expires at {})",
+                self.cluster.clock().saturating_add(ttl)
+            ));
+        }
+        out.push(l);
+        Ok(())
+    }
+
+    /// `get KEY [vb=N]`: a client get, which expires the item when it is due.
+    fn do_get(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let key = d.key.as_deref().expect("checked by parse");
+        let vb = d.vb;
+        let before = self.cluster.active_items(vb).unwrap_or_default();
+        let value = self.cluster.get(vb, key)?;
+        let after = self.cluster.active_items(vb).unwrap_or_default();
+        if after.len() > before.len() {
+            let expiry = newest_expiry(&before, key);
+            out.push(format!(
+                "vb {vb} seqno {}: expire {key} (expired at {}, clock {})",
+                after.len(),
+                expiry.map_or("?".into(), |e| e.to_string()),
+                self.cluster.clock()
+            ));
+        } else {
+            match value {
+                Some(v) => out.push(format!("vb {vb}: get {key} = {v}")),
+                None => out.push(format!("vb {vb}: get {key}: not found")),
+            }
+        }
+        Ok(())
+    }
+
+    /// `expiry-pager`: one run of the expiry pager over every vb.
+    fn do_expiry_pager(&mut self, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let before: Vec<Vec<Item>> = (0..self.cluster.vbuckets())
+            .map(|vb| self.cluster.active_items(vb).unwrap_or_default())
+            .collect();
+        let expired = self.cluster.run_expiry_pager()?;
+        for vb in 0..self.cluster.vbuckets() {
+            let seqnos: Vec<u64> = expired
+                .iter()
+                .filter(|(v, _)| *v == vb)
+                .map(|(_, s)| *s)
+                .collect();
+            if !seqnos.is_empty() {
+                self.print_expiries(vb, &before[vb as usize], &seqnos, out);
+            }
+        }
+        if expired.is_empty() {
+            out.push("nothing expired".into());
+        }
+        Ok(())
+    }
+
+    /// `flush [vb=N]`: flush that vb, or every notified vb.
+    fn do_flush(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
+        if d.vb_given {
+            self.flush_one(d.vb, out)?;
+        } else {
+            let vbs = self.cluster.notified_vbs();
+            if vbs.is_empty() {
+                out.push("nothing to flush (no vb notified)".into());
+            }
+            for vb in vbs {
+                self.flush_one(vb, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `shutdown`: a whole clean shutdown, its steps in the design's order.
+    fn do_shutdown(&mut self, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let mut before = self.cluster.view();
+        self.cluster.shutdown_begin()?;
+        out.push("shutdown-begin: traffic, expiry and DCP stopped".into());
+        let steps: &[&str] = if self.flag_before_flush() {
+            &["flag", "flush", "stop", "tasks"]
+        } else {
+            &["flush", "stop", "tasks", "flag"]
+        };
+        for step in steps {
+            before = self.cluster.view(); // losses are judged just before the last step
+            match *step {
+                "flag" => {
+                    self.cluster.shutdown_write_clean_flag()?;
+                    out.push(format!("shutdown-write-flag: {}", self.flag_written()));
+                }
+                "tasks" => {
+                    self.cluster.shutdown_stop_tasks()?;
+                    out.push(
+                        "shutdown-stop-tasks: warmup, expiry pager and compaction stopped".into(),
+                    );
+                }
+                "flush" => {
+                    for vb in self.cluster.notified_vbs() {
+                        self.flush_one(vb, out)?;
+                    }
+                }
+                _ => {
+                    self.cluster.shutdown_stop_flusher()?;
+                    out.push("shutdown-stop-flusher: flusher stopped".into());
+                }
+            }
+        }
+        self.print_if_down(&before, out);
+        Ok(())
+    }
+
+    /// `shutdown-begin`: the first step of a clean shutdown alone.
+    fn do_shutdown_begin(&mut self, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let was = self.cluster.process();
+        self.cluster.shutdown_begin()?;
+        let mut l = "client traffic and DCP stopped; streams dropped".to_string();
+        if let Process::Warming(p) = was {
+            l.push_str(&format!(
+                "; warmup (after {p}) goes on until the tasks stop"
+            ));
+        }
+        out.push(l);
+        Ok(())
+    }
+
+    /// `shutdown-stop-tasks`: stop warmup, the expiry pager and compaction.
+    fn do_shutdown_stop_tasks(&mut self, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let before = self.cluster.view();
+        self.cluster.shutdown_stop_tasks()?;
+        out.push("warmup, expiry pager and compaction stopped".into());
+        for (b, a) in before
+            .active
+            .vbuckets
+            .iter()
+            .zip(&self.cluster.view().active.vbuckets)
+        {
+            if a.queued != b.queued {
+                out.push(format!(
+                    "vb {}: warmup stopped: set_vbucket_state queued (never flushed: the flusher stopped)",
+                    a.vb
+                ));
+            }
+        }
+        self.print_if_down(&before, out);
+        Ok(())
+    }
+
+    /// `warmup [until=PHASE]`: warmup steps until PHASE (default: complete).
+    fn do_warmup(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let until = d.until.unwrap_or(Phase::Complete);
+        loop {
+            let done = match self.cluster.process() {
+                Process::Warming(p) => p >= until,
+                Process::ShuttingDown { warmup, .. } => warmup.is_none_or(|p| p >= until),
+                Process::Running => until == Phase::Complete,
+                Process::Down => false,
+            };
+            if done {
+                break;
+            }
+            let before = self.cluster.view();
+            let phase = self.cluster.warmup_step()?;
+            self.print_phase(phase, &before, out);
+        }
+        Ok(())
+    }
+
+    /// `fail-over REPLICA`: the down active is failed over, REPLICA promoted.
+    fn do_fail_over(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let r = d.replica.expect("checked by parse");
+        let name = crate::engine::replica_name(r);
+        self.cluster.fail_over(r)?;
+        let roles = self.cluster.roles().clone();
+        out.push(format!(
+            "failed over: {name} (node {}) promoted; node {} is out",
+            crate::engine::node_name(roles.active),
+            roles
+                .failed_over
+                .map_or("-".into(), crate::engine::node_name)
+        ));
+        for vb in 0..self.cluster.vbuckets() {
+            if let Some(t) = self.cluster.active_failover(vb) {
+                out.push(format!("vb {vb}: table {t} (set_vbucket_state queued)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `add-back`: the failed-over node rejoins as the last replica.
+    fn do_add_back(&mut self, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let node = self.cluster.roles().failed_over;
+        self.cluster.add_back()?;
+        let r = self.cluster.replicas() - 1;
+        out.push(format!(
+            "added back: node {} is {}",
+            node.map_or("-".into(), crate::engine::node_name),
+            crate::engine::replica_name(r)
+        ));
+        for vb in 0..self.cluster.vbuckets() {
+            let t = self.cluster.replica_failover(r, vb);
+            out.push(format!("vb {vb}: table {t}"));
+        }
+        Ok(())
+    }
+
+    /// `connect REPLICA [vb=N]`: stream requests until the producer accepts (at most 64).
+    fn do_connect(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let r = d.replica.expect("checked by parse");
+        let vb = d.vb;
+        let name = crate::engine::replica_name(r);
+        for _ in 0..64 {
+            let view = self.cluster.view();
+            let rv = &view.replicas[r].vbuckets[vb as usize];
+            let req = format!(
+                "{name} vb {vb}: request start {} uuid U{} snap [{},{}]",
+                rv.high_seqno,
+                rv.failover.first().map_or(0, |e| e.id),
+                rv.snap_start,
+                rv.snap_end
+            );
+            let outcome = self.cluster.stream_request(r, vb)?;
+            let table = self.cluster.replica_failover(r, vb);
+            let rv = self.cluster.replica_items(r, vb);
+            match outcome {
+                StreamOutcome::Accepted => {
+                    out.push(format!("{req} -> accepted, adopted {table}"));
+                    return Ok(());
+                }
+                StreamOutcome::RolledBack {
+                    to,
+                    dropped_entry: true,
+                } => out.push(format!(
+                    "{req} -> rollback to {to}: dropped newest entry, now {table}"
+                )),
+                StreamOutcome::RolledBack { to, .. } => out.push(format!(
+                    "{req} -> rollback to {to}: rewound to {}, now {table}",
+                    rv.len()
+                )),
+            }
+        }
+        out.push("gave up after 64 round trips".into());
+        Ok(())
+    }
+
+    /// `stream REPLICA [vb=N]`: deliver every mutation the replica lacks.
+    fn do_stream(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let r = d.replica.expect("checked by parse");
+        let vb = d.vb;
+        let name = crate::engine::replica_name(r);
+        let seqnos = self.cluster.stream_all(r, vb)?;
+        if seqnos.is_empty() {
+            out.push(format!(
+                "{name} vb {vb}: up to date at {}",
+                self.cluster.replica_items(r, vb).len()
+            ));
+        } else {
+            let items = self.cluster.replica_items(r, vb);
+            let what: Vec<String> = seqnos
+                .iter()
+                .map(|s| format!("{s}:{}", items[*s as usize - 1].describe()))
+                .collect();
+            out.push(format!("{name} vb {vb}: received {}", what.join(" ")));
+        }
+        Ok(())
+    }
+
+    /// `disk [vb=N]`: what the vb's data file holds.
+    fn do_disk(&mut self, d: &Directive, out: &mut Vec<String>) -> Result<(), EngineError> {
+        let vb = d.vb;
+        let view = self.cluster.view();
+        let v = &view.active.vbuckets[vb as usize];
+        let items = self.cluster.active_items_on_disk(vb);
+        out.push(format!(
+            "vb {vb} disk: high {}, failover {}, items {}",
+            v.persisted_seqno,
+            show_table(&v.failover_on_disk),
+            show_items(&items)
+        ));
         Ok(())
     }
 

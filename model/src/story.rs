@@ -5,6 +5,8 @@ use crate::{Action, Down, Node, Op, Queued, State, Stream};
 use std::fmt::Write;
 
 /// One sentence (or a few, joined by "; ") saying what `action` changed from `last` to `next`.
+// Long: one arm per Action, exhaustive, so that no action goes undescribed.
+#[allow(clippy::too_many_lines)]
 pub fn describe_step(last: &State, action: &Action, next: &State) -> String {
     let mut out = String::new();
     let w = &mut out;

@@ -362,6 +362,8 @@ pub fn story(model: &Warmup, path: &[(State, Option<Action>)]) -> Vec<String> {
 
 /// Steps `cols` of `path`; `tail`: with the verdict and the legend; `fit`: scaled down to at most
 /// [`MAX_WIDTH`] pixels wide.
+// Long: one pass laying out lanes, marks and labels on shared coordinates.
+#[allow(clippy::too_many_lines)]
 fn draw(
     model: &Warmup,
     path: &[(State, Option<Action>)],

@@ -2,6 +2,7 @@
 //! (`warmcheck conform --sut`, [`super::client`]) and the server (`warmcheck sut`,
 //! [`super::server`]). One JSON object per line each way.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use warmcheck_model::Variant;
@@ -16,12 +17,23 @@ pub const VERSIONS: [u32; 2] = [1, 2];
 /// The first version with failover and add-back.
 pub const FAILOVER_VERSION: u32 = 2;
 
+/// The phases a `warmup_step` reply names.
+pub const PHASES: &[&str] = &[
+    "initialize",
+    "create-vbuckets",
+    "populate-vbucket-map",
+    "loading-data",
+    "done",
+    "complete",
+];
+
 /// The capabilities a SUT may announce.
 pub const SNAPSHOT: &str = "snapshot";
 pub const RESTORE: &str = "restore";
 
 /// One request: its id, the model action it performs (for the SUT's logs only), and the call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "warmcheck SUT protocol: a request (warmcheck to the SUT)")]
 pub struct Request {
     pub id: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -31,7 +43,7 @@ pub struct Request {
 }
 
 /// What a request asks for. `op` names it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Call {
     /// The handshake: the protocol versions warmcheck speaks.
@@ -136,9 +148,11 @@ impl Call {
 }
 
 /// The designs a SUT implements: `"all"`, or a list.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Designs {
+    /// Every design. Any other string is read, and refused at the handshake.
+    #[schemars(extend("const" = "all"))]
     All(String),
     Some(Vec<Variant>),
 }
@@ -157,9 +171,12 @@ impl Designs {
 /// A reply. Which fields are present depends on the request (`docs/sut-protocol.md`). A result
 /// that may be `null` is an `Option<Option<_>>`: `None` when absent (not compared),
 /// `Some(None)` when `null`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "warmcheck SUT protocol: a reply (the SUT to warmcheck)")]
 pub struct Reply {
+    /// The id of the request it answers.
     pub id: u64,
+    /// `true`: served; `false`: `refused` or `error` says why.
     pub ok: bool,
     /// The engine refused the call (and changed nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,47 +184,67 @@ pub struct Reply {
     /// The SUT could not serve the request at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    // hello
+    /// `hello`: the protocol version chosen, one of the request's list (required there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub protocol: Option<u32>,
+    /// `hello`: the implementation's name and version (required there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `hello`: the designs it implements (required there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub designs: Option<Designs>,
+    /// `hello`: the optional requests it answers, `snapshot` and `restore` (both or neither);
+    /// others are ignored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Vec<String>>,
+    /// `hello`: the view fields `observe` leaves out; only these may be.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("items" = {"enum": OMITTABLE}))]
     pub omits: Option<Vec<String>>,
-    // action results
+    /// `set`, `delete`: the seqno it took; `stream_deliver`: the seqno delivered (`null`:
+    /// nothing to send).
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<u64>")]
     pub seqno: Option<Option<u64>>,
+    /// `get`: the value returned (`null`: not found).
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<String>")]
     pub result: Option<Option<String>>,
+    /// `get`, `expire_item`: the seqno of the expiry it made (`null`: none).
     #[serde(
         default,
         deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(with = "Option<u64>")]
     pub expired_seqno: Option<Option<u64>>,
+    /// `flush`: the seqnos committed, ascending.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seqnos: Option<Vec<u64>>,
+    /// `flush`: whether the commit failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<bool>,
+    /// `warmup_step`: the phase it completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = PHASES))]
     pub phase: Option<String>,
+    /// `stream_request`: `accepted` or `rolled-back:N`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(accepted|rolled-back:[0-9]+)$"))]
     pub outcome: Option<String>,
-    // observe, snapshot
+    /// `observe`: the projected view (`docs/vocabulary.md`, "The projected view").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view: Option<Value>,
+    /// `snapshot`: the opaque name of the image taken.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
 }
@@ -221,6 +258,20 @@ impl Reply {
             ..Reply::default()
         }
     }
+}
+
+/// The JSON Schemas of the protocol's two kinds of line, generated from [`Request`] and
+/// [`Reply`] for `docs/schemas/`: `sut-request.schema.json` (every request, one `oneOf` branch
+/// per `op`) and `sut-reply.schema.json` (every reply; a reply does not name its request, so
+/// which fields it must carry is the request's, `docs/sut-protocol.md`). Each describes a line
+/// as its reading end reads it: `warmcheck sut` reads requests, `warmcheck conform --sut`
+/// replies, and both ignore unknown fields.
+pub fn schemas() -> Vec<(String, Value)> {
+    use crate::report::{schema_file, Direction};
+    vec![
+        schema_file::<Request>("sut-request", Direction::Read),
+        schema_file::<Reply>("sut-reply", Direction::Read),
+    ]
 }
 
 /// A present field, `null` included (`Some(None)`); absent fields take the `default`.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A misbehaving SUT for conformance/tests/sut_protocol.rs.
+"""A misbehaving SUT for conformance/tests/it/sut_protocol.rs.
 
     misbehave.py MODE N CMD
 

@@ -3,7 +3,7 @@
 //! exactly what was acknowledged (or, for a tear that kept a whole in-flight header, that
 //! commit), never half a commit, and stats.json either old or new.
 
-mod storage_common;
+use crate::storage_common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! The vbucket data file on real files: recovery sees exactly a commit prefix, a torn tail is
 //! ignored and cut away, committed data that is damaged is refused with its offset.
 
-mod storage_common;
+use crate::storage_common;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -4,7 +4,8 @@
 //! kept; the candidate cap is a clear error; `scenario --log` and `soak --log` write logs that
 //! validate.
 
-mod common;
+use crate::common;
+use crate::common::plus_one;
 
 use common::warmcheck;
 
@@ -117,10 +118,6 @@ struct Case {
     applies: fn(&Value) -> bool,
     field: &'static str,
     change: fn(&Value) -> Value,
-}
-
-fn plus_one(v: &Value) -> Value {
-    json!(v.as_u64().unwrap() + 1)
 }
 
 fn cases() -> Vec<Case> {

@@ -50,12 +50,11 @@ fn lock_held_by_another_process_is_refused() {
     }
     let dir = tempfile::tempdir().unwrap();
     let _held = DirLock::acquire(dir.path()).unwrap();
+    // This test alone, by its path in the one test binary (`storage_lock::...`).
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let name = format!("{module}::lock_held_by_another_process_is_refused");
     let status = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "lock_held_by_another_process_is_refused",
-            "--nocapture",
-        ])
+        .args(["--exact", &name, "--nocapture"])
         .env(CHILD_ENV, dir.path())
         .status()
         .unwrap();

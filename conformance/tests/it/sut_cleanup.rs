@@ -15,6 +15,7 @@
 //! The checks run after conform has ended: it removes the directories before it exits, so
 //! they are gone then; the polls only tolerate a slow machine (a generous 30 s).
 
+use crate::common::wait_until;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -61,14 +62,6 @@ fn running(pid: u32) -> bool {
         let state = s[s.rfind(')').unwrap() + 1..].split_whitespace().next();
         !matches!(state, Some("Z" | "X"))
     })
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < until, "{what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The directories of `warmcheck sut` process `pid` (`warmcheck-sut-PID-*`) in `parent`.

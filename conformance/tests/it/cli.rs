@@ -1,7 +1,7 @@
 //! The command line itself: clap's own consistency checks, every count flag bounded (stated in
 //! its help, refused past it with exit code 2), one spelling of the backend flag.
 
-mod common;
+use crate::common;
 
 use clap::{CommandFactory, Parser};
 use common::warmcheck;

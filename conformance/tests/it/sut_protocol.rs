@@ -11,6 +11,7 @@
 //! - a SUT without snapshots covers every transition by path replay from reset;
 //! - omitted fields are not compared, and the report says so.
 
+use crate::common::wait_until;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -756,15 +757,6 @@ fn running(pid: u32) -> bool {
     })
 }
 
-/// Poll `done` for 30 s at most (generous: a loaded machine is slow, not wrong).
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < until, "{what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn what_a_sut_command_starts_in_the_background_does_not_outlive_the_run() {
     let cmd = format!("sleep 300 & echo bg-pid=$! >&2; exec {W} sut");
@@ -817,59 +809,6 @@ fn warmcheck_sut_holds_a_bounded_number_of_snapshots() {
             .unwrap()
             .contains("10000 snapshots are held"),
         "{last}"
-    );
-}
-
-/// Run `warmcheck conform args` to its end: exit code, output, and its peak resident memory in
-/// KiB (that child's own, from wait4).
-// It is waited for, by wait4 (which std's Child does not know of).
-#[allow(clippy::zombie_processes)]
-fn conform_measured(args: &[&str]) -> (i32, String, i64) {
-    use std::io::Read;
-    let tmp = tempfile::tempdir().unwrap();
-    let mut child = Command::new(W)
-        .arg("conform")
-        .args(args)
-        .current_dir(tmp.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 on our own child's pid, with pointers to live locals.
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
-    };
-    (code, out, usage.ru_maxrss)
-}
-
-#[test]
-fn output_after_the_last_reply_is_not_queued_without_limit() {
-    // After its last reply the SUT writes 200 MB of lines nobody asked for, while conform
-    // gives it its 2 s to exit: they used to be queued, all of them, in conform's memory.
-    let cmd =
-        format!("{W} sut; yes \"$(head -c 999 /dev/zero | tr '\\\\0' a)\" | head -c 200000000");
-    let (code, out, peak_kib) =
-        conform_measured(&[SMALL, &["-q", "--jobs", "1", "--sut", &cmd]].concat());
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("No mismatch"), "{out}");
-    assert!(
-        peak_kib < 100 * 1024,
-        "conform peaked at {} MiB: the unasked output was queued",
-        peak_kib / 1024
     );
 }
 

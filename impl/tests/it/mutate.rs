@@ -1,6 +1,6 @@
 //! Mutations for the fuzz targets and property tests: byte edits of any input, and structured
 //! edits of JSON (one node replaced by an extreme number, another type, or removed). Shared by
-//! `impl/tests/fuzz.rs` and `conformance/tests/fuzz.rs` (which includes this file by path).
+//! `impl/tests/it/fuzz.rs` and `conformance/tests/it/fuzz.rs` (which includes this file by path).
 
 #![allow(dead_code)]
 

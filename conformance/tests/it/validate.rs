@@ -1,7 +1,7 @@
 //! Trace validation (`warmcheck validate`): logs the engine writes validate; logs that were
 //! tampered with fail, naming the line and what is wrong.
 
-mod common;
+use crate::common;
 
 use common::warmcheck;
 
@@ -357,7 +357,7 @@ fn a_log_longer_than_the_bounds_given_names_the_bound() {
     );
 }
 
-/// Found by the property test `edited_logs_are_judged` (tests/fuzz.rs): a vb or key number as
+/// Found by the property test `edited_logs_are_judged` (tests/it/fuzz.rs): a vb or key number as
 /// large as a JSON number gets used to overflow while the log's shape was read (a panic in a
 /// debug build, a wrap to 0 in release). It is now refused as more than the model takes.
 #[test]

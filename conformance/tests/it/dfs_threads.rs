@@ -15,7 +15,7 @@
 //! (docs/performance.md); the loom check of the set (vendor/README.md, patch 7) catches that
 //! one on every run.
 
-mod common;
+use crate::common;
 
 use common::warmcheck;
 

@@ -2,7 +2,7 @@
 //! prefix of the bytes, plus garbage), open sees a prefix of the commits, never half of one,
 //! and the file accepts the next commit.
 
-mod storage_common;
+use crate::storage_common;
 
 use proptest::prelude::*;
 use std::path::Path;

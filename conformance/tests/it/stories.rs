@@ -4,7 +4,7 @@
 //! skeleton adapter are in `python_sut.rs` (they need python3). Bad input: every case exits 2
 //! with a message naming the file.
 
-mod common;
+use crate::common;
 
 use common::warmcheck as run;
 use std::path::{Path, PathBuf};

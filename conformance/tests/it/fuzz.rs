@@ -9,9 +9,8 @@
 //! libFuzzer, coverage-guided. The property tests at the end edit the JSON of real inputs
 //! node by node with proptest.
 
-mod common;
-#[path = "../../impl/tests/mutate/mod.rs"]
-mod mutate;
+use crate::common;
+use crate::mutate;
 
 use proptest::prelude::*;
 use rand::rngs::StdRng;

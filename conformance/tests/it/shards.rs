@@ -2,6 +2,7 @@
 //! give the verdicts of the unsharded check, for a design that violates (`current`) and one
 //! that holds (`proposed`). This is the local recipe of docs/scale.md.
 
+use crate::common::read_json;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -31,10 +32,6 @@ fn check_args<'a>(variant: &'a str, json: &'a Path, extra: &[&'a str]) -> Vec<&'
     args.extend(extra);
     args.extend(["--json", json.to_str().unwrap()]);
     args
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 fn verdicts(report: &Value) -> Vec<(String, String)> {

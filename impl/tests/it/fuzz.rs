@@ -7,9 +7,8 @@
 //! libFuzzer, coverage-guided. The property tests at the end drive structured inputs
 //! (directives, JSON edits, resealed data files) with proptest.
 
-mod mutate;
-#[path = "storage_common/mod.rs"]
-mod storage_common;
+use crate::mutate;
+use crate::storage_common;
 
 use proptest::prelude::*;
 use std::path::Path;

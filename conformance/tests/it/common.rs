@@ -1,7 +1,5 @@
-//! What the test files that drive the engine and read its event log share (`mod common;`).
-
-// Each test file is its own crate and uses only part of this.
-#![allow(dead_code)]
+//! What the test modules that drive the engine, run the binary and read its event log share
+//! (`use crate::common;` in `tests/it`; `tests/crash_kill.rs` includes it by path).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -66,4 +64,29 @@ pub fn warmcheck(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Poll `done` for 30 s at most (generous: a loaded machine is slow, not wrong).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    use std::time::{Duration, Instant};
+    let until = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < until, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The JSON document in file `p`.
+pub fn read_json(p: &std::path::Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// `docs/schemas/`, where the JSON Schemas are.
+pub fn schemas_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas")
+}
+
+/// `v`, a JSON number, plus one.
+pub fn plus_one(v: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!(v.as_u64().unwrap() + 1)
 }

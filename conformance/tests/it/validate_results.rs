@@ -3,7 +3,8 @@
 //! or expiry pager's expiry seqnos, a flush's seqnos, a stream request's outcome, request fields
 //! or producer table) is INVALID, naming that line and field.
 
-mod common;
+use crate::common;
+use crate::common::plus_one;
 
 use serde_json::{json, Value};
 use std::process::Command;
@@ -96,10 +97,6 @@ struct Case {
     applies: fn(&Value) -> bool,
     field: &'static str,
     change: fn(&Value) -> Value,
-}
-
-fn plus_one(v: &Value) -> Value {
-    json!(v.as_u64().unwrap() + 1)
 }
 
 fn cases() -> Vec<Case> {

@@ -2,13 +2,11 @@
 //! documented JSON Schema (`docs/schemas/`), and every `--junit` file is JUnit XML with one test
 //! case per property, a violation a `<failure>` carrying the counterexample.
 
+use crate::common::read_json;
+use crate::common::schemas_dir;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn schemas_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/schemas")
-}
 
 /// Resolves `https://warmcheck.invalid/schemas/NAME` to `docs/schemas/NAME`.
 struct LocalSchemas;
@@ -53,10 +51,6 @@ fn warmcheck(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn read_json(p: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
 const SMALL: [&str; 8] = [

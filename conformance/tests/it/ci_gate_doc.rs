@@ -2,7 +2,8 @@
 //! parses with this warmcheck's command line (no flag that does not exist, no missing value),
 //! the files they name exist, and the pipeline gates `current` on its accepted verdicts
 //! rather than on a check that fails by design. (The commands themselves run in `.ci/run`'s
-//! gates and in `expect.rs`.)
+//! gates and in `expect.rs`.) Beside them, the checks that keep docs/ in step with the code:
+//! the reading order, and every model action and protocol request documented.
 
 use clap::Parser;
 use std::path::Path;
@@ -143,4 +144,90 @@ fn docs_readme_links_every_page_and_only_pages_that_exist() {
             );
         }
     }
+}
+
+/// The names of `schema`'s `oneOf` branches at `$defs/DEF` (or at the root when `def` is
+/// `None`): a unit variant's `const`, a struct variant's one property, or an internally tagged
+/// variant's `tag` const. Derived from the types' generated schemas, so a new variant is here
+/// without a list to update.
+fn variant_names(schema: &serde_json::Value, def: Option<&str>, tag: Option<&str>) -> Vec<String> {
+    let at = match def {
+        Some(d) => &schema["$defs"][d],
+        None => schema,
+    };
+    let branches = at["oneOf"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no oneOf at {def:?}: {at}"));
+    branches
+        .iter()
+        .map(|b| {
+            let name = match tag {
+                Some(t) => b["properties"][t]["const"].as_str(),
+                None => b["const"].as_str().or_else(|| {
+                    let props = b["properties"].as_object()?;
+                    (props.len() == 1).then(|| props.keys().next().map(String::as_str))?
+                }),
+            };
+            name.unwrap_or_else(|| panic!("a branch without a name: {b}"))
+                .to_string()
+        })
+        .collect()
+}
+
+fn generated_schema(name: &str) -> serde_json::Value {
+    warmcheck_conformance::report::schemas()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, s)| s)
+        .unwrap_or_else(|| panic!("no generated schema {name}"))
+}
+
+/// Every model action has its row in docs/vocabulary.md's table of actions and engine calls
+/// (`| \`Name`), the names taken from `Action`'s generated schema (trace.schema.json).
+#[test]
+fn every_model_action_has_its_row_in_vocabulary_md() {
+    let actions = variant_names(&generated_schema("trace.schema.json"), Some("Action"), None);
+    // Cross-checked against the coverage list, which an exhaustive match keeps complete.
+    let mut sorted = actions.clone();
+    sorted.sort();
+    let mut kinds = warmcheck_conformance::explored::ACTION_KINDS.to_vec();
+    kinds.sort();
+    assert_eq!(sorted, kinds, "Action's schema and ACTION_KINDS differ");
+    let page = std::fs::read_to_string(root().join("docs/vocabulary.md")).unwrap();
+    let missing: Vec<&String> = actions
+        .iter()
+        .filter(|a| {
+            !page.lines().any(|l| {
+                l.strip_prefix(&format!("| `{a}"))
+                    .is_some_and(|rest| rest.starts_with('`') || rest.starts_with(' '))
+            })
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/vocabulary.md has no row for the actions {missing:?} (add one to \"Actions \
+         (model) and engine calls (implementation)\")"
+    );
+}
+
+/// Every request of the SUT protocol is shown in docs/sut-protocol.md as it goes on the wire
+/// (`"op":"NAME"`), the ops taken from `Request`'s generated schema (sut-request.schema.json).
+#[test]
+fn every_protocol_request_is_shown_in_sut_protocol_md() {
+    let ops = variant_names(
+        &generated_schema("sut-request.schema.json"),
+        None,
+        Some("op"),
+    );
+    assert!(ops.len() >= 21, "{ops:?}");
+    assert!(ops.iter().any(|o| o == "hello") && ops.iter().any(|o| o == "warmup_step"));
+    let page = std::fs::read_to_string(root().join("docs/sut-protocol.md")).unwrap();
+    let missing: Vec<&String> = ops
+        .iter()
+        .filter(|op| !page.contains(&format!("\"op\":\"{op}\"")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/sut-protocol.md shows no request {missing:?} (\"op\":\"NAME\")"
+    );
 }
