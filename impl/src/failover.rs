@@ -219,6 +219,12 @@ impl FailoverTable {
     /// uuid. Redraws a uuid that is 0 (as kv_engine does) or already in the table.
     pub fn create_entry(&mut self, high: u64, uuids: &mut dyn UuidGen) -> u64 {
         self.entries.retain(|e| e.seq <= high);
+        self.push_newest(high, uuids)
+    }
+
+    /// Push a new non-zero uuid, not in the table, at `high` at the front; drop the oldest
+    /// beyond the cap. Returns the uuid.
+    fn push_newest(&mut self, high: u64, uuids: &mut dyn UuidGen) -> u64 {
         let uuid = draw_uuid(uuids, |u| self.contains_uuid(u));
         self.entries.insert(
             0,
@@ -248,16 +254,7 @@ impl FailoverTable {
             // The loop's `++it`, after `it = erase(it)` too.
             i += 1;
         }
-        let uuid = draw_uuid(uuids, |u| self.contains_uuid(u));
-        self.entries.insert(
-            0,
-            Entry {
-                id: uuid,
-                seq: high,
-            },
-        );
-        self.entries.truncate(MAX_ENTRIES);
-        uuid
+        self.push_newest(high, uuids)
     }
 
     /// `pruneEntries(seq)` (replica rollback): drop every entry whose seqno is above `seq`.
