@@ -854,3 +854,57 @@ fn a_sut_of_protocol_1_is_refused_failovers_and_one_of_protocol_3_everything() {
         assert!(!out.contains("panicked"), "{out}");
     }
 }
+
+/// Protocol 2's requests, hostile: `warmcheck sut` refuses a `fail_over` of a replica that does
+/// not exist or is spelled another way, one while the active runs, and an `add_back` with no
+/// node out, each saying why and changing nothing (`observe` is the same after); a `fail_over`
+/// without its replica, or with a number for it, is an error naming the request, and the next
+/// request is served.
+#[test]
+fn warmcheck_sut_refuses_bad_failover_requests_and_changes_nothing() {
+    let mut peer = Peer::start(&[]);
+    let r = peer.call(r#"{"id":0,"op":"hello","protocol":[1,2]}"#);
+    assert_eq!(r["protocol"], 2, "{r}");
+    assert_eq!(peer.call(RESET)["ok"], true);
+    let observe = |peer: &mut Peer| peer.call(r#"{"id":9,"op":"observe"}"#)["view"].clone();
+    let running = observe(&mut peer);
+    let r = peer.call(r#"{"id":2,"op":"fail_over","replica":"r1"}"#);
+    assert!(
+        r["ok"] == false
+            && r["refused"]
+                .as_str()
+                .unwrap()
+                .contains("only a down active"),
+        "{r}"
+    );
+    let r = peer.call(r#"{"id":3,"op":"add_back"}"#);
+    assert!(
+        r["ok"] == false
+            && r["refused"]
+                .as_str()
+                .unwrap()
+                .contains("no node is failed over"),
+        "{r}"
+    );
+    assert_eq!(observe(&mut peer), running, "refused calls change nothing");
+    assert_eq!(peer.call(r#"{"id":4,"op":"crash"}"#)["ok"], true);
+    let down = observe(&mut peer);
+    for replica in ["r2", "r0", "r01", "x", ""] {
+        let r = peer.call(format!(
+            r#"{{"id":5,"op":"fail_over","replica":"{replica}"}}"#
+        ));
+        assert_eq!(r["ok"], false, "{replica:?}: {r}");
+        assert!(r["refused"].is_string() || r["error"].is_string(), "{r}");
+    }
+    for line in [
+        r#"{"id":6,"op":"fail_over"}"#,
+        r#"{"id":7,"op":"fail_over","replica":1}"#,
+    ] {
+        let r = peer.call(line);
+        assert_eq!(r["ok"], false, "{line}: {r}");
+        assert!(r["error"].is_string(), "{line}: {r}");
+    }
+    assert_eq!(observe(&mut peer), down, "bad requests change nothing");
+    let r = peer.call(r#"{"id":8,"op":"fail_over","replica":"r1"}"#);
+    assert_eq!(r["ok"], true, "{r}");
+}

@@ -93,32 +93,26 @@ fn the_cli_says_valid_with_counts_and_exits_0() {
     );
 }
 
+/// `warmcheck workload --seed SEED --steps STEPS --variant DESIGN ARGS...` in `dir`; its log.
+fn workload_log(dir: &Path, seed: u64, steps: u64, design: &str, args: &[&str]) -> String {
+    let data = dir.join("data");
+    let log = dir.join("run.ndjson");
+    let (seed, steps) = (seed.to_string(), steps.to_string());
+    let mut all = vec!["workload", "--dir", data.to_str().unwrap()];
+    all.extend(["--seed", &seed, "--log", log.to_str().unwrap()]);
+    all.extend(["--steps", &steps, "--variant", design]);
+    all.extend(args);
+    let (code, out, err) = warmcheck(&all);
+    assert_eq!(code, 0, "{out}{err}");
+    log.to_str().unwrap().to_string()
+}
+
 #[test]
 fn a_log_of_the_soak_workload_validates_with_bounds_read_from_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("run.ndjson");
-    let (code, out, err) = warmcheck(&[
-        "workload",
-        "--dir",
-        data.to_str().unwrap(),
-        "--seed",
-        "7",
-        "--log",
-        log.to_str().unwrap(),
-        "--steps",
-        "400",
-        "--variant",
-        "mb41942",
-        "--vbuckets",
-        "2",
-        "--replicas",
-        "2",
-        "--keys",
-        "3",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    let (code, out, err) = warmcheck(&["validate", log.to_str().unwrap(), "--variant", "mb41942"]);
+    let shape = ["--vbuckets", "2", "--replicas", "2", "--keys", "3"];
+    let log = workload_log(dir.path(), 7, 400, "mb41942", &shape);
+    let (code, out, err) = warmcheck(&["validate", &log, "--variant", "mb41942"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("within 2 vbuckets, 2 replicas, 3 keys"),
@@ -133,33 +127,20 @@ fn a_log_of_the_soak_workload_validates_with_bounds_read_from_the_log() {
 #[test]
 fn a_log_with_failovers_validates_and_fails_without_its_fail_over_line() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("run.ndjson");
-    let (code, out, err) = warmcheck(&[
-        "workload",
-        "--dir",
-        data.to_str().unwrap(),
-        "--seed",
-        "11",
-        "--log",
-        log.to_str().unwrap(),
-        "--steps",
-        "3000",
-        "--variant",
+    let log = workload_log(
+        dir.path(),
+        11,
+        3000,
         "current",
-        "--replicas",
-        "2",
-        "--failovers",
-        "3",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
+        &["--replicas", "2", "--failovers", "3"],
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     let failovers = text.matches("\"call\":\"fail_over\"").count();
     assert!(
         failovers > 0 && text.contains("\"call\":\"add_back\""),
         "{text:.400}"
     );
-    let (code, out, err) = warmcheck(&["validate", log.to_str().unwrap(), "--variant", "current"]);
+    let (code, out, err) = warmcheck(&["validate", &log, "--variant", "current"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!(", {failovers} failover")), "{out}");
     assert!(out.trim_end().ends_with(": VALID"), "{out}");
@@ -169,6 +150,16 @@ fn a_log_with_failovers_validates_and_fails_without_its_fail_over_line() {
         .iter()
         .position(|l| l.contains("\"call\":\"fail_over\""))
         .unwrap();
+    // A `fail_over` naming its replica another way (`r01`) is refused, naming the line.
+    let mut lying = ls.clone();
+    lying[at] = lying[at].replacen("\"replica\":\"r", "\"replica\":\"r0", 1);
+    let lie = write(dir.path(), "lie.ndjson", &join(&lying));
+    let (code, out, err) = warmcheck(&["validate", &lie, "--variant", "current"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(
+        format!("{out}{err}").contains(&format!("line {}", at + 1)) && out.contains("INVALID"),
+        "{out}{err}"
+    );
     ls.remove(at);
     let cut = write(dir.path(), "cut.ndjson", &join(&ls));
     let (code, out, err) = warmcheck(&["validate", &cut, "--variant", "current"]);

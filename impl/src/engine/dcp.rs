@@ -3,7 +3,6 @@
 //! it (`DcpConsumer`, `PassiveStream`, `KVBucket::rollback`), and the stream of mutations with
 //! their snapshot markers (`ActiveStream` -> `PassiveStream::processMutation`).
 
-use super::disk::DiskState;
 use super::event::Call;
 use super::view::EntryView;
 use super::{replica_name, tmpfail, Cluster, EngineError, RollbackRetry};
@@ -246,18 +245,8 @@ impl Cluster {
             (r.snap_start, r.snap_end)
         };
         r.max_cas = r.max_cas.max(item.cas);
-        // The vbstate's range starts at the end of the last complete snapshot (f40669692).
-        let state = DiskState {
-            replica: true,
-            table: r.failover.entries().to_vec(),
-            snap_start: if seqno == snap_end {
-                snap_end
-            } else {
-                snap_start - 1
-            },
-            snap_end,
-            max_cas: r.max_cas,
-        };
+        // The vbstate once `seqno` is in, in the snapshot `[snap_start, snap_end]`.
+        let state = r.vbstate_with(seqno, snap_start, snap_end);
         assert!(
             r.failover
                 .well_formed_error_allowing(self.variant.reverted.mb20822)

@@ -87,6 +87,17 @@ pub struct DiskState {
 }
 
 impl DiskState {
+    /// Where a new failover entry for a vb with this vbstate and high seqno `high` goes
+    /// (`VBucketLoader::createVBucket`, and `getFailoverSeqno` built from it): the snapshot's
+    /// end if everything up to it is on disk, else its start.
+    pub fn entry_seqno(&self, high: u64) -> u64 {
+        if high == self.snap_end {
+            self.snap_end
+        } else {
+            self.snap_start
+        }
+    }
+
     fn to_vbstate(&self) -> VbState {
         VbState {
             state: if self.replica {

@@ -331,11 +331,7 @@ impl Cluster {
             // Reopened as a replica's (no full-disk seam), read as warmup reads it.
             let d = VbDisk::open(&self.backend, self.storage_rules(), &path)?;
             let state = d.state().expect("an opened data file has a commit").clone();
-            let at = if d.high_seqno() == state.snap_end {
-                state.snap_end
-            } else {
-                state.snap_start
-            };
+            let at = state.entry_seqno(d.high_seqno());
             let mut r = ReplicaVb::from_disk(d);
             if !self.variant.reverted.mb20822 {
                 // Loading a table drops erroneous entries since MB-20822's fix (3fb0f02cb).
@@ -400,12 +396,7 @@ impl Cluster {
     /// failover seqno, built from the same vbstate (a77d6b50f), and a set_vbucket_state.
     pub(super) fn promote_again(&mut self, vb: u16) {
         let m = self.mem(vb);
-        let (high, state) = (m.high_seqno(), &m.cached);
-        let at = if high == state.snap_end {
-            state.snap_end
-        } else {
-            state.snap_start
-        };
+        let at = m.cached.entry_seqno(m.high_seqno());
         let mut failover = m.failover.clone();
         self.create_entry(&mut failover, at);
         self.mem_mut(vb).failover = failover;

@@ -106,14 +106,25 @@ impl ReplicaVb {
     /// complete, else the seqno before it began. Where a promotion puts its entry
     /// (`processFailover`), and the start of the snapshot range a replica's vbstate holds.
     pub(super) fn last_complete_snapshot_end(&self) -> u64 {
-        if self.high_seqno() == self.snap_end {
-            self.snap_end
-        } else {
-            assert!(
-                self.snap_start >= 1 && self.snap_start <= self.high_seqno() + 1,
-                "a partial snapshot's marker starts after the last complete one"
-            );
-            self.snap_start - 1
+        last_complete_end(self.high_seqno(), self.snap_start, self.snap_end)
+    }
+
+    /// The vbstate this replica's file holds after a commit: its table and the snapshot range
+    /// the flusher writes for a replica (f40669692: `lastSnapStart` the end of the last
+    /// complete snapshot, `lastSnapEnd` the end of the newest one).
+    pub(super) fn vbstate(&self) -> DiskState {
+        self.vbstate_with(self.high_seqno(), self.snap_start, self.snap_end)
+    }
+
+    /// [`Self::vbstate`] as it will be once the replica holds seqnos up to `high` in the
+    /// snapshot `[snap_start, snap_end]` (before memory takes a received mutation).
+    pub(super) fn vbstate_with(&self, high: u64, snap_start: u64, snap_end: u64) -> DiskState {
+        DiskState {
+            replica: true,
+            table: self.failover.entries().to_vec(),
+            snap_start: last_complete_end(high, snap_start, snap_end),
+            snap_end,
+            max_cas: self.max_cas,
         }
     }
 
@@ -128,18 +139,19 @@ impl ReplicaVb {
             .commit(&[], &state)
             .inspect_err(|_| self.failed_write = true)
     }
+}
 
-    /// The vbstate this replica's file holds after a commit: its table and the snapshot range
-    /// the flusher writes for a replica (f40669692: `lastSnapStart` the end of the last
-    /// complete snapshot, `lastSnapEnd` the end of the newest one).
-    pub(super) fn vbstate(&self) -> DiskState {
-        DiskState {
-            replica: true,
-            table: self.failover.entries().to_vec(),
-            snap_start: self.last_complete_snapshot_end(),
-            snap_end: self.snap_end,
-            max_cas: self.max_cas,
-        }
+/// The end of the last snapshot received in full by a replica holding seqnos up to `high` in
+/// the snapshot `[snap_start, snap_end]`.
+fn last_complete_end(high: u64, snap_start: u64, snap_end: u64) -> u64 {
+    if high == snap_end {
+        snap_end
+    } else {
+        assert!(
+            snap_start >= 1 && snap_start <= high + 1,
+            "a partial snapshot's marker starts after the last complete one"
+        );
+        snap_start - 1
     }
 }
 

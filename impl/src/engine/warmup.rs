@@ -186,11 +186,7 @@ impl Cluster {
                 "{}: sanitized table {failover} is not well formed",
                 path.display()
             );
-            let at = if high == state.snap_end {
-                state.snap_end
-            } else {
-                state.snap_start
-            };
+            let at = state.entry_seqno(high);
             // Unflushed mutations were lost: any replica that saw them is on another branch,
             // so start a new one. A vbstate that says replica (a promoted copy that crashed
             // before its first flush) gets none (`VBucketLoader::createVBucket`): the cluster
